@@ -1,0 +1,13 @@
+/* Layout checks for the public ABI structs: a change here is an ABI change
+ * and must bump SWIFTVTD_ABI_VERSION. */
+#include <stddef.h>
+#include "swiftvtd.h"
+
+_Static_assert(sizeof(swiftvtd_config) == 40, "swiftvtd_config layout");
+_Static_assert(offsetof(swiftvtd_config, aw_bits) == 8, "swiftvtd_config.aw_bits");
+_Static_assert(offsetof(swiftvtd_config, fault_records) == 28, "swiftvtd_config.fault_records");
+_Static_assert(offsetof(swiftvtd_config, iotlb_capacity) == 32, "swiftvtd_config.iotlb_capacity");
+_Static_assert(sizeof(swiftvtd_event) == 48, "swiftvtd_event layout");
+_Static_assert(sizeof(swiftvtd_host_ops) == 64, "swiftvtd_host_ops layout");
+_Static_assert(sizeof(swiftvtd_translate_request) == 16, "swiftvtd_translate_request layout");
+_Static_assert(sizeof(swiftvtd_translation) == 24, "swiftvtd_translation layout");

@@ -1,0 +1,216 @@
+/*
+ * SwiftVTd: an emulated Intel VT-d IOMMU, as a shared library with a C ABI.
+ *
+ * This header is the whole contract between the library and its host (QEMU's
+ * swift-vtd device, the C ABI tests, benchmarks). Rules that hold everywhere:
+ *   - Every struct the host passes in starts with a `size` field set to
+ *     sizeof(the struct as the host was compiled); the library refuses sizes it
+ *     does not know instead of reading past them.
+ *   - Functions report failure by return code (and, where a buffer is given,
+ *     a message). The library never aborts on bad input: the guest is untrusted.
+ *   - No callback is invoked while the library holds an internal lock, so a
+ *     callback may call back into the library.
+ *   - swiftvtd_mmio_* and the control calls are serialised by the host (QEMU's
+ *     big lock); swiftvtd_translate and swiftvtd_interrupt_remap may be called
+ *     from any thread at any time.
+ */
+#ifndef SWIFTVTD_H
+#define SWIFTVTD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever a struct layout or a function signature changes. */
+#define SWIFTVTD_ABI_VERSION 1u
+
+/* Requests without PASID (PCIe requests carrying no PASID TLP prefix). */
+#define SWIFTVTD_NO_PASID 0xFFFFFFFFu
+
+typedef struct swiftvtd swiftvtd_t; /* opaque handle */
+
+/* Return codes. Faults during translation are not errors: see swiftvtd_translate. */
+typedef enum swiftvtd_status {
+    SWIFTVTD_OK = 0,
+    SWIFTVTD_EINVAL = -1,       /* malformed argument */
+    SWIFTVTD_EVERSION = -2,     /* ABI version or struct size not understood */
+    SWIFTVTD_ENOMEM = -3,
+    SWIFTVTD_ENOENT = -4,       /* unknown device or object */
+    SWIFTVTD_ENOSPC = -5,       /* caller's buffer too small */
+    SWIFTVTD_EUNSUPPORTED = -6, /* a feature that this configuration does not have */
+} swiftvtd_status;
+
+/* ------------------------------------------------------------------------ */
+/* Configuration: every property of QEMU's intel-iommu, same meaning and the  */
+/* same defaults (swiftvtd_config_init), plus the library's own.              */
+/* Tri-state (OnOffAuto) properties are resolved by the host before create:   */
+/* it alone knows the irqchip mode.                                           */
+/* ------------------------------------------------------------------------ */
+typedef struct swiftvtd_config {
+    uint32_t size;          /* sizeof(swiftvtd_config) */
+    uint32_t abi_version;   /* SWIFTVTD_ABI_VERSION */
+
+    /* QEMU intel-iommu properties */
+    uint8_t aw_bits;        /* "aw-bits": 39 or 48 (57 when five-level is supported); default 48 */
+    uint8_t caching_mode;   /* "caching-mode": CAP.CM; default 0 */
+    uint8_t scalable_mode;  /* "x-scalable-mode": default 0 */
+    uint8_t flts;           /* "x-flts": first-level translation; default 0 */
+    uint8_t pasid;          /* "x-pasid-mode": ECAP.PASID; default 0 */
+    uint8_t intremap;       /* "intremap" (resolved): ECAP.IR; default 1 */
+    uint8_t eim;            /* "eim" (resolved): ECAP.EIM; default 0 */
+    uint8_t device_iotlb;   /* "device-iotlb": ECAP.DT; default 0 */
+    uint8_t pt;             /* "pt": ECAP.PT; default 1 */
+    uint8_t dma_drain;      /* "dma-drain": CAP.DRD|DWD; default 1 */
+    uint8_t snoop_control;  /* "snoop-control": ECAP.SC; default 0 */
+    uint8_t dma_translation;/* "dma-translation": default 1 */
+    uint8_t stale_tm;       /* "stale-tm": default 0 */
+    uint8_t fs1gp;          /* "fs1gp": CAP.FS1GP with x-flts; default 1 */
+
+    /* The library's own properties */
+    uint8_t slts;           /* offer second-level beside first-level (both FLTS and SLTS); default 0 */
+    uint8_t nesting;        /* "nesting": ECAP.NEST, nested PGTT; default 0 */
+    uint8_t page_requests;  /* "page-requests": ECAP.PRS|PDS, page request queue; default 0 */
+    uint8_t fs5lp;          /* "fs5lp": CAP.FS5LP, five-level first-level tables; default 0 */
+    uint8_t pasid_bits;     /* "pasid-bits": PASID width 1..20 advertised in ECAP.PSS when pasid is on; default 20 */
+    uint8_t reserved0;      /* must be zero */
+    uint16_t fault_records; /* "fault-records": number of FRCD registers, 1..256; default 1 */
+    uint16_t reserved1;     /* must be zero */
+    uint32_t iotlb_capacity;/* "iotlb-size": IOTLB entries, 16..1<<20; default 4096 */
+    uint32_t reserved2;     /* must be zero */
+} swiftvtd_config;
+
+/* Fills *cfg with the defaults above, size and abi_version set. */
+void swiftvtd_config_init(swiftvtd_config *cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Host callbacks                                                             */
+/* ------------------------------------------------------------------------ */
+typedef enum swiftvtd_log_level {
+    SWIFTVTD_LOG_GUEST_ERROR = 0, /* the guest did something the spec forbids */
+    SWIFTVTD_LOG_UNIMPLEMENTED = 1,
+    SWIFTVTD_LOG_TRACE = 2,
+    SWIFTVTD_LOG_INFO = 3,        /* decisions worth a log line (capabilities, backends) */
+} swiftvtd_log_level;
+
+typedef enum swiftvtd_event_kind {
+    /* A range of IOVA space of (sid, pasid) changed: drop cached translations of it (UNMAP). */
+    SWIFTVTD_EVENT_UNMAP = 1,
+    /* A translation of (sid, pasid) appeared (MAP), for hosts that shadow (caching mode). */
+    SWIFTVTD_EVENT_MAP = 2,
+    /* The translation setup of (sid, pasid) changed: re-query its mode (address-space switch). */
+    SWIFTVTD_EVENT_CONTEXT_CHANGED = 3,
+    /* Device-TLB invalidation for (sid, pasid) over [addr, addr+size). */
+    SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE = 4,
+    /* Interrupt entry cache invalidated: index..index+count-1, or everything when count == 0. */
+    SWIFTVTD_EVENT_INTERRUPT_CACHE_INVALIDATE = 5,
+    /* Page group response to deliver to the device (sid, pasid): data = prg index, perm = response code. */
+    SWIFTVTD_EVENT_PAGE_GROUP_RESPONSE = 6,
+} swiftvtd_event_kind;
+
+typedef struct swiftvtd_event {
+    uint32_t size;        /* sizeof(swiftvtd_event) */
+    uint32_t kind;        /* swiftvtd_event_kind */
+    uint16_t sid;         /* requester id: bus << 8 | devfn */
+    uint16_t reserved;
+    uint32_t pasid;       /* or SWIFTVTD_NO_PASID */
+    uint64_t addr;        /* IOVA (MAP/UNMAP/device-TLB) or interrupt index */
+    uint64_t size_bytes;  /* range length; count for interrupt-cache events */
+    uint64_t translated;  /* MAP: output address */
+    uint32_t perm;        /* MAP: SWIFTVTD_PERM_*; page group response: response code */
+    uint32_t data;        /* event-specific extra (page group index, ...) */
+} swiftvtd_event;
+
+typedef struct swiftvtd_host_ops {
+    uint32_t size;        /* sizeof(swiftvtd_host_ops) */
+    uint32_t reserved;
+    void *opaque;         /* passed back to every callback */
+    /* Guest-physical memory access; return 0 on success, nonzero when the range is not accessible. */
+    int (*dma_read)(void *opaque, uint64_t gpa, void *buf, uint64_t len);
+    int (*dma_write)(void *opaque, uint64_t gpa, const void *buf, uint64_t len);
+    /* Atomic 64-bit compare-and-exchange on guest RAM (first-level accessed/dirty updates).
+       Stores the value found in *found; returns 0 when the access itself worked (whether or not
+       it exchanged), nonzero when the address is not RAM. */
+    int (*dma_cmpxchg64)(void *opaque, uint64_t gpa, uint64_t expected, uint64_t desired, uint64_t *found);
+    /* Deliver an MSI (fault event, invalidation completion, page request event). */
+    void (*send_msi)(void *opaque, uint64_t address, uint32_t data);
+    /* Map/unmap and invalidation notifications; may be NULL. */
+    void (*event)(void *opaque, const swiftvtd_event *event);
+    /* Log line (NUL-terminated, no trailing newline); may be NULL. */
+    void (*log)(void *opaque, int level, const char *message);
+} swiftvtd_host_ops;
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle                                                                 */
+/* ------------------------------------------------------------------------ */
+uint32_t swiftvtd_abi_version(void);
+
+/* Returns a new unit, or NULL with a NUL-terminated reason in err (when err_len > 0). */
+swiftvtd_t *swiftvtd_create(const swiftvtd_config *cfg, const swiftvtd_host_ops *ops,
+                            char *err, size_t err_len);
+void swiftvtd_destroy(swiftvtd_t *unit);
+/* Power-on reset: every register back to its reset value, caches emptied. */
+void swiftvtd_reset(swiftvtd_t *unit);
+
+/* ------------------------------------------------------------------------ */
+/* Register window (MMIO). Size is 0x230 bytes, more with extra fault records. */
+/* Accesses of 4 or 8 bytes at naturally aligned offsets; anything else is    */
+/* ignored (and logged as a guest error) and reads as 0.                      */
+/* ------------------------------------------------------------------------ */
+uint64_t swiftvtd_mmio_size(const swiftvtd_t *unit);
+uint64_t swiftvtd_mmio_read(swiftvtd_t *unit, uint64_t offset, unsigned size);
+void swiftvtd_mmio_write(swiftvtd_t *unit, uint64_t offset, uint64_t value, unsigned size);
+
+/* ------------------------------------------------------------------------ */
+/* DMA translation                                                           */
+/* ------------------------------------------------------------------------ */
+#define SWIFTVTD_PERM_READ  1u
+#define SWIFTVTD_PERM_WRITE 2u
+#define SWIFTVTD_PERM_EXEC  4u
+
+typedef enum swiftvtd_access {
+    SWIFTVTD_ACCESS_READ = 1,
+    SWIFTVTD_ACCESS_WRITE = 2,
+    SWIFTVTD_ACCESS_EXEC = 4,    /* execute request (PASID TLP with ER) */
+} swiftvtd_access;
+
+typedef struct swiftvtd_translate_request {
+    uint16_t sid;          /* requester id: bus << 8 | devfn */
+    uint8_t access;        /* swiftvtd_access bits; READ|WRITE allowed (QEMU's IOMMU_RW) */
+    uint8_t flags;         /* SWIFTVTD_REQ_* */
+    uint32_t pasid;        /* or SWIFTVTD_NO_PASID */
+    uint64_t addr;         /* input address (IOVA) */
+} swiftvtd_translate_request;
+
+#define SWIFTVTD_REQ_PRIVILEGED 1u  /* supervisor request (PASID TLP with PMR) */
+#define SWIFTVTD_REQ_ATS        2u  /* ATS translation request: result not cached for the device, faults not recorded */
+#define SWIFTVTD_REQ_NO_FAULT   4u  /* probe only (replay, dumps): never record a fault */
+
+typedef enum swiftvtd_translation_kind {
+    SWIFTVTD_XLATE_OK = 0,          /* translated (or identity when DMA remapping is off / pass-through) */
+    SWIFTVTD_XLATE_FAULT = 1,       /* the request faulted: fault_reason is the spec's reason code */
+} swiftvtd_translation_kind;
+
+typedef struct swiftvtd_translation {
+    uint64_t translated;   /* output address of the page containing addr, plus the offset into it */
+    uint64_t page_mask;    /* ~(page size - 1), e.g. ~0xfff for 4 KiB */
+    uint32_t perm;         /* SWIFTVTD_PERM_* granted for the whole page */
+    uint8_t kind;          /* swiftvtd_translation_kind */
+    uint8_t fault_reason;  /* VT-d fault reason code when kind == FAULT */
+    uint8_t identity;      /* 1 when the device is untranslated (DMA remapping off or pass-through) */
+    uint8_t reserved;
+} swiftvtd_translation;
+
+/* Returns SWIFTVTD_OK with *out filled (a fault is a result, not an error), or an error code for
+   malformed arguments. Records the fault in the fault recording registers and raises the fault
+   event as the spec says, unless SWIFTVTD_REQ_NO_FAULT/ATS is set or fault processing is disabled. */
+int swiftvtd_translate(swiftvtd_t *unit, const swiftvtd_translate_request *req,
+                       swiftvtd_translation *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SWIFTVTD_H */

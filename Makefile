@@ -1,0 +1,45 @@
+# SwiftVTd entry points. `make` builds libSwiftVTd.so; `make test` runs every test.
+SWIFT     ?= swift
+CC        ?= cc
+PREFIX    ?= /usr/local
+BUILD_DIR := .build/release
+LIB       := $(BUILD_DIR)/libSwiftVTd.so
+# The Swift runtime is linked in statically, and its symbols hidden, so the .so loads
+# into a C process (QEMU) on a machine without the Swift toolchain.
+RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xlinker --exclude-libs=ALL
+GLIB_FLAGS = $(shell pkg-config --cflags --libs glib-2.0 gmodule-2.0)
+
+.PHONY: all lib test test-swift test-c bench install clean
+all: lib
+
+lib:
+	$(SWIFT) build $(RELEASE_FLAGS) --product SwiftVTd
+
+test: test-swift test-c
+
+test-swift:
+	$(SWIFT) test
+
+# The C ABI test loads the built .so with GModule, as QEMU's glue does.
+$(BUILD_DIR)/abi-test: Tests/CABI/abi_test.c CInterop/include/swiftvtd.h
+	@mkdir -p $(BUILD_DIR)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -ICInterop/include $< -o $@ $(GLIB_FLAGS)
+
+test-c: lib $(BUILD_DIR)/abi-test
+	SWIFTVTD_LIBRARY=$(abspath $(LIB)) $(BUILD_DIR)/abi-test
+
+bench:
+	$(SWIFT) build $(RELEASE_FLAGS) --product vtd-bench
+	$(BUILD_DIR)/vtd-bench
+
+install: lib
+	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libSwiftVTd.so
+	install -D -m 0644 CInterop/include/swiftvtd.h $(DESTDIR)$(PREFIX)/include/swiftvtd.h
+	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|g' swiftvtd.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/swiftvtd.pc
+
+clean:
+	rm -rf .build
+
+-include qemu-glue/qemu.mk
+-include Tests/guest/guest.mk

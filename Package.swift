@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+// SwiftVTd: an emulated Intel VT-d IOMMU as a shared library with a C ABI.
+// Layers, top to bottom (nothing below imports anything above):
+//   SwiftVTd (C ABI exports) -> VTdModel (the pure VT-d model) ; HostIOMMU (Linux host backends)
+import PackageDescription
+
+let package = Package(
+    name: "SwiftVTd",
+    products: [
+        // libSwiftVTd.so: the only thing QEMU's glue loads.
+        .library(name: "SwiftVTd", type: .dynamic, targets: ["SwiftVTd"]),
+        .executable(name: "vtd-bench", targets: ["vtd-bench"]),
+    ],
+    targets: [
+        // The public C header (CInterop/include/swiftvtd.h) and its layout asserts.
+        .target(
+            name: "CSwiftVTd",
+            path: "CInterop",
+            exclude: ["LinuxUAPI"],
+            sources: ["abi"],
+            publicHeadersPath: "include"
+        ),
+        // The VT-d model: registers, tables, walkers, caches, invalidation, faults.
+        // No I/O except through the Platform protocol.
+        .target(
+            name: "VTdModel",
+            path: "Sources/VTdModel"
+        ),
+        // The exported C ABI: converts and calls the model.
+        .target(
+            name: "SwiftVTd",
+            dependencies: ["CSwiftVTd", "VTdModel"],
+            path: "Sources/SwiftVTd"
+        ),
+        .executableTarget(
+            name: "vtd-bench",
+            dependencies: ["SwiftVTd", "CSwiftVTd", "VTdModel"],
+            path: "Sources/vtd-bench"
+        ),
+        .testTarget(
+            name: "VTdModelTests",
+            dependencies: ["VTdModel"],
+            path: "Tests/VTdModelTests"
+        ),
+        .testTarget(
+            name: "SwiftVTdTests",
+            dependencies: ["SwiftVTd", "CSwiftVTd", "VTdModel"],
+            path: "Tests/SwiftVTdTests"
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,109 @@
+// The exported C ABI (CInterop/include/swiftvtd.h). Thin: check arguments, convert, call
+// the model. A swiftvtd_t* is an unretained pointer to a `UnitHandle`; the hot entry
+// points borrow it without retain/release.
+
+import CSwiftVTd
+import VTdModel
+
+final class UnitHandle {
+    let unit: VTdUnit
+    let platform: HostPlatform
+    init(unit: VTdUnit, platform: HostPlatform) {
+        self.unit = unit
+        self.platform = platform
+    }
+}
+
+@inline(__always)
+func withHandle<R>(_ raw: OpaquePointer, _ body: (UnitHandle) -> R) -> R {
+    Unmanaged<UnitHandle>.fromOpaque(UnsafeRawPointer(raw))._withUnsafeGuaranteedRef(body)
+}
+
+/// Copies `message` into a C buffer, truncated and NUL-terminated.
+func writeMessage(_ message: String, to buffer: UnsafeMutablePointer<CChar>?, length: Int) {
+    guard let buffer, length > 0 else { return }
+    var utf8 = Array(message.utf8.prefix(length - 1))
+    utf8.append(0)
+    utf8.withUnsafeBufferPointer { src in
+        for (i, byte) in src.enumerated() { buffer[i] = CChar(bitPattern: byte) }
+    }
+}
+
+@_cdecl("swiftvtd_abi_version")
+public func swiftvtd_abi_version() -> UInt32 { SWIFTVTD_ABI_VERSION }
+
+@_cdecl("swiftvtd_config_init")
+public func swiftvtd_config_init(_ cfg: UnsafeMutablePointer<swiftvtd_config>?) {
+    guard let cfg else { return }
+    cfg.pointee = CConfiguration.encode(VTdConfiguration())
+}
+
+@_cdecl("swiftvtd_create")
+public func swiftvtd_create(_ cfg: UnsafePointer<swiftvtd_config>?, _ ops: UnsafePointer<swiftvtd_host_ops>?,
+                            _ err: UnsafeMutablePointer<CChar>?, _ errLength: Int) -> OpaquePointer? {
+    guard let cfg else {
+        writeMessage("swiftvtd_create: config is NULL", to: err, length: errLength)
+        return nil
+    }
+    guard let ops else {
+        writeMessage("swiftvtd_create: host ops are NULL", to: err, length: errLength)
+        return nil
+    }
+    let configuration: VTdConfiguration
+    switch CConfiguration.decode(cfg) {
+    case .failure(let e):
+        writeMessage(e.description, to: err, length: errLength)
+        return nil
+    case .success(let c):
+        configuration = c
+    }
+    let opsSize = UnsafeRawPointer(ops).load(as: UInt32.self)
+    guard opsSize == MemoryLayout<swiftvtd_host_ops>.size else {
+        writeMessage("swiftvtd_create: host ops size \(opsSize), this library takes \(MemoryLayout<swiftvtd_host_ops>.size)",
+                     to: err, length: errLength)
+        return nil
+    }
+    guard ops.pointee.dma_read != nil, ops.pointee.dma_write != nil else {
+        writeMessage("swiftvtd_create: dma_read and dma_write callbacks are required", to: err, length: errLength)
+        return nil
+    }
+    let platform = HostPlatform(ops: ops.pointee)
+    do {
+        let unit = try VTdUnit(configuration: configuration, platform: platform)
+        let handle = UnitHandle(unit: unit, platform: platform)
+        return OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    } catch {
+        writeMessage("swiftvtd_create: \(error.description)", to: err, length: errLength)
+        return nil
+    }
+}
+
+@_cdecl("swiftvtd_destroy")
+public func swiftvtd_destroy(_ unit: OpaquePointer?) {
+    guard let unit else { return }
+    Unmanaged<UnitHandle>.fromOpaque(UnsafeRawPointer(unit)).release()
+}
+
+@_cdecl("swiftvtd_reset")
+public func swiftvtd_reset(_ unit: OpaquePointer?) {
+    guard let unit else { return }
+    withHandle(unit) { $0.unit.reset() }
+}
+
+@_cdecl("swiftvtd_mmio_size")
+public func swiftvtd_mmio_size(_ unit: OpaquePointer?) -> UInt64 {
+    guard let unit else { return 0 }
+    return withHandle(unit) { UInt64($0.unit.windowSize) }
+}
+
+@_cdecl("swiftvtd_mmio_read")
+public func swiftvtd_mmio_read(_ unit: OpaquePointer?, _ offset: UInt64, _ size: UInt32) -> UInt64 {
+    guard let unit, offset < UInt64(Int32.max) else { return 0 }
+    return withHandle(unit) { $0.unit.mmioRead(offset: Int(offset), width: Int(size)) }
+}
+
+@_cdecl("swiftvtd_mmio_write")
+public func swiftvtd_mmio_write(_ unit: OpaquePointer?, _ offset: UInt64, _ value: UInt64, _ size: UInt32) {
+    guard let unit, offset < UInt64(Int32.max) else { return }
+    withHandle(unit) { $0.unit.mmioWrite(offset: Int(offset), value: value, width: Int(size)) }
+}

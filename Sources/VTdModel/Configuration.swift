@@ -1,0 +1,53 @@
+// The unit's configuration: QEMU intel-iommu's properties (same names, same defaults)
+// plus the library's own. Decided once at creation; capabilities derive from it.
+
+public struct VTdConfiguration: Equatable, Sendable {
+    // QEMU intel-iommu properties
+    public var addressWidth: Int = 48          // aw-bits
+    public var cachingMode = false             // caching-mode
+    public var scalableMode = false            // x-scalable-mode
+    public var firstLevel = false              // x-flts
+    public var pasid = false                   // x-pasid-mode
+    public var interruptRemapping = true       // intremap (resolved by the host)
+    public var extendedInterruptMode = false   // eim (resolved by the host)
+    public var deviceIOTLB = false             // device-iotlb
+    public var passThrough = true              // pt
+    public var dmaDrain = true                 // dma-drain
+    public var snoopControl = false            // snoop-control
+    public var dmaTranslation = true           // dma-translation
+    public var staleTM = false                 // stale-tm
+    public var firstLevel1GPages = true        // fs1gp
+    // The library's own
+    public var secondLevelWithFirstLevel = false // slts: offer SLTS beside FLTS
+    public var nesting = false                 // nesting: ECAP.NEST, nested PGTT
+    public var pageRequests = false            // page-requests: ECAP.PRS|PDS
+    public var firstLevel5Level = false        // fs5lp: five-level first-level tables
+    public var pasidBits = 20                  // pasid-bits: PASID width when pasid is on
+    public var faultRecords = 1                // fault-records: number of FRCD registers
+    public var iotlbCapacity = 4096            // iotlb-size
+
+    public init() {}
+
+    /// The reasons this configuration cannot be built, in QEMU's words where QEMU has one.
+    public func validationError() -> String? {
+        if ![39, 48, 57].contains(addressWidth) {
+            return "aw-bits must be 39, 48 or 57 (got \(addressWidth))"
+        }
+        if addressWidth == 57 && !firstLevel5Level && firstLevel {
+            return "aw-bits=57 with x-flts needs fs5lp=on"
+        }
+        if firstLevel && !scalableMode { return "x-flts is only available in scalable mode" }
+        if firstLevel && addressWidth < 48 { return "x-flts needs aw-bits of at least 48" }
+        if firstLevel5Level && !firstLevel { return "fs5lp needs x-flts" }
+        if secondLevelWithFirstLevel && !firstLevel { return "slts is only meaningful with x-flts" }
+        if pasid && !scalableMode { return "x-pasid-mode needs x-scalable-mode" }
+        if scalableMode && !dmaDrain { return "x-scalable-mode needs dma-drain" }
+        if extendedInterruptMode && !interruptRemapping { return "eim=on needs intremap=on" }
+        if nesting && !(scalableMode && firstLevel) { return "nesting needs x-scalable-mode and x-flts" }
+        if pageRequests && !(scalableMode && pasid) { return "page-requests needs x-scalable-mode and x-pasid-mode" }
+        if !(1...20).contains(pasidBits) { return "pasid-bits must be 1..20 (got \(pasidBits))" }
+        if !(1...256).contains(faultRecords) { return "fault-records must be 1..256 (got \(faultRecords))" }
+        if !(16...(1 << 20)).contains(iotlbCapacity) { return "iotlb-size must be 16..1048576 (got \(iotlbCapacity))" }
+        return nil
+    }
+}

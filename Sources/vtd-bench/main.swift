@@ -1,0 +1,3 @@
+// make bench: figures measured through the C ABI entry points.
+import SwiftVTd
+print("vtd-bench: no benchmarks yet")
