@@ -4,15 +4,28 @@
 struct UnitState {
     let configuration: VTdConfiguration
     var registers: RegisterFile
+    /// Cached translations (IOTLB) and cached table entries.
+    var iotlb: IOTLB
+    var contextCache = ContextCache()
+    var pasidCache = PASIDCache()
+    /// Bumped by every invalidation of any cache. A translate that walked the tables without
+    /// the lock inserts its result only if this did not change meanwhile, so a translation
+    /// never outlives the invalidation that covers it.
+    var invalidationGeneration: UInt64 = 0
 
     init(configuration: VTdConfiguration) {
         self.configuration = configuration
         registers = RegisterFile(size: Reg.windowSize(faultRecords: configuration.faultRecords))
+        iotlb = IOTLB(capacity: configuration.iotlbCapacity)
         defineRegisters()
     }
 
     mutating func reset() {
         registers.reset()
+        iotlb.removeAll()
+        contextCache.removeAll()
+        pasidCache.removeAll()
+        invalidationGeneration &+= 1
     }
 
     mutating func mmioRead(offset: Int, width: Int, effects: inout Effects) -> UInt64 {

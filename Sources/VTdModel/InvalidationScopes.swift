@@ -1,0 +1,28 @@
+// What an invalidation covers: the common language of register-based invalidation,
+// queued-invalidation descriptors and the caches.
+
+public enum ContextInvalidationScope: Equatable, Sendable {
+    case global
+    case domain(UInt16)
+    /// Device-selective: source-id with the function mask (CCMD.FM / descriptor FM: 0 none,
+    /// 1 ignore bit 2, 2 ignore bits 2:1, 3 ignore bits 2:0 of the function number).
+    case device(sourceID: UInt16, functionMask: UInt8, domain: UInt16)
+}
+
+public enum IOTLBInvalidationScope: Equatable, Sendable {
+    case global
+    case domain(UInt16)
+    /// Page-selective within a domain: 2^addressMask pages from `address` (aligned down);
+    /// `leafOnly` is the invalidation hint (IH).
+    case pages(domain: UInt16, address: UInt64, addressMask: UInt8, leafOnly: Bool)
+    /// PASID-based: every address of (domain, pasid).
+    case pasid(domain: UInt16, pasid: UInt32)
+    /// PASID-based page-selective.
+    case pasidPages(domain: UInt16, pasid: UInt32, address: UInt64, addressMask: UInt8, leafOnly: Bool)
+}
+
+public enum PASIDCacheInvalidationScope: Equatable, Sendable {
+    case global
+    case domain(UInt16)
+    case pasid(domain: UInt16, pasid: UInt32)
+}
