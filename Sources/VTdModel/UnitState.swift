@@ -8,6 +8,8 @@ struct UnitState {
     var iotlb: IOTLB
     var contextCache = ContextCache()
     var pasidCache = PASIDCache()
+    /// Validated IRTEs (interrupt remapping).
+    var interruptEntryCache = InterruptEntryCache()
     /// Bumped by every invalidation of any cache. A translate that walked the tables without
     /// the lock inserts its result only if this did not change meanwhile, so a translation
     /// never outlives the invalidation that covers it.
@@ -25,6 +27,7 @@ struct UnitState {
         iotlb.removeAll()
         contextCache.removeAll()
         pasidCache.removeAll()
+        interruptEntryCache.invalidateAll()
         invalidationGeneration &+= 1
     }
 

@@ -1,0 +1,108 @@
+// Interrupt Remapping Table Entry, remapped-interrupt format (VT-d spec 9.10): a typed view
+// over the 128-bit entry. Posted-format entries (spec 9.11, IM = 1) are recognised only to be
+// refused: this unit does not offer posted interrupts (CAP.PI clear), and with PI clear the spec
+// treats the IM bit as reserved.
+
+public struct IRTE: RawRepresentable, Equatable, Sendable {
+    public var rawValue: UInt128
+    public init(rawValue: UInt128) { self.rawValue = rawValue }
+
+    /// The entry as two little-endian quadwords in guest memory (bits 63:0, then 127:64).
+    public init(low: UInt64, high: UInt64) {
+        rawValue = UInt128(high) << 64 | UInt128(low)
+    }
+    public var low: UInt64 { UInt64(truncatingIfNeeded: rawValue) }
+    public var high: UInt64 { UInt64(truncatingIfNeeded: rawValue >> 64) }
+
+    @inline(__always)
+    private func field(_ shift: Int, _ width: Int) -> UInt64 {
+        UInt64(truncatingIfNeeded: rawValue >> UInt128(shift)) & ((1 << UInt64(width)) - 1)
+    }
+
+    /// P (bit 0).
+    public var present: Bool { field(0, 1) != 0 }
+    /// FPD (bit 1): qualified faults for this entry are not recorded.
+    public var faultProcessingDisabled: Bool { field(1, 1) != 0 }
+    /// DM (bit 2): 1 = logical destination.
+    public var destinationModeLogical: Bool { field(2, 1) != 0 }
+    /// RH (bit 3): redirection hint.
+    public var redirectionHint: Bool { field(3, 1) != 0 }
+    /// TM (bit 4): 1 = level-triggered.
+    public var levelTriggered: Bool { field(4, 1) != 0 }
+    /// DLM (bits 7:5).
+    public var deliveryMode: DeliveryMode { DeliveryMode(rawValue: UInt8(field(5, 3))) }
+    /// AVAIL (bits 11:8): software's own, never checked.
+    public var available: UInt8 { UInt8(field(8, 4)) }
+    /// IM (bit 15): 1 = posted format.
+    public var postedFormat: Bool { field(15, 1) != 0 }
+    /// V (bits 23:16).
+    public var vector: UInt8 { UInt8(field(16, 8)) }
+    /// DST (bits 63:32) as stored; what it means depends on IRTA.EIME (see `destination(extended:)`).
+    public var destinationField: UInt32 { UInt32(field(32, 32)) }
+    /// SID (bits 79:64).
+    public var sourceID: UInt16 { UInt16(field(64, 16)) }
+    /// SQ (bits 81:80): function-number bits ignored by SVT 01 verification.
+    public var sourceQualifier: UInt8 { UInt8(field(80, 2)) }
+    /// SVT (bits 83:82).
+    public var sourceValidation: SourceValidationType { SourceValidationType(rawValue: UInt8(field(82, 2)))! }
+
+    /// The APIC destination: the 32-bit x2APIC id in extended interrupt mode, else the 8-bit
+    /// xAPIC id held in DST bits 15:8.
+    public func destination(extended: Bool) -> UInt32 {
+        extended ? destinationField : (destinationField >> 8) & 0xFF
+    }
+
+    // Reserved (0) bits of the remapped format: 14:12, 31:24 and 127:84; IM (15) while posted
+    // interrupts are not offered; in xAPIC mode also DST bits 7:0 and 31:16 (entry bits 39:32, 63:48).
+    static let reservedBits: UInt128 = (UInt128(0x7) << 12) | (UInt128(0xFF) << 24) | (~UInt128(0) << 84)
+    static let postedFormatBit: UInt128 = UInt128(1) << 15
+    static let xAPICReservedDestinationBits: UInt128 = (UInt128(0xFF) << 32) | (UInt128(0xFFFF) << 48)
+
+    /// Whether any bit that must be zero is set, for the given interrupt mode (IRTA.EIME).
+    public func hasReservedBitsSet(extended: Bool) -> Bool {
+        var reserved = Self.reservedBits
+        if !extended { reserved |= Self.xAPICReservedDestinationBits }
+        return rawValue & reserved != 0
+    }
+
+    /// Builds an entry field by field (tests, fixtures).
+    public init(present: Bool = true, faultProcessingDisabled: Bool = false, destinationModeLogical: Bool = false,
+                redirectionHint: Bool = false, levelTriggered: Bool = false, deliveryMode: DeliveryMode = .fixed,
+                vector: UInt8, destinationField: UInt32, sourceID: UInt16 = 0, sourceQualifier: UInt8 = 0,
+                sourceValidation: SourceValidationType = .none) {
+        var low: UInt64 = present ? 1 : 0
+        if faultProcessingDisabled { low |= 1 << 1 }
+        if destinationModeLogical { low |= 1 << 2 }
+        if redirectionHint { low |= 1 << 3 }
+        if levelTriggered { low |= 1 << 4 }
+        low |= UInt64(deliveryMode.rawValue & 0x7) << 5
+        low |= UInt64(vector) << 16
+        low |= UInt64(destinationField) << 32
+        let high = UInt64(sourceID) | UInt64(sourceQualifier & 0x3) << 16 | UInt64(sourceValidation.rawValue) << 18
+        self.init(low: low, high: high)
+    }
+}
+
+/// IRTE.DLM encodings (VT-d spec 9.10); 011b and 110b are reserved.
+public struct DeliveryMode: RawRepresentable, Equatable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue & 0x7 }
+    public static let fixed = DeliveryMode(rawValue: 0b000)
+    public static let lowestPriority = DeliveryMode(rawValue: 0b001)
+    public static let smi = DeliveryMode(rawValue: 0b010)
+    public static let nmi = DeliveryMode(rawValue: 0b100)
+    public static let initialize = DeliveryMode(rawValue: 0b101)
+    public static let extINT = DeliveryMode(rawValue: 0b111)
+    public var isReserved: Bool { rawValue == 0b011 || rawValue == 0b110 }
+}
+
+/// IRTE.SVT: how the requester's source-id is checked against IRTE.SID (VT-d spec 9.10).
+public enum SourceValidationType: UInt8, Sendable {
+    /// No verification.
+    case none = 0b00
+    /// Compare the requester id with SID, ignoring the function bits SQ names.
+    case requesterID = 0b01
+    /// The requester's bus must lie in [SID[15:8], SID[7:0]] (devices behind a PCIe-to-PCI bridge).
+    case busRange = 0b10
+    case reserved = 0b11
+}

@@ -1,0 +1,64 @@
+// Interrupt remapping scenarios: a unit with remapping enabled over a table in FakeGuest RAM.
+
+@testable import VTdModel
+
+struct InterruptRemappingScenario {
+    let guest = FakeGuest()
+    let unit: VTdUnit
+    let table: InterruptRemappingTableAddress
+
+    /// A 256-entry table at 0x10000 unless told otherwise.
+    init(x2APIC: Bool = false, compatibilityFormat: Bool = false,
+         table: InterruptRemappingTableAddress? = nil) {
+        var configuration = VTdConfiguration()
+        configuration.extendedInterruptMode = x2APIC
+        unit = try! VTdUnit(configuration: configuration, platform: guest)
+        self.table = table ?? InterruptRemappingTableAddress(base: 0x10000, sizeField: 7, extendedInterruptMode: x2APIC)
+        unit.enableInterruptRemapping(table: self.table, compatibilityFormat: compatibilityFormat)
+    }
+
+    func install(_ entry: IRTE, at index: UInt32) {
+        guest.write64(table.entryAddress(index), entry.low)
+        guest.write64(table.entryAddress(index) + 8, entry.high)
+    }
+
+    /// A remappable-format MSI for `handle` (plus `subhandle` with SHV) from `sid`.
+    func remap(sid: UInt16 = 0x0010, handle: UInt16, subhandle: UInt16? = nil, data: UInt32? = nil,
+               recordsFaults: Bool = true) -> InterruptRemapOutcome {
+        let address = InterruptRequestAddress.remappable(handle: handle, subhandleValid: subhandle != nil)
+        return unit.remapInterrupt(sourceID: sid, address: address.rawValue, data: data ?? UInt32(subhandle ?? 0),
+                                   recordsFaults: recordsFaults)
+    }
+
+    /// A compatibility-format MSI to APIC 1, vector 0x40.
+    func remapCompatibilityFormat(sid: UInt16 = 0x0010) -> InterruptRemapOutcome {
+        unit.remapInterrupt(sourceID: sid, address: 0xFEE0_1000, data: 0x40)
+    }
+
+    var recordedFaultLogs: [String] { guest.logs(.guestError).filter { $0.hasPrefix("interrupt remapping fault") } }
+}
+
+extension VTdUnit {
+    /// Remapping on with `table` latched, as after SIRTP then GCMD.IRE (and CFI when asked).
+    /// Until the register work (issue 2) implements GCMD this sets GSTS and IRTA directly.
+    func enableInterruptRemapping(table: InterruptRemappingTableAddress, compatibilityFormat: Bool = false) {
+        state.withLock {
+            $0.registers.set64(Reg.interruptRemappingTableAddress, table.rawValue)
+            var status = $0.registers.get32(Reg.globalStatus) | 1 << 25 | 1 << 24  // IRES, IRTPS
+            if compatibilityFormat { status |= 1 << 23 } else { status &= ~(1 << 23) }  // CFIS
+            $0.registers.set32(Reg.globalStatus, status)
+            $0.interruptEntryCache.invalidateAll()
+        }
+    }
+
+    func disableInterruptRemapping() {
+        state.withLock { $0.registers.set32(Reg.globalStatus, $0.registers.get32(Reg.globalStatus) & ~(1 << 25)) }
+    }
+}
+
+extension IRTE {
+    /// A present, fixed, edge, physical entry for `vector` to xAPIC id `apic` (DST bits 15:8).
+    static func xAPIC(vector: UInt8, apic: UInt8) -> IRTE {
+        IRTE(vector: vector, destinationField: UInt32(apic) << 8)
+    }
+}
