@@ -11,3 +11,5 @@ _Static_assert(sizeof(swiftvtd_event) == 48, "swiftvtd_event layout");
 _Static_assert(sizeof(swiftvtd_host_ops) == 64, "swiftvtd_host_ops layout");
 _Static_assert(sizeof(swiftvtd_translate_request) == 16, "swiftvtd_translate_request layout");
 _Static_assert(sizeof(swiftvtd_translation) == 24, "swiftvtd_translation layout");
+_Static_assert(sizeof(swiftvtd_msi) == 16, "swiftvtd_msi layout");
+_Static_assert(offsetof(swiftvtd_msi, data) == 8, "swiftvtd_msi.data");

@@ -209,6 +209,35 @@ typedef struct swiftvtd_translation {
 int swiftvtd_translate(swiftvtd_t *unit, const swiftvtd_translate_request *req,
                        swiftvtd_translation *out);
 
+/* ------------------------------------------------------------------------ */
+/* Interrupt remapping                                                       */
+/* ------------------------------------------------------------------------ */
+typedef struct swiftvtd_msi {
+    uint64_t address;      /* 0xFEEx_xxxx; on output bits 63:40 hold x2APIC destination bits 31:8 */
+    uint32_t data;
+    uint32_t reserved;     /* must be zero on input; zero on output */
+} swiftvtd_msi;
+
+#define SWIFTVTD_IRQ_NO_FAULT 1u     /* probe only (e.g. KVM route pre-computation): never record a fault */
+
+typedef enum swiftvtd_irq_result {
+    SWIFTVTD_IRQ_REMAPPED = 0,       /* deliver *out (== SWIFTVTD_OK) */
+    SWIFTVTD_IRQ_PASSTHROUGH = 1,    /* deliver the request unchanged (*out is a copy of *in): remapping
+                                        is off, or a compatibility-format MSI while GSTS.CFIS is set */
+    /* 0x20..0x26: the request is blocked with this VT-d fault reason; deliver nothing. The fault
+       was recorded unless the IRTE's FPD is set or SWIFTVTD_IRQ_NO_FAULT was given. */
+    SWIFTVTD_IRQ_FAULT_FIRST = 0x20,
+    SWIFTVTD_IRQ_FAULT_LAST = 0x2F,
+} swiftvtd_irq_result;
+
+/* Remaps one interrupt request: a DWORD write of in->data to in->address (0xFEEx_xxxx) by the
+   requester `sid` (bus << 8 | devfn). Interrupts from an IOAPIC come through here too, with the
+   IOAPIC's source-id (QEMU's q35 IOAPIC: 0xFF00). Returns a swiftvtd_irq_result, or a negative
+   swiftvtd_status for malformed arguments (NULL pointers, reserved fields or unknown flags). `out`
+   may equal `in`. May be called from any thread. */
+int swiftvtd_interrupt_remap(swiftvtd_t *unit, uint16_t sid, const swiftvtd_msi *in, swiftvtd_msi *out,
+                             uint32_t flags);
+
 #ifdef __cplusplus
 }
 #endif

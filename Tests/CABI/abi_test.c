@@ -14,6 +14,7 @@ typedef struct Api {
     uint64_t (*mmio_size)(const swiftvtd_t *);
     uint64_t (*mmio_read)(swiftvtd_t *, uint64_t, unsigned);
     void (*mmio_write)(swiftvtd_t *, uint64_t, uint64_t, unsigned);
+    int (*interrupt_remap)(swiftvtd_t *, uint16_t, const swiftvtd_msi *, swiftvtd_msi *, uint32_t);
 } Api;
 
 static Api api;
@@ -80,6 +81,7 @@ static void load_library(void)
     SYM(mmio_size, "swiftvtd_mmio_size");
     SYM(mmio_read, "swiftvtd_mmio_read");
     SYM(mmio_write, "swiftvtd_mmio_write");
+    SYM(interrupt_remap, "swiftvtd_interrupt_remap");
 #undef SYM
 }
 
@@ -129,6 +131,36 @@ static void test_create_and_read_version(void)
     g_free(g);
 }
 
+static void test_interrupt_remap_disabled_passes_through(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_host_ops ops = guest_ops(g);
+    swiftvtd_config cfg;
+    char err[256] = "";
+    api.config_init(&cfg);
+    swiftvtd_t *unit = api.create(&cfg, &ops, err, sizeof(err));
+    g_assert_nonnull(unit);
+
+    /* Out of reset GSTS.IRES is clear: a remappable MSI is delivered as it came. */
+    swiftvtd_msi in = { .address = 0xFEE00010, .data = 0 }, out = { 0 };
+    g_assert_cmpint(api.interrupt_remap(unit, 0x0010, &in, &out, 0), ==, SWIFTVTD_IRQ_PASSTHROUGH);
+    g_assert_cmphex(out.address, ==, in.address);
+    g_assert_cmphex(out.data, ==, in.data);
+
+    /* In place, as the header allows. */
+    g_assert_cmpint(api.interrupt_remap(unit, 0x0010, &in, &in, SWIFTVTD_IRQ_NO_FAULT), ==, SWIFTVTD_IRQ_PASSTHROUGH);
+    g_assert_cmphex(in.address, ==, 0xFEE00010);
+
+    /* Malformed calls are errors, not faults. */
+    g_assert_cmpint(api.interrupt_remap(unit, 0x0010, NULL, &out, 0), ==, SWIFTVTD_EINVAL);
+    g_assert_cmpint(api.interrupt_remap(unit, 0x0010, &in, &out, 0x80), ==, SWIFTVTD_EINVAL);
+    in.reserved = 1;
+    g_assert_cmpint(api.interrupt_remap(unit, 0x0010, &in, &out, 0), ==, SWIFTVTD_EINVAL);
+    g_assert_cmpint(g->msi_count, ==, 0);
+    api.destroy(unit);
+    g_free(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -136,5 +168,6 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/abi-version", test_abi_version);
     g_test_add_func("/swiftvtd/create/rejects-wrong-version", test_create_rejects_wrong_version);
     g_test_add_func("/swiftvtd/create/read-version", test_create_and_read_version);
+    g_test_add_func("/swiftvtd/interrupt-remap/disabled-passes-through", test_interrupt_remap_disabled_passes_through);
     return g_test_run();
 }

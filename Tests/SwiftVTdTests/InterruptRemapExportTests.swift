@@ -1,0 +1,76 @@
+import CSwiftVTd
+import Testing
+@testable import SwiftVTd
+@testable import VTdModel
+
+/// Guest RAM behind C callbacks, for driving the exported functions as a host would.
+final class CGuest {
+    var ram = [UInt8](repeating: 0, count: 1 << 20)
+    var msis: [(UInt64, UInt32)] = []
+    var events: [swiftvtd_event] = []
+
+    func write64(_ address: Int, _ value: UInt64) {
+        for i in 0..<8 { ram[address + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i)) }
+    }
+
+    /// Creates a unit whose callbacks reach this guest.
+    func makeUnit(_ configure: (inout swiftvtd_config) -> Void = { _ in }) -> OpaquePointer {
+        var cfg = swiftvtd_config()
+        swiftvtd_config_init(&cfg)
+        configure(&cfg)
+        var ops = swiftvtd_host_ops()
+        ops.size = UInt32(MemoryLayout<swiftvtd_host_ops>.size)
+        ops.opaque = Unmanaged.passUnretained(self).toOpaque()
+        ops.dma_read = { opaque, gpa, buffer, length in
+            let guest = Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue()
+            guard gpa <= UInt64(guest.ram.count), length <= UInt64(guest.ram.count) - gpa else { return -1 }
+            guest.ram.withUnsafeBytes { buffer!.copyMemory(from: $0.baseAddress! + Int(gpa), byteCount: Int(length)) }
+            return 0
+        }
+        ops.dma_write = { opaque, gpa, buffer, length in
+            let guest = Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue()
+            guard gpa <= UInt64(guest.ram.count), length <= UInt64(guest.ram.count) - gpa else { return -1 }
+            guest.ram.withUnsafeMutableBytes { ($0.baseAddress! + Int(gpa)).copyMemory(from: buffer!, byteCount: Int(length)) }
+            return 0
+        }
+        ops.send_msi = { opaque, address, data in
+            Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue().msis.append((address, data))
+        }
+        ops.event = { opaque, event in
+            Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue().events.append(event!.pointee)
+        }
+        var err = [CChar](repeating: 0, count: 256)
+        return swiftvtd_create(&cfg, &ops, &err, err.count)!
+    }
+}
+
+@Suite("C ABI interrupt remapping")
+struct InterruptRemapExportTests {
+    @Test("swiftvtd_interrupt_remap returns OK with the remapped MSI, the fault code, or pass-through")
+    func resultsThroughTheABI() {
+        let guest = CGuest()
+        let handle = guest.makeUnit()
+        defer { swiftvtd_destroy(handle) }
+        let unit = withHandle(handle) { $0.unit }
+        let table = InterruptRemappingTableAddress(base: 0x8000, sizeField: 3)
+        let entry = IRTE(vector: 0x61, destinationField: 0x0300)
+        guest.write64(0x8000 + 2 * 16, entry.low)
+        guest.write64(0x8000 + 2 * 16 + 8, entry.high)
+        unit.state.withLock {
+            $0.registers.set64(Reg.interruptRemappingTableAddress, table.rawValue)
+            $0.registers.set32(Reg.globalStatus, 1 << 25 | 1 << 24)
+        }
+
+        var input = swiftvtd_msi(address: InterruptRequestAddress.remappable(handle: 2).rawValue, data: 0, reserved: 0)
+        var output = swiftvtd_msi()
+        #expect(swiftvtd_interrupt_remap(handle, 0x10, &input, &output, 0) == Int32(SWIFTVTD_IRQ_REMAPPED.rawValue))
+        #expect(output.address == 0xFEE0_3000 && output.data == 0x4061)
+
+        input.address = InterruptRequestAddress.remappable(handle: 3).rawValue
+        #expect(swiftvtd_interrupt_remap(handle, 0x10, &input, &output, 0) == Int32(FaultReason.irEntryNotPresent.rawValue))
+
+        input.address = 0xFEE0_1000
+        #expect(swiftvtd_interrupt_remap(handle, 0x10, &input, &output, 0)
+                    == Int32(FaultReason.irCompatibilityBlocked.rawValue))
+    }
+}
