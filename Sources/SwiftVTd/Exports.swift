@@ -98,12 +98,13 @@ public func swiftvtd_mmio_size(_ unit: OpaquePointer?) -> UInt64 {
 
 @_cdecl("swiftvtd_mmio_read")
 public func swiftvtd_mmio_read(_ unit: OpaquePointer?, _ offset: UInt64, _ size: UInt32) -> UInt64 {
-    guard let unit, offset < UInt64(Int32.max) else { return 0 }
-    return withHandle(unit) { $0.unit.mmioRead(offset: Int(offset), width: Int(size)) }
+    guard let unit else { return 0 }
+    // Out-of-range offsets and sizes reach the model, which ignores and logs them.
+    return withHandle(unit) { $0.unit.mmioRead(offset: Int(clamping: offset), width: Int(clamping: size)) }
 }
 
 @_cdecl("swiftvtd_mmio_write")
 public func swiftvtd_mmio_write(_ unit: OpaquePointer?, _ offset: UInt64, _ value: UInt64, _ size: UInt32) {
-    guard let unit, offset < UInt64(Int32.max) else { return }
-    withHandle(unit) { $0.unit.mmioWrite(offset: Int(offset), value: value, width: Int(size)) }
+    guard let unit else { return }
+    withHandle(unit) { $0.unit.mmioWrite(offset: Int(clamping: offset), value: value, width: Int(clamping: size)) }
 }

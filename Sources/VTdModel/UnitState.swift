@@ -14,6 +14,12 @@ struct UnitState {
     /// the lock inserts its result only if this did not change meanwhile, so a translation
     /// never outlives the invalidation that covers it.
     var invalidationGeneration: UInt64 = 0
+    /// The root table GCMD.SRTP latched (nil until the guest sets one); translation walks it.
+    var latchedRootTable: RootTablePointer?
+    /// The interrupt remapping table GCMD.SIRTP latched; interrupt remapping reads it.
+    var latchedInterruptRemappingTable: InterruptRemappingTablePointer?
+    /// The fault recording register the next fault goes to (they fill round-robin).
+    var nextFaultRecord = 0
 
     init(configuration: VTdConfiguration) {
         self.configuration = configuration
@@ -24,6 +30,9 @@ struct UnitState {
 
     mutating func reset() {
         registers.reset()
+        latchedRootTable = nil
+        latchedInterruptRemappingTable = nil
+        nextFaultRecord = 0
         iotlb.removeAll()
         contextCache.removeAll()
         pasidCache.removeAll()
@@ -45,11 +54,7 @@ struct UnitState {
             return
         }
         registers.write(offset, value, width: width)
-    }
-
-    /// Declares every register with its reset value and masks.
-    mutating func defineRegisters() {
-        registers.define(Reg.version, width: 4, reset: 0x10)
+        registerWritten(offset: offset, width: width, effects: &effects)
     }
 }
 

@@ -1,0 +1,219 @@
+// The registers of queued invalidation (VT-d spec 6.5.2, 11.4.9): IQA, IQH, IQT, ICS,
+// IQERCD, and GCMD.QIE. The queue engine (Invalidation/) reads descriptors through these
+// accessors and reports back through `advanceInvalidationQueueHead`,
+// `reportInvalidationQueueError` and `signalInvalidationWaitCompletion`.
+
+/// IQA (offset 0x90).
+public struct InvalidationQueueAddress: RawRepresentable, Sendable {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    /// IQA, 63:12: base of the queue, aligned to its size.
+    public var base: UInt64 { rawValue & UInt64.mask(63, 12) }
+    /// DW, 11: 256-bit descriptors (scalable mode) instead of 128-bit.
+    public var wideDescriptors: Bool { rawValue.bit(11) }
+    /// QS, 2:0: the queue is 2^QS 4 KiB pages.
+    public var sizeField: UInt64 { rawValue.bits(2, 0) }
+    public var descriptorSize: Int { wideDescriptors ? 32 : 16 }
+    public var entryCount: Int { (4096 << Int(sizeField)) / descriptorSize }
+
+    /// DW is reserved-zero without scalable-mode support (ECAP.SMTS).
+    static func writable(scalableMode: Bool) -> UInt64 {
+        UInt64.mask(63, 12) | (scalableMode ? 1 << 11 : 0) | UInt64.mask(2, 0)
+    }
+}
+
+/// IQH and IQT (offsets 0x80, 0x88): a byte offset into the queue, 18:4.
+/// With 256-bit descriptors bit 4 must be 0 (tail) and is always 0 (head).
+public struct InvalidationQueuePointer: RawRepresentable, Sendable {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public init(index: Int, wideDescriptors: Bool) {
+        rawValue = UInt64(index) << (wideDescriptors ? 5 : 4)
+    }
+    public func index(wideDescriptors: Bool) -> Int {
+        Int(rawValue.bits(18, wideDescriptors ? 5 : 4))
+    }
+    /// Bit 4 of a tail in 256-bit mode: half a descriptor.
+    public var isHalfDescriptor: Bool { rawValue.bit(4) }
+
+    static let writable: UInt64 = UInt64.mask(18, 4)
+}
+
+/// ICS (offset 0x9C).
+public struct InvalidationCompletionStatus: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// IWC, 0: a wait descriptor with IF completed; RW1C.
+    public static let waitComplete = InvalidationCompletionStatus(rawValue: 1 << 0)
+}
+
+/// What went wrong in queued invalidation, as the spec reports it: FSTS.IQE with the
+/// IQERCD.IQEI code, or FSTS.ICE / FSTS.ITE with the device's source-id.
+public enum InvalidationQueueError: Equatable, Sendable {
+    /// IQEI 1: the tail points past the end of the queue.
+    case invalidTail
+    /// IQEI 2: reading a descriptor from guest memory failed.
+    case descriptorFetchFailed
+    /// IQEI 3: unknown or unsupported descriptor type.
+    case invalidDescriptorType
+    /// IQEI 4: a reserved field of a valid descriptor is not zero.
+    case reservedFieldSet
+    /// IQEI 5: a descriptor that needs 256-bit mode in a 128-bit queue.
+    case invalidDescriptorWidth
+    /// IQEI 6: a tail with bit 4 set in 256-bit mode.
+    case misalignedTail
+    /// FSTS.ICE with IQERCD.ICESID: unexpected or invalid device-TLB invalidation completion.
+    case completionError(sourceID: UInt16)
+    /// FSTS.ITE with IQERCD.ITESID: a device-TLB invalidation timed out.
+    case timeout(sourceID: UInt16)
+
+    var queueErrorInfo: UInt64? {
+        switch self {
+        case .invalidTail: 1
+        case .descriptorFetchFailed: 2
+        case .invalidDescriptorType: 3
+        case .reservedFieldSet: 4
+        case .invalidDescriptorWidth: 5
+        case .misalignedTail: 6
+        case .completionError, .timeout: nil
+        }
+    }
+}
+
+/// IQERCD (offset 0xB0): read-only details of the errors in FSTS.
+public struct InvalidationQueueErrorRecord: RawRepresentable, Sendable {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    /// IQEI, 3:0.
+    public var queueErrorInfo: UInt64 { get { rawValue.bits(3, 0) } set { rawValue.setBits(3, 0, to: newValue) } }
+    /// ITESID, 47:32.
+    public var timeoutSourceID: UInt16 {
+        get { UInt16(rawValue.bits(47, 32)) } set { rawValue.setBits(47, 32, to: UInt64(newValue)) }
+    }
+    /// ICESID, 63:48.
+    public var completionErrorSourceID: UInt16 {
+        get { UInt16(rawValue.bits(63, 48)) } set { rawValue.setBits(63, 48, to: UInt64(newValue)) }
+    }
+}
+
+extension UnitState {
+    /// IQA as the guest programmed it: base (limited to the host address width), descriptor
+    /// width, size. Software must not change it while QI is enabled; the queue engine bounds
+    /// every index by `entryCount` regardless.
+    var invalidationQueue: InvalidationQueueAddress {
+        var iqa = InvalidationQueueAddress(rawValue: registers.get64(Reg.invalidationQueueAddress))
+        iqa.rawValue &= hostAddressMask | UInt64.mask(11, 0)
+        return iqa
+    }
+
+    /// IQH, in descriptors.
+    var invalidationQueueHead: Int {
+        InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueHead))
+            .index(wideDescriptors: invalidationQueue.wideDescriptors)
+    }
+
+    /// IQT, in descriptors.
+    var invalidationQueueTail: Int {
+        InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
+            .index(wideDescriptors: invalidationQueue.wideDescriptors)
+    }
+
+    /// The queue engine consumed descriptors up to (not including) `index`; wraps at the end.
+    mutating func advanceInvalidationQueueHead(to index: Int) {
+        let queue = invalidationQueue
+        let head = InvalidationQueuePointer(index: index % queue.entryCount, wideDescriptors: queue.wideDescriptors)
+        registers.set64(Reg.invalidationQueueHead, head.rawValue)
+    }
+
+    var invalidationQueueErrorRecord: InvalidationQueueErrorRecord {
+        get { InvalidationQueueErrorRecord(rawValue: registers.get64(Reg.invalidationQueueErrorRecord)) }
+        set { registers.set64(Reg.invalidationQueueErrorRecord, newValue.rawValue) }
+    }
+
+    /// Sets FSTS.IQE, ICE or ITE with its IQERCD detail and raises the fault event when that is
+    /// a new interrupt condition. The detail of an error already pending is kept (the first
+    /// error is the one software reads). After IQE the engine must stop with IQH at the
+    /// offending descriptor: processing resumes when software clears IQE.
+    mutating func reportInvalidationQueueError(_ error: InvalidationQueueError, effects: inout Effects) {
+        let before = faultStatus
+        var record = invalidationQueueErrorRecord
+        let bit: FaultStatus
+        switch error {
+        case .completionError(let sid):
+            bit = .invalidationCompletionError
+            if !before.contains(bit) { record.completionErrorSourceID = sid }
+        case .timeout(let sid):
+            bit = .invalidationTimeoutError
+            if !before.contains(bit) { record.timeoutSourceID = sid }
+        default:
+            bit = .invalidationQueueError
+            if !before.contains(bit), let info = error.queueErrorInfo { record.queueErrorInfo = info }
+        }
+        invalidationQueueErrorRecord = record
+        faultStatus.insert(bit)
+        effects.log(.guestError, "invalidation queue error: \(error) (head \(invalidationQueueHead), tail \(invalidationQueueTail))")
+        raiseFaultEvent(statusBefore: before, effects: &effects)
+    }
+
+    /// A wait descriptor with IF completed: ICS.IWC and the invalidation completion event.
+    /// While IWC is still set from an earlier wait this is not a new interrupt condition.
+    mutating func signalInvalidationWaitCompletion(effects: inout Effects) {
+        var ics = InvalidationCompletionStatus(rawValue: registers.get32(Reg.invalidationCompletionStatus))
+        guard !ics.contains(.waitComplete) else { return }
+        ics.insert(.waitComplete)
+        registers.set32(Reg.invalidationCompletionStatus, ics.rawValue)
+        raiseEvent(.invalidationCompletion, effects: &effects)
+    }
+
+    /// After software wrote ICS (IWC is RW1C).
+    mutating func completionStatusWritten() {
+        let ics = InvalidationCompletionStatus(rawValue: registers.get32(Reg.invalidationCompletionStatus))
+        if !ics.contains(.waitComplete) { eventServiced(.invalidationCompletion) }
+    }
+
+    /// After software wrote the low half of IQT: check the tail, then let the engine run.
+    mutating func invalidationQueueTailWritten(effects: inout Effects) {
+        guard queuedInvalidationEnabled else { return }
+        scheduleInvalidationQueue(effects: &effects)
+    }
+
+    /// GCMD.QIE toggled. Enabling starts at IQH 0 and runs anything already queued (Windows
+    /// writes IQT before enabling). Disabling is refused while descriptors are outstanding;
+    /// once disabled IQH reads 0, as the spec requires.
+    mutating func setQueuedInvalidation(enabled: Bool, effects: inout Effects) {
+        if enabled {
+            registers.set64(Reg.invalidationQueueHead, 0)
+            globalStatus.insert(.queuedInvalidationEnable)
+            if invalidationQueueTail != 0 { scheduleInvalidationQueue(effects: &effects) }
+        } else {
+            guard invalidationQueueHead == invalidationQueueTail else {
+                effects.log(.guestError, "GCMD.QIE clear refused: queue not empty (head \(invalidationQueueHead), tail \(invalidationQueueTail))")
+                return
+            }
+            registers.set64(Reg.invalidationQueueHead, 0)
+            globalStatus.remove(.queuedInvalidationEnable)
+        }
+    }
+
+    /// Software cleared IQE: the engine resumes at IQH (spec 6.5.2.10).
+    mutating func resumeInvalidationQueueAfterError(effects: inout Effects) {
+        guard queuedInvalidationEnabled, !faultStatus.contains(.invalidationQueueError),
+              invalidationQueueHead != invalidationQueueTail else { return }
+        scheduleInvalidationQueue(effects: &effects)
+    }
+
+    /// Validates IQT against the queue and, if it is sound, hands the queue to the engine.
+    /// The engine may then trust 0 <= tail < entryCount.
+    private mutating func scheduleInvalidationQueue(effects: inout Effects) {
+        guard !faultStatus.contains(.invalidationQueueError) else { return }
+        let queue = invalidationQueue
+        let tail = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
+        if queue.wideDescriptors && tail.isHalfDescriptor {
+            reportInvalidationQueueError(.misalignedTail, effects: &effects)
+        } else if tail.index(wideDescriptors: queue.wideDescriptors) >= queue.entryCount {
+            reportInvalidationQueueError(.invalidTail, effects: &effects)
+        } else if invalidationQueueHead != invalidationQueueTail {
+            effects.runInvalidationQueue = true
+        }
+    }
+}

@@ -1,0 +1,117 @@
+// The register window (VT-d spec 10.4, QEMU 10.0's offsets): every register with its reset
+// value and its read-write, write-1-to-clear and write-only bits, and which writes have side
+// effects. Masks come from the register types in this folder; this file only places them.
+//
+// Registers of features the configuration lacks stay undefined: they read 0 and ignore
+// writes (the spec's reserved-zero), e.g. the page request registers without page-requests
+// and the upper event addresses without EIM.
+//
+// MMIO-hot: a write is the generic masked store plus one switch over the 32-bit slots it
+// covered; nothing here allocates.
+
+extension UnitState {
+    /// Declares every register with its reset value and masks.
+    mutating func defineRegisters() {
+        let c = configuration
+        let r = Reg.self
+
+        registers.define(r.version, width: 4, reset: 0x10)  // 1.0, as QEMU reports
+        registers.define(r.capability, width: 8, reset: Capability(c).rawValue)
+        registers.define(r.extendedCapability, width: 8, reset: ExtendedCapability(c).rawValue)
+        registers.define(r.globalCommand, width: 4, writable: UInt64(GlobalCommand.writable),
+                         writeOnly: UInt64(GlobalCommand.writable))
+        registers.define(r.globalStatus, width: 4)
+        registers.define(r.rootTableAddress, width: 8,
+                         writable: RootTableAddress.writable(scalableMode: c.scalableMode))
+        registers.define(r.contextCommand, width: 8, writable: ContextCommand.writable)
+
+        registers.define(r.faultStatus, width: 4, writeOneToClear: UInt64(FaultStatus.writeOneToClear.rawValue))
+        defineEventRegisters(.fault)
+
+        // AFLOG, PMEN, PLMBASE/LIMIT, PHMBASE/LIMIT: no advanced fault logging and no protected
+        // memory regions (CAP.AFL, PLMR, PHMR = 0), so all read 0.
+        registers.define(r.advancedFaultLog, width: 8)
+        registers.define(r.protectedMemoryEnable, width: 4)
+        registers.define(r.protectedLowBase, width: 4)
+        registers.define(r.protectedLowLimit, width: 4)
+        registers.define(r.protectedHighBase, width: 8)
+        registers.define(r.protectedHighLimit, width: 8)
+
+        registers.define(r.invalidationQueueHead, width: 8)
+        registers.define(r.invalidationQueueTail, width: 8, writable: InvalidationQueuePointer.writable)
+        registers.define(r.invalidationQueueAddress, width: 8,
+                         writable: InvalidationQueueAddress.writable(scalableMode: c.scalableMode))
+        registers.define(r.invalidationCompletionStatus, width: 4,
+                         writeOneToClear: UInt64(InvalidationCompletionStatus.waitComplete.rawValue))
+        defineEventRegisters(.invalidationCompletion)
+        registers.define(r.invalidationQueueErrorRecord, width: 8)
+
+        if c.interruptRemapping {
+            registers.define(r.interruptRemappingTableAddress, width: 8,
+                             writable: InterruptRemappingTableAddress.writable(
+                                extendedInterruptMode: c.extendedInterruptMode))
+        }
+
+        if c.pageRequests {
+            registers.define(r.pageRequestQueueHead, width: 8, writable: PageRequestQueuePointer.writable)
+            registers.define(r.pageRequestQueueTail, width: 8, writable: PageRequestQueuePointer.writable)
+            registers.define(r.pageRequestQueueAddress, width: 8, writable: PageRequestQueueAddress.writable)
+            registers.define(r.pageRequestStatus, width: 4,
+                             writeOneToClear: UInt64(PageRequestStatus.writeOneToClear.rawValue))
+            defineEventRegisters(.pageRequest)
+        }
+
+        registers.define(r.invalidateAddress, width: 8, writable: InvalidateAddress.writable,
+                         writeOnly: InvalidateAddress.writable)
+        registers.define(r.iotlbInvalidate, width: 8, writable: IOTLBInvalidate.writable)
+
+        for index in 0..<c.faultRecords {
+            let offset = faultRecordOffset(index)
+            registers.define(offset, width: 8)
+            registers.define(offset + 8, width: 8, writeOneToClear: FaultRecordingRegister.highWriteOneToClear)
+        }
+    }
+
+    private mutating func defineEventRegisters(_ event: EventInterrupt) {
+        registers.define(event.control, width: 4, reset: UInt64(EventControl.interruptMask.rawValue),
+                         writable: UInt64(EventControl.writable))
+        registers.define(event.data, width: 4, writable: UInt64(EventInterrupt.dataWritable))
+        registers.define(event.address, width: 4, writable: UInt64(EventInterrupt.addressWritable))
+        // The upper address carries x2APIC destinations; without EIM it is reserved-zero.
+        registers.define(event.upperAddress, width: 4,
+                         writable: configuration.extendedInterruptMode ? 0xFFFF_FFFF : 0)
+    }
+
+    /// Runs the side effects of a guest write that covered [offset, offset + width).
+    /// Each register acts on the 32-bit half that holds its command or status bits, so a
+    /// 64-bit write and a write of just that half behave the same.
+    mutating func registerWritten(offset: Int, width: Int, effects: inout Effects) {
+        var slot = offset
+        while slot < offset + width {
+            slotWritten(slot, effects: &effects)
+            slot += 4
+        }
+    }
+
+    private mutating func slotWritten(_ slot: Int, effects: inout Effects) {
+        switch slot {
+        case Reg.globalCommand: globalCommandWritten(effects: &effects)
+        case Reg.contextCommand + 4: contextCommandWritten(effects: &effects)
+        case Reg.faultStatus: faultStatusWritten(effects: &effects)
+        case Reg.faultEventControl: eventControlWritten(.fault, effects: &effects)
+        case Reg.invalidationQueueTail: invalidationQueueTailWritten(effects: &effects)
+        case Reg.invalidationCompletionStatus: completionStatusWritten()
+        case Reg.invalidationEventControl: eventControlWritten(.invalidationCompletion, effects: &effects)
+        case Reg.pageRequestStatus where configuration.pageRequests: pageRequestStatusWritten()
+        case Reg.pageRequestEventControl where configuration.pageRequests:
+            eventControlWritten(.pageRequest, effects: &effects)
+        case Reg.iotlbInvalidate + 4: iotlbInvalidateWritten(effects: &effects)
+        case Reg.faultRecordingBase...:
+            // F is bit 127: the last dword of each 16-byte record.
+            if (slot - Reg.faultRecordingBase) % Reg.faultRecordingSize == 12 {
+                faultRecordWritten(effects: &effects)
+            }
+        default: break
+        }
+    }
+}

@@ -1,0 +1,102 @@
+// An in-memory guest for model tests: RAM as a byte array, and a record of every MSI,
+// notification and log line the unit produced.
+
+import Synchronization
+@testable import VTdModel
+
+final class TestGuest: Platform, @unchecked Sendable {
+    private let lock = Mutex<Void>(())
+    var ram: [UInt8]
+    private(set) var msis: [MSIMessage] = []
+    private(set) var events: [PlatformEvent] = []
+    private(set) var logs: [(LogLevel, String)] = []
+
+    init(ramSize: Int = 1 << 16) { ram = [UInt8](repeating: 0, count: ramSize) }
+
+    func readGuest(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        guard address <= UInt64(ram.count), UInt64(buffer.count) <= UInt64(ram.count) - address else { return false }
+        ram.withUnsafeBytes { src in
+            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[Int(address)..<Int(address) + buffer.count]))
+        }
+        return true
+    }
+
+    func writeGuest(_ address: UInt64, from bytes: UnsafeRawBufferPointer) -> Bool {
+        guard address <= UInt64(ram.count), UInt64(bytes.count) <= UInt64(ram.count) - address else { return false }
+        for (i, b) in bytes.enumerated() { ram[Int(address) + i] = b }
+        return true
+    }
+
+    func compareExchangeGuest64(_ address: UInt64, expected: UInt64, desired: UInt64) -> UInt64? { nil }
+
+    func sendMSI(address: UInt64, data: UInt32) {
+        lock.withLock { _ in msis.append(MSIMessage(address: address, data: data)) }
+    }
+    func notify(_ event: PlatformEvent) { lock.withLock { _ in events.append(event) } }
+    func log(_ level: LogLevel, _ message: String) { lock.withLock { _ in logs.append((level, message)) } }
+
+    var guestErrors: [String] { logs.filter { $0.0 == .guestError }.map(\.1) }
+    func forgetMSIs() { msis.removeAll() }
+    func forgetEvents() { events.removeAll() }
+}
+
+/// A unit and its guest, with the register accesses tests use.
+struct Rig {
+    let unit: VTdUnit
+    let guest: TestGuest
+
+    init(_ configure: (inout VTdConfiguration) -> Void = { _ in }) {
+        var c = VTdConfiguration()
+        configure(&c)
+        guest = TestGuest()
+        unit = try! VTdUnit(configuration: c, platform: guest)
+    }
+
+    func read32(_ offset: Int) -> UInt32 { UInt32(truncatingIfNeeded: unit.mmioRead(offset: offset, width: 4)) }
+    func read64(_ offset: Int) -> UInt64 { unit.mmioRead(offset: offset, width: 8) }
+    func write32(_ offset: Int, _ value: UInt32) { unit.mmioWrite(offset: offset, value: UInt64(value), width: 4) }
+    func write64(_ offset: Int, _ value: UInt64) { unit.mmioWrite(offset: offset, value: value, width: 8) }
+
+    /// Runs `body` on the unit's state under its lock, then performs what it decided.
+    @discardableResult
+    func withState<R>(_ body: (inout UnitState, inout Effects) -> R) -> R {
+        var effects = Effects()
+        let result = unit.state.withLock { body(&$0, &effects) }
+        unit.perform(&effects)
+        return result
+    }
+
+    func state<R>(_ body: (UnitState) -> R) -> R { unit.state.withLock { body($0) } }
+
+    var image: [UInt8] { unit.state.withLock { $0.registers.guestImage } }
+
+    /// GCMD as Linux writes it: the current status plus `command`.
+    func command(_ command: GlobalCommand) {
+        let status = GlobalCommand(rawValue: read32(Reg.globalStatus))
+        let persistent = status.subtracting([.setRootTablePointer, .setInterruptRemappingTablePointer])
+        write32(Reg.globalCommand, persistent.union(command).rawValue)
+    }
+
+    func clearCommand(_ bit: GlobalCommand) {
+        let status = GlobalCommand(rawValue: read32(Reg.globalStatus))
+        let persistent = status.subtracting([.setRootTablePointer, .setInterruptRemappingTablePointer, bit])
+        write32(Reg.globalCommand, persistent.rawValue)
+    }
+
+    /// Unmasks the fault event and points it at a recognisable message.
+    func armFaultEvent(address: UInt32 = 0xFEE0_0000, data: UInt32 = 0x41) {
+        write32(Reg.faultEventData, data)
+        write32(Reg.faultEventAddress, address)
+        write32(Reg.faultEventControl, 0)
+    }
+
+    func recordFault(_ record: FaultRecord) {
+        withState { state, effects in state.recordFault(record, effects: &effects) }
+    }
+}
+
+extension FaultRecord {
+    static func dmaRead(from sid: UInt16, at address: UInt64 = 0x1234_5000, reason: FaultReason = .readDenied) -> FaultRecord {
+        FaultRecord(sourceID: sid, address: address, reason: reason, isRead: true)
+    }
+}
