@@ -16,8 +16,8 @@ struct UnitState {
     var invalidationGeneration: UInt64 = 0
     /// The root table GCMD.SRTP latched (nil until the guest sets one); translation walks it.
     var latchedRootTable: RootTablePointer?
-    /// The interrupt remapping table GCMD.SIRTP latched; interrupt remapping reads it.
-    var latchedInterruptRemappingTable: InterruptRemappingTablePointer?
+    /// The interrupt remapping table GCMD.SIRTP latched (all zero until the guest sets one).
+    var latchedInterruptRemappingTable = InterruptRemappingTableAddress(rawValue: 0)
     /// The fault recording register the next fault goes to (they fill round-robin).
     var nextFaultRecord = 0
 
@@ -31,7 +31,7 @@ struct UnitState {
     mutating func reset() {
         registers.reset()
         latchedRootTable = nil
-        latchedInterruptRemappingTable = nil
+        latchedInterruptRemappingTable = InterruptRemappingTableAddress(rawValue: 0)
         nextFaultRecord = 0
         iotlb.removeAll()
         contextCache.removeAll()

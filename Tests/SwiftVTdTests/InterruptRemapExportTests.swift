@@ -51,15 +51,13 @@ struct InterruptRemapExportTests {
         let guest = CGuest()
         let handle = guest.makeUnit()
         defer { swiftvtd_destroy(handle) }
-        let unit = withHandle(handle) { $0.unit }
         let table = InterruptRemappingTableAddress(base: 0x8000, sizeField: 3)
         let entry = IRTE(vector: 0x61, destinationField: 0x0300)
         guest.write64(0x8000 + 2 * 16, entry.low)
         guest.write64(0x8000 + 2 * 16 + 8, entry.high)
-        unit.state.withLock {
-            $0.registers.set64(Reg.interruptRemappingTableAddress, table.rawValue)
-            $0.registers.set32(Reg.globalStatus, 1 << 25 | 1 << 24)
-        }
+        swiftvtd_mmio_write(handle, UInt64(Reg.interruptRemappingTableAddress), table.rawValue, 8)
+        swiftvtd_mmio_write(handle, UInt64(Reg.globalCommand), UInt64(GlobalCommand.setInterruptRemappingTablePointer.rawValue), 4)
+        swiftvtd_mmio_write(handle, UInt64(Reg.globalCommand), UInt64(GlobalCommand.interruptRemappingEnable.rawValue), 4)
 
         var input = swiftvtd_msi(address: InterruptRequestAddress.remappable(handle: 2).rawValue, data: 0, reserved: 0)
         var output = swiftvtd_msi()

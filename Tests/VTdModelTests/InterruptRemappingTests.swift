@@ -395,7 +395,9 @@ struct InterruptEntryCacheTests {
         let other = InterruptRemappingTableAddress(base: 0x20000, sizeField: 7)
         s.guest.write64(other.entryAddress(1), IRTE.xAPIC(vector: 0x99, apic: 3).low)
         // Latch the new table without any invalidation.
-        s.unit.state.withLock { $0.registers.set64(Reg.interruptRemappingTableAddress, other.rawValue) }
+        s.unit.mmioWrite(offset: Reg.interruptRemappingTableAddress, value: other.rawValue, width: 8)
+        let command: GlobalCommand = [.setInterruptRemappingTablePointer, .interruptRemappingEnable]
+        s.unit.mmioWrite(offset: Reg.globalCommand, value: UInt64(command.rawValue), width: 4)
         #expect(s.remap(handle: 1) == .remapped(CompatibilityMSI(destination: 3, vector: 0x99).message))
     }
 

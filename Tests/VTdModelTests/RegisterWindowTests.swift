@@ -209,7 +209,7 @@ struct RegisterWindowTests {
         #expect(rig.image == first)
         #expect(first == fresh)
         #expect(rig.state(\.latchedRootTable) == nil)
-        #expect(rig.state(\.latchedInterruptRemappingTable) == nil)
+        #expect(rig.state(\.latchedInterruptRemappingTable.rawValue) == 0)
         #expect(rig.state(\.nextFaultRecord) == 0)
     }
 }

@@ -31,30 +31,9 @@ enum InterruptRemapStep {
     case readEntry(table: InterruptRemappingTableAddress, index: UInt32, cacheGeneration: UInt64)
 }
 
-// Until the register work (issue 2) lands its GSTS type and the IRTA latched by SIRTP, the
-// remapping path reads the two status bits and IRTA from the register file itself.
-private enum GlobalStatusBit {
-    static let interruptRemappingEnabled: UInt32 = 1 << 25   // IRES
-    static let compatibilityFormatAllowed: UInt32 = 1 << 23  // CFIS
-}
+// GSTS.IRES, GSTS.CFIS and the IRTA latched by GCMD.SIRTP come from Registers/GlobalCommand.swift.
 
 extension UnitState {
-    var interruptRemappingEnabled: Bool {
-        configuration.interruptRemapping
-            && registers.get32(Reg.globalStatus) & GlobalStatusBit.interruptRemappingEnabled != 0
-    }
-
-    var compatibilityFormatInterruptsAllowed: Bool {
-        registers.get32(Reg.globalStatus) & GlobalStatusBit.compatibilityFormatAllowed != 0
-    }
-
-    var latchedInterruptRemappingTable: InterruptRemappingTableAddress {
-        var table = InterruptRemappingTableAddress(rawValue: registers.get64(Reg.interruptRemappingTableAddress))
-        // EIME is reserved (treated as 0) unless ECAP.EIM is offered.
-        if !configuration.extendedInterruptMode { table.rawValue &= ~(1 << 11) }
-        return table
-    }
-
     /// Everything about a request that does not need the IRTE, and the IRTE itself when cached.
     mutating func beginInterruptRemap(sourceID: UInt16, address: UInt64, data: UInt32, recordsFaults: Bool,
                                       effects: inout Effects) -> InterruptRemapStep {

@@ -1,5 +1,5 @@
 // Global command and status (VT-d spec 11.4.4, 11.4.5), and the table pointers the commands
-// latch: the root table (RTADDR, 11.4.6) and the interrupt remapping table (IRTA, 11.4.8.x).
+// latch: the root table (RTADDR, 11.4.6) and the interrupt remapping table (IRTA, 11.4.8.x; its type lives with interrupt remapping).
 //
 // Software writes GCMD with the whole desired state plus at most one one-shot command (SRTP,
 // SIRTP). A command bit that differs from its status bit toggles that feature; SRTP and
@@ -80,33 +80,10 @@ public struct RootTablePointer: Equatable, Sendable {
     }
 }
 
-/// IRTA (offset 0xB8).
-public struct InterruptRemappingTableAddress: RawRepresentable, Sendable {
-    public var rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-    /// IRTA, 63:12.
-    public var address: UInt64 { rawValue & UInt64.mask(63, 12) }
-    /// EIME, 11: x2APIC mode (32-bit destination ids).
-    public var extendedInterruptModeEnable: Bool { rawValue.bit(11) }
-    /// S, 3:0: the table has 2^(S+1) entries.
-    public var sizeField: UInt64 { rawValue.bits(3, 0) }
-
-    /// EIME is reserved-zero without ECAP.EIM.
+extension InterruptRemappingTableAddress {
+    /// IRTA, S and, with ECAP.EIM, EIME (reserved-zero otherwise).
     static func writable(extendedInterruptMode: Bool) -> UInt64 {
         UInt64.mask(63, 12) | (extendedInterruptMode ? 1 << 11 : 0) | UInt64.mask(3, 0)
-    }
-}
-
-/// What GCMD.SIRTP latched: the table interrupt remapping reads.
-public struct InterruptRemappingTablePointer: Equatable, Sendable {
-    public var address: UInt64
-    public var entryCount: Int
-    public var extendedInterruptMode: Bool
-
-    public init(address: UInt64, entryCount: Int, extendedInterruptMode: Bool) {
-        self.address = address
-        self.entryCount = entryCount
-        self.extendedInterruptMode = extendedInterruptMode
     }
 }
 
@@ -183,11 +160,9 @@ extension UnitState {
     }
 
     private mutating func setInterruptRemappingTablePointer(effects: inout Effects) {
-        let irta = InterruptRemappingTableAddress(rawValue: registers.get64(Reg.interruptRemappingTableAddress))
-        latchedInterruptRemappingTable = InterruptRemappingTablePointer(
-            address: irta.address & hostAddressMask,
-            entryCount: 1 << (Int(irta.sizeField) + 1),
-            extendedInterruptMode: irta.extendedInterruptModeEnable)
+        var irta = InterruptRemappingTableAddress(rawValue: registers.get64(Reg.interruptRemappingTableAddress))
+        irta.rawValue &= hostAddressMask | UInt64.mask(11, 0)
+        latchedInterruptRemappingTable = irta
         globalStatus.insert(.setInterruptRemappingTablePointer)
         effects.events.append(.interruptCacheInvalidate(index: 0, count: 0))
     }

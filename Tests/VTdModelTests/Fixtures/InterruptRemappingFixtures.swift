@@ -39,20 +39,20 @@ struct InterruptRemappingScenario {
 }
 
 extension VTdUnit {
-    /// Remapping on with `table` latched, as after SIRTP then GCMD.IRE (and CFI when asked).
-    /// Until the register work (issue 2) implements GCMD this sets GSTS and IRTA directly.
+    /// Remapping on with `table` latched, the way a driver does it: IRTA, GCMD.SIRTP, then
+    /// GCMD.IRE (with CFI when asked).
     func enableInterruptRemapping(table: InterruptRemappingTableAddress, compatibilityFormat: Bool = false) {
-        state.withLock {
-            $0.registers.set64(Reg.interruptRemappingTableAddress, table.rawValue)
-            var status = $0.registers.get32(Reg.globalStatus) | 1 << 25 | 1 << 24  // IRES, IRTPS
-            if compatibilityFormat { status |= 1 << 23 } else { status &= ~(1 << 23) }  // CFIS
-            $0.registers.set32(Reg.globalStatus, status)
-            $0.interruptEntryCache.invalidateAll()
-        }
+        mmioWrite(offset: Reg.interruptRemappingTableAddress, value: table.rawValue, width: 8)
+        mmioWrite(offset: Reg.globalCommand, value: UInt64(GlobalCommand.setInterruptRemappingTablePointer.rawValue),
+                  width: 4)
+        var command: GlobalCommand = .interruptRemappingEnable
+        if compatibilityFormat { command.insert(.compatibilityFormatInterrupts) }
+        mmioWrite(offset: Reg.globalCommand, value: UInt64(command.rawValue), width: 4)
+        state.withLock { $0.interruptEntryCache.invalidateAll() }
     }
 
     func disableInterruptRemapping() {
-        state.withLock { $0.registers.set32(Reg.globalStatus, $0.registers.get32(Reg.globalStatus) & ~(1 << 25)) }
+        mmioWrite(offset: Reg.globalCommand, value: 0, width: 4)
     }
 }
 

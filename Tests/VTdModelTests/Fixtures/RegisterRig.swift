@@ -1,54 +1,21 @@
-// An in-memory guest for model tests: RAM as a byte array, and a record of every MSI,
-// notification and log line the unit produced.
+// A unit over a FakeGuest, with the register accesses the register tests use.
 
-import Synchronization
 @testable import VTdModel
 
-final class TestGuest: Platform, @unchecked Sendable {
-    private let lock = Mutex<Void>(())
-    var ram: [UInt8]
-    private(set) var msis: [MSIMessage] = []
-    private(set) var events: [PlatformEvent] = []
-    private(set) var logs: [(LogLevel, String)] = []
-
-    init(ramSize: Int = 1 << 16) { ram = [UInt8](repeating: 0, count: ramSize) }
-
-    func readGuest(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        guard address <= UInt64(ram.count), UInt64(buffer.count) <= UInt64(ram.count) - address else { return false }
-        ram.withUnsafeBytes { src in
-            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[Int(address)..<Int(address) + buffer.count]))
-        }
-        return true
-    }
-
-    func writeGuest(_ address: UInt64, from bytes: UnsafeRawBufferPointer) -> Bool {
-        guard address <= UInt64(ram.count), UInt64(bytes.count) <= UInt64(ram.count) - address else { return false }
-        for (i, b) in bytes.enumerated() { ram[Int(address) + i] = b }
-        return true
-    }
-
-    func compareExchangeGuest64(_ address: UInt64, expected: UInt64, desired: UInt64) -> UInt64? { nil }
-
-    func sendMSI(address: UInt64, data: UInt32) {
-        lock.withLock { _ in msis.append(MSIMessage(address: address, data: data)) }
-    }
-    func notify(_ event: PlatformEvent) { lock.withLock { _ in events.append(event) } }
-    func log(_ level: LogLevel, _ message: String) { lock.withLock { _ in logs.append((level, message)) } }
-
-    var guestErrors: [String] { logs.filter { $0.0 == .guestError }.map(\.1) }
-    func forgetMSIs() { msis.removeAll() }
-    func forgetEvents() { events.removeAll() }
+extension FakeGuest {
+    var guestErrors: [String] { logs(.guestError) }
+    func forgetEvents() { record.withLock { $0.events.removeAll() } }
 }
 
 /// A unit and its guest, with the register accesses tests use.
 struct Rig {
     let unit: VTdUnit
-    let guest: TestGuest
+    let guest: FakeGuest
 
     init(_ configure: (inout VTdConfiguration) -> Void = { _ in }) {
         var c = VTdConfiguration()
         configure(&c)
-        guest = TestGuest()
+        guest = FakeGuest()
         unit = try! VTdUnit(configuration: c, platform: guest)
     }
 
