@@ -74,7 +74,8 @@ typedef struct swiftvtd_config {
     uint8_t nesting;        /* "nesting": ECAP.NEST, nested PGTT; default 0 */
     uint8_t page_requests;  /* "page-requests": ECAP.PRS|PDS, page request queue; default 0 */
     uint8_t fs5lp;          /* "fs5lp": CAP.FS5LP, five-level first-level tables; default 0 */
-    uint8_t pasid_bits;     /* "pasid-bits": PASID width 1..20 advertised in ECAP.PSS when pasid is on; default 20 */
+    uint8_t pasid_bits;     /* "pasid-bits": PASID width 1..20 advertised in ECAP.PSS when pasid is on with
+                               page_requests or nesting (x-pasid-mode alone keeps QEMU's PSS 0); default 20 */
     uint8_t reserved0;      /* must be zero */
     uint16_t fault_records; /* "fault-records": number of FRCD registers, 1..256; default 1 */
     uint16_t reserved1;     /* must be zero */

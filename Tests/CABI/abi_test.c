@@ -26,6 +26,8 @@ typedef struct Guest {
     int msi_count;
     uint64_t last_msi_address;
     uint32_t last_msi_data;
+    int guest_errors;
+    char last_log[256];
 } Guest;
 
 static int guest_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
@@ -56,12 +58,50 @@ static void guest_msi(void *opaque, uint64_t address, uint32_t data)
     g->last_msi_data = data;
 }
 
+static void guest_log(void *opaque, int level, const char *message)
+{
+    Guest *g = opaque;
+    if (level == SWIFTVTD_LOG_GUEST_ERROR) {
+        g->guest_errors++;
+    }
+    g_strlcpy(g->last_log, message, sizeof(g->last_log));
+}
+
 static swiftvtd_host_ops guest_ops(Guest *g)
 {
     swiftvtd_host_ops ops = { .size = sizeof(ops), .opaque = g,
                               .dma_read = guest_read, .dma_write = guest_write,
-                              .send_msi = guest_msi };
+                              .send_msi = guest_msi, .log = guest_log };
     return ops;
+}
+
+/* Register offsets and bits (VT-d spec 10.4), as QEMU lays them out. */
+enum {
+    REG_VER = 0x00, REG_CAP = 0x08, REG_ECAP = 0x10, REG_GCMD = 0x18, REG_GSTS = 0x1C,
+    REG_RTADDR = 0x20, REG_FSTS = 0x34, REG_FECTL = 0x38, REG_FEDATA = 0x3C, REG_FEADDR = 0x40,
+    REG_IQT = 0x88, REG_IQA = 0x90, REG_IQERCD = 0xB0,
+};
+#define GCMD_TE (1u << 31)
+#define GCMD_SRTP (1u << 30)
+#define GCMD_QIE (1u << 26)
+#define FSTS_IQE (1u << 4)
+#define FECTL_IM (1u << 31)
+#define FECTL_IP (1u << 30)
+
+static swiftvtd_t *create_unit(Guest *g, void (*configure)(swiftvtd_config *))
+{
+    swiftvtd_host_ops ops = guest_ops(g);
+    swiftvtd_config cfg;
+    char err[256] = "";
+    api.config_init(&cfg);
+    if (configure) {
+        configure(&cfg);
+    }
+    swiftvtd_t *unit = api.create(&cfg, &ops, err, sizeof(err));
+    if (!unit) {
+        g_error("swiftvtd_create: %s", err);
+    }
+    return unit;
 }
 
 static void load_library(void)
@@ -131,6 +171,162 @@ static void test_create_and_read_version(void)
     g_free(g);
 }
 
+static void expect_create_error(swiftvtd_config *cfg, swiftvtd_host_ops *ops, const char *needle)
+{
+    char err[256] = "";
+    g_assert_null(api.create(cfg, ops, err, sizeof(err)));
+    if (!strstr(err, needle)) {
+        g_error("expected an error mentioning \"%s\", got \"%s\"", needle, err);
+    }
+}
+
+static void test_create_rejects_bad_configs(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_host_ops ops = guest_ops(g);
+    swiftvtd_config cfg;
+
+    api.config_init(&cfg);
+    cfg.caching_mode = 2;
+    expect_create_error(&cfg, &ops, "caching-mode");
+
+    api.config_init(&cfg);
+    cfg.flts = 1;
+    expect_create_error(&cfg, &ops, "scalable");
+
+    api.config_init(&cfg);
+    cfg.fault_records = 0;
+    expect_create_error(&cfg, &ops, "fault-records");
+
+    api.config_init(&cfg);
+    cfg.reserved1 = 7;
+    expect_create_error(&cfg, &ops, "reserved");
+
+    api.config_init(&cfg);
+    swiftvtd_host_ops small = ops;
+    small.size = 8;
+    expect_create_error(&cfg, &small, "host ops size");
+    expect_create_error(&cfg, NULL, "host ops");
+    expect_create_error(NULL, &ops, "config");
+    /* A NULL message buffer is allowed. */
+    g_assert_null(api.create(NULL, &ops, NULL, 0));
+    g_free(g);
+}
+
+static void test_registers_of_the_default_config(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_t *unit = create_unit(g, NULL);
+    /* QEMU 10.0's values for the same properties. */
+    g_assert_cmphex(api.mmio_read(unit, REG_VER, 4), ==, 0x10);
+    g_assert_cmphex(api.mmio_read(unit, REG_CAP, 8), ==, 0x00d2008c222f0606ull);
+    g_assert_cmphex(api.mmio_read(unit, REG_ECAP, 8), ==, 0x0000000000f00f4aull);
+    g_assert_cmphex(api.mmio_read(unit, REG_FECTL, 4), ==, FECTL_IM);
+    /* 64-bit registers read as two halves. */
+    g_assert_cmphex(api.mmio_read(unit, REG_CAP, 4), ==, 0x222f0606);
+    g_assert_cmphex(api.mmio_read(unit, REG_CAP + 4, 4), ==, 0x00d2008c);
+    api.destroy(unit);
+    g_free(g);
+}
+
+static void test_global_command_sets_status(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_t *unit = create_unit(g, NULL);
+    /* RTADDR written as two halves, then SRTP, then TE as Linux does it. */
+    api.mmio_write(unit, REG_RTADDR, 0x00345000, 4);
+    api.mmio_write(unit, REG_RTADDR + 4, 0x1, 4);
+    g_assert_cmphex(api.mmio_read(unit, REG_RTADDR, 8), ==, 0x100345000ull);
+    api.mmio_write(unit, REG_GCMD, GCMD_SRTP, 4);
+    g_assert_cmphex(api.mmio_read(unit, REG_GSTS, 4), ==, GCMD_SRTP);
+    api.mmio_write(unit, REG_GCMD, GCMD_TE, 4);
+    g_assert_cmphex(api.mmio_read(unit, REG_GSTS, 4), ==, GCMD_TE | GCMD_SRTP);
+    g_assert_cmphex(api.mmio_read(unit, REG_GCMD, 4), ==, 0);
+    api.mmio_write(unit, REG_GCMD, 0, 4);
+    g_assert_cmphex(api.mmio_read(unit, REG_GSTS, 4), ==, GCMD_SRTP);
+    g_assert_cmpint(g->guest_errors, ==, 0);
+    api.destroy(unit);
+    g_free(g);
+}
+
+static void test_bad_accesses_are_logged(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_t *unit = create_unit(g, NULL);
+    g_assert_cmphex(api.mmio_read(unit, REG_VER, 1), ==, 0);
+    g_assert_cmphex(api.mmio_read(unit, REG_VER + 2, 4), ==, 0);
+    g_assert_cmphex(api.mmio_read(unit, UINT64_MAX - 3, 4), ==, 0);
+    api.mmio_write(unit, REG_FEDATA, 0xffff, 2);
+    api.mmio_write(unit, 0x230, 0xffffffff, 4);
+    g_assert_cmpint(g->guest_errors, ==, 5);
+    g_assert_nonnull(strstr(g->last_log, "ignored"));
+    g_assert_cmphex(api.mmio_read(unit, REG_FEDATA, 4), ==, 0);
+    api.destroy(unit);
+    g_free(g);
+}
+
+static void scalable_mode(swiftvtd_config *cfg)
+{
+    cfg->scalable_mode = 1;
+}
+
+/* An invalid tail in a 256-bit queue is an invalidation queue error: FSTS.IQE, IQERCD and the
+   fault event through the host's send_msi. */
+static void test_fault_event_msi(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_t *unit = create_unit(g, scalable_mode);
+    api.mmio_write(unit, REG_FEDATA, 0x4041, 4);
+    api.mmio_write(unit, REG_FEADDR, 0xfee01000, 4);
+    api.mmio_write(unit, REG_IQA, 0x10000 | (1u << 11), 8);
+    api.mmio_write(unit, REG_GCMD, GCMD_QIE, 4);
+    g_assert_cmphex(api.mmio_read(unit, REG_GSTS, 4), ==, GCMD_QIE);
+
+    /* Masked (the reset state): the event waits in FECTL.IP. */
+    api.mmio_write(unit, REG_IQT, 1u << 4, 8);
+    g_assert_cmphex(api.mmio_read(unit, REG_FSTS, 4), ==, FSTS_IQE);
+    g_assert_cmphex(api.mmio_read(unit, REG_IQERCD, 8), ==, 6);
+    g_assert_cmphex(api.mmio_read(unit, REG_FECTL, 4), ==, FECTL_IM | FECTL_IP);
+    g_assert_cmpint(g->msi_count, ==, 0);
+
+    /* Unmasking delivers it. */
+    api.mmio_write(unit, REG_FECTL, 0, 4);
+    g_assert_cmpint(g->msi_count, ==, 1);
+    g_assert_cmphex(g->last_msi_address, ==, 0xfee01000);
+    g_assert_cmphex(g->last_msi_data, ==, 0x4041);
+    g_assert_cmphex(api.mmio_read(unit, REG_FECTL, 4), ==, 0);
+
+    /* Cleared and raised again while unmasked: delivered at once. */
+    api.mmio_write(unit, REG_FSTS, FSTS_IQE, 4);
+    g_assert_cmphex(api.mmio_read(unit, REG_FSTS, 4), ==, 0);
+    api.mmio_write(unit, REG_IQT, 3u << 4, 8);
+    g_assert_cmpint(g->msi_count, ==, 2);
+    api.destroy(unit);
+    g_free(g);
+}
+
+static void test_reset_restores_the_window(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_t *unit = create_unit(g, scalable_mode);
+    uint64_t size = api.mmio_size(unit);
+    g_assert_cmpuint(size, ==, 0x230);
+    uint32_t *fresh = g_new0(uint32_t, size / 4);
+    for (uint64_t off = 0; off < size; off += 4) {
+        fresh[off / 4] = api.mmio_read(unit, off, 4);
+    }
+    for (uint64_t off = 0; off < size; off += 4) {
+        api.mmio_write(unit, off, 0xffffffff, 4);
+    }
+    api.reset(unit);
+    for (uint64_t off = 0; off < size; off += 4) {
+        g_assert_cmphex(api.mmio_read(unit, off, 4), ==, fresh[off / 4]);
+    }
+    g_free(fresh);
+    api.destroy(unit);
+    g_free(g);
+}
+
 static void test_interrupt_remap_disabled_passes_through(void)
 {
     Guest *g = g_new0(Guest, 1);
@@ -168,6 +364,12 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/abi-version", test_abi_version);
     g_test_add_func("/swiftvtd/create/rejects-wrong-version", test_create_rejects_wrong_version);
     g_test_add_func("/swiftvtd/create/read-version", test_create_and_read_version);
+    g_test_add_func("/swiftvtd/create/rejects-bad-configs", test_create_rejects_bad_configs);
+    g_test_add_func("/swiftvtd/registers/default-config", test_registers_of_the_default_config);
+    g_test_add_func("/swiftvtd/registers/gcmd-sets-gsts", test_global_command_sets_status);
+    g_test_add_func("/swiftvtd/registers/bad-accesses-logged", test_bad_accesses_are_logged);
+    g_test_add_func("/swiftvtd/registers/reset", test_reset_restores_the_window);
+    g_test_add_func("/swiftvtd/events/fault-event-msi", test_fault_event_msi);
     g_test_add_func("/swiftvtd/interrupt-remap/disabled-passes-through", test_interrupt_remap_disabled_passes_through);
     return g_test_run();
 }
