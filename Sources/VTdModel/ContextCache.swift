@@ -1,12 +1,124 @@
-// Context-entry and PASID-entry caches.
-// OWNER: tables + walkers work (issue 3). Stub: the invalidation interface.
+// Context-entry and PASID-entry caches (VT-d 6.2.1, 6.2.2). Small, direct-mapped, fixed
+// storage: lookups and fills are O(1) and allocate nothing. Only present, valid entries are
+// cached (as hardware without caching mode does), so a guest that fixes a bad entry needs
+// no invalidation to be seen. Filled by translate only if no invalidation ran while it read
+// guest memory (UnitState.invalidationGeneration).
+
+/// A context entry as translate uses it.
+enum CachedContext: Equatable, Sendable {
+    case legacy(ContextEntry)
+    case scalable(ScalableContextEntry)
+}
 
 struct ContextCache {
-    mutating func invalidate(_ scope: ContextInvalidationScope) {}
-    mutating func removeAll() {}
+    static let slotCount = 512
+
+    private struct Slot {
+        /// The root table the entry was read through: a new SRTP never hits old entries.
+        var root: TranslationRoot
+        var sourceID: UInt16
+        var context: CachedContext
+    }
+
+    private var slots: [Slot?] = Array(repeating: nil, count: ContextCache.slotCount)
+
+    @inline(__always)
+    private static func slot(of sourceID: UInt16) -> Int {
+        Int((UInt32(sourceID) &* 0x9E37_79B1) >> 23)
+    }
+
+    func lookup(sourceID: UInt16, root: TranslationRoot) -> CachedContext? {
+        guard let slot = slots[Self.slot(of: sourceID)], slot.sourceID == sourceID, slot.root == root else {
+            return nil
+        }
+        return slot.context
+    }
+
+    mutating func insert(sourceID: UInt16, root: TranslationRoot, context: CachedContext) {
+        slots[Self.slot(of: sourceID)] = Slot(root: root, sourceID: sourceID, context: context)
+    }
+
+    mutating func invalidate(_ scope: ContextInvalidationScope) {
+        switch scope {
+        case .global:
+            removeAll()
+        case .domain(let domain):
+            // Scalable-mode context entries carry no domain id: drop them all.
+            removeAll { slot in
+                if case .legacy(let entry) = slot.context { return entry.domainID == domain }
+                return true
+            }
+        case .device(let sourceID, let functionMask, _):
+            // FM n ignores the low n bits of the function number (bits 2:0 of the source-id).
+            let ignored: UInt16
+            switch functionMask & 0b11 {
+            case 0: ignored = 0b000
+            case 1: ignored = 0b100
+            case 2: ignored = 0b110
+            default: ignored = 0b111
+            }
+            removeAll { $0.sourceID & ~ignored == sourceID & ~ignored }
+        }
+    }
+
+    mutating func removeAll() {
+        for i in slots.indices { slots[i] = nil }
+    }
+
+    private mutating func removeAll(where matches: (Slot) -> Bool) {
+        for i in slots.indices {
+            if let slot = slots[i], matches(slot) { slots[i] = nil }
+        }
+    }
+}
+
+/// A PASID-table entry as translate uses it, with what led to it.
+struct CachedPASIDEntry: Equatable, Sendable {
+    var sourceID: UInt16
+    var pasid: UInt32
+    /// The PASID directory it was read through: a context entry pointing elsewhere never hits it.
+    var directory: UInt64
+    /// FPD of the PASID directory entry.
+    var directoryFaultProcessingDisabled: Bool
+    var entry: PASIDEntry
 }
 
 struct PASIDCache {
-    mutating func invalidate(_ scope: PASIDCacheInvalidationScope) {}
-    mutating func removeAll() {}
+    static let slotCount = 1024
+
+    private var slots: [CachedPASIDEntry?] = Array(repeating: nil, count: PASIDCache.slotCount)
+
+    @inline(__always)
+    private static func slot(sourceID: UInt16, pasid: UInt32) -> Int {
+        let key = UInt64(sourceID) << 20 | UInt64(pasid & 0xF_FFFF)
+        return Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 54)
+    }
+
+    func lookup(sourceID: UInt16, pasid: UInt32, directory: UInt64) -> CachedPASIDEntry? {
+        guard let slot = slots[Self.slot(sourceID: sourceID, pasid: pasid)],
+              slot.sourceID == sourceID, slot.pasid == pasid, slot.directory == directory else { return nil }
+        return slot
+    }
+
+    mutating func insert(_ entry: CachedPASIDEntry) {
+        slots[Self.slot(sourceID: entry.sourceID, pasid: entry.pasid)] = entry
+    }
+
+    mutating func invalidate(_ scope: PASIDCacheInvalidationScope) {
+        for i in slots.indices {
+            guard let slot = slots[i] else { continue }
+            switch scope {
+            case .global:
+                slots[i] = nil
+            case .domain(let domain):
+                if slot.entry.domainID == domain { slots[i] = nil }
+            case .pasid(let domain, let pasid):
+                if slot.entry.domainID == domain && slot.pasid == pasid { slots[i] = nil }
+            }
+        }
+    }
+
+    mutating func removeAll() {
+        for i in slots.indices { slots[i] = nil }
+    }
 }
