@@ -17,12 +17,15 @@ public final class VTdUnit: @unchecked Sendable {
     public let configuration: VTdConfiguration
     let platform: any Platform
     let state: Mutex<UnitState>
+    /// Immutable walk logic and this unit's reserved-bit masks (read without the lock).
+    let translationEngine: TranslationEngine
 
     public init(configuration: VTdConfiguration, platform: any Platform) throws(ConfigurationError) {
         if let problem = configuration.validationError() { throw ConfigurationError(problem) }
         self.configuration = configuration
         self.platform = platform
         self.state = Mutex(UnitState(configuration: configuration))
+        self.translationEngine = TranslationEngine(configuration: configuration)
     }
 
     /// Size of the register window in bytes.

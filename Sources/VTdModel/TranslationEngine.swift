@@ -1,0 +1,352 @@
+// The translation of one request, from the root table to the output page, reading guest
+// memory through `Platform` and touching no unit state: translate runs it unlocked, and the
+// reference walker runs it with no cache hints at all.
+//
+//   legacy:   root entry -> context entry (TT) -> second-level walk | pass-through
+//   scalable: root entry half -> context entry -> PASID directory -> PASID entry (PGTT)
+//             -> first-level | second-level | nested | pass-through walk
+
+/// Walks throw the spec's reason code itself: there is nothing more to say about a fault.
+extension FaultReason: Error {}
+
+/// Everything one walk learned: the answer, whether an FPD bit applies to its fault, and the
+/// entries worth caching (present and valid, read from memory this time).
+struct WalkResult {
+    var outcome: TranslationOutcome
+    /// An FPD bit was seen on the way to the fault (suppresses qualified faults).
+    var faultProcessingDisabled = false
+    var context: CachedContext?
+    var pasidEntry: CachedPASIDEntry?
+    var iotlbEntry: IOTLBEntry?
+
+    init(outcome: TranslationOutcome = .fault(.rootEntryNotPresent)) { self.outcome = outcome }
+
+    /// Whether the fault, if any, goes to the fault recording registers.
+    func recordsFault(for request: TranslationRequest) -> Bool {
+        guard case .fault(let reason) = outcome else { return false }
+        if !request.recordsFaults || request.isTranslationRequest { return false }
+        return !(faultProcessingDisabled && reason.isQualified)
+    }
+}
+
+/// Cached entries translate found under the lock, offered to the walk.
+struct CacheHints {
+    var context: CachedContext?
+    var pasidEntry: CachedPASIDEntry?
+}
+
+struct TranslationEngine: Sendable {
+    let limits: TranslationLimits
+    let rootReserved: RootEntry.ReservedBits
+    let contextReserved: ContextEntry.ReservedBits
+    let scalableContextReserved: ScalableContextEntry.ReservedBits
+    let pasidDirectoryReserved: PASIDDirectoryEntry.ReservedBits
+    let pasidEntryReserved: PASIDEntry.ReservedBits
+    let firstLevelReserved: FirstLevelEntry.ReservedBits
+    let secondLevelReserved: SecondLevelEntry.ReservedBits
+
+    init(configuration: VTdConfiguration) {
+        let limits = TranslationLimits(configuration: configuration)
+        self.limits = limits
+        rootReserved = .init(limits)
+        contextReserved = .init(limits)
+        scalableContextReserved = .init(limits)
+        pasidDirectoryReserved = .init(limits)
+        pasidEntryReserved = .init(limits)
+        firstLevelReserved = .init(limits)
+        secondLevelReserved = .init(limits)
+    }
+
+    /// The interrupt address range (VT-d 3.15): DMA without PASID may not be remapped into it.
+    static let interruptRange: ClosedRange<UInt64> = 0xFEE0_0000...0xFEEF_FFFF
+
+    static func overlapsInterruptRange(page: UInt64, shift: UInt8) -> Bool {
+        let last = page &+ ((1 << UInt64(shift)) - 1)
+        return page <= interruptRange.upperBound && last >= interruptRange.lowerBound
+    }
+
+    /// Requests as the hardware sees them: execute requests are reads that need execute
+    /// rights, and only requests with a PASID prefix can ask to execute or be privileged.
+    static func normalized(_ request: TranslationRequest) -> TranslationRequest {
+        var r = request
+        if r.access.contains(.execute) { r.access.insert(.read) }
+        if r.pasid == nil {
+            r.access.remove(.execute)
+            r.privileged = false
+        }
+        return r
+    }
+
+    static func identity(_ address: UInt64) -> Translation {
+        Translation(translated: address, pageMask: ~0xFFF, permissions: [.read, .write, .execute], identity: true)
+    }
+
+    func walk(_ request: TranslationRequest, root: TranslationRoot, platform: any Platform,
+              hints: CacheHints = CacheHints()) -> WalkResult {
+        var result = WalkResult()
+        do throws(FaultReason) {
+            let translation = root.isScalable
+                ? try walkScalable(request, root: root, platform: platform, hints: hints, into: &result)
+                : try walkLegacy(request, root: root, platform: platform, hints: hints, into: &result)
+            result.outcome = .translated(translation)
+        } catch {
+            result.outcome = .fault(error)
+            result.iotlbEntry = nil
+        }
+        return result
+    }
+
+    // MARK: Legacy mode
+
+    private func walkLegacy(_ r: TranslationRequest, root: TranslationRoot, platform: any Platform,
+                            hints: CacheHints, into result: inout WalkResult) throws(FaultReason) -> Translation {
+        // A request with a PASID needs scalable-mode tables.
+        if r.pasid != nil { throw .smTTMZeroForPASIDRequest }
+        let context: ContextEntry
+        if case .legacy(let cached)? = hints.context {
+            context = cached
+        } else {
+            context = try readLegacyContext(r.sourceID, root: root, platform: platform, into: &result)
+            result.context = .legacy(context)
+        }
+        result.faultProcessingDisabled = context.faultProcessingDisabled
+
+        switch context.translationType {
+        case .passThrough:
+            return Self.identity(r.address)
+        case .multiLevel where r.isTranslationRequest:
+            throw .contextEntryBlockedTranslationRequest
+        default:
+            break
+        }
+        let walk = SecondLevelWalk(root: context.secondLevelPointer, levels: context.levels)
+        if r.address >> UInt64(min(walk.inputWidth, limits.maximumGuestAddressWidth)) != 0 {
+            throw .addressBeyondMGAW
+        }
+        let mapping: SecondLevelMapping
+        do throws(SecondLevelFault) {
+            mapping = try walk.translate(r.address, access: r.access, platform: platform, reserved: secondLevelReserved)
+        } catch {
+            switch error {
+            case .beyondAddressWidth: throw .addressBeyondMGAW
+            case .rootAccessError, .accessError: throw .pagingEntryAccessError
+            case .reserved: throw .pagingEntryReserved
+            // No present bit at the second level: a missing entry denies the access.
+            case .notPresent, .writeDenied, .readDenied, .executeDenied:
+                throw r.access.contains(.write) ? .writeDenied : .readDenied
+            }
+        }
+        if Self.overlapsInterruptRange(page: mapping.outputPage, shift: mapping.pageShift) {
+            throw .interruptAddressRange
+        }
+        return cacheable(r, pasid: noPASID, domain: context.domainID, page: mapping.outputPage,
+                         shift: mapping.pageShift, permissions: mapping.permissions, into: &result)
+    }
+
+    private func readLegacyContext(_ sourceID: UInt16, root: TranslationRoot, platform: any Platform,
+                                   into result: inout WalkResult) throws(FaultReason) -> ContextEntry {
+        let bus = UInt64(sourceID >> 8), devfn = UInt64(sourceID & 0xFF)
+        guard let rootEntry = platform.readRootEntry(root.address + bus * RootEntry.size) else {
+            throw .rootTableAccessError
+        }
+        let half = rootEntry.lower
+        guard half.isPresent else { throw .rootEntryNotPresent }
+        if rootEntry.hasReservedBits(in: half, rootReserved, scalable: false) { throw .rootEntryReserved }
+        guard let context = platform.readContextEntry(half.contextTablePointer + devfn * ContextEntry.size) else {
+            throw .contextTableAccessError
+        }
+        guard context.isPresent else {
+            result.faultProcessingDisabled = context.faultProcessingDisabled
+            throw .contextEntryNotPresent
+        }
+        if context.hasReservedBits(contextReserved) { throw .contextEntryReserved }
+        result.faultProcessingDisabled = context.faultProcessingDisabled
+        switch context.translationType {
+        case .reserved: throw .contextEntryInvalid
+        case .deviceTLB where !limits.deviceTLB: throw .contextEntryInvalid
+        case .passThrough where !limits.passThrough: throw .contextEntryInvalid
+        case .multiLevel, .deviceTLB:
+            if !limits.supportsSecondLevel(levels: context.levels) { throw .contextEntryInvalid }
+        case .passThrough:
+            break
+        }
+        return context
+    }
+
+    // MARK: Scalable mode
+
+    private func walkScalable(_ r: TranslationRequest, root: TranslationRoot, platform: any Platform,
+                              hints: CacheHints, into result: inout WalkResult) throws(FaultReason) -> Translation {
+        let context: ScalableContextEntry
+        if case .scalable(let cached)? = hints.context {
+            context = cached
+        } else {
+            context = try readScalableContext(r.sourceID, root: root, platform: platform, into: &result)
+            result.context = .scalable(context)
+        }
+        result.faultProcessingDisabled = context.faultProcessingDisabled
+
+        if r.pasid != nil && !context.pasidEnabled { throw .smContextEntryPASIDEClear }
+        if r.isTranslationRequest && !context.deviceTLBEnabled { throw .smContextEntryDTEClear }
+        // Requests without PASID use RID_PASID, with RID_PRIV as their privilege.
+        let pasid = r.pasid ?? context.ridPASID
+        let privileged = r.pasid != nil ? r.privileged : context.ridPrivileged
+        // PDTS bounds the directory (QEMU does not check it and reads past the directory).
+        if UInt64(pasid >> 6) >= UInt64(context.pasidDirectoryEntries) || pasid > 0xF_FFFF {
+            throw r.pasid == nil ? .smRIDPASIDError : .smPASIDTooLarge
+        }
+
+        let cached: CachedPASIDEntry
+        if let hint = hints.pasidEntry, hint.sourceID == r.sourceID, hint.pasid == pasid,
+           hint.directory == context.pasidDirectoryPointer {
+            cached = hint
+        } else {
+            cached = try readPASIDEntry(r.sourceID, pasid: pasid, directory: context.pasidDirectoryPointer,
+                                        platform: platform, into: &result)
+            result.pasidEntry = cached
+        }
+        let entry = cached.entry
+        result.faultProcessingDisabled = context.faultProcessingDisabled
+            || cached.directoryFaultProcessingDisabled || entry.faultProcessingDisabled
+
+        if privileged && !entry.supervisorRequests { throw .pasidEntrySREClear }
+        if r.access.contains(.execute) && !entry.executeRequests { throw .pasidEntryEREClear }
+
+        let page: UInt64, shift: UInt8
+        var permissions: Permissions
+        switch entry.translationType! {
+        case .passThrough:
+            return Self.identity(r.address)
+        case .secondLevel:
+            let walk = SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels)
+            if r.address >> UInt64(limits.maximumGuestAddressWidth) != 0 { throw .addressBeyondHardwareMax }
+            let mapping: SecondLevelMapping
+            do throws(SecondLevelFault) {
+                mapping = try walk.translate(r.address, access: r.access, platform: platform,
+                                             reserved: secondLevelReserved)
+            } catch {
+                switch error {
+                case .beyondAddressWidth: throw .slAddressBeyondMax
+                case .rootAccessError: throw .slRootInvalid
+                case .accessError: throw .slEntryAccessError
+                case .reserved: throw .slEntryReserved
+                case .notPresent: throw .slEntryPermissionDenied
+                case .readDenied: throw .smReadDenied
+                case .writeDenied: throw .smWriteDenied
+                case .executeDenied: throw .executeDenied
+                }
+            }
+            (page, shift, permissions) = (mapping.outputPage, mapping.pageShift, mapping.permissions)
+        case .firstLevel, .nested:
+            var nested: NestedStage?
+            if entry.translationType == .nested {
+                nested = NestedStage(
+                    secondLevel: SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels),
+                    maximumGuestAddressWidth: limits.maximumGuestAddressWidth, reserved: secondLevelReserved)
+            }
+            let walk = FirstLevelWalk(
+                root: entry.firstLevelPointer, levels: entry.firstLevelPagingMode == 1 ? 5 : 4,
+                writeProtect: entry.writeProtect, noExecute: entry.noExecute,
+                supervisorExecuteProtect: entry.supervisorExecuteProtect,
+                extendedAccessed: entry.extendedAccessed, nested: nested)
+            let mapping = try walk.translate(r.address, access: r.access, privileged: privileged,
+                                             platform: platform, reserved: firstLevelReserved)
+            (page, shift, permissions) = (mapping.outputPage, mapping.pageShift, mapping.permissions)
+        }
+        if !entry.executeRequests { permissions.remove(.execute) }
+        if r.pasid == nil && Self.overlapsInterruptRange(page: page, shift: shift) {
+            throw .smInterruptAddressRange
+        }
+        let translation = cacheable(r, pasid: pasid, domain: entry.domainID, page: page, shift: shift,
+                                    permissions: permissions, into: &result)
+        // Supervisor translations have other rights than user ones: not cached.
+        if privileged { result.iotlbEntry = nil }
+        return translation
+    }
+
+    private func readScalableContext(_ sourceID: UInt16, root: TranslationRoot, platform: any Platform,
+                                     into result: inout WalkResult) throws(FaultReason) -> ScalableContextEntry {
+        let bus = UInt64(sourceID >> 8), devfn = UInt8(sourceID & 0xFF)
+        guard let rootEntry = platform.readRootEntry(root.address + bus * RootEntry.size) else {
+            throw .smRootEntryAccessError
+        }
+        let half = rootEntry.half(forDevfn: devfn, scalable: true)
+        guard half.isPresent else { throw .smRootEntryNotPresent }
+        if rootEntry.hasReservedBits(in: half, rootReserved, scalable: true) { throw .smRootEntryReserved }
+        let index = UInt64(devfn & 0x7F)
+        guard let context = platform.readScalableContextEntry(
+            half.contextTablePointer + index * ScalableContextEntry.size) else {
+            throw .smContextEntryAccessError
+        }
+        guard context.isPresent else {
+            result.faultProcessingDisabled = context.faultProcessingDisabled
+            throw .smContextEntryNotPresent
+        }
+        if context.hasReservedBits(scalableContextReserved) { throw .smContextEntryReserved }
+        return context
+    }
+
+    private func readPASIDEntry(_ sourceID: UInt16, pasid: UInt32, directory: UInt64, platform: any Platform,
+                                into result: inout WalkResult) throws(FaultReason) -> CachedPASIDEntry {
+        let directoryAddress = directory + PASIDDirectoryEntry.index(of: pasid) * PASIDDirectoryEntry.size
+        guard let directoryEntry = platform.readPASIDDirectoryEntry(directoryAddress) else {
+            throw .pasidDirectoryAccessError
+        }
+        guard directoryEntry.isPresent else {
+            result.faultProcessingDisabled = result.faultProcessingDisabled || directoryEntry.faultProcessingDisabled
+            throw .pasidDirectoryEntryNotPresent
+        }
+        if directoryEntry.hasReservedBits(pasidDirectoryReserved) { throw .pasidDirectoryEntryReserved }
+        result.faultProcessingDisabled = result.faultProcessingDisabled || directoryEntry.faultProcessingDisabled
+
+        let entryAddress = directoryEntry.pasidTablePointer + PASIDEntry.index(of: pasid) * PASIDEntry.size
+        guard let entry = platform.readPASIDEntry(entryAddress) else { throw .pasidTableAccessError }
+        guard entry.isPresent else {
+            result.faultProcessingDisabled = result.faultProcessingDisabled || entry.faultProcessingDisabled
+            throw .pasidEntryNotPresent
+        }
+        if entry.hasReservedBits(pasidEntryReserved) { throw .pasidEntryReserved }
+        result.faultProcessingDisabled = result.faultProcessingDisabled || entry.faultProcessingDisabled
+        try validate(entry)
+        return CachedPASIDEntry(sourceID: sourceID, pasid: pasid, directory: directory,
+                                directoryFaultProcessingDisabled: directoryEntry.faultProcessingDisabled,
+                                entry: entry)
+    }
+
+    /// PGTT per entry (not one switch for the unit): each type only where this unit has it.
+    private func validate(_ entry: PASIDEntry) throws(FaultReason) {
+        guard let type = entry.translationType else { throw .pasidEntryInvalid }
+        let supported: Bool
+        switch type {
+        case .firstLevel: supported = limits.firstLevel
+        case .secondLevel: supported = limits.secondLevel
+        case .nested: supported = limits.nested
+        case .passThrough: supported = limits.passThrough
+        }
+        guard supported else { throw .pasidEntryInvalid }
+        if type == .secondLevel || type == .nested {
+            guard limits.supportsSecondLevel(levels: entry.secondLevelLevels) else { throw .pasidEntryInvalid }
+        }
+        if type == .firstLevel || type == .nested {
+            // FLPM 1 (five levels) needs CAP.FS5LP; 2 and 3 are reserved encodings.
+            switch entry.firstLevelPagingMode {
+            case 0: break
+            case 1 where limits.firstLevel5Level: break
+            default: throw .pasidEntryInvalid
+            }
+        }
+    }
+
+    // MARK: Output
+
+    /// The translation for `r`, and the IOTLB entry that caches it.
+    private func cacheable(_ r: TranslationRequest, pasid: UInt32, domain: UInt16, page: UInt64, shift: UInt8,
+                           permissions: Permissions, into result: inout WalkResult) -> Translation {
+        let offsetMask: UInt64 = (1 << UInt64(shift)) - 1
+        result.iotlbEntry = IOTLBEntry(domainID: domain, sourceID: r.sourceID, pasid: pasid,
+                                       inputPage: r.address & ~offsetMask, outputPage: page,
+                                       pageShift: shift, permissions: permissions)
+        return Translation(translated: page | (r.address & offsetMask), pageMask: ~offsetMask,
+                           permissions: permissions)
+    }
+}
