@@ -108,3 +108,40 @@ public func swiftvtd_mmio_write(_ unit: OpaquePointer?, _ offset: UInt64, _ valu
     guard let unit else { return }
     withHandle(unit) { $0.unit.mmioWrite(offset: Int(clamping: offset), value: value, width: Int(clamping: size)) }
 }
+
+// MARK: Translation (hot: any thread, no retain/release, no allocation on an IOTLB hit)
+
+@_cdecl("swiftvtd_translate")
+public func swiftvtd_translate(_ unit: OpaquePointer?, _ req: UnsafePointer<swiftvtd_translate_request>?,
+                               _ out: UnsafeMutablePointer<swiftvtd_translation>?) -> Int32 {
+    guard let unit, let req, let out else { return SWIFTVTD_EINVAL.rawValue }
+    let r = req.pointee
+    let knownAccess = UInt8(SWIFTVTD_ACCESS_READ.rawValue | SWIFTVTD_ACCESS_WRITE.rawValue | SWIFTVTD_ACCESS_EXEC.rawValue)
+    let knownFlags = UInt8(SWIFTVTD_REQ_PRIVILEGED | SWIFTVTD_REQ_ATS | SWIFTVTD_REQ_NO_FAULT)
+    guard r.access != 0, r.access & ~knownAccess == 0, r.flags & ~knownFlags == 0 else {
+        return SWIFTVTD_EINVAL.rawValue
+    }
+    // PASIDs are 20 bits.
+    let pasid: UInt32? = r.pasid == SWIFTVTD_NO_PASID ? nil : r.pasid
+    if let pasid, pasid > 0xF_FFFF { return SWIFTVTD_EINVAL.rawValue }
+    let request = TranslationRequest(
+        sourceID: r.sid, pasid: pasid, address: r.addr, access: Permissions(rawValue: r.access),
+        privileged: r.flags & UInt8(SWIFTVTD_REQ_PRIVILEGED) != 0,
+        isTranslationRequest: r.flags & UInt8(SWIFTVTD_REQ_ATS) != 0,
+        recordsFaults: r.flags & UInt8(SWIFTVTD_REQ_NO_FAULT) == 0)
+    let outcome = withHandle(unit) { $0.unit.translate(request) }
+    var result = swiftvtd_translation()
+    switch outcome {
+    case .translated(let t):
+        result.translated = t.translated
+        result.page_mask = t.pageMask
+        result.perm = UInt32(t.permissions.rawValue)
+        result.kind = UInt8(SWIFTVTD_XLATE_OK.rawValue)
+        result.identity = t.identity ? 1 : 0
+    case .fault(let reason):
+        result.kind = UInt8(SWIFTVTD_XLATE_FAULT.rawValue)
+        result.fault_reason = reason.rawValue
+    }
+    out.pointee = result
+    return SWIFTVTD_OK.rawValue
+}

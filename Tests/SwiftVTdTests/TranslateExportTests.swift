@@ -1,0 +1,56 @@
+import CSwiftVTd
+import Testing
+@testable import SwiftVTd
+
+/// A unit behind the C ABI with guest memory that reads as zeros.
+private func makeHandle() -> OpaquePointer? {
+    var cfg = swiftvtd_config()
+    swiftvtd_config_init(&cfg)
+    var ops = swiftvtd_host_ops()
+    ops.size = UInt32(MemoryLayout<swiftvtd_host_ops>.size)
+    ops.dma_read = { _, _, buf, len in
+        buf?.initializeMemory(as: UInt8.self, repeating: 0, count: Int(len))
+        return 0
+    }
+    ops.dma_write = { _, _, _, _ in 0 }
+    return swiftvtd_create(&cfg, &ops, nil, 0)
+}
+
+@Suite("C ABI translate")
+struct TranslateExportTests {
+    @Test("with remapping off, swiftvtd_translate answers identity for the whole page")
+    func identity() throws {
+        let handle = try #require(makeHandle())
+        defer { swiftvtd_destroy(handle) }
+        var req = swiftvtd_translate_request(sid: 0x10, access: UInt8(SWIFTVTD_ACCESS_WRITE.rawValue), flags: 0,
+                                             pasid: SWIFTVTD_NO_PASID, addr: 0x1234_5678)
+        var out = swiftvtd_translation()
+        #expect(swiftvtd_translate(handle, &req, &out) == SWIFTVTD_OK.rawValue)
+        #expect(out.kind == UInt8(SWIFTVTD_XLATE_OK.rawValue))
+        #expect(out.translated == 0x1234_5678)
+        #expect(out.page_mask == ~UInt64(0xFFF))
+        #expect(out.identity == 1)
+        #expect(out.perm & SWIFTVTD_PERM_WRITE != 0)
+    }
+
+    @Test("malformed requests are SWIFTVTD_EINVAL: NULLs, no access, unknown bits, PASID over 20 bits")
+    func malformed() throws {
+        let handle = try #require(makeHandle())
+        defer { swiftvtd_destroy(handle) }
+        var out = swiftvtd_translation()
+        let good = swiftvtd_translate_request(sid: 0x10, access: UInt8(SWIFTVTD_ACCESS_READ.rawValue), flags: 0,
+                                              pasid: SWIFTVTD_NO_PASID, addr: 0x1000)
+        var req = good
+        #expect(swiftvtd_translate(nil, &req, &out) == SWIFTVTD_EINVAL.rawValue)
+        #expect(swiftvtd_translate(handle, nil, &out) == SWIFTVTD_EINVAL.rawValue)
+        #expect(swiftvtd_translate(handle, &req, nil) == SWIFTVTD_EINVAL.rawValue)
+        req.access = 0
+        #expect(swiftvtd_translate(handle, &req, &out) == SWIFTVTD_EINVAL.rawValue)
+        req = good; req.access = 8
+        #expect(swiftvtd_translate(handle, &req, &out) == SWIFTVTD_EINVAL.rawValue)
+        req = good; req.flags = 0x80
+        #expect(swiftvtd_translate(handle, &req, &out) == SWIFTVTD_EINVAL.rawValue)
+        req = good; req.pasid = 0x10_0000
+        #expect(swiftvtd_translate(handle, &req, &out) == SWIFTVTD_EINVAL.rawValue)
+    }
+}
