@@ -15,7 +15,7 @@ struct ContextCache {
 
     private struct Slot {
         /// The root table the entry was read through: a new SRTP never hits old entries.
-        var root: TranslationRoot
+        var root: RootTablePointer
         var sourceID: UInt16
         var context: CachedContext
     }
@@ -27,14 +27,14 @@ struct ContextCache {
         Int((UInt32(sourceID) &* 0x9E37_79B1) >> 23)
     }
 
-    func lookup(sourceID: UInt16, root: TranslationRoot) -> CachedContext? {
+    func lookup(sourceID: UInt16, root: RootTablePointer) -> CachedContext? {
         guard let slot = slots[Self.slot(of: sourceID)], slot.sourceID == sourceID, slot.root == root else {
             return nil
         }
         return slot.context
     }
 
-    mutating func insert(sourceID: UInt16, root: TranslationRoot, context: CachedContext) {
+    mutating func insert(sourceID: UInt16, root: RootTablePointer, context: CachedContext) {
         slots[Self.slot(of: sourceID)] = Slot(root: root, sourceID: sourceID, context: context)
     }
 

@@ -14,7 +14,7 @@ enum TranslationStart {
 
 /// What the unlocked walk starts from.
 struct WalkSnapshot {
-    var root: TranslationRoot
+    var root: RootTablePointer
     var generation: UInt64
     var hints: CacheHints
 }
@@ -40,46 +40,37 @@ extension VTdUnit {
     /// differential tests of the caches and the invalidation paths.
     public func walkUncached(_ request: TranslationRequest) -> TranslationOutcome {
         let request = TranslationEngine.normalized(request)
-        let (enabled, root) = state.withLock { ($0.isTranslationEnabled, $0.translationRoot) }
+        let (enabled, root) = state.withLock { ($0.translationEnabled, $0.translationRootTable) }
         guard enabled else { return .translated(TranslationEngine.identity(request.address)) }
         return translationEngine.walk(request, root: root, platform: platform).outcome
     }
 }
 
 extension UnitState {
+    /// The root table translation walks: the latched one, or RTADDR's reset value (address 0,
+    /// legacy) when a guest set TE before any SRTP, which is what hardware would walk.
+    var translationRootTable: RootTablePointer { latchedRootTable ?? RootTablePointer(address: 0, mode: .legacy) }
+
     /// Under the lock: remapping off, an IOTLB hit, or what the walk needs.
     func startTranslation(_ r: TranslationRequest) -> TranslationStart {
-        guard isTranslationEnabled else { return .finished(.translated(TranslationEngine.identity(r.address))) }
-        let root = translationRoot
-        var hints = CacheHints()
-        hints.context = contextCache.lookup(sourceID: r.sourceID, root: root)
-
-        // The IOTLB tag: legacy requests have no PASID; scalable ones use their PASID or,
-        // without one, the context entry's RID_PASID (so PASID-based invalidation finds them).
-        var tag: UInt32? = noPASID
-        var privileged = r.privileged
-        if root.isScalable {
-            if let pasid = r.pasid {
-                tag = pasid
-            } else if case .scalable(let context)? = hints.context {
-                tag = context.ridPASID
-                privileged = context.ridPrivileged
-            } else {
-                tag = nil
-            }
-        }
-        // Translation requests may need a fault the cached walk did not see (TT, DTE), and
-        // supervisor rights differ from user rights: both always walk.
-        if let tag, !privileged, !r.isTranslationRequest,
-           let hit = iotlb.lookup(sourceID: r.sourceID, pasid: tag, address: r.address),
+        guard translationEnabled else { return .finished(.translated(TranslationEngine.identity(r.address))) }
+        // Translation requests may need a fault the cached walk did not see (TT 00, DTE clear).
+        if !r.isTranslationRequest,
+           let hit = iotlb.lookup(sourceID: r.sourceID, pasid: r.pasid ?? noPASID, address: r.address,
+                                  privileged: r.privileged),
            hit.permissions.isSuperset(of: r.access),
-           r.pasid == nil ? !TranslationEngine.overlapsInterruptRange(page: hit.outputPage, shift: hit.pageShift) : true {
+           // A request without PASID may not reach the interrupt range, even through what a
+           // request with PASID RID_PASID cached.
+           r.pasid != nil || !TranslationEngine.overlapsInterruptRange(page: hit.outputPage, shift: hit.pageShift) {
             let offsetMask: UInt64 = (1 << UInt64(hit.pageShift)) - 1
             return .finished(.translated(Translation(translated: hit.outputPage | (r.address & offsetMask),
                                                      pageMask: ~offsetMask, permissions: hit.permissions)))
         }
-        if let tag, tag != noPASID, case .scalable(let context)? = hints.context {
-            hints.pasidEntry = pasidCache.lookup(sourceID: r.sourceID, pasid: tag,
+        let root = translationRootTable
+        var hints = CacheHints()
+        hints.context = contextCache.lookup(sourceID: r.sourceID, root: root)
+        if case .scalable(let context)? = hints.context {
+            hints.pasidEntry = pasidCache.lookup(sourceID: r.sourceID, pasid: r.pasid ?? context.ridPASID,
                                                  directory: context.pasidDirectoryPointer)
         }
         return .walk(WalkSnapshot(root: root, generation: invalidationGeneration, hints: hints))
@@ -89,7 +80,7 @@ extension UnitState {
     /// table) came in between, and record its fault.
     mutating func finishTranslation(_ r: TranslationRequest, snapshot: WalkSnapshot, result: WalkResult,
                                     effects: inout Effects) {
-        if invalidationGeneration == snapshot.generation && translationRoot == snapshot.root {
+        if invalidationGeneration == snapshot.generation && translationRootTable == snapshot.root {
             if let context = result.context {
                 contextCache.insert(sourceID: r.sourceID, root: snapshot.root, context: context)
             }

@@ -81,10 +81,12 @@ struct TranslationEngine: Sendable {
         Translation(translated: address, pageMask: ~0xFFF, permissions: [.read, .write, .execute], identity: true)
     }
 
-    func walk(_ request: TranslationRequest, root: TranslationRoot, platform: any Platform,
+    func walk(_ request: TranslationRequest, root: RootTablePointer, platform: any Platform,
               hints: CacheHints = CacheHints()) -> WalkResult {
         var result = WalkResult()
         do throws(FaultReason) {
+            // TTM 10/11: no table format to walk, every request is blocked.
+            if root.blocksAllDMA { throw .smRootTableAddressInvalid }
             let translation = root.isScalable
                 ? try walkScalable(request, root: root, platform: platform, hints: hints, into: &result)
                 : try walkLegacy(request, root: root, platform: platform, hints: hints, into: &result)
@@ -98,7 +100,7 @@ struct TranslationEngine: Sendable {
 
     // MARK: Legacy mode
 
-    private func walkLegacy(_ r: TranslationRequest, root: TranslationRoot, platform: any Platform,
+    private func walkLegacy(_ r: TranslationRequest, root: RootTablePointer, platform: any Platform,
                             hints: CacheHints, into result: inout WalkResult) throws(FaultReason) -> Translation {
         // A request with a PASID needs scalable-mode tables.
         if r.pasid != nil { throw .smTTMZeroForPASIDRequest }
@@ -139,11 +141,11 @@ struct TranslationEngine: Sendable {
         if Self.overlapsInterruptRange(page: mapping.outputPage, shift: mapping.pageShift) {
             throw .interruptAddressRange
         }
-        return cacheable(r, pasid: noPASID, domain: context.domainID, page: mapping.outputPage,
+        return cacheable(r, effectivePASID: noPASID, domain: context.domainID, page: mapping.outputPage,
                          shift: mapping.pageShift, permissions: mapping.permissions, into: &result)
     }
 
-    private func readLegacyContext(_ sourceID: UInt16, root: TranslationRoot, platform: any Platform,
+    private func readLegacyContext(_ sourceID: UInt16, root: RootTablePointer, platform: any Platform,
                                    into result: inout WalkResult) throws(FaultReason) -> ContextEntry {
         let bus = UInt64(sourceID >> 8), devfn = UInt64(sourceID & 0xFF)
         guard let rootEntry = platform.readRootEntry(root.address + bus * RootEntry.size) else {
@@ -175,7 +177,7 @@ struct TranslationEngine: Sendable {
 
     // MARK: Scalable mode
 
-    private func walkScalable(_ r: TranslationRequest, root: TranslationRoot, platform: any Platform,
+    private func walkScalable(_ r: TranslationRequest, root: RootTablePointer, platform: any Platform,
                               hints: CacheHints, into result: inout WalkResult) throws(FaultReason) -> Translation {
         let context: ScalableContextEntry
         if case .scalable(let cached)? = hints.context {
@@ -257,14 +259,11 @@ struct TranslationEngine: Sendable {
         if r.pasid == nil && Self.overlapsInterruptRange(page: page, shift: shift) {
             throw .smInterruptAddressRange
         }
-        let translation = cacheable(r, pasid: pasid, domain: entry.domainID, page: page, shift: shift,
-                                    permissions: permissions, into: &result)
-        // Supervisor translations have other rights than user ones: not cached.
-        if privileged { result.iotlbEntry = nil }
-        return translation
+        return cacheable(r, effectivePASID: pasid, domain: entry.domainID, page: page, shift: shift,
+                         permissions: permissions, into: &result)
     }
 
-    private func readScalableContext(_ sourceID: UInt16, root: TranslationRoot, platform: any Platform,
+    private func readScalableContext(_ sourceID: UInt16, root: RootTablePointer, platform: any Platform,
                                      into result: inout WalkResult) throws(FaultReason) -> ScalableContextEntry {
         let bus = UInt64(sourceID >> 8), devfn = UInt8(sourceID & 0xFF)
         guard let rootEntry = platform.readRootEntry(root.address + bus * RootEntry.size) else {
@@ -339,11 +338,14 @@ struct TranslationEngine: Sendable {
 
     // MARK: Output
 
-    /// The translation for `r`, and the IOTLB entry that caches it.
-    private func cacheable(_ r: TranslationRequest, pasid: UInt32, domain: UInt16, page: UInt64, shift: UInt8,
-                           permissions: Permissions, into result: inout WalkResult) -> Translation {
+    /// The translation for `r`, and the IOTLB entry that caches it: keyed by the request's
+    /// own PASID and privilege, invalidated through `effectivePASID` (RID_PASID for requests
+    /// without PASID in scalable mode).
+    private func cacheable(_ r: TranslationRequest, effectivePASID: UInt32, domain: UInt16, page: UInt64,
+                           shift: UInt8, permissions: Permissions, into result: inout WalkResult) -> Translation {
         let offsetMask: UInt64 = (1 << UInt64(shift)) - 1
-        result.iotlbEntry = IOTLBEntry(domainID: domain, sourceID: r.sourceID, pasid: pasid,
+        result.iotlbEntry = IOTLBEntry(domainID: domain, sourceID: r.sourceID, pasid: r.pasid ?? noPASID,
+                                       effectivePASID: effectivePASID, privileged: r.privileged,
                                        inputPage: r.address & ~offsetMask, outputPage: page,
                                        pageShift: shift, permissions: permissions)
         return Translation(translated: page | (r.address & offsetMask), pageMask: ~offsetMask,

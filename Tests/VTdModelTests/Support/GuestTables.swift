@@ -405,13 +405,15 @@ extension GuestMemory {
 }
 
 extension VTdUnit {
-    /// What a driver does to turn remapping on: RTADDR (TTM 01 for scalable), SRTP, TE.
-    /// Sets GSTS.RTPS|TES and RTADDR as the register side latches them.
+    /// What a driver does to turn remapping on: RTADDR (TTM 01 for scalable), GCMD.SRTP,
+    /// then GCMD.TE, through the register window.
     func enableTranslation(rootTable: UInt64, scalable: Bool) {
-        state.withLock { s in
-            s.registers.set64(Reg.rootTableAddress, rootTable | (scalable ? 1 << 10 : 0))
-            s.registers.set32(Reg.globalStatus, s.registers.get32(Reg.globalStatus) | 1 << 31 | 1 << 30)
-        }
+        mmioWrite(offset: Reg.rootTableAddress, value: rootTable | (scalable ? 1 << 10 : 0), width: 8)
+        let status = UInt32(truncatingIfNeeded: mmioRead(offset: Reg.globalStatus, width: 4))
+        let persistent = status & ~(GlobalCommand.setRootTablePointer.rawValue
+                                    | GlobalCommand.setInterruptRemappingTablePointer.rawValue)
+        mmioWrite(offset: Reg.globalCommand, value: UInt64(persistent | GlobalCommand.setRootTablePointer.rawValue), width: 4)
+        mmioWrite(offset: Reg.globalCommand, value: UInt64(persistent | GlobalCommand.translationEnable.rawValue), width: 4)
     }
 
     func enableTranslation(_ root: LegacyRootTable) { enableTranslation(rootTable: root.address, scalable: false) }
@@ -419,7 +421,29 @@ extension VTdUnit {
 
     /// GCMD.TE = 0.
     func disableTranslation() {
-        state.withLock { s in s.registers.set32(Reg.globalStatus, s.registers.get32(Reg.globalStatus) & ~(1 << 31)) }
+        let status = UInt32(truncatingIfNeeded: mmioRead(offset: Reg.globalStatus, width: 4))
+        let persistent = status & ~(GlobalCommand.setRootTablePointer.rawValue
+                                    | GlobalCommand.setInterruptRemappingTablePointer.rawValue
+                                    | GlobalCommand.translationEnable.rawValue)
+        mmioWrite(offset: Reg.globalCommand, value: UInt64(persistent), width: 4)
+    }
+
+    /// Unmasks the fault event so recorded faults raise MSIs (FECTL.IM = 0).
+    func armFaultEvent(address: UInt32 = 0xFEE0_0000, data: UInt32 = 0x41) {
+        mmioWrite(offset: Reg.faultEventData, value: UInt64(data), width: 4)
+        mmioWrite(offset: Reg.faultEventAddress, value: UInt64(address), width: 4)
+        mmioWrite(offset: Reg.faultEventControl, value: 0, width: 4)
+    }
+
+    /// The fault recording register `index` as the guest reads it (low, high words).
+    func faultRecord(_ index: Int = 0) -> FaultRecordingRegister {
+        let base = Reg.faultRecordingBase + index * Reg.faultRecordingSize
+        return FaultRecordingRegister(low: mmioRead(offset: base, width: 8), high: mmioRead(offset: base + 8, width: 8))
+    }
+
+    /// FSTS.
+    var faultStatus: FaultStatus {
+        FaultStatus(rawValue: UInt32(truncatingIfNeeded: mmioRead(offset: Reg.faultStatus, width: 4)))
     }
 }
 
