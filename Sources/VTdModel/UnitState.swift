@@ -20,6 +20,8 @@ struct UnitState {
     var latchedInterruptRemappingTable = InterruptRemappingTableAddress(rawValue: 0)
     /// The fault recording register the next fault goes to (they fill round-robin).
     var nextFaultRecord = 0
+    /// A run of the invalidation queue is under way (a callback of it must not start another).
+    var processingQueue = false
 
     init(configuration: VTdConfiguration) {
         self.configuration = configuration
@@ -56,9 +58,4 @@ struct UnitState {
         registers.write(offset, value, width: width)
         registerWritten(offset: offset, width: width, effects: &effects)
     }
-}
-
-extension VTdUnit {
-    /// Processes the invalidation queue from IQH to IQT (reads descriptors from guest memory).
-    func runInvalidationQueue() {}
 }

@@ -1,0 +1,239 @@
+// Invalidation descriptors (VT-d spec 6.5.2): the raw 128- or 256-bit words the guest puts in
+// the invalidation queue, and one typed view per descriptor type. Every field and every
+// reserved mask of a descriptor is declared once, here.
+//
+// Type code: bits 3:0 plus bits 11:9 as bits 6:4. Reserved bits are checked per type; in a
+// 256-bit queue the upper 128 bits of a 128-bit type must be zero, and the PASID-granular types
+// (6-9) exist only in a 256-bit queue.
+
+/// Why the queue stopped, as IQERCD.IQEI reports it (VT-d spec 11.4.9.x, IQERCD).
+public enum InvalidationQueueErrorInfo: UInt8, Sendable {
+    case notAvailable = 0
+    case invalidTail = 1
+    case fetchFailed = 2
+    case invalidType = 3
+    case reservedField = 4
+    case invalidWidth = 5
+    case tailMisaligned = 6
+    case invalidTranslationMode = 7
+}
+
+public enum DescriptorType: UInt8, Sendable {
+    case contextCache = 1
+    case iotlb = 2
+    case deviceTLB = 3
+    case interruptEntryCache = 4
+    case wait = 5
+    case pasidIOTLB = 6
+    case pasidCache = 7
+    case pasidDeviceTLB = 8
+    case pageGroupResponse = 9
+
+    /// Types whose fields need the upper 128 bits' layout, hence a 256-bit queue.
+    var needsWideQueue: Bool { rawValue >= 6 }
+}
+
+/// One descriptor as read from the queue; `words.2` and `words.3` are zero in a 128-bit queue.
+public struct InvalidationDescriptor: Equatable, Sendable {
+    public var words: (UInt64, UInt64, UInt64, UInt64)
+
+    public init(_ w0: UInt64, _ w1: UInt64, _ w2: UInt64 = 0, _ w3: UInt64 = 0) { words = (w0, w1, w2, w3) }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
+    }
+
+    var low: UInt64 { words.0 }
+    var high: UInt64 { words.1 }
+    var upperHalfIsZero: Bool { words.2 == 0 && words.3 == 0 }
+
+    /// The 7-bit type code.
+    public var typeCode: UInt8 { UInt8(truncatingIfNeeded: (low & 0xF) | ((low >> 5) & 0x70)) }
+    public var type: DescriptorType? { DescriptorType(rawValue: typeCode) }
+    /// Granularity field, bits 5:4, for the types that have one.
+    var granularity: UInt8 { UInt8(truncatingIfNeeded: (low >> 4) & 3) }
+
+    /// Bits `range` of `word`, right-aligned.
+    @inline(__always)
+    static func field(_ word: UInt64, _ high: UInt64, _ low: UInt64) -> UInt64 {
+        (word >> low) & ((1 << (high - low + 1)) - 1)
+    }
+}
+
+/// A mask of bit positions, written as the spec's ranges.
+@inline(__always)
+func bits(_ ranges: ClosedRange<UInt64>...) -> UInt64 {
+    ranges.reduce(0) { mask, r in mask | (((1 << (r.upperBound - r.lowerBound + 1)) &- 1) << r.lowerBound) }
+}
+
+/// Type bits (3:0 and 11:9) never count as reserved: the type code already decided them.
+private let typeBits = bits(0...3, 9...11)
+
+// MARK: Typed views. Each checks its own reserved bits in `reservedBitsSet`.
+
+/// Context-cache invalidate (type 1, spec 6.5.2.1).
+struct ContextCacheDescriptor {
+    let d: InvalidationDescriptor
+    static let reservedLow = bits(6...8, 12...15, 50...63)
+    var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high != 0 }
+    var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
+    var sourceID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 32) }
+    var functionMask: UInt8 { UInt8(truncatingIfNeeded: (d.low >> 48) & 3) }
+    /// 01 global, 10 domain-selective, 11 device-selective; 00 is not a granularity.
+    var scope: ContextInvalidationScope? {
+        switch d.granularity {
+        case 1: .global
+        case 2: .domain(domainID)
+        case 3: .device(sourceID: sourceID, functionMask: functionMask, domain: domainID)
+        default: nil
+        }
+    }
+}
+
+/// IOTLB invalidate (type 2, spec 6.5.2.2).
+struct IOTLBDescriptor {
+    let d: InvalidationDescriptor
+    static let reservedLow = bits(8...8, 12...15, 32...63)
+    static let reservedHigh = bits(7...11)
+    var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 }
+    var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
+    /// Drain reads / writes (bits 7, 6): satisfied at once, every request is synchronous here.
+    var drainReads: Bool { d.low & (1 << 7) != 0 }
+    var drainWrites: Bool { d.low & (1 << 6) != 0 }
+    var address: UInt64 { d.high & ~0xFFF }
+    var invalidationHint: Bool { d.high & (1 << 6) != 0 }
+    var addressMask: UInt8 { UInt8(truncatingIfNeeded: d.high & 0x3F) }
+    /// 01 global, 10 domain-selective, 11 page-selective within the domain.
+    var scope: IOTLBInvalidationScope? {
+        switch d.granularity {
+        case 1: .global
+        case 2: .domain(domainID)
+        case 3: .pages(domain: domainID, address: address, addressMask: addressMask, leafOnly: invalidationHint)
+        default: nil
+        }
+    }
+}
+
+/// Device-TLB invalidate (type 3, spec 6.5.2.5).
+struct DeviceTLBDescriptor {
+    let d: InvalidationDescriptor
+    static let reservedLow = bits(4...8, 21...31, 48...51)
+    static let reservedHigh = bits(1...11)
+    var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 }
+    var sourceID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 32) }
+    var range: (address: UInt64, size: UInt64) { atsInvalidationRange(address: d.high & ~0xFFF, sizeBit: d.high & 1 != 0) }
+}
+
+/// Interrupt entry cache invalidate (type 4, spec 6.5.2.7).
+struct InterruptEntryCacheDescriptor {
+    let d: InvalidationDescriptor
+    static let reservedLow = bits(5...8, 12...26, 48...63)
+    var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high != 0 }
+    var indexSelective: Bool { d.low & (1 << 4) != 0 }
+    var indexMask: UInt8 { UInt8(truncatingIfNeeded: (d.low >> 27) & 0x1F) }
+    var interruptIndex: UInt16 { UInt16(truncatingIfNeeded: d.low >> 32) }
+    /// (first index, count); count 0 means every entry.
+    var entries: (index: UInt32, count: UInt32) {
+        guard indexSelective else { return (0, 0) }
+        let count = UInt32(1) << UInt32(indexMask)
+        return (UInt32(interruptIndex) & ~(count - 1), count)
+    }
+}
+
+/// Invalidation wait (type 5, spec 6.5.2.8).
+struct WaitDescriptor {
+    let d: InvalidationDescriptor
+    /// PD (bit 7) is reserved unless page requests (ECAP.PDS) are offered.
+    static func reservedLow(pageDrain: Bool) -> UInt64 { bits(8...8, 12...31) | (pageDrain ? 0 : bits(7...7)) }
+    static let reservedHigh = bits(0...1)
+    func reservedBitsSet(pageDrain: Bool) -> Bool {
+        d.low & Self.reservedLow(pageDrain: pageDrain) != 0 || d.high & Self.reservedHigh != 0
+    }
+    var interruptFlag: Bool { d.low & (1 << 4) != 0 }
+    var statusWrite: Bool { d.low & (1 << 5) != 0 }
+    var fence: Bool { d.low & (1 << 6) != 0 }
+    var pageDrain: Bool { d.low & (1 << 7) != 0 }
+    var statusData: UInt32 { UInt32(truncatingIfNeeded: d.low >> 32) }
+    var statusAddress: UInt64 { d.high & ~3 }
+}
+
+/// PASID-based IOTLB invalidate (type 6, spec 6.5.2.4).
+struct PASIDIOTLBDescriptor {
+    let d: InvalidationDescriptor
+    static let reservedLow = bits(6...8, 12...15, 52...63)
+    static let reservedHigh = bits(7...11)
+    var reservedBitsSet: Bool {
+        d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 || !d.upperHalfIsZero
+    }
+    var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
+    var pasid: UInt32 { UInt32(truncatingIfNeeded: (d.low >> 32) & 0xF_FFFF) }
+    var address: UInt64 { d.high & ~0xFFF }
+    var invalidationHint: Bool { d.high & (1 << 6) != 0 }
+    var addressMask: UInt8 { UInt8(truncatingIfNeeded: d.high & 0x3F) }
+    /// 10 every address of the PASID, 11 page-selective; 00 and 01 are not granularities here.
+    var scope: IOTLBInvalidationScope? {
+        switch d.granularity {
+        case 2: .pasid(domain: domainID, pasid: pasid)
+        case 3: .pasidPages(domain: domainID, pasid: pasid, address: address, addressMask: addressMask,
+                            leafOnly: invalidationHint)
+        default: nil
+        }
+    }
+}
+
+/// PASID cache invalidate (type 7, spec 6.5.2.3).
+struct PASIDCacheDescriptor {
+    let d: InvalidationDescriptor
+    static let reservedLow = bits(6...8, 12...15, 52...63)
+    var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high != 0 || !d.upperHalfIsZero }
+    var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
+    var pasid: UInt32 { UInt32(truncatingIfNeeded: (d.low >> 32) & 0xF_FFFF) }
+    /// 00 domain-selective, 01 PASID-selective, 11 global; 10 is reserved.
+    var scope: PASIDCacheInvalidationScope? {
+        switch d.granularity {
+        case 0: .domain(domainID)
+        case 1: .pasid(domain: domainID, pasid: pasid)
+        case 3: .global
+        default: nil
+        }
+    }
+}
+
+/// PASID-based device-TLB invalidate (type 8, spec 6.5.2.6).
+struct PASIDDeviceTLBDescriptor {
+    let d: InvalidationDescriptor
+    static let reservedHigh = bits(1...10)
+    var reservedBitsSet: Bool { d.high & Self.reservedHigh != 0 || !d.upperHalfIsZero }
+    var sourceID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
+    var pasid: UInt32 { UInt32(truncatingIfNeeded: (d.low >> 32) & 0xF_FFFF) }
+    /// Global: translations of every PASID with the global attribute go too.
+    var global: Bool { d.high & 1 != 0 }
+    var range: (address: UInt64, size: UInt64) {
+        atsInvalidationRange(address: d.high & ~0xFFF, sizeBit: d.high & (1 << 11) != 0)
+    }
+}
+
+/// Page group response (type 9, spec 6.5.2.9). Valid only with page requests offered.
+struct PageGroupResponseDescriptor {
+    let d: InvalidationDescriptor
+    static let reservedLow = bits(6...8, 52...63)
+    static let reservedHigh = bits(0...1)
+    var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 || !d.upperHalfIsZero }
+    var pasidPresent: Bool { d.low & (1 << 4) != 0 }
+    var responseCode: UInt8 { UInt8(truncatingIfNeeded: (d.low >> 12) & 0xF) }
+    var requesterID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
+    var pasid: UInt32 { UInt32(truncatingIfNeeded: (d.low >> 32) & 0xF_FFFF) }
+    var groupIndex: UInt16 { UInt16(truncatingIfNeeded: (d.high >> 3) & 0x1FF) }
+}
+
+/// The range of an ATS invalidation request (PCIe ATS 2.3 "Invalidate Request"): without S,
+/// one 4 KiB page; with S, the lowest clear address bit from 12 up gives the size: clear bit n
+/// means 2^(n+1) bytes. All bits set means every address.
+func atsInvalidationRange(address: UInt64, sizeBit: Bool) -> (address: UInt64, size: UInt64) {
+    guard sizeBit else { return (address, 1 << 12) }
+    let ones = (~(address >> 12)).trailingZeroBitCount
+    let shift = 12 + ones + 1
+    guard shift < 64 else { return (0, .max) }
+    let size = UInt64(1) << UInt64(shift)
+    return (address & ~(size - 1), size)
+}

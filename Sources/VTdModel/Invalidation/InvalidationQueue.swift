@@ -1,0 +1,321 @@
+// Queued invalidation (VT-d spec 6.5.2): the guest writes descriptors into a ring in its memory
+// and moves the tail (IQT); the unit processes them from the head (IQH) on.
+//
+// HOT PATH for strict-mode guests: every unmap is a PASID-IOTLB invalidation plus a wait
+// descriptor with a status write. Per IQT write this costs a few short lock sections, one
+// guest read of the new descriptors and one status write; nothing allocates. Guarded by
+// `make bench` ("queued invalidation").
+//
+// The run loop: lock -> decide the window of descriptors to read -> unlock -> read them from
+// guest memory -> lock -> check nothing moved meanwhile, apply them in order -> unlock -> status
+// write of a wait descriptor -> lock -> complete the wait, next window -> ... Guest memory is
+// never touched with the lock held. A bad descriptor stops the queue at that descriptor with
+// FSTS.IQE and IQERCD.IQEI. One run processes at most one lap of the ring, so a guest that keeps
+// refilling the queue from a status write (pointed at IQT) cannot hold the caller forever; a
+// run started from inside a callback of another run returns at once and the outer run picks up
+// the new tail.
+
+/// Where the queue is and what one unlocked read should fetch.
+struct InvalidationQueueWindow: Equatable {
+    var base: UInt64
+    /// 256-bit descriptors (IQA.DW, honoured only in scalable mode).
+    var wide: Bool
+    /// Ring size in descriptors.
+    var entries: Int
+    var head: Int
+    /// Descriptors to read from `head` on: up to the tail, the end of the ring or the batch size.
+    var count: Int
+
+    var descriptorBytes: Int { wide ? 32 : 16 }
+    var address: UInt64 { base &+ UInt64(head * descriptorBytes) }
+}
+
+/// A wait descriptor whose status write is due: the run performs it unlocked, then completes it.
+struct PendingStatusWrite {
+    /// Ring index of the wait descriptor.
+    var head: Int
+    var address: UInt64
+    var data: UInt32
+    var interrupt: Bool
+}
+
+enum InvalidationQueue {
+    /// Descriptors read from guest memory at once.
+    static let batch = 16
+    /// CAP.MAMV: the largest address mask a page-selective invalidation may carry (QEMU's value).
+    static let maximumAddressMask: UInt8 = 18
+
+    // Register layouts (spec 11.4.9): IQA base 63:12, DW 11, QS 2:0; IQH/IQT offset 18:4.
+    static let offsetMask: UInt64 = 0x7_FFF0
+    static let queueErrorBit: UInt32 = 1 << 4          // FSTS.IQE
+    static let queueEnabledBit: UInt32 = 1 << 26       // GSTS.QIES
+}
+
+extension VTdUnit {
+    /// Processes the invalidation queue from IQH to IQT. Called after IQT writes and when queued
+    /// invalidation is enabled; never with the state lock held.
+    func runInvalidationQueue() {
+        var effects = Effects()
+        var window = state.withLock { $0.startInvalidationQueueRun(effects: &effects) }
+        var processed = 0
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: InvalidationQueue.batch * 4) { buffer in
+            while let w = window {
+                let bytes = UnsafeMutableRawBufferPointer(start: buffer.baseAddress, count: w.count * w.descriptorBytes)
+                let fetched = platform.readGuest(w.address, into: bytes)
+                var pending: PendingStatusWrite?
+                window = state.withLock { s in
+                    s.applyInvalidationDescriptors(fetched ? UnsafeBufferPointer(buffer) : nil, window: w,
+                                                   processed: &processed, pending: &pending, effects: &effects)
+                }
+                if let wait = pending {
+                    let written = platform.writeGuest32(wait.address, wait.data)
+                    window = state.withLock { s in
+                        s.completeWait(wait, written: written, window: w, processed: &processed, effects: &effects)
+                    }
+                }
+                if !effects.isEmpty {
+                    perform(&effects)
+                    effects = Effects()
+                }
+            }
+        }
+        if !effects.isEmpty { perform(&effects) }
+    }
+}
+
+extension UnitState {
+    // MARK: Windows
+
+    /// Claims the queue for one run and returns the first window, or nil when there is nothing to
+    /// do or another run is under way further up this thread's stack.
+    mutating func startInvalidationQueueRun(effects: inout Effects) -> InvalidationQueueWindow? {
+        guard !processingQueue else { return nil }
+        processingQueue = true
+        return nextInvalidationWindow(processed: 0, effects: &effects)
+    }
+
+    /// The next descriptors to read, or nil (and the run ends) when the queue is off, stopped by
+    /// an error, empty, or this run has done a full lap.
+    mutating func nextInvalidationWindow(processed: Int, effects: inout Effects) -> InvalidationQueueWindow? {
+        if let window = computeInvalidationWindow(processed: processed, effects: &effects) { return window }
+        processingQueue = false
+        return nil
+    }
+
+    private mutating func computeInvalidationWindow(processed: Int, effects: inout Effects) -> InvalidationQueueWindow? {
+        guard registers.get32(Reg.globalStatus) & InvalidationQueue.queueEnabledBit != 0,
+              registers.get32(Reg.faultStatus) & InvalidationQueue.queueErrorBit == 0 else { return nil }
+        let iqa = registers.get64(Reg.invalidationQueueAddress)
+        let wide = configuration.scalableMode && iqa & (1 << 11) != 0
+        let shift: UInt64 = wide ? 5 : 4
+        let entries = 1 << (Int(iqa & 7) + (wide ? 7 : 8))
+        let tailRaw = registers.get64(Reg.invalidationQueueTail) & InvalidationQueue.offsetMask
+        if wide && tailRaw & (1 << 4) != 0 {
+            reportQueueError(.tailMisaligned, effects: &effects)
+            return nil
+        }
+        let tail = Int(tailRaw >> shift)
+        let head = Int((registers.get64(Reg.invalidationQueueHead) & InvalidationQueue.offsetMask) >> shift)
+        guard tail < entries, head < entries else {
+            reportQueueError(.invalidTail, effects: &effects)
+            return nil
+        }
+        let remaining = entries - processed
+        guard head != tail, remaining > 0 else { return nil }
+        let available = tail > head ? tail - head : entries - head
+        return InvalidationQueueWindow(base: iqa & ~0xFFF, wide: wide, entries: entries, head: head,
+                                       count: min(available, InvalidationQueue.batch, remaining))
+    }
+
+    private mutating func setHead(_ head: Int, wide: Bool) {
+        registers.set64(Reg.invalidationQueueHead, UInt64(head) << (wide ? 5 : 4))
+    }
+
+    // MARK: Applying descriptors
+
+    /// Applies the descriptors read for `window` (nil: the read failed) until the batch ends, a
+    /// descriptor is bad, or a wait descriptor needs its status write (left in `pending`, head
+    /// on it). Returns the next window, or nil when the run ends or must first do the write.
+    mutating func applyInvalidationDescriptors(
+        _ words: UnsafeBufferPointer<UInt64>?, window: InvalidationQueueWindow, processed: inout Int,
+        pending: inout PendingStatusWrite?, effects: inout Effects
+    ) -> InvalidationQueueWindow? {
+        // A callback between the read and now may have changed the queue (disabled it, moved
+        // IQA, hit an error): then this batch is stale and the queue is looked at afresh.
+        var probe = Effects()
+        guard let current = computeInvalidationWindow(processed: processed, effects: &probe),
+              current.base == window.base, current.wide == window.wide, current.head == window.head,
+              current.entries == window.entries else {
+            effects.merge(probe)
+            return nextInvalidationWindow(processed: processed, effects: &effects)
+        }
+        guard let words else {
+            reportQueueError(.fetchFailed, effects: &effects)
+            return nextInvalidationWindow(processed: processed, effects: &effects)
+        }
+        let stride = window.wide ? 4 : 2
+        for i in 0..<window.count {
+            let w = words.baseAddress! + i * stride
+            let descriptor = window.wide
+                ? InvalidationDescriptor(UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]),
+                                         UInt64(littleEndian: w[2]), UInt64(littleEndian: w[3]))
+                : InvalidationDescriptor(UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]))
+            switch process(descriptor, wide: window.wide, effects: &effects) {
+            case .done:
+                processed += 1
+                setHead((window.head + i + 1) % window.entries, wide: window.wide)
+            case .statusWrite(var write):
+                setHead(window.head + i, wide: window.wide)
+                write.head = window.head + i
+                pending = write
+                return nil
+            case .error(let info):
+                setHead(window.head + i, wide: window.wide)
+                reportQueueError(info, effects: &effects)
+                return nextInvalidationWindow(processed: processed, effects: &effects)
+            }
+        }
+        return nextInvalidationWindow(processed: processed, effects: &effects)
+    }
+
+    /// Finishes the wait descriptor at the head after its status write was attempted.
+    mutating func completeWait(_ wait: PendingStatusWrite, written: Bool, window: InvalidationQueueWindow,
+                               processed: inout Int, effects: inout Effects) -> InvalidationQueueWindow? {
+        let headRaw = registers.get64(Reg.invalidationQueueHead)
+        let shift: UInt64 = window.wide ? 5 : 4
+        let head = Int((headRaw & InvalidationQueue.offsetMask) >> shift)
+        // Still where we left it? (A callback may have disabled the queue, which resets the head.)
+        guard registers.get32(Reg.globalStatus) & InvalidationQueue.queueEnabledBit != 0,
+              registers.get32(Reg.faultStatus) & InvalidationQueue.queueErrorBit == 0,
+              head == wait.head, registers.get64(Reg.invalidationQueueAddress) & ~0xFFF == window.base else {
+            return nextInvalidationWindow(processed: processed, effects: &effects)
+        }
+        guard written else {
+            // QEMU stops the queue too: the guest would otherwise poll a status that never comes.
+            effects.log(.guestError, "invalidation wait: status write to 0x\(String(wait.address, radix: 16)) failed")
+            reportQueueError(.notAvailable, effects: &effects)
+            return nextInvalidationWindow(processed: processed, effects: &effects)
+        }
+        processed += 1
+        setHead((head + 1) % window.entries, wide: window.wide)
+        if wait.interrupt { signalWaitCompletion(effects: &effects) }
+        return nextInvalidationWindow(processed: processed, effects: &effects)
+    }
+
+    enum DescriptorOutcome {
+        case done
+        case statusWrite(PendingStatusWrite)
+        case error(InvalidationQueueErrorInfo)
+    }
+
+    /// Validates and applies one descriptor (spec 6.5.2.x per type).
+    mutating func process(_ d: InvalidationDescriptor, wide: Bool, effects: inout Effects) -> DescriptorOutcome {
+        guard let type = d.type else { return .error(.invalidType) }
+        if type.needsWideQueue && !wide { return .error(.invalidType) }
+        // A 128-bit type in a 256-bit queue: the upper half is reserved.
+        if !type.needsWideQueue && !d.upperHalfIsZero { return .error(.reservedField) }
+        switch type {
+        case .contextCache:
+            let view = ContextCacheDescriptor(d: d)
+            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedField) }
+            invalidateContextCache(scope, effects: &effects)
+        case .iotlb:
+            let view = IOTLBDescriptor(d: d)
+            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedField) }
+            if case .pages = scope, view.addressMask > InvalidationQueue.maximumAddressMask { return .error(.reservedField) }
+            invalidateIOTLB(scope)
+        case .deviceTLB:
+            let view = DeviceTLBDescriptor(d: d)
+            guard !view.reservedBitsSet else { return .error(.reservedField) }
+            let range = view.range
+            effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: nil, address: range.address, size: range.size))
+        case .interruptEntryCache:
+            let view = InterruptEntryCacheDescriptor(d: d)
+            guard !view.reservedBitsSet else { return .error(.reservedField) }
+            invalidationGeneration &+= 1
+            effects.events.append(.interruptCacheInvalidate(index: view.entries.index, count: view.entries.count))
+        case .wait:
+            let view = WaitDescriptor(d: d)
+            guard !view.reservedBitsSet(pageDrain: configuration.pageRequests) else { return .error(.reservedField) }
+            // Everything before it is complete already (processing is synchronous), so fence and
+            // drain hold. Neither SW nor IF is a plain fence: the spec has no rule against it.
+            if view.statusWrite {
+                return .statusWrite(PendingStatusWrite(head: 0, address: view.statusAddress, data: view.statusData,
+                                                       interrupt: view.interruptFlag))
+            }
+            if view.interruptFlag { signalWaitCompletion(effects: &effects) }
+        case .pasidIOTLB:
+            let view = PASIDIOTLBDescriptor(d: d)
+            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedField) }
+            if case .pasidPages = scope, view.addressMask > InvalidationQueue.maximumAddressMask { return .error(.reservedField) }
+            invalidateIOTLB(scope)
+        case .pasidCache:
+            let view = PASIDCacheDescriptor(d: d)
+            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedField) }
+            invalidatePASIDCache(scope, effects: &effects)
+        case .pasidDeviceTLB:
+            let view = PASIDDeviceTLBDescriptor(d: d)
+            guard !view.reservedBitsSet else { return .error(.reservedField) }
+            let range = view.range
+            effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: view.pasid, address: range.address, size: range.size))
+        case .pageGroupResponse:
+            guard configuration.pageRequests else { return .error(.invalidType) }
+            let view = PageGroupResponseDescriptor(d: d)
+            guard !view.reservedBitsSet else { return .error(.reservedField) }
+            effects.events.append(.pageGroupResponse(sid: view.requesterID, pasid: view.pasidPresent ? view.pasid : nil,
+                                                     groupIndex: view.groupIndex, responseCode: view.responseCode))
+        }
+        return .done
+    }
+
+    // MARK: Status and events
+    // Stand-ins until the register work provides reportInvalidationQueueError and
+    // signalInvalidationWaitCompletion; same rules (spec 7.4.1 fault event, 6.5.2.8 wait).
+
+    /// FSTS.IQE with IQERCD.IQEI, and the fault event if no fault status was pending before.
+    mutating func reportQueueError(_ info: InvalidationQueueErrorInfo, effects: inout Effects) {
+        let before = registers.get32(Reg.faultStatus)
+        registers.set32(Reg.faultStatus, before | InvalidationQueue.queueErrorBit)
+        let record = registers.get64(Reg.invalidationQueueErrorRecord)
+        registers.set64(Reg.invalidationQueueErrorRecord, (record & ~0xF) | UInt64(info.rawValue))
+        effects.log(.guestError, "invalidation queue error \(info) at head 0x\(String(registers.get64(Reg.invalidationQueueHead), radix: 16))")
+        // PFO 0, PPF 1, IQE 4, ICE 5, ITE 6: an interrupt only on the first pending condition.
+        guard before & 0x73 == 0 else { return }
+        raiseEvent(control: Reg.faultEventControl, data: Reg.faultEventData, address: Reg.faultEventAddress,
+                   upperAddress: Reg.faultEventUpperAddress, into: &effects.faultEvent)
+    }
+
+    /// ICS.IWC and the invalidation completion event, unless IWC is still set from before.
+    mutating func signalWaitCompletion(effects: inout Effects) {
+        let ics = registers.get32(Reg.invalidationCompletionStatus)
+        guard ics & 1 == 0 else { return }
+        registers.set32(Reg.invalidationCompletionStatus, ics | 1)
+        raiseEvent(control: Reg.invalidationEventControl, data: Reg.invalidationEventData,
+                   address: Reg.invalidationEventAddress, upperAddress: Reg.invalidationEventUpperAddress,
+                   into: &effects.invalidationEvent)
+    }
+
+    /// Interrupt pending, then the message unless masked (IM 31, IP 30 of a control register).
+    private mutating func raiseEvent(control: Int, data: Int, address: Int, upperAddress: Int, into slot: inout MSIMessage?) {
+        let ctl = registers.get32(control)
+        if ctl & (1 << 31) != 0 {
+            registers.set32(control, ctl | (1 << 30))
+            return
+        }
+        registers.set32(control, ctl & ~(1 << 30))
+        slot = MSIMessage(address: UInt64(registers.get32(upperAddress)) << 32 | UInt64(registers.get32(address)),
+                          data: registers.get32(data))
+    }
+}
+
+extension Effects {
+    /// Adds what another locked section decided (rare paths only: it may allocate).
+    mutating func merge(_ other: Effects) {
+        if let m = other.faultEvent { faultEvent = m }
+        if let m = other.invalidationEvent { invalidationEvent = m }
+        if let m = other.pageRequestEvent { pageRequestEvent = m }
+        events += other.events
+        logs += other.logs
+        runInvalidationQueue = runInvalidationQueue || other.runInvalidationQueue
+    }
+}
