@@ -5,6 +5,12 @@
 extension UnitState {
     mutating func invalidateContextCache(_ scope: ContextInvalidationScope, effects: inout Effects) {
         contextCache.invalidate(scope)
+        // PASID entries hang off context entries: whatever is cached below the invalidated
+        // context entries goes too (as the register-based interface does).
+        switch scope {
+        case .global: pasidCache.invalidate(.global)
+        case .domain(let domain), .device(_, _, let domain): pasidCache.invalidate(.domain(domain))
+        }
         invalidationGeneration &+= 1
         switch scope {
         case .global, .domain:

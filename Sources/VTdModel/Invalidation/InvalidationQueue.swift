@@ -232,7 +232,11 @@ extension UnitState {
         case .interruptEntryCache:
             let view = InterruptEntryCacheDescriptor(d: d)
             guard !view.reservedBitsSet else { return .error(.reservedField) }
-            invalidationGeneration &+= 1
+            if view.indexSelective {
+                interruptEntryCache.invalidate(index: UInt32(view.interruptIndex), mask: view.indexMask)
+            } else {
+                interruptEntryCache.invalidateAll()
+            }
             effects.events.append(.interruptCacheInvalidate(index: view.entries.index, count: view.entries.count))
         case .wait:
             let view = WaitDescriptor(d: d)
