@@ -51,7 +51,7 @@ struct InvalidationQueueMechanicsTests {
     @Test("nothing is processed while queued invalidation is off")
     func disabled() {
         let q = InvalidationQueueScenario()
-        q.unit.state.withLock { $0.registers.set32(Reg.globalStatus, 0) }
+        q.unit.mmioWrite(offset: Reg.globalCommand, value: 0, width: 4)
         q.submit(Desc.wait(status: 5, at: 0x9000))
         #expect(q.head == 0)
         #expect(q.status(at: 0x9000) == 0)
@@ -61,7 +61,6 @@ struct InvalidationQueueMechanicsTests {
     func tailBeyondSize() {
         let q = InvalidationQueueScenario()
         q.setTailRaw(UInt64(q.entries) << 4)
-        q.unit.runInvalidationQueue()
         #expect(q.queueError)
         #expect(q.errorInfo == 1)
         #expect(q.guest.msis == [MSIMessage(address: 0xFEE0_0000, data: 0x31)])
@@ -71,7 +70,6 @@ struct InvalidationQueueMechanicsTests {
     func halfDescriptorTail() {
         let q = InvalidationQueueScenario(scalable: true)
         q.setTailRaw(0x30)
-        q.unit.runInvalidationQueue()
         #expect(q.queueError)
         #expect(q.errorInfo == 6)
     }
@@ -80,7 +78,6 @@ struct InvalidationQueueMechanicsTests {
     func fetchFails() {
         let q = InvalidationQueueScenario(base: 0x4000_0000)
         q.setTail(1)
-        q.unit.runInvalidationQueue()
         #expect(q.queueError)
         #expect(q.errorInfo == 2)
         #expect(q.head == 0)
@@ -111,7 +108,6 @@ struct InvalidationQueueMechanicsTests {
         #expect(q.queueError && q.head == 0)
         q.guest.write64(q.base, Desc.iotlbGlobal().words.0)
         q.clearQueueError()
-        q.unit.runInvalidationQueue()
         #expect(q.head == 2)
         #expect(q.status(at: 0x9000) == 3)
     }
@@ -119,7 +115,7 @@ struct InvalidationQueueMechanicsTests {
     @Test("the fault event for IQE is masked by FECTL.IM: IP is set instead of an MSI (7.4)")
     func maskedFaultEvent() {
         let q = InvalidationQueueScenario()
-        q.unit.state.withLock { $0.registers.set32(Reg.faultEventControl, 1 << 31) }
+        q.unit.mmioWrite(offset: Reg.faultEventControl, value: 1 << 31, width: 4)
         q.submit(InvalidationDescriptor(0xA, 0))
         #expect(q.queueError)
         #expect(q.guest.msis.isEmpty)
@@ -236,7 +232,7 @@ struct InvalidationDescriptorTests {
     @Test("wait with IF while IECTL.IM is set leaves IECTL.IP pending, no MSI (6.5.2.8)")
     func waitInterruptMasked() {
         let q = InvalidationQueueScenario()
-        q.unit.state.withLock { $0.registers.set32(Reg.invalidationEventControl, 1 << 31) }
+        q.unit.mmioWrite(offset: Reg.invalidationEventControl, value: 1 << 31, width: 4)
         q.submit(Desc.wait(interrupt: true))
         #expect(q.waitComplete && q.completionPending)
         #expect(q.guest.msis.isEmpty)
@@ -290,7 +286,7 @@ struct InvalidationDescriptorTests {
         #expect(am.queueError)
         let narrow = InvalidationQueueScenario(scalable: true, setDW: false)
         narrow.submit(Desc.pasidIOTLBAll(1, pasid: 0))
-        #expect(narrow.queueError && narrow.errorInfo == 3)
+        #expect(narrow.queueError && narrow.errorInfo == 5)
         let upper = InvalidationQueueScenario(scalable: true)
         var d = Desc.pasidIOTLBAll(1, pasid: 0)
         d.words.3 = 1
@@ -360,7 +356,6 @@ struct InvalidationQueueRobustnessTests {
                 // The guest queues more work from inside the callback and writes IQT.
                 q.place(Desc.wait(status: 2, at: 0x9008))
                 q.setTail(q.tail)
-                q.unit.runInvalidationQueue()
                 #expect(q.head == 0, "the nested run must not process anything")
             }
         }

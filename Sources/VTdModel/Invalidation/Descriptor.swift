@@ -6,18 +6,6 @@
 // 256-bit queue the upper 128 bits of a 128-bit type must be zero, and the PASID-granular types
 // (6-9) exist only in a 256-bit queue.
 
-/// Why the queue stopped, as IQERCD.IQEI reports it (VT-d spec 11.4.9.x, IQERCD).
-public enum InvalidationQueueErrorInfo: UInt8, Sendable {
-    case notAvailable = 0
-    case invalidTail = 1
-    case fetchFailed = 2
-    case invalidType = 3
-    case reservedField = 4
-    case invalidWidth = 5
-    case tailMisaligned = 6
-    case invalidTranslationMode = 7
-}
-
 public enum DescriptorType: UInt8, Sendable {
     case contextCache = 1
     case iotlb = 2

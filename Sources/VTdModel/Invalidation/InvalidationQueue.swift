@@ -42,13 +42,6 @@ struct PendingStatusWrite {
 enum InvalidationQueue {
     /// Descriptors read from guest memory at once.
     static let batch = 16
-    /// CAP.MAMV: the largest address mask a page-selective invalidation may carry (QEMU's value).
-    static let maximumAddressMask: UInt8 = 18
-
-    // Register layouts (spec 11.4.9): IQA base 63:12, DW 11, QS 2:0; IQH/IQT offset 18:4.
-    static let offsetMask: UInt64 = 0x7_FFF0
-    static let queueErrorBit: UInt32 = 1 << 4          // FSTS.IQE
-    static let queueEnabledBit: UInt32 = 1 << 26       // GSTS.QIES
 }
 
 extension VTdUnit {
@@ -103,32 +96,27 @@ extension UnitState {
     }
 
     private mutating func computeInvalidationWindow(processed: Int, effects: inout Effects) -> InvalidationQueueWindow? {
-        guard registers.get32(Reg.globalStatus) & InvalidationQueue.queueEnabledBit != 0,
-              registers.get32(Reg.faultStatus) & InvalidationQueue.queueErrorBit == 0 else { return nil }
-        let iqa = registers.get64(Reg.invalidationQueueAddress)
-        let wide = configuration.scalableMode && iqa & (1 << 11) != 0
-        let shift: UInt64 = wide ? 5 : 4
-        let entries = 1 << (Int(iqa & 7) + (wide ? 7 : 8))
-        let tailRaw = registers.get64(Reg.invalidationQueueTail) & InvalidationQueue.offsetMask
-        if wide && tailRaw & (1 << 4) != 0 {
-            reportQueueError(.tailMisaligned, effects: &effects)
+        guard queuedInvalidationEnabled, !faultStatus.contains(.invalidationQueueError) else { return nil }
+        let queue = invalidationQueue
+        let wide = queue.wideDescriptors
+        let entries = queue.entryCount
+        // The IQT handler checked the tail when it was written; IQA may have moved since.
+        let tailPointer = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
+        if wide && tailPointer.isHalfDescriptor {
+            reportInvalidationQueueError(.misalignedTail, effects: &effects)
             return nil
         }
-        let tail = Int(tailRaw >> shift)
-        let head = Int((registers.get64(Reg.invalidationQueueHead) & InvalidationQueue.offsetMask) >> shift)
+        let tail = tailPointer.index(wideDescriptors: wide)
+        let head = invalidationQueueHead
         guard tail < entries, head < entries else {
-            reportQueueError(.invalidTail, effects: &effects)
+            reportInvalidationQueueError(.invalidTail, effects: &effects)
             return nil
         }
         let remaining = entries - processed
         guard head != tail, remaining > 0 else { return nil }
         let available = tail > head ? tail - head : entries - head
-        return InvalidationQueueWindow(base: iqa & ~0xFFF, wide: wide, entries: entries, head: head,
+        return InvalidationQueueWindow(base: queue.base, wide: wide, entries: entries, head: head,
                                        count: min(available, InvalidationQueue.batch, remaining))
-    }
-
-    private mutating func setHead(_ head: Int, wide: Bool) {
-        registers.set64(Reg.invalidationQueueHead, UInt64(head) << (wide ? 5 : 4))
     }
 
     // MARK: Applying descriptors
@@ -150,7 +138,7 @@ extension UnitState {
             return nextInvalidationWindow(processed: processed, effects: &effects)
         }
         guard let words else {
-            reportQueueError(.fetchFailed, effects: &effects)
+            reportInvalidationQueueError(.descriptorFetchFailed, effects: &effects)
             return nextInvalidationWindow(processed: processed, effects: &effects)
         }
         let stride = window.wide ? 4 : 2
@@ -163,15 +151,15 @@ extension UnitState {
             switch process(descriptor, wide: window.wide, effects: &effects) {
             case .done:
                 processed += 1
-                setHead((window.head + i + 1) % window.entries, wide: window.wide)
+                advanceInvalidationQueueHead(to: window.head + i + 1)
             case .statusWrite(var write):
-                setHead(window.head + i, wide: window.wide)
+                advanceInvalidationQueueHead(to: window.head + i)
                 write.head = window.head + i
                 pending = write
                 return nil
             case .error(let info):
-                setHead(window.head + i, wide: window.wide)
-                reportQueueError(info, effects: &effects)
+                advanceInvalidationQueueHead(to: window.head + i)
+                reportInvalidationQueueError(info, effects: &effects)
                 return nextInvalidationWindow(processed: processed, effects: &effects)
             }
         }
@@ -181,57 +169,54 @@ extension UnitState {
     /// Finishes the wait descriptor at the head after its status write was attempted.
     mutating func completeWait(_ wait: PendingStatusWrite, written: Bool, window: InvalidationQueueWindow,
                                processed: inout Int, effects: inout Effects) -> InvalidationQueueWindow? {
-        let headRaw = registers.get64(Reg.invalidationQueueHead)
-        let shift: UInt64 = window.wide ? 5 : 4
-        let head = Int((headRaw & InvalidationQueue.offsetMask) >> shift)
         // Still where we left it? (A callback may have disabled the queue, which resets the head.)
-        guard registers.get32(Reg.globalStatus) & InvalidationQueue.queueEnabledBit != 0,
-              registers.get32(Reg.faultStatus) & InvalidationQueue.queueErrorBit == 0,
-              head == wait.head, registers.get64(Reg.invalidationQueueAddress) & ~0xFFF == window.base else {
+        guard queuedInvalidationEnabled, !faultStatus.contains(.invalidationQueueError),
+              invalidationQueueHead == wait.head, invalidationQueue.base == window.base else {
             return nextInvalidationWindow(processed: processed, effects: &effects)
         }
         guard written else {
             // QEMU stops the queue too: the guest would otherwise poll a status that never comes.
             effects.log(.guestError, "invalidation wait: status write to 0x\(String(wait.address, radix: 16)) failed")
-            reportQueueError(.notAvailable, effects: &effects)
+            reportInvalidationQueueError(.statusWriteFailed, effects: &effects)
             return nextInvalidationWindow(processed: processed, effects: &effects)
         }
         processed += 1
-        setHead((head + 1) % window.entries, wide: window.wide)
-        if wait.interrupt { signalWaitCompletion(effects: &effects) }
+        advanceInvalidationQueueHead(to: wait.head + 1)
+        if wait.interrupt { signalInvalidationWaitCompletion(effects: &effects) }
         return nextInvalidationWindow(processed: processed, effects: &effects)
     }
 
     enum DescriptorOutcome {
         case done
         case statusWrite(PendingStatusWrite)
-        case error(InvalidationQueueErrorInfo)
+        case error(InvalidationQueueError)
     }
 
     /// Validates and applies one descriptor (spec 6.5.2.x per type).
     mutating func process(_ d: InvalidationDescriptor, wide: Bool, effects: inout Effects) -> DescriptorOutcome {
-        guard let type = d.type else { return .error(.invalidType) }
-        if type.needsWideQueue && !wide { return .error(.invalidType) }
+        guard let type = d.type else { return .error(.invalidDescriptorType) }
+        if type.needsWideQueue && !wide { return .error(.invalidDescriptorWidth) }
         // A 128-bit type in a 256-bit queue: the upper half is reserved.
-        if !type.needsWideQueue && !d.upperHalfIsZero { return .error(.reservedField) }
+        if !type.needsWideQueue && !d.upperHalfIsZero { return .error(.reservedFieldSet) }
+        let maximumAddressMask = UInt8(capability.maximumAddressMaskValue)
         switch type {
         case .contextCache:
             let view = ContextCacheDescriptor(d: d)
-            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedField) }
+            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
             invalidateContextCache(scope, effects: &effects)
         case .iotlb:
             let view = IOTLBDescriptor(d: d)
-            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedField) }
-            if case .pages = scope, view.addressMask > InvalidationQueue.maximumAddressMask { return .error(.reservedField) }
+            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
+            if case .pages = scope, view.addressMask > maximumAddressMask { return .error(.reservedFieldSet) }
             invalidateIOTLB(scope)
         case .deviceTLB:
             let view = DeviceTLBDescriptor(d: d)
-            guard !view.reservedBitsSet else { return .error(.reservedField) }
+            guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
             let range = view.range
             effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: nil, address: range.address, size: range.size))
         case .interruptEntryCache:
             let view = InterruptEntryCacheDescriptor(d: d)
-            guard !view.reservedBitsSet else { return .error(.reservedField) }
+            guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
             if view.indexSelective {
                 interruptEntryCache.invalidate(index: UInt32(view.interruptIndex), mask: view.indexMask)
             } else {
@@ -240,75 +225,36 @@ extension UnitState {
             effects.events.append(.interruptCacheInvalidate(index: view.entries.index, count: view.entries.count))
         case .wait:
             let view = WaitDescriptor(d: d)
-            guard !view.reservedBitsSet(pageDrain: configuration.pageRequests) else { return .error(.reservedField) }
+            guard !view.reservedBitsSet(pageDrain: configuration.pageRequests) else { return .error(.reservedFieldSet) }
             // Everything before it is complete already (processing is synchronous), so fence and
             // drain hold. Neither SW nor IF is a plain fence: the spec has no rule against it.
             if view.statusWrite {
                 return .statusWrite(PendingStatusWrite(head: 0, address: view.statusAddress, data: view.statusData,
                                                        interrupt: view.interruptFlag))
             }
-            if view.interruptFlag { signalWaitCompletion(effects: &effects) }
+            if view.interruptFlag { signalInvalidationWaitCompletion(effects: &effects) }
         case .pasidIOTLB:
             let view = PASIDIOTLBDescriptor(d: d)
-            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedField) }
-            if case .pasidPages = scope, view.addressMask > InvalidationQueue.maximumAddressMask { return .error(.reservedField) }
+            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
+            if case .pasidPages = scope, view.addressMask > maximumAddressMask { return .error(.reservedFieldSet) }
             invalidateIOTLB(scope)
         case .pasidCache:
             let view = PASIDCacheDescriptor(d: d)
-            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedField) }
+            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
             invalidatePASIDCache(scope, effects: &effects)
         case .pasidDeviceTLB:
             let view = PASIDDeviceTLBDescriptor(d: d)
-            guard !view.reservedBitsSet else { return .error(.reservedField) }
+            guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
             let range = view.range
             effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: view.pasid, address: range.address, size: range.size))
         case .pageGroupResponse:
-            guard configuration.pageRequests else { return .error(.invalidType) }
+            guard configuration.pageRequests else { return .error(.invalidDescriptorType) }
             let view = PageGroupResponseDescriptor(d: d)
-            guard !view.reservedBitsSet else { return .error(.reservedField) }
+            guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
             effects.events.append(.pageGroupResponse(sid: view.requesterID, pasid: view.pasidPresent ? view.pasid : nil,
                                                      groupIndex: view.groupIndex, responseCode: view.responseCode))
         }
         return .done
-    }
-
-    // MARK: Status and events
-    // Stand-ins until the register work provides reportInvalidationQueueError and
-    // signalInvalidationWaitCompletion; same rules (spec 7.4.1 fault event, 6.5.2.8 wait).
-
-    /// FSTS.IQE with IQERCD.IQEI, and the fault event if no fault status was pending before.
-    mutating func reportQueueError(_ info: InvalidationQueueErrorInfo, effects: inout Effects) {
-        let before = registers.get32(Reg.faultStatus)
-        registers.set32(Reg.faultStatus, before | InvalidationQueue.queueErrorBit)
-        let record = registers.get64(Reg.invalidationQueueErrorRecord)
-        registers.set64(Reg.invalidationQueueErrorRecord, (record & ~0xF) | UInt64(info.rawValue))
-        effects.log(.guestError, "invalidation queue error \(info) at head 0x\(String(registers.get64(Reg.invalidationQueueHead), radix: 16))")
-        // PFO 0, PPF 1, IQE 4, ICE 5, ITE 6: an interrupt only on the first pending condition.
-        guard before & 0x73 == 0 else { return }
-        raiseEvent(control: Reg.faultEventControl, data: Reg.faultEventData, address: Reg.faultEventAddress,
-                   upperAddress: Reg.faultEventUpperAddress, into: &effects.faultEvent)
-    }
-
-    /// ICS.IWC and the invalidation completion event, unless IWC is still set from before.
-    mutating func signalWaitCompletion(effects: inout Effects) {
-        let ics = registers.get32(Reg.invalidationCompletionStatus)
-        guard ics & 1 == 0 else { return }
-        registers.set32(Reg.invalidationCompletionStatus, ics | 1)
-        raiseEvent(control: Reg.invalidationEventControl, data: Reg.invalidationEventData,
-                   address: Reg.invalidationEventAddress, upperAddress: Reg.invalidationEventUpperAddress,
-                   into: &effects.invalidationEvent)
-    }
-
-    /// Interrupt pending, then the message unless masked (IM 31, IP 30 of a control register).
-    private mutating func raiseEvent(control: Int, data: Int, address: Int, upperAddress: Int, into slot: inout MSIMessage?) {
-        let ctl = registers.get32(control)
-        if ctl & (1 << 31) != 0 {
-            registers.set32(control, ctl | (1 << 30))
-            return
-        }
-        registers.set32(control, ctl & ~(1 << 30))
-        slot = MSIMessage(address: UInt64(registers.get32(upperAddress)) << 32 | UInt64(registers.get32(address)),
-                          data: registers.get32(data))
     }
 }
 

@@ -62,6 +62,8 @@ public enum InvalidationQueueError: Equatable, Sendable {
     case invalidDescriptorWidth
     /// IQEI 6: a tail with bit 4 set in 256-bit mode.
     case misalignedTail
+    /// IQEI 0 (no detail defined): the status write of a wait descriptor did not reach memory.
+    case statusWriteFailed
     /// FSTS.ICE with IQERCD.ICESID: unexpected or invalid device-TLB invalidation completion.
     case completionError(sourceID: UInt16)
     /// FSTS.ITE with IQERCD.ITESID: a device-TLB invalidation timed out.
@@ -75,6 +77,7 @@ public enum InvalidationQueueError: Equatable, Sendable {
         case .reservedFieldSet: 4
         case .invalidDescriptorWidth: 5
         case .misalignedTail: 6
+        case .statusWriteFailed: 0
         case .completionError, .timeout: nil
         }
     }

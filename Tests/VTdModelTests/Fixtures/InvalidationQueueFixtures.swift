@@ -90,19 +90,16 @@ final class InvalidationQueueScenario {
         let dw = setDW ?? scalable
         wide = scalable && dw
         entries = (4096 << Int(qs)) / (wide ? 32 : 16)
-        unit.state.withLock {
-            $0.registers.set64(Reg.invalidationQueueAddress, base | (dw ? 1 << 11 : 0) | qs)
-            $0.registers.set64(Reg.invalidationQueueHead, 0)
-            $0.registers.set64(Reg.invalidationQueueTail, 0)
-            $0.registers.set32(Reg.globalStatus, $0.registers.get32(Reg.globalStatus) | InvalidationQueue.queueEnabledBit)
-            // Both event interrupts unmasked, with recognisable messages.
-            $0.registers.set32(Reg.faultEventControl, 0)
-            $0.registers.set32(Reg.faultEventAddress, 0xFEE0_0000)
-            $0.registers.set32(Reg.faultEventData, 0x31)
-            $0.registers.set32(Reg.invalidationEventControl, 0)
-            $0.registers.set32(Reg.invalidationEventAddress, 0xFEE0_1000)
-            $0.registers.set32(Reg.invalidationEventData, 0x41)
-        }
+        // As a guest driver does it: IQA, then GCMD.QIE, then the event registers.
+        unit.mmioWrite(offset: Reg.invalidationQueueAddress, value: base | (dw ? 1 << 11 : 0) | qs, width: 8)
+        unit.mmioWrite(offset: Reg.globalCommand, value: 1 << 26, width: 4)
+        // Both event interrupts unmasked, with recognisable messages.
+        unit.mmioWrite(offset: Reg.faultEventAddress, value: 0xFEE0_0000, width: 4)
+        unit.mmioWrite(offset: Reg.faultEventData, value: 0x31, width: 4)
+        unit.mmioWrite(offset: Reg.faultEventControl, value: 0, width: 4)
+        unit.mmioWrite(offset: Reg.invalidationEventAddress, value: 0xFEE0_1000, width: 4)
+        unit.mmioWrite(offset: Reg.invalidationEventData, value: 0x41, width: 4)
+        unit.mmioWrite(offset: Reg.invalidationEventControl, value: 0, width: 4)
     }
 
     /// Writes `descriptors` at the tail (wrapping), moves IQT past them and lets the unit run.
@@ -111,7 +108,6 @@ final class InvalidationQueueScenario {
     func submit(_ descriptors: [InvalidationDescriptor]) {
         for d in descriptors { place(d) }
         setTail(tail)
-        unit.runInvalidationQueue()
     }
 
     /// Writes a descriptor at the tail without telling the unit.
@@ -126,9 +122,9 @@ final class InvalidationQueueScenario {
         tail = (tail + 1) % entries
     }
 
-    /// Raw IQT (byte offset), as a guest write would leave it.
+    /// IQT write (byte offset): the unit processes the queue before this returns.
     func setTailRaw(_ raw: UInt64) {
-        unit.state.withLock { $0.registers.set64(Reg.invalidationQueueTail, raw) }
+        unit.mmioWrite(offset: Reg.invalidationQueueTail, value: raw, width: 8)
     }
 
     func setTail(_ index: Int) { setTailRaw(UInt64(index) << (wide ? 5 : 4)) }
@@ -136,8 +132,10 @@ final class InvalidationQueueScenario {
     /// Starts the ring at `index` (as if earlier descriptors had been processed).
     func moveHead(to index: Int) {
         tail = index
-        unit.state.withLock { $0.registers.set64(Reg.invalidationQueueHead, UInt64(index) << (wide ? 5 : 4)) }
-        setTail(index)
+        unit.state.withLock {
+            $0.registers.set64(Reg.invalidationQueueHead, UInt64(index) << (wide ? 5 : 4))
+            $0.registers.set64(Reg.invalidationQueueTail, UInt64(index) << (wide ? 5 : 4))
+        }
     }
 
     var head: Int {
@@ -148,8 +146,9 @@ final class InvalidationQueueScenario {
     var waitComplete: Bool { unit.state.withLock { $0.registers.get32(Reg.invalidationCompletionStatus) & 1 != 0 } }
     var completionPending: Bool { unit.state.withLock { $0.registers.get32(Reg.invalidationEventControl) & (1 << 30) != 0 } }
 
+    /// FSTS.IQE is write-1-to-clear; clearing it lets the queue resume.
     func clearQueueError() {
-        unit.state.withLock { $0.registers.set32(Reg.faultStatus, $0.registers.get32(Reg.faultStatus) & ~0x10) }
+        unit.mmioWrite(offset: Reg.faultStatus, value: 0x10, width: 4)
     }
 
     func status(at address: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: guest.read64(address) ?? 0) }
