@@ -10,6 +10,8 @@ struct UnitState {
     var pasidCache = PASIDCache()
     /// Validated IRTEs (interrupt remapping).
     var interruptEntryCache = InterruptEntryCache()
+    /// Page request queue slots reserved while descriptors are written to guest memory.
+    var pageRequestQueue = PageRequestQueue()
     /// Bumped by every invalidation of any cache. A translate that walked the tables without
     /// the lock inserts its result only if this did not change meanwhile, so a translation
     /// never outlives the invalidation that covers it.
@@ -39,6 +41,7 @@ struct UnitState {
         contextCache.removeAll()
         pasidCache.removeAll()
         interruptEntryCache.invalidateAll()
+        pageRequestQueue.reset()
         invalidationGeneration &+= 1
     }
 

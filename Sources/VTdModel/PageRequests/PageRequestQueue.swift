@@ -1,0 +1,191 @@
+// The page request queue (VT-d spec 7.5): PCIe page requests from PRI-capable devices become
+// descriptors in a guest-memory ring; the unit owns the tail (PQT), software the head (PQH).
+// Software answers with page group response descriptors on the invalidation queue, which come
+// back to the device as `.pageGroupResponse` events.
+//
+// Rules, as the spec and the Linux driver (prq.c) rely on them:
+// - The queue is full when one more descriptor would make PQT equal PQH (one slot stays empty).
+// - A request that finds the queue full sets PRS.PRO and is dropped; while PRO is set every
+//   request is dropped. A dropped request that ends its page group (LPIG, not a stop marker)
+//   is answered by the unit itself with a "success" page group response (VT-d spec 7.5, page
+//   request queue overflow; the RISC-V IOMMU spec prescribes the same and gives the reason: a
+//   success makes the device retry its translation, fault again and re-issue the request once
+//   software has drained the queue, while an error code would end the device's I/O).
+// - The page request event fires when PRS.PPR or PRS.PRO goes from 0 to 1; Linux clears PPR
+//   before reading PQT, so a request queued while it works raises a new event.
+//
+// Guest memory is written without the lock: a request reserves its slot under the lock,
+// writes the descriptor, then publishes PQT under the lock once no earlier slot is still being
+// written. Not a hot path.
+//
+// FOR THE QUEUED-INVALIDATION ENGINE (issue 3): a page group response descriptor (type 9)
+// goes to `UnitState.deliverPageGroupResponse(_:effects:)`; false means the descriptor is
+// invalid (report IQE).
+
+struct PageRequestQueue {
+    /// Where the next descriptor goes, counting slots reserved but not yet published.
+    var reservedTail: UInt64 = 0
+    /// Descriptors being written to guest memory right now.
+    var writesInFlight = 0
+    /// Bumped by reset: a write that started before it publishes nothing after it.
+    var epoch: UInt64 = 0
+
+    mutating func reset() {
+        reservedTail = 0
+        writesInFlight = 0
+        epoch &+= 1
+    }
+}
+
+/// What became of a page request.
+public enum PageRequestOutcome: Equatable, Sendable {
+    /// In the queue, for software to handle.
+    case queued
+    /// Not queued; when the request needed an answer the unit gave it this one itself.
+    case dropped(autoResponse: PageGroupResponseCode?)
+    /// The unit does not take page requests (page-requests off).
+    case unsupported
+    /// The request is malformed (see `PageRequest.malformation`).
+    case invalid
+}
+
+/// The first step of a page request, decided under the lock.
+enum PageRequestStep {
+    case done(PageRequestOutcome)
+    /// Write the descriptor at `address` (without the lock), then publish the slot ending at `nextTail`.
+    case write(address: UInt64, nextTail: UInt64, epoch: UInt64)
+}
+
+// Until the register work (issue 2) provides the page request event machinery: PECTL.IM/IP
+// and the PEDATA/PEADDR/PEUADDR message, read straight from the register file.
+private enum EventControlBit {
+    static let interruptMask: UInt32 = 1 << 31
+    static let interruptPending: UInt32 = 1 << 30
+}
+
+extension UnitState {
+    var pageRequestStatus: PageRequestStatus {
+        get { PageRequestStatus(rawValue: registers.get32(Reg.pageRequestStatus)) }
+        set { registers.set32(Reg.pageRequestStatus, newValue.rawValue) }
+    }
+
+    /// Sets `bits` in PRS and raises the page request event for each that goes from 0 to 1.
+    mutating func setPageRequestStatus(_ bits: PageRequestStatus, effects: inout Effects) {
+        let before = pageRequestStatus
+        pageRequestStatus = before.union(bits)
+        guard !bits.subtracting(before).isEmpty else { return }
+        let control = registers.get32(Reg.pageRequestEventControl)
+        if control & EventControlBit.interruptMask != 0 {
+            registers.set32(Reg.pageRequestEventControl, control | EventControlBit.interruptPending)
+        } else {
+            let address = UInt64(registers.get32(Reg.pageRequestEventUpperAddress)) << 32
+                | UInt64(registers.get32(Reg.pageRequestEventAddress))
+            effects.pageRequestEvent = MSIMessage(address: address, data: registers.get32(Reg.pageRequestEventData))
+        }
+    }
+
+    mutating func beginPageRequest(_ request: PageRequest, effects: inout Effects) -> PageRequestStep {
+        guard configuration.pageRequests else { return .done(.unsupported) }
+        if let problem = request.malformation {
+            effects.log(.guestError, "page request from \(request.sourceID.sourceIDDescription) refused: \(problem)")
+            return .done(.invalid)
+        }
+        guard !pageRequestStatus.contains(.overflow) else { return .done(dropPageRequest(request, effects: &effects)) }
+        let queue = PageRequestQueueAddress(rawValue: registers.get64(Reg.pageRequestQueueAddress))
+        if pageRequestQueue.writesInFlight == 0 {
+            // Nothing unpublished: PQT is the truth (software may have rewritten it).
+            pageRequestQueue.reservedTail = registers.get64(Reg.pageRequestQueueTail) & PageRequestQueueOffset.mask
+        }
+        let tail = pageRequestQueue.reservedTail % queue.byteSize
+        let head = registers.get64(Reg.pageRequestQueueHead) & PageRequestQueueOffset.mask
+        let next = (tail + PageRequestQueueAddress.descriptorSize) % queue.byteSize
+        guard next != head else {
+            effects.log(.trace, "page request queue full (head 0x\(String(head, radix: 16))): overflow")
+            setPageRequestStatus(.overflow, effects: &effects)
+            return .done(dropPageRequest(request, effects: &effects))
+        }
+        pageRequestQueue.reservedTail = next
+        pageRequestQueue.writesInFlight += 1
+        return .write(address: queue.base &+ tail, nextTail: next, epoch: pageRequestQueue.epoch)
+    }
+
+    mutating func finishPageRequest(_ request: PageRequest, address: UInt64, nextTail: UInt64, epoch: UInt64,
+                                    written: Bool, effects: inout Effects) -> PageRequestOutcome {
+        // Reset while the descriptor was being written: the queue it was meant for is gone.
+        guard epoch == pageRequestQueue.epoch else { return .dropped(autoResponse: nil) }
+        pageRequestQueue.writesInFlight -= 1
+        var outcome = PageRequestOutcome.queued
+        if !written {
+            effects.log(.guestError, "page request queue entry at 0x\(String(address, radix: 16)) is not writable")
+            // Give the slot back when no later slot was reserved behind it.
+            if pageRequestQueue.reservedTail == nextTail {
+                let queueSize = PageRequestQueueAddress(rawValue: registers.get64(Reg.pageRequestQueueAddress)).byteSize
+                pageRequestQueue.reservedTail = (nextTail + queueSize - PageRequestQueueAddress.descriptorSize) % queueSize
+            }
+            outcome = .dropped(autoResponse: respondForUnit(request, .responseFailure, effects: &effects))
+        }
+        if pageRequestQueue.writesInFlight == 0 {
+            let published = registers.get64(Reg.pageRequestQueueTail) & PageRequestQueueOffset.mask
+            if pageRequestQueue.reservedTail != published {
+                registers.set64(Reg.pageRequestQueueTail, pageRequestQueue.reservedTail)
+                setPageRequestStatus(.pending, effects: &effects)
+            }
+        }
+        return outcome
+    }
+
+    private mutating func dropPageRequest(_ request: PageRequest, effects: inout Effects) -> PageRequestOutcome {
+        .dropped(autoResponse: respondForUnit(request, .success, effects: &effects))
+    }
+
+    /// The unit answers a request software will never see, when the device waits for an answer.
+    private func respondForUnit(_ request: PageRequest, _ code: PageGroupResponseCode,
+                                effects: inout Effects) -> PageGroupResponseCode? {
+        guard request.needsResponse else { return nil }
+        effects.events.append(.pageGroupResponse(sid: request.sourceID, pasid: request.pasid,
+                                                 groupIndex: request.groupIndex, responseCode: code.rawValue))
+        return code
+    }
+
+    /// Software's page group response (invalidation queue descriptor type 9) for the device.
+    /// Returns false for a descriptor the unit must refuse (invalidation queue error).
+    mutating func deliverPageGroupResponse(_ descriptor: PageGroupResponseDescriptor, effects: inout Effects) -> Bool {
+        guard configuration.pageRequests else {
+            effects.log(.guestError, "page group response descriptor without page request support (ECAP.PRS clear)")
+            return false
+        }
+        guard let code = descriptor.responseCode else {
+            effects.log(.guestError, "page group response with reserved response code 0x"
+                            + String((descriptor.low >> 12) & 0xF, radix: 16))
+            return false
+        }
+        effects.events.append(.pageGroupResponse(sid: descriptor.requesterID,
+                                                 pasid: descriptor.pasidPresent ? descriptor.pasid : nil,
+                                                 groupIndex: descriptor.groupIndex, responseCode: code.rawValue))
+        return true
+    }
+}
+
+extension VTdUnit {
+    /// A PRI-capable device asks for a page (PCIe page request message).
+    public func pageRequest(_ request: PageRequest) -> PageRequestOutcome {
+        var effects = Effects()
+        let step = state.withLock { $0.beginPageRequest(request, effects: &effects) }
+        let outcome: PageRequestOutcome
+        switch step {
+        case .done(let decided):
+            outcome = decided
+        case let .write(address, nextTail, epoch):
+            let descriptor = PageRequestDescriptor(request)
+            var words = (descriptor.words.0.littleEndian, descriptor.words.1.littleEndian,
+                         descriptor.words.2.littleEndian, descriptor.words.3.littleEndian)
+            let written = withUnsafeBytes(of: &words) { platform.writeGuest(address, from: $0) }
+            outcome = state.withLock {
+                $0.finishPageRequest(request, address: address, nextTail: nextTail, epoch: epoch, written: written,
+                                     effects: &effects)
+            }
+        }
+        if !effects.isEmpty { perform(&effects) }
+        return outcome
+    }
+}
