@@ -13,3 +13,6 @@ _Static_assert(sizeof(swiftvtd_translate_request) == 16, "swiftvtd_translate_req
 _Static_assert(sizeof(swiftvtd_translation) == 24, "swiftvtd_translation layout");
 _Static_assert(sizeof(swiftvtd_msi) == 16, "swiftvtd_msi layout");
 _Static_assert(offsetof(swiftvtd_msi, data) == 8, "swiftvtd_msi.data");
+_Static_assert(sizeof(swiftvtd_pri_request) == 24, "swiftvtd_pri_request layout");
+_Static_assert(offsetof(swiftvtd_pri_request, pasid) == 8, "swiftvtd_pri_request.pasid");
+_Static_assert(offsetof(swiftvtd_pri_request, addr) == 16, "swiftvtd_pri_request.addr");

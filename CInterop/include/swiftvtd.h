@@ -239,6 +239,39 @@ typedef enum swiftvtd_irq_result {
 int swiftvtd_interrupt_remap(swiftvtd_t *unit, uint16_t sid, const swiftvtd_msi *in, swiftvtd_msi *out,
                              uint32_t flags);
 
+/* ------------------------------------------------------------------------ */
+/* Page requests (PCIe PRI), when the unit was created with page_requests = 1 */
+/* ------------------------------------------------------------------------ */
+#define SWIFTVTD_PRQ_READ  1u   /* read access requested */
+#define SWIFTVTD_PRQ_WRITE 2u   /* write access requested */
+#define SWIFTVTD_PRQ_EXEC  4u   /* execute access requested (needs a PASID) */
+#define SWIFTVTD_PRQ_PRIV  8u   /* privileged-mode access requested (needs a PASID) */
+#define SWIFTVTD_PRQ_LAST  16u  /* last request of its page request group: the device awaits a response */
+
+/* One PCIe page request message (PRI). */
+typedef struct swiftvtd_pri_request {
+    uint32_t size;         /* sizeof(swiftvtd_pri_request) */
+    uint16_t sid;          /* requester id: bus << 8 | devfn */
+    uint16_t prg_index;    /* page request group index, 0..511 */
+    uint32_t pasid;        /* or SWIFTVTD_NO_PASID */
+    uint32_t flags;        /* SWIFTVTD_PRQ_*; LAST without READ/WRITE is a stop marker */
+    uint64_t addr;         /* untranslated page address; bits 11:0 ignored */
+} swiftvtd_pri_request;
+
+typedef enum swiftvtd_prq_result {
+    SWIFTVTD_PRQ_QUEUED = 0,   /* in the guest's page request queue; the answer comes later as a
+                                  SWIFTVTD_EVENT_PAGE_GROUP_RESPONSE event */
+    SWIFTVTD_PRQ_DROPPED = 1,  /* not queued (queue full or overflowed, queue memory not writable); if
+                                  the request ended its group the unit has already answered it through
+                                  a SWIFTVTD_EVENT_PAGE_GROUP_RESPONSE event */
+} swiftvtd_prq_result;
+
+/* An emulated PRI-capable device sends a page request. Returns a swiftvtd_prq_result,
+   SWIFTVTD_EUNSUPPORTED when the unit takes no page requests, SWIFTVTD_EVERSION for an unknown
+   struct size, SWIFTVTD_EINVAL for a malformed request (prg_index > 511, PASID > 20 bits,
+   unknown flags, EXEC/PRIV without a PASID). */
+int swiftvtd_page_request(swiftvtd_t *unit, const swiftvtd_pri_request *req);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@ typedef struct Api {
     uint64_t (*mmio_read)(swiftvtd_t *, uint64_t, unsigned);
     void (*mmio_write)(swiftvtd_t *, uint64_t, uint64_t, unsigned);
     int (*interrupt_remap)(swiftvtd_t *, uint16_t, const swiftvtd_msi *, swiftvtd_msi *, uint32_t);
+    int (*page_request)(swiftvtd_t *, const swiftvtd_pri_request *);
 } Api;
 
 static Api api;
@@ -122,6 +123,7 @@ static void load_library(void)
     SYM(mmio_read, "swiftvtd_mmio_read");
     SYM(mmio_write, "swiftvtd_mmio_write");
     SYM(interrupt_remap, "swiftvtd_interrupt_remap");
+    SYM(page_request, "swiftvtd_page_request");
 #undef SYM
 }
 
@@ -357,6 +359,25 @@ static void test_interrupt_remap_disabled_passes_through(void)
     g_free(g);
 }
 
+static void test_page_request_needs_the_feature(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_host_ops ops = guest_ops(g);
+    swiftvtd_config cfg;
+    char err[256] = "";
+    api.config_init(&cfg);
+    swiftvtd_t *unit = api.create(&cfg, &ops, err, sizeof(err));
+    g_assert_nonnull(unit);
+    swiftvtd_pri_request req = { .size = sizeof(req), .sid = 0x0010, .prg_index = 1,
+                                 .pasid = SWIFTVTD_NO_PASID, .flags = SWIFTVTD_PRQ_READ | SWIFTVTD_PRQ_LAST,
+                                 .addr = 0x1000 };
+    g_assert_cmpint(api.page_request(unit, &req), ==, SWIFTVTD_EUNSUPPORTED);
+    req.size = 8;
+    g_assert_cmpint(api.page_request(unit, &req), ==, SWIFTVTD_EVERSION);
+    api.destroy(unit);
+    g_free(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -371,5 +392,6 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/registers/reset", test_reset_restores_the_window);
     g_test_add_func("/swiftvtd/events/fault-event-msi", test_fault_event_msi);
     g_test_add_func("/swiftvtd/interrupt-remap/disabled-passes-through", test_interrupt_remap_disabled_passes_through);
+    g_test_add_func("/swiftvtd/page-request/needs-the-feature", test_page_request_needs_the_feature);
     return g_test_run();
 }

@@ -1,0 +1,26 @@
+// swiftvtd_page_request: the C face of VTdUnit.pageRequest. Thin: check, convert, call.
+
+import CSwiftVTd
+import VTdModel
+
+@_cdecl("swiftvtd_page_request")
+public func swiftvtd_page_request(_ unit: OpaquePointer?, _ request: UnsafePointer<swiftvtd_pri_request>?) -> Int32 {
+    guard let unit, let request else { return SWIFTVTD_EINVAL.rawValue }
+    guard UnsafeRawPointer(request).load(as: UInt32.self) == MemoryLayout<swiftvtd_pri_request>.size else {
+        return SWIFTVTD_EVERSION.rawValue
+    }
+    let r = request.pointee
+    let known = SWIFTVTD_PRQ_READ | SWIFTVTD_PRQ_WRITE | SWIFTVTD_PRQ_EXEC | SWIFTVTD_PRQ_PRIV | SWIFTVTD_PRQ_LAST
+    guard r.flags & ~known == 0 else { return SWIFTVTD_EINVAL.rawValue }
+    let pageRequest = PageRequest(
+        sourceID: r.sid, pasid: r.pasid == SWIFTVTD_NO_PASID ? nil : r.pasid, address: r.addr,
+        read: r.flags & SWIFTVTD_PRQ_READ != 0, write: r.flags & SWIFTVTD_PRQ_WRITE != 0,
+        execute: r.flags & SWIFTVTD_PRQ_EXEC != 0, privileged: r.flags & SWIFTVTD_PRQ_PRIV != 0,
+        lastInGroup: r.flags & SWIFTVTD_PRQ_LAST != 0, groupIndex: r.prg_index)
+    switch withHandle(unit, { $0.unit.pageRequest(pageRequest) }) {
+    case .queued: return Int32(SWIFTVTD_PRQ_QUEUED.rawValue)
+    case .dropped: return Int32(SWIFTVTD_PRQ_DROPPED.rawValue)
+    case .unsupported: return SWIFTVTD_EUNSUPPORTED.rawValue
+    case .invalid: return SWIFTVTD_EINVAL.rawValue
+    }
+}
