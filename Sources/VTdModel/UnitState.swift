@@ -11,7 +11,7 @@ struct UnitState {
     /// Validated IRTEs (interrupt remapping).
     var interruptEntryCache = InterruptEntryCache()
     /// Page request queue slots reserved while descriptors are written to guest memory.
-    var pageRequestQueue = PageRequestQueue()
+    var pageRequestReservations = PageRequestReservations()
     /// Bumped by every invalidation of any cache. A translate that walked the tables without
     /// the lock inserts its result only if this did not change meanwhile, so a translation
     /// never outlives the invalidation that covers it.
@@ -41,7 +41,7 @@ struct UnitState {
         contextCache.removeAll()
         pasidCache.removeAll()
         interruptEntryCache.invalidateAll()
-        pageRequestQueue.reset()
+        pageRequestReservations.reset()
         invalidationGeneration &+= 1
     }
 

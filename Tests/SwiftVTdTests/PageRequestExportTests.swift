@@ -11,16 +11,13 @@ struct PageRequestExportTests {
             cfg.pasid = 1
             cfg.page_requests = 1
         }
-        // Until the register work (issue 2) defines PQA/PQH/PQT/PECTL, program them raw:
-        // a one-page queue at 0x40000 with its head at slot 1, and the event unmasked.
-        withHandle(handle) { $0.unit }.state.withLock {
-            $0.registers.set64(Reg.pageRequestQueueAddress, 0x40000)
-            $0.registers.set64(Reg.pageRequestQueueHead, 32)
-            $0.registers.set64(Reg.pageRequestQueueTail, 32)
-            $0.registers.set32(Reg.pageRequestEventControl, 0)
-            $0.registers.set32(Reg.pageRequestEventAddress, 0xFEE0_0000)
-            $0.registers.set32(Reg.pageRequestEventData, 0x51)
-        }
+        // A one-page queue at 0x40000 with head and tail at slot 1, and the event unmasked.
+        swiftvtd_mmio_write(handle, UInt64(Reg.pageRequestQueueHead), 32, 8)
+        swiftvtd_mmio_write(handle, UInt64(Reg.pageRequestQueueTail), 32, 8)
+        swiftvtd_mmio_write(handle, UInt64(Reg.pageRequestQueueAddress), 0x40000, 8)
+        swiftvtd_mmio_write(handle, UInt64(Reg.pageRequestEventData), 0x51, 4)
+        swiftvtd_mmio_write(handle, UInt64(Reg.pageRequestEventAddress), 0xFEE0_0000, 4)
+        swiftvtd_mmio_write(handle, UInt64(Reg.pageRequestEventControl), 0, 4)
         return handle
     }
 

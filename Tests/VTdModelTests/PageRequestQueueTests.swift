@@ -42,7 +42,7 @@ struct PageRequestQueueTests {
         #expect(s.unit.pageRequest(request) == .queued)
         #expect(s.descriptor(at: 0) == PageRequestDescriptor(request))
         #expect(s.tail == 32)
-        #expect(s.status == .pending)
+        #expect(s.status == .pendingPageRequest)
         #expect(s.eventMessages.count == 1)
     }
 
@@ -53,7 +53,7 @@ struct PageRequestQueueTests {
         _ = s.unit.pageRequest(PageRequest(sourceID: 1, address: 0x2000, groupIndex: 2))
         #expect(s.eventMessages.count == 1)
         #expect(s.tail == 64)
-        s.clearStatus(.pending)
+        s.clearStatus(.pendingPageRequest)
         _ = s.unit.pageRequest(PageRequest(sourceID: 1, address: 0x3000, groupIndex: 3))
         #expect(s.eventMessages.count == 2)
         #expect(s.descriptor(at: 64).address == 0x3000)
@@ -71,7 +71,7 @@ struct PageRequestQueueTests {
     @Test("the tail wraps from the end of the queue to its start")
     func tailWraps() {
         let s = PageRequestScenario()
-        let last = s.queue.byteSize - 32
+        let last = s.queueBytes - 32
         s.head = 0x40
         s.tail = last
         #expect(s.unit.pageRequest(PageRequest(sourceID: 1, address: 0x5000)) == .queued)
@@ -83,7 +83,7 @@ struct PageRequestQueueTests {
 
     @Test("PQS sizes the queue at 2^PQS pages of 128 descriptors (spec PQA)")
     func queueSize() {
-        let s = PageRequestScenario(queue: PageRequestQueueAddress(base: 0x40000, sizeField: 2))
+        let s = PageRequestScenario(queue: PageRequestQueueAddress(rawValue: 0x40000 | 2))
         #expect(s.queue.entryCount == 512)
         s.head = 0x40
         s.tail = 4 * 4096 - 32
@@ -98,12 +98,12 @@ struct PageRequestQueueTests {
             #expect(s.unit.pageRequest(PageRequest(sourceID: 1, address: UInt64(i) << 12, lastInGroup: false)) == .queued)
         }
         #expect(s.tail == 127 * 32)
-        s.clearStatus(.pending)
+        s.clearStatus(.pendingPageRequest)
         let msisBefore = s.eventMessages.count
         let request = PageRequest(sourceID: 0x0200, pasid: 3, address: 0x99000, groupIndex: 0x55)
         #expect(s.unit.pageRequest(request) == .dropped(autoResponse: .success))
         #expect(s.tail == 127 * 32)
-        #expect(s.status == .overflow)
+        #expect(s.status == .pageRequestOverflow)
         #expect(s.eventMessages.count == msisBefore + 1)
         #expect(s.groupResponses == [.pageGroupResponse(sid: 0x0200, pasid: 3, groupIndex: 0x55,
                                                         responseCode: PageGroupResponseCode.success.rawValue)])
@@ -112,7 +112,7 @@ struct PageRequestQueueTests {
     @Test("while PRO is set every request is dropped, and only group-ending requests get an answer")
     func droppedWhileOverflowed() {
         let s = PageRequestScenario()
-        s.unit.state.withLock { $0.pageRequestStatus = .overflow }
+        s.unit.state.withLock { $0.pageRequestStatus = .pageRequestOverflow }
         #expect(s.unit.pageRequest(PageRequest(sourceID: 1, address: 0x1000, lastInGroup: false)) == .dropped(autoResponse: nil))
         // A stop marker (last, neither read nor write) expects no response.
         #expect(s.unit.pageRequest(PageRequest(sourceID: 1, pasid: 2, address: 0, read: false, lastInGroup: true))
@@ -122,13 +122,13 @@ struct PageRequestQueueTests {
         #expect(s.groupResponses.count == 1)
         #expect(s.eventMessages.isEmpty)
         // Software drains and clears PRO: requests are queued again.
-        s.clearStatus(.overflow)
+        s.clearStatus(.pageRequestOverflow)
         #expect(s.unit.pageRequest(PageRequest(sourceID: 1, address: 0x3000)) == .queued)
     }
 
     @Test("a queue in memory the unit cannot write drops the request and answers response failure")
     func unwritableQueue() {
-        let s = PageRequestScenario(queue: PageRequestQueueAddress(base: 0xFFF0_0000, sizeField: 0))
+        let s = PageRequestScenario(queue: PageRequestQueueAddress(rawValue: 0xFFF0_0000))
         #expect(s.unit.pageRequest(PageRequest(sourceID: 1, address: 0x1000, groupIndex: 8)) == .dropped(autoResponse: .responseFailure))
         #expect(s.tail == 0)
         #expect(s.status.isEmpty)
@@ -206,13 +206,13 @@ struct PageRequestQueueTests {
             Issue.record("expected a queue write, got \(step)")
             return
         }
-        s.unit.state.withLock { $0.pageRequestQueue.reset() }
+        s.unit.state.withLock { $0.pageRequestReservations.reset() }
         let outcome = s.unit.state.withLock {
             $0.finishPageRequest(request, address: address, nextTail: nextTail, epoch: epoch, written: true,
                                  effects: &effects)
         }
         #expect(outcome == .dropped(autoResponse: nil))
         #expect(s.tail == 0)
-        #expect(s.unit.state.withLock { $0.pageRequestQueue.writesInFlight } == 0)
+        #expect(s.unit.state.withLock { $0.pageRequestReservations.writesInFlight } == 0)
     }
 }

@@ -52,6 +52,8 @@ public struct PageRequestDescriptor: Equatable, Sendable {
     public var words: (UInt64, UInt64, UInt64, UInt64)
 
     public static let type: UInt64 = 0x01
+    /// Bytes per descriptor in the queue.
+    public static let size: UInt64 = 32
 
     public init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
 

@@ -11,8 +11,10 @@
 //   request queue overflow; the RISC-V IOMMU spec prescribes the same and gives the reason: a
 //   success makes the device retry its translation, fault again and re-issue the request once
 //   software has drained the queue, while an error code would end the device's I/O).
-// - The page request event fires when PRS.PPR or PRS.PRO goes from 0 to 1; Linux clears PPR
-//   before reading PQT, so a request queued while it works raises a new event.
+// - Setting PRS.PPR or PRS.PRO while both were clear raises the page request event; Linux
+//   clears PPR before reading PQT, so a request queued while it works raises a new one.
+// - PQA.PQS gives 2^PQS pages of 32-byte descriptors, 2^(PQS+7) entries (some Intel datasheets
+//   print 2^(X+8), the invalidation queue's 16-byte figure; Linux's 32-byte stride is right).
 //
 // Guest memory is written without the lock: a request reserves its slot under the lock,
 // writes the descriptor, then publishes PQT under the lock once no earlier slot is still being
@@ -22,16 +24,17 @@
 // goes to `UnitState.deliverPageGroupResponse(_:effects:)`; false means the descriptor is
 // invalid (report IQE).
 
-struct PageRequestQueue {
-    /// Where the next descriptor goes, counting slots reserved but not yet published.
-    var reservedTail: UInt64 = 0
+/// Slots of the page request queue reserved while their descriptors are written.
+struct PageRequestReservations {
+    /// Index of the next free slot, counting slots reserved but not yet published in PQT.
+    var tail = 0
     /// Descriptors being written to guest memory right now.
     var writesInFlight = 0
     /// Bumped by reset: a write that started before it publishes nothing after it.
     var epoch: UInt64 = 0
 
     mutating func reset() {
-        reservedTail = 0
+        tail = 0
         writesInFlight = 0
         epoch &+= 1
     }
@@ -53,83 +56,58 @@ public enum PageRequestOutcome: Equatable, Sendable {
 enum PageRequestStep {
     case done(PageRequestOutcome)
     /// Write the descriptor at `address` (without the lock), then publish the slot ending at `nextTail`.
-    case write(address: UInt64, nextTail: UInt64, epoch: UInt64)
+    case write(address: UInt64, nextTail: Int, epoch: UInt64)
 }
 
-// Until the register work (issue 2) provides the page request event machinery: PECTL.IM/IP
-// and the PEDATA/PEADDR/PEUADDR message, read straight from the register file.
-private enum EventControlBit {
-    static let interruptMask: UInt32 = 1 << 31
-    static let interruptPending: UInt32 = 1 << 30
-}
+// PQA/PQH/PQT/PRS and the page request event are the register layer's
+// (Registers/PageRequestRegisters.swift); this file decides what goes in the queue.
 
 extension UnitState {
-    var pageRequestStatus: PageRequestStatus {
-        get { PageRequestStatus(rawValue: registers.get32(Reg.pageRequestStatus)) }
-        set { registers.set32(Reg.pageRequestStatus, newValue.rawValue) }
-    }
-
-    /// Sets `bits` in PRS and raises the page request event for each that goes from 0 to 1.
-    mutating func setPageRequestStatus(_ bits: PageRequestStatus, effects: inout Effects) {
-        let before = pageRequestStatus
-        pageRequestStatus = before.union(bits)
-        guard !bits.subtracting(before).isEmpty else { return }
-        let control = registers.get32(Reg.pageRequestEventControl)
-        if control & EventControlBit.interruptMask != 0 {
-            registers.set32(Reg.pageRequestEventControl, control | EventControlBit.interruptPending)
-        } else {
-            let address = UInt64(registers.get32(Reg.pageRequestEventUpperAddress)) << 32
-                | UInt64(registers.get32(Reg.pageRequestEventAddress))
-            effects.pageRequestEvent = MSIMessage(address: address, data: registers.get32(Reg.pageRequestEventData))
-        }
-    }
-
     mutating func beginPageRequest(_ request: PageRequest, effects: inout Effects) -> PageRequestStep {
         guard configuration.pageRequests else { return .done(.unsupported) }
         if let problem = request.malformation {
             effects.log(.guestError, "page request from \(request.sourceID.sourceIDDescription) refused: \(problem)")
             return .done(.invalid)
         }
-        guard !pageRequestStatus.contains(.overflow) else { return .done(dropPageRequest(request, effects: &effects)) }
-        let queue = PageRequestQueueAddress(rawValue: registers.get64(Reg.pageRequestQueueAddress))
-        if pageRequestQueue.writesInFlight == 0 {
-            // Nothing unpublished: PQT is the truth (software may have rewritten it).
-            pageRequestQueue.reservedTail = registers.get64(Reg.pageRequestQueueTail) & PageRequestQueueOffset.mask
-        }
-        let tail = pageRequestQueue.reservedTail % queue.byteSize
-        let head = registers.get64(Reg.pageRequestQueueHead) & PageRequestQueueOffset.mask
-        let next = (tail + PageRequestQueueAddress.descriptorSize) % queue.byteSize
-        guard next != head else {
-            effects.log(.trace, "page request queue full (head 0x\(String(head, radix: 16))): overflow")
-            setPageRequestStatus(.overflow, effects: &effects)
+        guard !pageRequestStatus.contains(.pageRequestOverflow) else {
             return .done(dropPageRequest(request, effects: &effects))
         }
-        pageRequestQueue.reservedTail = next
-        pageRequestQueue.writesInFlight += 1
-        return .write(address: queue.base &+ tail, nextTail: next, epoch: pageRequestQueue.epoch)
+        let queue = pageRequestQueue
+        if pageRequestReservations.writesInFlight == 0 {
+            // Nothing unpublished: PQT is the truth (software may have rewritten it).
+            pageRequestReservations.tail = pageRequestQueueTail
+        }
+        let tail = pageRequestReservations.tail % queue.entryCount
+        let next = (tail + 1) % queue.entryCount
+        guard next != pageRequestQueueHead else {
+            effects.log(.trace, "page request queue full (head \(pageRequestQueueHead), tail \(tail)): overflow")
+            signalPageRequest(overflowed: true, effects: &effects)
+            return .done(dropPageRequest(request, effects: &effects))
+        }
+        pageRequestReservations.tail = next
+        pageRequestReservations.writesInFlight += 1
+        return .write(address: queue.base &+ UInt64(tail) * PageRequestDescriptor.size, nextTail: next,
+                      epoch: pageRequestReservations.epoch)
     }
 
-    mutating func finishPageRequest(_ request: PageRequest, address: UInt64, nextTail: UInt64, epoch: UInt64,
+    mutating func finishPageRequest(_ request: PageRequest, address: UInt64, nextTail: Int, epoch: UInt64,
                                     written: Bool, effects: inout Effects) -> PageRequestOutcome {
         // Reset while the descriptor was being written: the queue it was meant for is gone.
-        guard epoch == pageRequestQueue.epoch else { return .dropped(autoResponse: nil) }
-        pageRequestQueue.writesInFlight -= 1
+        guard epoch == pageRequestReservations.epoch else { return .dropped(autoResponse: nil) }
+        pageRequestReservations.writesInFlight -= 1
         var outcome = PageRequestOutcome.queued
         if !written {
             effects.log(.guestError, "page request queue entry at 0x\(String(address, radix: 16)) is not writable")
             // Give the slot back when no later slot was reserved behind it.
-            if pageRequestQueue.reservedTail == nextTail {
-                let queueSize = PageRequestQueueAddress(rawValue: registers.get64(Reg.pageRequestQueueAddress)).byteSize
-                pageRequestQueue.reservedTail = (nextTail + queueSize - PageRequestQueueAddress.descriptorSize) % queueSize
+            if pageRequestReservations.tail == nextTail {
+                let count = pageRequestQueue.entryCount
+                pageRequestReservations.tail = (nextTail + count - 1) % count
             }
             outcome = .dropped(autoResponse: respondForUnit(request, .responseFailure, effects: &effects))
         }
-        if pageRequestQueue.writesInFlight == 0 {
-            let published = registers.get64(Reg.pageRequestQueueTail) & PageRequestQueueOffset.mask
-            if pageRequestQueue.reservedTail != published {
-                registers.set64(Reg.pageRequestQueueTail, pageRequestQueue.reservedTail)
-                setPageRequestStatus(.pending, effects: &effects)
-            }
+        if pageRequestReservations.writesInFlight == 0 && pageRequestReservations.tail != pageRequestQueueTail {
+            pageRequestQueueTail = pageRequestReservations.tail
+            signalPageRequest(effects: &effects)
         }
         return outcome
     }

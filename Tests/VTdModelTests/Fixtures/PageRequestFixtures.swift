@@ -10,41 +10,43 @@ struct PageRequestScenario {
     static let eventData: UInt32 = 0x0000_0045
 
     /// A one-page (128-entry) queue at 0x40000 unless told otherwise; the event unmasked.
-    init(queue: PageRequestQueueAddress = PageRequestQueueAddress(base: 0x40000, sizeField: 0), pageRequests: Bool = true) {
+    init(queue: PageRequestQueueAddress = PageRequestQueueAddress(rawValue: 0x40000), pageRequests: Bool = true) {
         var configuration = VTdConfiguration()
         configuration.scalableMode = true
         configuration.pasid = true
         configuration.pageRequests = pageRequests
         unit = try! VTdUnit(configuration: configuration, platform: guest)
         self.queue = queue
-        // Until the register work (issue 2) lands PQA/PQH/PQT/PECTL masks, program them raw.
-        unit.state.withLock {
-            $0.registers.set64(Reg.pageRequestQueueAddress, queue.rawValue)
-            $0.registers.set64(Reg.pageRequestQueueHead, 0)
-            $0.registers.set64(Reg.pageRequestQueueTail, 0)
-            $0.registers.set32(Reg.pageRequestEventControl, 0)
-            $0.registers.set32(Reg.pageRequestEventAddress, Self.eventAddress)
-            $0.registers.set32(Reg.pageRequestEventData, Self.eventData)
-        }
+        // What Linux's intel_iommu_enable_prq does, plus an unmasked, recognisable event.
+        unit.mmioWrite(offset: Reg.pageRequestQueueHead, value: 0, width: 8)
+        unit.mmioWrite(offset: Reg.pageRequestQueueTail, value: 0, width: 8)
+        unit.mmioWrite(offset: Reg.pageRequestQueueAddress, value: queue.rawValue, width: 8)
+        unit.mmioWrite(offset: Reg.pageRequestEventData, value: UInt64(Self.eventData), width: 4)
+        unit.mmioWrite(offset: Reg.pageRequestEventAddress, value: UInt64(Self.eventAddress), width: 4)
+        unit.mmioWrite(offset: Reg.pageRequestEventControl, value: 0, width: 4)
     }
 
+    /// PQH and PQT as byte offsets, the way software reads and writes them.
     var head: UInt64 {
-        get { unit.state.withLock { $0.registers.get64(Reg.pageRequestQueueHead) } }
-        nonmutating set { unit.state.withLock { $0.registers.set64(Reg.pageRequestQueueHead, newValue) } }
+        get { unit.mmioRead(offset: Reg.pageRequestQueueHead, width: 8) }
+        nonmutating set { unit.mmioWrite(offset: Reg.pageRequestQueueHead, value: newValue, width: 8) }
     }
     var tail: UInt64 {
-        get { unit.state.withLock { $0.registers.get64(Reg.pageRequestQueueTail) } }
-        nonmutating set { unit.state.withLock { $0.registers.set64(Reg.pageRequestQueueTail, newValue) } }
+        get { unit.mmioRead(offset: Reg.pageRequestQueueTail, width: 8) }
+        nonmutating set { unit.mmioWrite(offset: Reg.pageRequestQueueTail, value: newValue, width: 8) }
     }
-    var status: PageRequestStatus { unit.state.withLock { $0.pageRequestStatus } }
+    var status: PageRequestStatus {
+        PageRequestStatus(rawValue: UInt32(truncatingIfNeeded: unit.mmioRead(offset: Reg.pageRequestStatus, width: 4)))
+    }
     var eventControl: UInt32 {
-        get { unit.state.withLock { $0.registers.get32(Reg.pageRequestEventControl) } }
-        nonmutating set { unit.state.withLock { $0.registers.set32(Reg.pageRequestEventControl, newValue) } }
+        get { UInt32(truncatingIfNeeded: unit.mmioRead(offset: Reg.pageRequestEventControl, width: 4)) }
+        nonmutating set { unit.mmioWrite(offset: Reg.pageRequestEventControl, value: UInt64(newValue), width: 4) }
     }
+    var queueBytes: UInt64 { UInt64(queue.entryCount) * PageRequestDescriptor.size }
 
     /// Software writes 1s to PRS bits to clear them.
     func clearStatus(_ bits: PageRequestStatus) {
-        unit.state.withLock { $0.pageRequestStatus = $0.pageRequestStatus.subtracting(bits) }
+        unit.mmioWrite(offset: Reg.pageRequestStatus, value: UInt64(bits.rawValue), width: 4)
     }
 
     /// The descriptor at byte offset `offset` of the queue.
