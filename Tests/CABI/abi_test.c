@@ -359,6 +359,44 @@ static void test_interrupt_remap_disabled_passes_through(void)
     g_free(g);
 }
 
+static void test_interrupt_remap_through_irte(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_host_ops ops = guest_ops(g);
+    swiftvtd_config cfg;
+    char err[256] = "";
+    api.config_init(&cfg);
+    swiftvtd_t *unit = api.create(&cfg, &ops, err, sizeof(err));
+    g_assert_nonnull(unit);
+
+    /* IRTE 2 of a 16-entry table at 0x8000: present, vector 0x61, xAPIC destination 3. */
+    uint64_t irte_lo = 1 | (0x61ull << 16) | (0x0300ull << 32), irte_hi = 0;
+    memcpy(g->ram + 0x8000 + 2 * 16, &irte_lo, 8);
+    memcpy(g->ram + 0x8000 + 2 * 16 + 8, &irte_hi, 8);
+    /* As a driver enables remapping: IRTA, GCMD.SIRTP, then GCMD.IRE. */
+    api.mmio_write(unit, 0xB8, 0x8000 | 3, 8);
+    api.mmio_write(unit, 0x18, 1u << 24, 4);
+    api.mmio_write(unit, 0x18, 1u << 25, 4);
+    g_assert_cmphex(api.mmio_read(unit, 0x1C, 4) & (1u << 25), ==, 1u << 25);
+
+    /* Remappable format, handle 2. */
+    swiftvtd_msi in = { .address = 0xFEE00000 | (2 << 5) | (1 << 4), .data = 0 }, out = { 0 };
+    g_assert_cmpint(api.interrupt_remap(unit, 0x0010, &in, &out, 0), ==, SWIFTVTD_IRQ_REMAPPED);
+    g_assert_cmphex(out.address, ==, 0xFEE03000);
+    g_assert_cmphex(out.data, ==, 0x4061);
+
+    /* Handle 3 is not present: blocked with 0x22 and recorded (FSTS.PPF). */
+    in.address = 0xFEE00000 | (3 << 5) | (1 << 4);
+    g_assert_cmpint(api.interrupt_remap(unit, 0x0010, &in, &out, 0), ==, 0x22);
+    g_assert_cmphex(api.mmio_read(unit, 0x34, 4) & 2, ==, 2);
+
+    /* Compatibility format with GSTS.CFIS clear: blocked with 0x25. */
+    in.address = 0xFEE01000;
+    g_assert_cmpint(api.interrupt_remap(unit, 0x0010, &in, &out, 0), ==, 0x25);
+    api.destroy(unit);
+    g_free(g);
+}
+
 static void test_page_request_needs_the_feature(void)
 {
     Guest *g = g_new0(Guest, 1);
@@ -392,6 +430,7 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/registers/reset", test_reset_restores_the_window);
     g_test_add_func("/swiftvtd/events/fault-event-msi", test_fault_event_msi);
     g_test_add_func("/swiftvtd/interrupt-remap/disabled-passes-through", test_interrupt_remap_disabled_passes_through);
+    g_test_add_func("/swiftvtd/interrupt-remap/through-irte", test_interrupt_remap_through_irte);
     g_test_add_func("/swiftvtd/page-request/needs-the-feature", test_page_request_needs_the_feature);
     return g_test_run();
 }

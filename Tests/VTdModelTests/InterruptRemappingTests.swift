@@ -243,6 +243,44 @@ struct InterruptRemappingTests {
         let s = InterruptRemappingScenario()
         #expect(s.remap(handle: 1, recordsFaults: false) == .blocked(.irEntryNotPresent))
         #expect(s.recordedFaultLogs.isEmpty)
+        #expect(!s.firstFaultRecord.fault)
+    }
+
+    @Test("a recorded fault holds reason, requester and the interrupt index in FI 63:48 (spec 7.2)")
+    func faultRecordContents() {
+        let s = InterruptRemappingScenario()
+        #expect(s.remap(sid: 0x0308, handle: 5) == .blocked(.irEntryNotPresent))
+        let record = s.firstFaultRecord
+        #expect(record.fault)
+        #expect(record.reason == FaultReason.irEntryNotPresent.rawValue)
+        #expect(record.sourceID == 0x0308)
+        #expect(record.interruptIndex == 5)
+        // Interrupt requests are writes (T = 0) without PASID.
+        #expect(!record.isRead && !record.pasidPresent)
+    }
+
+    @Test("with FPD set in the IRTE the fault recording registers stay empty (spec 9.10 FPD)")
+    func fpdLeavesRecordsEmpty() {
+        let s = InterruptRemappingScenario()
+        s.install(IRTE(present: false, faultProcessingDisabled: true, vector: 0x30, destinationField: 0x100), at: 2)
+        #expect(s.remap(handle: 2) == .blocked(.irEntryNotPresent))
+        #expect(!s.firstFaultRecord.fault)
+    }
+
+    @Test("faults that precede the IRTE (0x20, 0x21, 0x23, 0x25) are recorded with their reason (spec 7.1)",
+          arguments: [FaultReason.irRequestReserved, .irIndexOverflow, .irTableAccessError, .irCompatibilityBlocked])
+    func unqualifiedFaultsRecorded(_ reason: FaultReason) {
+        let s = InterruptRemappingScenario(
+            table: InterruptRemappingTableAddress(base: reason == .irTableAccessError ? 0xFFFF_F000 : 0x10000, sizeField: 0))
+        let outcome: InterruptRemapOutcome
+        switch reason {
+        case .irRequestReserved: outcome = s.remap(handle: 0, subhandle: 0, data: 0x1_0000)
+        case .irIndexOverflow: outcome = s.remap(handle: 2)
+        case .irTableAccessError: outcome = s.remap(handle: 1)
+        default: outcome = s.remapCompatibilityFormat()
+        }
+        #expect(outcome == .blocked(reason))
+        #expect(s.firstFaultRecord.fault && s.firstFaultRecord.reason == reason.rawValue)
     }
 }
 

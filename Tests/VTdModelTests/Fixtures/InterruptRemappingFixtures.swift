@@ -35,6 +35,9 @@ struct InterruptRemappingScenario {
         unit.remapInterrupt(sourceID: sid, address: 0xFEE0_1000, data: 0x40)
     }
 
+    /// The first fault recording register.
+    var firstFaultRecord: FaultRecordingRegister { unit.state.withLock { $0.faultRecord(0) } }
+
     var recordedFaultLogs: [String] { guest.logs(.guestError).filter { $0.hasPrefix("interrupt remapping fault") } }
 }
 
