@@ -1,43 +1,52 @@
-// The register window as bytes plus four per-byte masks, one generic write rule:
-//   new = ((old & ~writable) | (value & writable)) & ~(w1c & value)
-// Reads return the stored value except write-only bytes, which read as 0.
+// The register window as 32-bit words, each with three masks and one generic write rule:
+//   new = ((old & ~writable) | (value & writable)) & ~(writeOneToClear & value)
+// Reads return the stored value except write-only bits, which read as 0.
 // Side effects (GCMD, IQT, ...) are decided by the unit after the generic write.
-// This is MMIO-hot: no allocation after init, bounds checked once per access.
+//
+// MMIO-hot: no allocation after init; an access touches one or two words. Every register is
+// 4 or 8 bytes at a 4-byte-aligned offset, and accesses are naturally aligned, so a word is
+// never split.
 
 public struct RegisterFile {
+    struct Word {
+        var value: UInt32 = 0
+        var writable: UInt32 = 0
+        var writeOneToClear: UInt32 = 0
+        var writeOnly: UInt32 = 0
+        var reset: UInt32 = 0
+
+        @inline(__always)
+        mutating func write(_ v: UInt32) {
+            value = ((value & ~writable) | (v & writable)) & ~(writeOneToClear & v)
+        }
+        @inline(__always)
+        var guestValue: UInt32 { value & ~writeOnly }
+    }
+
     public let size: Int
-    private var value: [UInt8]
-    private var writable: [UInt8]
-    private var writeOneToClear: [UInt8]
-    private var writeOnly: [UInt8]
-    /// Reset image, so a reset is a copy.
-    private var resetValue: [UInt8]
+    private var words: [Word]
 
     public init(size: Int) {
+        precondition(size > 0 && size % 4 == 0)
         self.size = size
-        value = [UInt8](repeating: 0, count: size)
-        writable = value
-        writeOneToClear = value
-        writeOnly = value
-        resetValue = value
+        words = [Word](repeating: Word(), count: size / 4)
     }
 
     /// Declares a register: reset value and masks, `width` 4 or 8 bytes.
     public mutating func define(_ offset: Int, width: Int, reset: UInt64 = 0, writable w: UInt64 = 0,
                                 writeOneToClear c: UInt64 = 0, writeOnly o: UInt64 = 0) {
-        precondition(offset >= 0 && offset + width <= size && (width == 4 || width == 8))
-        for i in 0..<width {
-            let shift = UInt64(8 * i)
-            value[offset + i] = UInt8(truncatingIfNeeded: reset >> shift)
-            resetValue[offset + i] = value[offset + i]
-            writable[offset + i] = UInt8(truncatingIfNeeded: w >> shift)
-            writeOneToClear[offset + i] = UInt8(truncatingIfNeeded: c >> shift)
-            writeOnly[offset + i] = UInt8(truncatingIfNeeded: o >> shift)
+        precondition(offset >= 0 && offset % 4 == 0 && offset + width <= size && (width == 4 || width == 8))
+        for half in 0..<(width / 4) {
+            let shift = UInt64(32 * half)
+            let r = UInt32(truncatingIfNeeded: reset >> shift)
+            words[offset / 4 + half] = Word(value: r, writable: UInt32(truncatingIfNeeded: w >> shift),
+                                            writeOneToClear: UInt32(truncatingIfNeeded: c >> shift),
+                                            writeOnly: UInt32(truncatingIfNeeded: o >> shift), reset: r)
         }
     }
 
     public mutating func reset() {
-        value = resetValue
+        for i in words.indices { words[i].value = words[i].reset }
     }
 
     /// Whether an access of `width` bytes at `offset` is one the window accepts.
@@ -46,44 +55,39 @@ public struct RegisterFile {
         (width == 4 || width == 8) && offset >= 0 && offset <= size - width && offset & (width - 1) == 0
     }
 
-    /// Guest read: write-only bytes read as 0. The caller checked `accepts`.
+    /// Guest read: write-only bits read as 0. The caller checked `accepts`.
+    @inline(__always)
     public func read(_ offset: Int, width: Int) -> UInt64 {
-        var result: UInt64 = 0
-        for i in 0..<width {
-            result |= UInt64(value[offset + i] & ~writeOnly[offset + i]) << UInt64(8 * i)
-        }
-        return result
+        let i = offset >> 2
+        let low = UInt64(words[i].guestValue)
+        return width == 4 ? low : low | UInt64(words[i + 1].guestValue) << 32
     }
 
     /// Guest write through the masks. The caller checked `accepts`.
+    @inline(__always)
     public mutating func write(_ offset: Int, _ newValue: UInt64, width: Int) {
-        for i in 0..<width {
-            let byte = UInt8(truncatingIfNeeded: newValue >> UInt64(8 * i))
-            let old = value[offset + i]
-            let w = writable[offset + i]
-            value[offset + i] = ((old & ~w) | (byte & w)) & ~(writeOneToClear[offset + i] & byte)
-        }
+        let i = offset >> 2
+        words[i].write(UInt32(truncatingIfNeeded: newValue))
+        if width == 8 { words[i + 1].write(UInt32(truncatingIfNeeded: newValue >> 32)) }
     }
 
     // Raw access for the model itself (status bits, latched values): no masks.
-    public func get32(_ offset: Int) -> UInt32 {
-        UInt32(truncatingIfNeeded: raw(offset, width: 4))
+    @inline(__always)
+    public func get32(_ offset: Int) -> UInt32 { words[offset >> 2].value }
+    @inline(__always)
+    public func get64(_ offset: Int) -> UInt64 {
+        UInt64(words[offset >> 2].value) | UInt64(words[(offset >> 2) + 1].value) << 32
     }
-    public func get64(_ offset: Int) -> UInt64 { raw(offset, width: 8) }
-    public mutating func set32(_ offset: Int, _ v: UInt32) { setRaw(offset, UInt64(v), width: 4) }
-    public mutating func set64(_ offset: Int, _ v: UInt64) { setRaw(offset, v, width: 8) }
-
-    private func raw(_ offset: Int, width: Int) -> UInt64 {
-        var result: UInt64 = 0
-        for i in 0..<width { result |= UInt64(value[offset + i]) << UInt64(8 * i) }
-        return result
-    }
-    private mutating func setRaw(_ offset: Int, _ v: UInt64, width: Int) {
-        for i in 0..<width { value[offset + i] = UInt8(truncatingIfNeeded: v >> UInt64(8 * i)) }
+    @inline(__always)
+    public mutating func set32(_ offset: Int, _ v: UInt32) { words[offset >> 2].value = v }
+    @inline(__always)
+    public mutating func set64(_ offset: Int, _ v: UInt64) {
+        words[offset >> 2].value = UInt32(truncatingIfNeeded: v)
+        words[(offset >> 2) + 1].value = UInt32(truncatingIfNeeded: v >> 32)
     }
 
     /// The whole window as the guest would read it byte by byte (reset-idempotency checks).
     public var guestImage: [UInt8] {
-        (0..<size).map { value[$0] & ~writeOnly[$0] }
+        words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word.guestValue >> UInt32(8 * $0)) } }
     }
 }

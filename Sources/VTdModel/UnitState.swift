@@ -45,17 +45,14 @@ struct UnitState {
         invalidationGeneration &+= 1
     }
 
-    mutating func mmioRead(offset: Int, width: Int, effects: inout Effects) -> UInt64 {
-        guard registers.accepts(offset, width: width) else {
-            effects.log(.guestError, "register read of \(width) bytes at 0x\(String(offset, radix: 16)) ignored")
-            return 0
-        }
-        return registers.read(offset, width: width)
+    /// The register value, or nil for an access the window does not accept.
+    func mmioRead(offset: Int, width: Int) -> UInt64? {
+        registers.accepts(offset, width: width) ? registers.read(offset, width: width) : nil
     }
 
     mutating func mmioWrite(offset: Int, value: UInt64, width: Int, effects: inout Effects) {
         guard registers.accepts(offset, width: width) else {
-            effects.log(.guestError, "register write of \(width) bytes at 0x\(String(offset, radix: 16)) ignored")
+            effects.log(.guestError, Self.rejectedAccess("write", offset: offset, width: width))
             return
         }
         registers.write(offset, value, width: width)

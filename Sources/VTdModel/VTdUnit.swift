@@ -39,10 +39,10 @@ public final class VTdUnit: @unchecked Sendable {
     // MARK: MMIO
 
     public func mmioRead(offset: Int, width: Int) -> UInt64 {
-        var effects = Effects()
-        let value = state.withLock { $0.mmioRead(offset: offset, width: width, effects: &effects) }
-        if !effects.isEmpty { perform(&effects) }
-        return value
+        // Reads have no side effects: no Effects to build on this path.
+        if let value = state.withLock({ $0.mmioRead(offset: offset, width: width) }) { return value }
+        platform.log(.guestError, UnitState.rejectedAccess("read", offset: offset, width: width))
+        return 0
     }
 
     public func mmioWrite(offset: Int, value: UInt64, width: Int) {

@@ -115,3 +115,11 @@ extension UnitState {
         }
     }
 }
+
+extension UnitState {
+    /// The guest-error line for an access of a size, alignment or offset the window refuses.
+    static func rejectedAccess(_ kind: String, offset: Int, width: Int) -> String {
+        "register \(kind) of \(width) bytes at 0x\(String(offset, radix: 16)) ignored: "
+            + "only naturally aligned 4- and 8-byte accesses inside the window are allowed"
+    }
+}
