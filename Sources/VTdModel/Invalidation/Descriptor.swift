@@ -201,17 +201,14 @@ struct PASIDDeviceTLBDescriptor {
     }
 }
 
-/// Page group response (type 9, spec 6.5.2.9). Valid only with page requests offered.
-struct PageGroupResponseDescriptor {
-    let d: InvalidationDescriptor
-    static let reservedLow = bits(6...8, 52...63)
-    static let reservedHigh = bits(0...1)
-    var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 || !d.upperHalfIsZero }
-    var pasidPresent: Bool { d.low & (1 << 4) != 0 }
-    var responseCode: UInt8 { UInt8(truncatingIfNeeded: (d.low >> 12) & 0xF) }
-    var requesterID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
-    var pasid: UInt32 { UInt32(truncatingIfNeeded: (d.low >> 32) & 0xF_FFFF) }
-    var groupIndex: UInt16 { UInt16(truncatingIfNeeded: (d.high >> 3) & 0x1FF) }
+/// Page group response (type 9, spec 6.5.2.9): fields in PageRequests/PageGroupResponseDescriptor.swift;
+/// these are the bits no revision of the descriptor uses.
+enum PageGroupResponseReservedBits {
+    static let low = bits(6...8, 52...63)
+    static let high = bits(0...1)
+    static func set(in d: InvalidationDescriptor) -> Bool {
+        d.low & low != 0 || d.high & high != 0 || !d.upperHalfIsZero
+    }
 }
 
 /// The range of an ATS invalidation request (PCIe ATS 2.3 "Invalidate Request"): without S,

@@ -249,10 +249,9 @@ extension UnitState {
             effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: view.pasid, address: range.address, size: range.size))
         case .pageGroupResponse:
             guard configuration.pageRequests else { return .error(.invalidDescriptorType) }
-            let view = PageGroupResponseDescriptor(d: d)
-            guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
-            effects.events.append(.pageGroupResponse(sid: view.requesterID, pasid: view.pasidPresent ? view.pasid : nil,
-                                                     groupIndex: view.groupIndex, responseCode: view.responseCode))
+            guard !PageGroupResponseReservedBits.set(in: d),
+                  deliverPageGroupResponse(PageGroupResponseDescriptor(low: d.low, high: d.high), effects: &effects)
+            else { return .error(.reservedFieldSet) }
         }
         return .done
     }
