@@ -10,6 +10,7 @@ let package = Package(
         // libSwiftVTd.so: the only thing QEMU's glue loads.
         .library(name: "SwiftVTd", type: .dynamic, targets: ["SwiftVTd"]),
         .executable(name: "vtd-bench", targets: ["vtd-bench"]),
+        .executable(name: "host-bench", targets: ["host-bench"]),
     ],
     targets: [
         // The public C header (CInterop/include/swiftvtd.h) and its layout asserts.
@@ -32,6 +33,22 @@ let package = Package(
             dependencies: ["CSwiftVTd", "VTdModel"],
             path: "Sources/SwiftVTd"
         ),
+        // Linux iommufd/VFIO uAPI: ioctl numbers and struct layouts, with static size/offset asserts.
+        .target(
+            name: "LinuxUAPI",
+            path: "CInterop/LinuxUAPI"
+        ),
+        // Host IOMMU backends (nested iommufd, shadowing, negotiation). Below the model: never imports it.
+        .target(
+            name: "HostIOMMU",
+            dependencies: ["LinuxUAPI"],
+            path: "Sources/HostIOMMU"
+        ),
+        .executableTarget(
+            name: "host-bench",
+            dependencies: ["HostIOMMU"],
+            path: "Sources/host-bench"
+        ),
         .executableTarget(
             name: "vtd-bench",
             dependencies: ["SwiftVTd", "CSwiftVTd", "VTdModel"],
@@ -41,6 +58,11 @@ let package = Package(
             name: "VTdModelTests",
             dependencies: ["VTdModel"],
             path: "Tests/VTdModelTests"
+        ),
+        .testTarget(
+            name: "HostIOMMUTests",
+            dependencies: ["HostIOMMU"],
+            path: "Tests/HostIOMMUTests"
         ),
         .testTarget(
             name: "SwiftVTdTests",
