@@ -1,7 +1,7 @@
 import Glibc
 
 /// An errno value as the kernel returns it, named so tests and messages read like the uAPI docs.
-public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: Int32
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
@@ -9,6 +9,7 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static let enoent = Errno(rawValue: ENOENT)
     public static let eio = Errno(rawValue: EIO)
     public static let ebadf = Errno(rawValue: EBADF)
+    public static let ebadfd = Errno(rawValue: EBADFD)
     public static let enomem = Errno(rawValue: ENOMEM)
     public static let efault = Errno(rawValue: EFAULT)
     public static let ebusy = Errno(rawValue: EBUSY)
@@ -31,6 +32,7 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
         case .enoent: "ENOENT"
         case .eio: "EIO"
         case .ebadf: "EBADF"
+        case .ebadfd: "EBADFD"
         case .enomem: "ENOMEM"
         case .efault: "EFAULT"
         case .ebusy: "EBUSY"
