@@ -1,0 +1,410 @@
+import LinuxUAPI
+
+/// Nested translation through iommufd: the guest's first-level tables are bound straight into the
+/// host IOMMU (stage 1 over a stage-2 nest parent holding GPA → HPA), so guest map/unmap never traps;
+/// only PASID-entry changes and PASID-based IOTLB invalidations reach this class.
+///
+/// Per assigned device it keeps a NEST_PARENT HWPT on VFIO's IOAS and, per attach point (RID or
+/// PASID), what the guest last programmed and what is attached on the host. Every state change is
+/// ordered so a failure leaves the previous attachment working and no HWPT behind: allocate, attach
+/// (an atomic replace), then destroy what was replaced.
+///
+/// Not thread-safe: the model calls it under its own lock (MMIO and the invalidation queue run under
+/// QEMU's big lock).
+public final class NestedBackend {
+    public let guest: GuestCapabilityProfile
+    let client: IOMMUFDClient
+
+    /// GCMD.TE with a scalable root table. While false, RIDs are attached to the parent (GPA
+    /// pass-through) and PASIDs are detached; guest bindings are remembered and applied on enable.
+    public private(set) var dmaRemappingEnabled = false
+
+    enum Attached: Equatable {
+        case parent
+        case nested(ObjectID, FirstLevelTable)
+    }
+
+    enum Desired: Equatable {
+        case parent
+        case nested(FirstLevelTable)
+        case detached
+    }
+
+    final class HostDevice {
+        let device: AssignedDevice
+        let info: HostIOMMUInfo
+        let parent: ObjectID
+        let ownsParent: Bool
+        /// What the guest last programmed, per attach point (cleared entries are absent).
+        var wanted: [AttachPoint: PASIDBinding] = [:]
+        /// What the host has attached, per attach point (detached points are absent).
+        var attached: [AttachPoint: Attached] = [.requestsWithoutPASID: .parent]
+
+        init(device: AssignedDevice, info: HostIOMMUInfo, parent: ObjectID, ownsParent: Bool) {
+            self.device = device
+            self.info = info
+            self.parent = parent
+            self.ownsParent = ownsParent
+        }
+    }
+
+    var devices: [RequesterID: HostDevice] = [:]
+    var slots: ContiguousArray<InvalidationSlot> = []
+    /// HWPTs whose IOMMU_DESTROY failed; retried before the next change and on release.
+    public private(set) var orphans: [(iommufd: Int32, hwpt: ObjectID)] = []
+    private var fallback = InvalidationSlot.everything()
+
+    public init(guest: GuestCapabilityProfile, seam: IoctlSeam = .kernel) {
+        self.guest = guest
+        client = IOMMUFDClient(seam: seam)
+    }
+
+    /// Devices this backend manages.
+    public var assignedDevices: [AssignedDevice] { devices.values.map(\.device).sorted { $0.requesterID < $1.requesterID } }
+
+    /// What the host IOMMU behind `device` reports (IOMMU_GET_HW_INFO), for negotiation.
+    public static func probe(_ device: AssignedDevice, seam: IoctlSeam = .kernel) throws(HostError) -> HostIOMMUInfo {
+        try IOMMUFDClient(seam: seam).hardwareInfo(iommufd: device.iommufd, device: device.deviceID)
+    }
+
+    // ---- device lifetime --------------------------------------------------------------------------
+
+    /// Takes over an assigned device: checks its IOMMU against the guest profile, gives it a nest
+    /// parent on its IOAS (QEMU 10.0's own HWPT is not one) and attaches the RID there.
+    @discardableResult
+    public func adopt(_ device: AssignedDevice) throws(HostError) -> HostIOMMUInfo {
+        guard devices[device.requesterID] == nil else {
+            throw HostError(.invalidArgument, "\(device) is already managed by the nested backend")
+        }
+        let info = try client.hardwareInfo(iommufd: device.iommufd, device: device.deviceID)
+        let problems = CapabilityAudit.nestingProblems(info, guest: guest)
+        if !problems.isEmpty {
+            throw HostError(.capability, "\(device) cannot nest: " + problems.joined(separator: "; "))
+        }
+        let host: HostDevice
+        if device.hwptIsNestParent {
+            host = HostDevice(device: device, info: info, parent: device.hwptID, ownsParent: false)
+        } else {
+            let parent: ObjectID
+            do {
+                parent = try client.allocateNestParent(
+                    iommufd: device.iommufd, device: device.deviceID, ioas: device.ioasID)
+            } catch {
+                var error = error
+                if error.errno == .einval && info.readOnlyNestParentErratum {
+                    error.message += " (host erratum 772415: the IOAS holds read-only mappings, which a nest "
+                        + "parent cannot; VFIO must skip read-only sections)"
+                }
+                throw error
+            }
+            do {
+                try client.attach(deviceFD: device.deviceFD, .requestsWithoutPASID, to: parent)
+            } catch {
+                destroyOrKeep(iommufd: device.iommufd, parent)
+                throw error
+            }
+            host = HostDevice(device: device, info: info, parent: parent, ownsParent: true)
+        }
+        devices[device.requesterID] = host
+        if dmaRemappingEnabled {
+            // Hot-added while translation is on: nothing is programmed for it yet, so block.
+            try apply(host, .requestsWithoutPASID)
+        }
+        return info
+    }
+
+    /// Gives a device back to VFIO as it was: RID on VFIO's HWPT, PASIDs detached, our HWPTs gone.
+    public func release(_ requesterID: RequesterID) throws(HostError) {
+        guard let host = devices[requesterID] else { return }
+        retryOrphans()
+        var firstError: HostError?
+        let device = host.device
+        for (point, attached) in host.attached where point != .requestsWithoutPASID {
+            do {
+                try client.detach(deviceFD: device.deviceFD, point)
+                host.attached[point] = nil
+                retire(attached)
+            } catch {
+                firstError = firstError ?? error
+            }
+        }
+        let ridAttached = host.attached[.requestsWithoutPASID]
+        do {
+            if host.ownsParent {
+                do {
+                    try client.attach(deviceFD: device.deviceFD, .requestsWithoutPASID, to: device.hwptID)
+                } catch where error.errno == .enoent {
+                    // VFIO's HWPT was an automatic domain that went away with its last device.
+                    _ = try client.attachReturningHWPT(deviceFD: device.deviceFD, to: device.ioasID)
+                }
+            } else {
+                try client.attach(deviceFD: device.deviceFD, .requestsWithoutPASID, to: host.parent)
+            }
+            host.attached[.requestsWithoutPASID] = nil
+            if let ridAttached { retire(ridAttached) }
+        } catch {
+            firstError = firstError ?? error
+        }
+        if let firstError {
+            throw HostError(firstError.kind, "releasing \(device): \(firstError.message)")
+        }
+        if host.ownsParent { destroyOrKeep(iommufd: device.iommufd, host.parent) }
+        devices[requesterID] = nil
+    }
+
+    // ---- guest events -----------------------------------------------------------------------------
+
+    public enum BindOutcome: Equatable, Sendable {
+        /// Not an assigned device: nothing to do on the host.
+        case notAssigned
+        /// The host already had exactly this.
+        case unchanged
+        /// DMA remapping is off; the binding is remembered and applied when it is turned on.
+        case deferred
+        case attachedNested(ObjectID)
+        case attachedParent
+        case detached
+    }
+
+    /// The guest (re)programmed or cleared a PASID entry of a device.
+    @discardableResult
+    public func bind(_ binding: PASIDBinding) throws(HostError) -> BindOutcome {
+        guard let host = devices[binding.requesterID] else { return .notAssigned }
+        retryOrphans()
+        let point = binding.attachPoint
+        if case .pasid(let pasid) = point {
+            if pasid.rawValue >= PASID.limit {
+                throw HostError(.invalidArgument, "\(binding): PASID out of range")
+            }
+            if !host.info.ecap.pasid {
+                throw HostError(.capability, "\(binding): host IOMMU of \(host.device) has no PASID support")
+            }
+        }
+        if case .cleared = binding.translation {
+            host.wanted[point] = nil
+        } else {
+            host.wanted[point] = binding
+        }
+        if !dmaRemappingEnabled { return .deferred }
+        let before = host.attached[point]
+        try apply(host, point)
+        // Entries the host cannot carry are blocked by apply(); say why.
+        switch binding.translation {
+        case .secondLevel:
+            throw HostError(
+                .unsupported,
+                "\(binding): second-level PASID entries cannot be nested (only first-level is offered); "
+                    + "DMA through it is blocked")
+        case .firstLevel(let table):
+            if let problem = CapabilityAudit.bindingProblem(table, info: host.info) {
+                throw HostError(.capability, "\(binding): \(problem); DMA through it is blocked")
+            }
+        default:
+            break
+        }
+        let after = host.attached[point]
+        if after == before { return .unchanged }
+        switch after {
+        case .nested(let id, _)?: return .attachedNested(id)
+        case .parent?: return .attachedParent
+        case nil: return .detached
+        }
+    }
+
+    /// The guest turned DMA remapping on or off (GCMD.TE), or switched root-table mode. Pass `true`
+    /// only for translation through a scalable-mode root table: a legacy-mode guest uses second-level
+    /// tables, which cannot be nested, and gets GPA pass-through like QEMU's accel path.
+    public func dmaRemappingChanged(enabled: Bool) throws(HostError) {
+        dmaRemappingEnabled = enabled
+        retryOrphans()
+        var firstError: HostError?
+        for requesterID in devices.keys.sorted() {
+            let host = devices[requesterID]!
+            let points = Set(host.wanted.keys).union(host.attached.keys).union([.requestsWithoutPASID])
+            for point in points.sorted(by: { $0.order < $1.order }) {
+                do { try apply(host, point) } catch { firstError = firstError ?? error }
+            }
+        }
+        if let firstError { throw firstError }
+    }
+
+    /// System reset: forget every guest binding and go back to GPA pass-through.
+    public func reset() throws(HostError) {
+        for host in devices.values { host.wanted.removeAll() }
+        try dmaRemappingChanged(enabled: false)
+    }
+
+    /// Queues one guest PASID-based IOTLB invalidation for every nested HWPT bound with its DID and
+    /// PASID. Sent at `endBatch()`.
+    public func enqueue(_ invalidation: PASIDInvalidation) {
+        for index in slots.indices
+        where slots[index].domainID == invalidation.domainID && slots[index].pasid == invalidation.pasid {
+            slots[index].add(invalidation)
+        }
+    }
+
+    /// The model reached a wait descriptor (or drained its queue): send each HWPT's pending entries in
+    /// one IOMMU_HWPT_INVALIDATE. A refused entry triggers a full flush of that HWPT, so no stale
+    /// translation survives; the outcome says which descriptor failed and whether the flush worked.
+    public func endBatch() -> BatchOutcome {
+        var outcome = BatchOutcome()
+        for index in slots.indices where !slots[index].entries.isEmpty {
+            let count = slots[index].entries.count
+            outcome.entries += count
+            outcome.hostCalls += 1
+            let slot = slots[index]
+            let (processed, errno) = slots[index].entries.withUnsafeMutableBufferPointer { entries in
+                client.invalidate(iommufd: slot.iommufd, hwpt: slot.hwpt, entries: entries)
+            }
+            if let errno {
+                let failure = InvalidationFailure(
+                    tag: slot.tags[min(processed, count - 1)], errno: errno, requesterID: slot.requesterID,
+                    hwptID: slot.hwpt, processed: processed)
+                outcome.hostCalls += 1
+                fallback = InvalidationSlot.everything()
+                let flushed = withUnsafeMutablePointer(to: &fallback) { entry in
+                    client.invalidate(
+                        iommufd: slot.iommufd, hwpt: slot.hwpt, entries: UnsafeMutableBufferPointer(start: entry, count: 1))
+                }
+                outcome.result = outcome.result.merged(with: flushed.errno == nil ? .recovered(failure) : .failed(failure))
+            }
+            slots[index].clear()
+        }
+        return outcome
+    }
+
+    // ---- transitions ------------------------------------------------------------------------------
+
+    /// What a point should be attached to, given the guest's binding and the TE state.
+    func desired(_ host: HostDevice, _ point: AttachPoint) -> Desired {
+        guard dmaRemappingEnabled else { return point == .requestsWithoutPASID ? .parent : .detached }
+        switch host.wanted[point]?.translation {
+        case .firstLevel(let table)?:
+            return CapabilityAudit.bindingProblem(table, info: host.info) == nil ? .nested(table) : .detached
+        case .passThrough?:
+            return .parent
+        case .secondLevel?, .cleared?, nil:
+            return .detached
+        }
+    }
+
+    /// Moves one attach point to its desired state: allocate, attach (atomic replace), then destroy
+    /// what was replaced. On failure the previous attachment stays and nothing new is left behind.
+    func apply(_ host: HostDevice, _ point: AttachPoint) throws(HostError) {
+        let device = host.device
+        let current = host.attached[point]
+        switch desired(host, point) {
+        case .parent:
+            if current == .parent { return }
+            try client.attach(deviceFD: device.deviceFD, point, to: host.parent)
+            host.attached[point] = .parent
+        case .detached:
+            guard current != nil else { return }
+            try client.detach(deviceFD: device.deviceFD, point)
+            host.attached[point] = nil
+        case .nested(let table):
+            if case .nested(let hwpt, let bound)? = current, bound == table {
+                // Same table; the guest may still have moved it to another DID (or PASID value).
+                if let binding = host.wanted[point], let index = slots.firstIndex(where: { $0.hwpt == hwpt }) {
+                    slots[index].domainID = binding.domainID
+                    slots[index].pasid = binding.pasid
+                }
+                return
+            }
+            let hwpt = try client.allocateNested(
+                iommufd: device.iommufd, device: device.deviceID, parent: host.parent, table: table)
+            do {
+                try client.attach(deviceFD: device.deviceFD, point, to: hwpt)
+            } catch {
+                destroyOrKeep(iommufd: device.iommufd, hwpt)
+                throw error
+            }
+            host.attached[point] = .nested(hwpt, table)
+            let binding = host.wanted[point]!
+            slots.append(
+                InvalidationSlot(
+                    hwpt: hwpt, iommufd: device.iommufd, requesterID: device.requesterID,
+                    domainID: binding.domainID, pasid: binding.pasid))
+        }
+        if let current { retire(current) }
+    }
+
+    /// A nested HWPT nothing is attached to any more: stop queuing for it and destroy it.
+    func retire(_ attached: Attached) {
+        guard case .nested(let hwpt, _) = attached else { return }
+        guard let index = slots.firstIndex(where: { $0.hwpt == hwpt }) else { return }
+        let iommufd = slots[index].iommufd
+        slots.remove(at: index)
+        destroyOrKeep(iommufd: iommufd, hwpt)
+    }
+
+    func destroyOrKeep(iommufd: Int32, _ hwpt: ObjectID) {
+        do { try client.destroy(iommufd: iommufd, hwpt) } catch { orphans.append((iommufd, hwpt)) }
+    }
+
+    func retryOrphans() {
+        guard !orphans.isEmpty else { return }
+        let pending = orphans
+        orphans.removeAll()
+        for (iommufd, hwpt) in pending { destroyOrKeep(iommufd: iommufd, hwpt) }
+    }
+
+    // ---- inspection -------------------------------------------------------------------------------
+
+    /// Every HWPT this backend owns right now (nest parents it allocated, nested HWPTs, orphans).
+    public func ownedHWPTs(iommufd: Int32) -> Set<ObjectID> {
+        var owned = Set(orphans.filter { $0.iommufd == iommufd }.map(\.hwpt))
+        for host in devices.values where host.device.iommufd == iommufd {
+            if host.ownsParent { owned.insert(host.parent) }
+            for case .nested(let id, _) in host.attached.values { owned.insert(id) }
+        }
+        return owned
+    }
+
+    /// The HWPT the host has at `point` of a device (nil: detached or unknown device).
+    public func attachedHWPT(_ requesterID: RequesterID, _ point: AttachPoint = .requestsWithoutPASID) -> ObjectID? {
+        guard let host = devices[requesterID] else { return nil }
+        switch host.attached[point] {
+        case .parent?: return host.parent
+        case .nested(let id, _)?: return id
+        case nil: return nil
+        }
+    }
+
+    /// The nest parent of a device.
+    public func parentHWPT(_ requesterID: RequesterID) -> ObjectID? { devices[requesterID]?.parent }
+
+    /// Lines for the state dump.
+    public func describe() -> String {
+        var lines = ["nested backend: DMA remapping \(dmaRemappingEnabled ? "on" : "off"), \(devices.count) device(s)"]
+        for requesterID in devices.keys.sorted() {
+            let host = devices[requesterID]!
+            lines.append(
+                "  \(host.device): nest parent HWPT \(host.parent)\(host.ownsParent ? "" : " (VFIO's)") on IOAS "
+                    + "\(host.device.ioasID)")
+            let points = Set(host.wanted.keys).union(host.attached.keys)
+            for point in points.sorted(by: { $0.order < $1.order }) {
+                let state: String =
+                    switch host.attached[point] {
+                    case .parent?: "parent (GPA pass-through)"
+                    case .nested(let id, let table)?: "nested HWPT \(id), \(table)"
+                    case nil: "detached (blocked)"
+                    }
+                let guestSide = host.wanted[point].map { " [guest \($0.domainID)]" } ?? ""
+                lines.append("    \(point) → \(state)\(guestSide)")
+            }
+        }
+        if !orphans.isEmpty { lines.append("  HWPTs awaiting destroy: \(orphans.map { "\($0.hwpt)" }.joined(separator: ", "))") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension AttachPoint {
+    /// RID first, then PASIDs in order: the order state changes and dumps walk attach points.
+    var order: UInt64 {
+        switch self {
+        case .requestsWithoutPASID: 0
+        case .pasid(let pasid): UInt64(pasid.rawValue) + 1
+        }
+    }
+}
