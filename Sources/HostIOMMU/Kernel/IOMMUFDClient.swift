@@ -68,6 +68,18 @@ public struct IOMMUFDClient {
         return ObjectID(rawValue: cmd.out_hwpt_id)
     }
 
+    /// A plain paging HWPT on an IOAS (what VFIO allocates for itself).
+    public func allocatePaging(iommufd: Int32, device: ObjectID, ioas: ObjectID) throws(HostError) -> ObjectID {
+        var cmd = uapi_iommu_hwpt_alloc()
+        cmd.size = UInt32(MemoryLayout.size(ofValue: cmd))
+        cmd.dev_id = device.rawValue
+        cmd.pt_id = ioas.rawValue
+        if let errno = seam.issue(iommufd, .hwptAlloc, &cmd) {
+            throw .ioctl(.hwptAlloc, errno, "HWPT for device \(device) on IOAS \(ioas)")
+        }
+        return ObjectID(rawValue: cmd.out_hwpt_id)
+    }
+
     /// A nested HWPT whose first stage is the guest's table.
     public func allocateNested(
         iommufd: Int32, device: ObjectID, parent: ObjectID, table: FirstLevelTable

@@ -1,0 +1,165 @@
+/// Decides, once at machine-init-done, how assigned devices are translated, and therefore what the
+/// guest is shown. The rule (DESIGN "Key decisions"): if every assigned device can nest, expose
+/// first-level translation (FLTS) and bind guest tables through iommufd; otherwise expose second-level
+/// (SLTS) with caching mode and shadow. Never FLTS while shadowing: a guest does not invalidate after
+/// first-level maps, so new mappings would never reach the host.
+public enum Negotiation {
+    /// An on/off/auto device property.
+    public enum Switch: String, Sendable {
+        case on, off, auto
+    }
+
+    /// The property that forces a host mode ("auto" lets the devices decide).
+    public enum HostModeChoice: String, Sendable {
+        case auto, nested, shadow
+    }
+
+    /// What the user asked for.
+    public struct Properties: Sendable {
+        /// x-scalable-mode: first-level translation exists only in scalable mode.
+        public var scalableMode: Bool
+        /// x-flts. `on` demands nesting when devices are assigned; `auto` lets the devices decide.
+        public var flts: Switch
+        /// caching-mode. Both host modes need it with assigned devices: shadowing to see every map,
+        /// nesting to hear about newly programmed PASID entries (a guest without CM only flushes the
+        /// write buffer after filling a not-present entry).
+        public var cachingMode: Switch
+        public var hostMode: HostModeChoice
+
+        public init(scalableMode: Bool = true, flts: Switch = .auto, cachingMode: Switch = .auto, hostMode: HostModeChoice = .auto) {
+            self.scalableMode = scalableMode
+            self.flts = flts
+            self.cachingMode = cachingMode
+            self.hostMode = hostMode
+        }
+    }
+
+    /// One assigned device as negotiation sees it.
+    public struct Candidate: Sendable {
+        public var name: String
+        /// IOMMU_GET_HW_INFO's answer; nil when the device is not on iommufd (legacy VFIO container).
+        public var info: HostIOMMUInfo?
+
+        public init(name: String, info: HostIOMMUInfo?) {
+            self.name = name
+            self.info = info
+        }
+    }
+
+    public enum Mode: String, Sendable {
+        /// No assigned device: the properties alone decide what the guest sees.
+        case emulatedOnly = "emulated only"
+        case nested = "nested first-level"
+        case shadow = "shadow second-level"
+    }
+
+    public struct Decision: Sendable, CustomStringConvertible {
+        public var mode: Mode
+        /// ECAP.FLTS.
+        public var exposeFirstLevel: Bool
+        /// ECAP.SLTS (scalable mode only).
+        public var exposeSecondLevel: Bool
+        /// CAP.CM.
+        public var cachingMode: Bool
+        /// One line for the log and the state dump.
+        public var description: String
+    }
+
+    public static func decide(
+        _ properties: Properties, guest: GuestCapabilityProfile, devices: [Candidate]
+    ) -> Result<Decision, HostError> {
+        let sm = properties.scalableMode
+
+        guard !devices.isEmpty else {
+            let flts = sm && properties.flts == .on
+            let cm = properties.cachingMode == .on
+            return .success(
+                Decision(
+                    mode: .emulatedOnly, exposeFirstLevel: flts, exposeSecondLevel: sm && !flts, cachingMode: cm,
+                    description: "host mode: emulated only (no assigned devices); "
+                        + flags(flts: flts, slts: sm && !flts, cm: cm, scalable: sm)))
+        }
+
+        // Who can nest, and why the others cannot.
+        var refusals: [String] = []
+        for device in devices {
+            guard let info = device.info else {
+                refusals.append("\(device.name): not on iommufd (legacy VFIO container)")
+                continue
+            }
+            let problems = CapabilityAudit.nestingProblems(info, guest: guest)
+            if !problems.isEmpty { refusals.append("\(device.name): " + problems.joined(separator: "; ")) }
+        }
+        let names = devices.map(\.name).joined(separator: ", ")
+
+        // Forced choices and the properties that contradict them.
+        let wantsNested = properties.hostMode == .nested || properties.flts == .on
+        let wantsShadow = properties.hostMode == .shadow || properties.flts == .off
+        if wantsNested && wantsShadow {
+            let why =
+                properties.hostMode == .nested
+                ? "host mode nested needs x-flts, but x-flts=off"
+                : "x-flts=on needs nesting, but the host mode is forced to shadow"
+            return .failure(HostError(.configuration, "\(why): first-level tables cannot be shadowed"))
+        }
+
+        let nested: Bool
+        if wantsNested {
+            if !sm {
+                return .failure(
+                    HostError(.configuration, "nesting needs x-scalable-mode=on (first-level translation is scalable-mode only)"))
+            }
+            if !refusals.isEmpty {
+                let forcedBy = properties.hostMode == .nested ? "host mode nested" : "x-flts=on"
+                return .failure(
+                    HostError(
+                        .configuration,
+                        "\(forcedBy) needs every assigned device to nest, but " + refusals.joined(separator: "; ")
+                            + " (use x-flts=auto to fall back to shadowing)"))
+            }
+            nested = true
+        } else if wantsShadow {
+            nested = false
+        } else {
+            nested = sm && refusals.isEmpty
+        }
+
+        if properties.cachingMode == .off {
+            let why =
+                nested
+                ? "the guest would not report newly programmed PASID entries, so its first-level tables could not be bound"
+                : "guest map changes would never reach the host"
+            return .failure(
+                HostError(.configuration, "caching-mode=off with assigned devices (\(names)): \(why)"))
+        }
+
+        if nested {
+            return .success(
+                Decision(
+                    mode: .nested, exposeFirstLevel: true, exposeSecondLevel: false, cachingMode: true,
+                    description: "host mode: nested first-level; "
+                        + flags(flts: true, slts: false, cm: true, scalable: true)
+                        + "; every assigned device can nest: \(names)"))
+        }
+        let reason: String
+        if properties.hostMode == .shadow {
+            reason = "forced by host mode shadow"
+        } else if properties.flts == .off {
+            reason = "x-flts=off"
+        } else if !sm {
+            reason = "legacy mode (x-scalable-mode=off) has no first-level translation"
+        } else {
+            reason = "not every device can nest: " + refusals.joined(separator: "; ")
+        }
+        return .success(
+            Decision(
+                mode: .shadow, exposeFirstLevel: false, exposeSecondLevel: sm, cachingMode: true,
+                description: "host mode: shadow second-level; "
+                    + flags(flts: false, slts: sm, cm: true, scalable: sm) + "; \(reason)"))
+    }
+
+    private static func flags(flts: Bool, slts: Bool, cm: Bool, scalable: Bool) -> String {
+        let level = scalable ? "FLTS=\(flts ? 1 : 0) SLTS=\(slts ? 1 : 0)" : "legacy"
+        return "\(level) CM=\(cm ? 1 : 0)"
+    }
+}
