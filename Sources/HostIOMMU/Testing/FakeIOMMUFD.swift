@@ -281,7 +281,13 @@ public final class FakeIOMMUFD {
     func handle(_ fd: Int32, _ request: IoctlRequest, _ argument: UnsafeMutableRawPointer) -> Int32 {
         let index = calls.count
         calls.append(request)
-        if let errno = injectedFailure(for: request, at: index) { return -errno.rawValue }
+        if let errno = injectedFailure(for: request, at: index) {
+            // Even a refusal before any work reports entry_num (as 0) for HWPT_INVALIDATE.
+            if request == .hwptInvalidate, iommufds[fd] != nil, argument.loadUnaligned(as: UInt32.self) >= 28 {
+                argument.storeBytes(of: UInt32(0), toByteOffset: 24, as: UInt32.self)
+            }
+            return -errno.rawValue
+        }
         do throws(Errno) {
             if let context = iommufds[fd] {
                 try iommufdIoctl(context, request, argument)
