@@ -9,13 +9,13 @@
 ///    `pasidEntryChanged`;
 /// 4. each PASID-based IOTLB descriptor: `enqueue`; each wait descriptor (and a drained queue):
 ///    `endBatch`, whose outcome decides whether the wait completes or the queue reports an error;
-/// 5. each change from the caching-mode replay walk: `apply(_:for:)`;
+/// 5. each change from the caching-mode replay walk: `shadowChanged(_:for:)`;
 /// 6. on device unplug: `NestedBackend.release` / `ShadowBackend.detach`.
 public protocol HostIOMMUBackend: AnyObject {
     func pasidEntryChanged(_ binding: PASIDBinding) throws(HostError)
     func enqueue(_ invalidation: PASIDInvalidation)
     func endBatch() -> BatchOutcome
-    func apply(_ change: ShadowChange, for requesterID: RequesterID) throws(HostError)
+    func shadowChanged(_ change: ShadowChange, for requesterID: RequesterID) throws(HostError)
     func dmaRemappingChanged(enabled: Bool) throws(HostError)
     /// Lines for the state dump.
     func describe() -> String
@@ -26,7 +26,7 @@ extension NestedBackend: HostIOMMUBackend {
         try bind(binding)
     }
 
-    public func apply(_ change: ShadowChange, for requesterID: RequesterID) throws(HostError) {
+    public func shadowChanged(_ change: ShadowChange, for requesterID: RequesterID) throws(HostError) {
         guard devices[requesterID] != nil else { return }
         throw HostError(
             .unsupported,
@@ -44,8 +44,8 @@ extension ShadowBackend: HostIOMMUBackend {
 
     public func endBatch() -> BatchOutcome { BatchOutcome() }
 
-    public func apply(_ change: ShadowChange, for requesterID: RequesterID) throws(HostError) {
-        let _: Outcome = try apply(change, for: requesterID)
+    public func shadowChanged(_ change: ShadowChange, for requesterID: RequesterID) throws(HostError) {
+        try apply(change, for: requesterID)
     }
 
     /// The model replays (identity maps while translation is off), so nothing to do here.
