@@ -114,22 +114,16 @@ public final class NestedBackend {
     }
 
     /// Gives a device back to VFIO as it was: RID on VFIO's HWPT, PASIDs detached, our HWPTs gone.
+    /// Stops at the first refusal with the device still managed, so calling it again finishes the job.
     public func release(_ requesterID: RequesterID) throws(HostError) {
-        guard let host = devices[requesterID] else { return }
         retryOrphans()
-        var firstError: HostError?
+        guard let host = devices[requesterID] else { return }
         let device = host.device
-        for (point, attached) in host.attached where point != .requestsWithoutPASID {
-            do {
+        do throws(HostError) {
+            for point in host.attached.keys.sorted(by: { $0.order < $1.order }) where point != .requestsWithoutPASID {
                 try client.detach(deviceFD: device.deviceFD, point)
-                host.attached[point] = nil
-                retire(attached)
-            } catch {
-                firstError = firstError ?? error
+                if let attached = host.attached.removeValue(forKey: point) { retire(attached) }
             }
-        }
-        let ridAttached = host.attached[.requestsWithoutPASID]
-        do {
             if host.ownsParent {
                 do {
                     try client.attach(deviceFD: device.deviceFD, .requestsWithoutPASID, to: device.hwptID)
@@ -140,17 +134,17 @@ public final class NestedBackend {
             } else {
                 try client.attach(deviceFD: device.deviceFD, .requestsWithoutPASID, to: host.parent)
             }
-            host.attached[.requestsWithoutPASID] = nil
-            if let ridAttached { retire(ridAttached) }
         } catch {
-            firstError = firstError ?? error
+            throw HostError(error.kind, "releasing \(device): \(error.message)")
         }
-        if let firstError {
-            throw HostError(firstError.kind, "releasing \(device): \(firstError.message)")
-        }
-        if host.ownsParent { destroyOrKeep(iommufd: device.iommufd, host.parent) }
+        // VFIO owns the device again: drop what was ours, nested HWPTs before their parent.
         devices[requesterID] = nil
+        if let attached = host.attached.removeValue(forKey: .requestsWithoutPASID) { retire(attached) }
+        if host.ownsParent { destroyOrKeep(iommufd: device.iommufd, host.parent) }
     }
+
+    /// Retries IOMMU_DESTROY of HWPTs a failed destroy left behind (see `orphans`).
+    public func retryPendingDestroys() { retryOrphans() }
 
     // ---- guest events -----------------------------------------------------------------------------
 

@@ -1,0 +1,122 @@
+import Testing
+
+@testable import HostIOMMU
+
+/// Fails every ioctl of every step of a scenario, one at a time, and checks that the fake kernel and
+/// the backend still agree (nothing mapped, attached or allocated that the backend does not know,
+/// nothing it believes in that the kernel lacks), that retrying converges to the failure-free end
+/// state, and that nothing is left behind.
+@Suite struct InjectedFailureTests {
+    typealias NestedStep = (name: String, run: (NestedHost) throws -> Void)
+
+    static let pasid = PASID(rawValue: 4)
+
+    static let nestedScenario: [NestedStep] = [
+        ("adopt", { try $0.backend.adopt($0.devices[0]) }),
+        ("enable DMA remapping", { try $0.backend.dmaRemappingChanged(enabled: true) }),
+        ("bind first level", { try $0.backend.bind(NestedHost.firstLevel($0.devices[0], root: 0xA000)) }),
+        ("rebind", { try $0.backend.bind(NestedHost.firstLevel($0.devices[0], root: 0xB000)) }),
+        ("PASID bind", { try $0.backend.bind(NestedHost.firstLevel($0.devices[0], root: 0xC000, pasid: 4)) }),
+        ("invalidate", { host in
+            host.backend.enqueue(NestedHost.invalidation(page: 3))
+            host.backend.enqueue(NestedHost.invalidation(pasid: 4, page: 5))
+            if case .failed(let failure) = host.backend.endBatch().result { throw HostError(.ioctl(.hwptInvalidate, failure.errno), "\(failure)") }
+        }),
+        ("pass-through", { try $0.backend.bind(NestedHost.binding($0.devices[0], .passThrough)) }),
+        ("disable DMA remapping", { try $0.backend.dmaRemappingChanged(enabled: false) }),
+        ("enable again", { try $0.backend.dmaRemappingChanged(enabled: true) }),
+        ("clear PASID", { try $0.backend.bind(NestedHost.binding($0.devices[0], .cleared, pasid: 4)) }),
+        ("rebind first level", { try $0.backend.bind(NestedHost.firstLevel($0.devices[0], root: 0xD000)) }),
+        ("release", { try $0.backend.release($0.devices[0].requesterID) }),
+    ]
+
+    static func freshNestedHost() throws -> NestedHost {
+        let host = NestedHost()
+        try host.assign()
+        host.fake.clearCallLog()
+        return host
+    }
+
+    /// How many ioctls each step takes when nothing fails.
+    static func nestedCallCounts() throws -> [Int] {
+        let host = try freshNestedHost()
+        var counts: [Int] = []
+        for step in nestedScenario {
+            let before = host.fake.calls.count
+            try step.run(host)
+            counts.append(host.fake.calls.count - before)
+        }
+        return counts
+    }
+
+    @Test func everyNestedIoctlFailureLeavesKernelAndBackendInAgreement() throws {
+        let counts = try Self.nestedCallCounts()
+        #expect(counts == [3, 1, 2, 3, 2, 2, 2, 2, 2, 2, 2, 3])
+        let points: [AttachPoint] = [.requestsWithoutPASID, .pasid(Self.pasid)]
+        for (failing, count) in counts.enumerated() {
+            for call in 0..<count {
+                let host = try Self.freshNestedHost()
+                for step in Self.nestedScenario[..<failing] { try step.run(host) }
+                host.fake.failCall(at: host.fake.calls.count + call, with: .enomem)
+                _ = try? Self.nestedScenario[failing].run(host)
+                let where_ = "\(Self.nestedScenario[failing].name), call \(call)"
+                host.expectAgreement(points: points)
+                // Retrying from the failed step reaches the same end: the device back on VFIO's
+                // HWPT and not one of our HWPTs left.
+                do {
+                    for step in Self.nestedScenario[failing...] { try step.run(host) }
+                } catch {
+                    Issue.record("retry after a failure in \(where_) failed: \(error)")
+                }
+                let device = host.devices[0]
+                #expect(
+                    host.fake.attachments(deviceFD: device.deviceFD) == [.requestsWithoutPASID: device.hwptID],
+                    "\(where_)")
+                #expect(host.fake.hwpts(iommufd: device.iommufd) == [device.hwptID], "\(where_)")
+                #expect(host.backend.orphans.isEmpty, "\(where_)")
+            }
+        }
+    }
+
+    typealias ShadowStep = (name: String, run: (ShadowHost) throws -> Void)
+
+    static let shadowScenario: [ShadowStep] = [
+        ("map four pages", { try $0.map(0x10000, 4 * page, to: 0x80000) }),
+        ("map a 2 MiB page", { try $0.map(0x20_0000, 0x20_0000, to: 0x4000_0000) }),
+        ("change one page", { try $0.map(0x11000, page, to: 0x9_0000, .read) }),
+        ("unmap through the large page", { try $0.unmap(0x20_1000, 2 * page) }),
+        ("map over several", { try $0.map(0x10000, 0x1_0000, to: 0xA_0000) }),
+        ("unmap a run", { try $0.unmap(0x10000, 0x1_0000) }),
+        ("clear", { try $0.backend.clear($0.device) }),
+    ]
+
+    @Test func everyShadowIoctlFailureRollsBackToTheExactPreviousMappings() throws {
+        let clean = try ShadowHost()
+        var counts: [Int] = []
+        var expected: [[ShadowMapping]] = []
+        for step in Self.shadowScenario {
+            let before = clean.fake.calls.count
+            try step.run(clean)
+            counts.append(clean.fake.calls.count - before)
+            expected.append(clean.kernelMappings)
+        }
+        // Remaps of cut mappings cost maps; contiguous runs unmap in one call.
+        #expect(counts == [1, 1, 4, 3, 2, 1, 2])
+        for (failing, count) in counts.enumerated() {
+            for call in 0..<count {
+                let host = try ShadowHost()
+                for step in Self.shadowScenario[..<failing] { try step.run(host) }
+                let before = host.kernelMappings
+                host.fake.failCall(at: host.fake.calls.count + call, with: .enomem)
+                let where_ = "\(Self.shadowScenario[failing].name), call \(call)"
+                #expect(throws: HostError.self, "\(where_)") { try Self.shadowScenario[failing].run(host) }
+                host.expectAgreement()
+                #expect(host.kernelMappings == before, "\(where_): nothing lost, nothing left behind")
+                for (index, step) in Self.shadowScenario.enumerated() where index >= failing {
+                    try step.run(host)
+                    #expect(host.kernelMappings == expected[index], "\(where_), retrying \(step.name)")
+                }
+            }
+        }
+    }
+}
