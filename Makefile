@@ -31,6 +31,8 @@ test-c: lib $(BUILD_DIR)/abi-test
 bench:
 	$(SWIFT) build $(RELEASE_FLAGS) --product vtd-bench
 	$(BUILD_DIR)/vtd-bench
+	$(SWIFT) build $(RELEASE_FLAGS) --product host-bench
+	$(BUILD_DIR)/host-bench
 
 install: lib
 	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libSwiftVTd.so
