@@ -82,7 +82,7 @@ import Testing
         let nested = try kernel.client.allocateNested(
             iommufd: kernel.iommufd, device: device.deviceID, parent: parent, table: .guestRoot)
         #expect(nestedAlloc(kernel, device: device, parent: nested) == .einval)
-        let auto = try kernel.client.attachReturningHWPT(deviceFD: device.deviceFD, to: device.ioasID)
+        let auto = try kernel.client.attach(deviceFD: device.deviceFD, .requestsWithoutPASID, to: device.ioasID)
         #expect(nestedAlloc(kernel, device: device, parent: auto) == .einval)
         // A nest parent without driver data cannot make a nested HWPT.
         var cmd = Command.hwptAlloc(device: device.deviceID, pt: parent)

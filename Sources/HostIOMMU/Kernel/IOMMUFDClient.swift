@@ -122,10 +122,12 @@ public struct IOMMUFDClient {
             capabilities: cmd.out_capabilities, maxPASIDLog2: cmd.out_max_pasid_log2)
     }
 
-    /// Attaches (or atomically replaces) what translates `point` of the device.
-    public func attach(deviceFD: Int32, _ point: AttachPoint, to hwpt: ObjectID) throws(HostError) {
+    /// Attaches (or atomically replaces) what translates `point` of the device. Returns the HWPT the
+    /// kernel attached: `pt` itself, or the automatic domain when `pt` is an IOAS.
+    @discardableResult
+    public func attach(deviceFD: Int32, _ point: AttachPoint, to pt: ObjectID) throws(HostError) -> ObjectID {
         var cmd = uapi_vfio_device_attach_iommufd_pt()
-        cmd.pt_id = hwpt.rawValue
+        cmd.pt_id = pt.rawValue
         if case .pasid(let pasid) = point {
             cmd.argsz = UAPI_VFIO_DEVICE_ATTACH_PASID_ARGSZ
             cmd.flags = UAPI_VFIO_DEVICE_ATTACH_PASID
@@ -134,8 +136,9 @@ public struct IOMMUFDClient {
             cmd.argsz = UAPI_VFIO_DEVICE_ATTACH_MIN_ARGSZ
         }
         if let errno = seam.issue(deviceFD, .vfioDeviceAttach, &cmd) {
-            throw .ioctl(.vfioDeviceAttach, errno, "\(point) of device fd \(deviceFD) to HWPT \(hwpt)")
+            throw .ioctl(.vfioDeviceAttach, errno, "\(point) of device fd \(deviceFD) to \(pt)")
         }
+        return ObjectID(rawValue: cmd.pt_id)
     }
 
     /// Leaves `point` with no translation: DMA through it is blocked.
@@ -178,16 +181,5 @@ public struct IOMMUFDClient {
             throw .ioctl(.vfioDeviceBindIOMMUFD, errno, "device fd \(deviceFD) to iommufd \(iommufd)")
         }
         return ObjectID(rawValue: cmd.out_devid)
-    }
-
-    /// Attaches to an IOAS or HWPT and returns the HWPT the kernel chose (an auto domain for an IOAS).
-    public func attachReturningHWPT(deviceFD: Int32, to pt: ObjectID) throws(HostError) -> ObjectID {
-        var cmd = uapi_vfio_device_attach_iommufd_pt()
-        cmd.argsz = UAPI_VFIO_DEVICE_ATTACH_MIN_ARGSZ
-        cmd.pt_id = pt.rawValue
-        if let errno = seam.issue(deviceFD, .vfioDeviceAttach, &cmd) {
-            throw .ioctl(.vfioDeviceAttach, errno, "device fd \(deviceFD) to \(pt)")
-        }
-        return ObjectID(rawValue: cmd.pt_id)
     }
 }

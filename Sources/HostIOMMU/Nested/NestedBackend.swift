@@ -129,7 +129,7 @@ public final class NestedBackend {
                     try client.attach(deviceFD: device.deviceFD, .requestsWithoutPASID, to: device.hwptID)
                 } catch where error.errno == .enoent {
                     // VFIO's HWPT was an automatic domain that went away with its last device.
-                    _ = try client.attachReturningHWPT(deviceFD: device.deviceFD, to: device.ioasID)
+                    _ = try client.attach(deviceFD: device.deviceFD, .requestsWithoutPASID, to: device.ioasID)
                 }
             } else {
                 try client.attach(deviceFD: device.deviceFD, .requestsWithoutPASID, to: host.parent)

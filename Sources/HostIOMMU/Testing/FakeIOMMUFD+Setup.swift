@@ -21,7 +21,7 @@ extension FakeIOMMUFD {
         let ioasID: ObjectID
         if let ioas { ioasID = ioas } else { ioasID = try client.allocateIOAS(iommufd: iommufd) }
         let hwpt = try client.allocatePaging(iommufd: iommufd, device: deviceID, ioas: ioasID)
-        _ = try client.attachReturningHWPT(deviceFD: deviceFD, to: hwpt)
+        try client.attach(deviceFD: deviceFD, .requestsWithoutPASID, to: hwpt)
         return AssignedDevice(
             requesterID: requesterID, name: name ?? "0000:\(hex(requesterID.bus, 2)):00.0", iommufd: iommufd,
             deviceFD: deviceFD, deviceID: deviceID, ioasID: ioasID, hwptID: hwpt)

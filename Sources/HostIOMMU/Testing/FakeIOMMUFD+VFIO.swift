@@ -36,17 +36,11 @@ extension FakeIOMMUFD {
     }
 
     private func attach(_ file: DeviceFile, _ argument: UnsafeMutableRawPointer) throws(Errno) {
-        var cmd = try vfioArgument(
+        let cmd = try vfioArgument(
             uapi_vfio_device_attach_iommufd_pt.self, argument, minSize: UAPI_VFIO_DEVICE_ATTACH_MIN_ARGSZ)
-        if cmd.flags & ~UAPI_VFIO_DEVICE_ATTACH_PASID != 0 { throw .einval }
-        let point: AttachPoint
-        if cmd.flags & UAPI_VFIO_DEVICE_ATTACH_PASID != 0 {
-            if argument.loadUnaligned(as: UInt32.self) < UAPI_VFIO_DEVICE_ATTACH_PASID_ARGSZ { throw .einval }
-            cmd.pasid = argument.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-            point = .pasid(PASID(rawValue: cmd.pasid))
-        } else {
-            point = .requestsWithoutPASID
-        }
+        let point = try attachPoint(
+            argument, flags: cmd.flags, pasidFlag: UAPI_VFIO_DEVICE_ATTACH_PASID,
+            pasidArgsz: UAPI_VFIO_DEVICE_ATTACH_PASID_ARGSZ)
         guard let context = file.context else { throw .einval }
         let host = file.profile.host
         if case .pasid = point, !(file.profile.pasidCapable && host.pasidSupported) { throw .eopnotsupp }
@@ -79,6 +73,17 @@ extension FakeIOMMUFD {
         argument.storeBytes(of: hwpt, toByteOffset: 8, as: UInt32.self)
     }
 
+    /// The PASID flag is the only one known; with it, `argsz` must reach the pasid field (the last u32).
+    private func attachPoint(_ argument: UnsafeMutableRawPointer, flags: UInt32, pasidFlag: UInt32, pasidArgsz: UInt32)
+        throws(Errno) -> AttachPoint
+    {
+        if flags & ~pasidFlag != 0 { throw .einval }
+        guard flags & pasidFlag != 0 else { return .requestsWithoutPASID }
+        if argument.loadUnaligned(as: UInt32.self) < pasidArgsz { throw .einval }
+        let pasid = argument.loadUnaligned(fromByteOffset: Int(pasidArgsz) - 4, as: UInt32.self)
+        return .pasid(PASID(rawValue: pasid))
+    }
+
     /// Attaching to an IOAS picks (or creates) the kernel-owned paging domain for it.
     private func automaticDomain(_ context: Context, ioas: UInt32, host: HostProfile) -> UInt32 {
         for (id, object) in context.objects {
@@ -90,14 +95,9 @@ extension FakeIOMMUFD {
     private func detach(_ file: DeviceFile, _ argument: UnsafeMutableRawPointer) throws(Errno) {
         let cmd = try vfioArgument(
             uapi_vfio_device_detach_iommufd_pt.self, argument, minSize: UAPI_VFIO_DEVICE_DETACH_MIN_ARGSZ)
-        if cmd.flags & ~UAPI_VFIO_DEVICE_DETACH_PASID != 0 { throw .einval }
-        let point: AttachPoint
-        if cmd.flags & UAPI_VFIO_DEVICE_DETACH_PASID != 0 {
-            if argument.loadUnaligned(as: UInt32.self) < UAPI_VFIO_DEVICE_DETACH_PASID_ARGSZ { throw .einval }
-            point = .pasid(PASID(rawValue: argument.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
-        } else {
-            point = .requestsWithoutPASID
-        }
+        let point = try attachPoint(
+            argument, flags: cmd.flags, pasidFlag: UAPI_VFIO_DEVICE_DETACH_PASID,
+            pasidArgsz: UAPI_VFIO_DEVICE_DETACH_PASID_ARGSZ)
         guard let context = file.context else { throw .einval }
         // Detaching what is not attached is quietly nothing.
         if let previous = file.attachments.removeValue(forKey: point) { dropIfUnusedAutomatic(context, previous) }
