@@ -187,6 +187,11 @@ typedef struct swiftvtd_translate_request {
 
 #define SWIFTVTD_REQ_PRIVILEGED 1u  /* supervisor request (PASID TLP with PMR) */
 #define SWIFTVTD_REQ_ATS        2u  /* ATS translation request: result not cached for the device, faults not recorded */
+/* SWIFTVTD_REQ_ATS: a PCIe ATS Translation Request from a device with a device-TLB (ECAP.DT,
+   context TT 01 or scalable DTE). The answer is for the device to cache: the host keeps it and
+   drops it on SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE (sid, pasid, [addr, addr + size_bytes)). A
+   fault comes back in kind/fault_reason only; it is never recorded in the fault registers, since
+   the device reports it itself (and may follow up with swiftvtd_page_request). */
 #define SWIFTVTD_REQ_NO_FAULT   4u  /* probe only (replay, dumps): never record a fault */
 
 typedef enum swiftvtd_translation_kind {

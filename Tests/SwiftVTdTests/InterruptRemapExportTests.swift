@@ -72,3 +72,31 @@ struct InterruptRemapExportTests {
                     == Int32(FaultReason.irCompatibilityBlocked.rawValue))
     }
 }
+
+@Suite("C ABI ATS translation requests")
+struct ATSTranslationExportTests {
+    @Test("SWIFTVTD_REQ_ATS returns the fault in the result and records nothing; plain DMA records it")
+    func atsFaultsAreNotRecorded() {
+        let guest = CGuest()
+        let handle = guest.makeUnit { $0.device_iotlb = 1 }
+        defer { swiftvtd_destroy(handle) }
+        // An empty root table at 0x10000, latched (SRTP) then enabled (TE), as a driver does.
+        swiftvtd_mmio_write(handle, UInt64(Reg.rootTableAddress), 0x10000, 8)
+        swiftvtd_mmio_write(handle, UInt64(Reg.globalCommand), 1 << 30, 4)
+        swiftvtd_mmio_write(handle, UInt64(Reg.globalCommand), 1 << 31, 4)
+
+        var request = swiftvtd_translate_request(sid: 0x0308, access: UInt8(SWIFTVTD_ACCESS_READ.rawValue),
+                                                 flags: UInt8(SWIFTVTD_REQ_ATS), pasid: SWIFTVTD_NO_PASID, addr: 0x1000)
+        var result = swiftvtd_translation()
+        #expect(swiftvtd_translate(handle, &request, &result) == SWIFTVTD_OK.rawValue)
+        #expect(result.kind == UInt8(SWIFTVTD_XLATE_FAULT.rawValue))
+        #expect(result.fault_reason == FaultReason.rootEntryNotPresent.rawValue)
+        #expect(swiftvtd_mmio_read(handle, UInt64(Reg.faultStatus), 4) & 2 == 0)
+        #expect(guest.msis.isEmpty)
+
+        request.flags = 0
+        #expect(swiftvtd_translate(handle, &request, &result) == SWIFTVTD_OK.rawValue)
+        #expect(result.kind == UInt8(SWIFTVTD_XLATE_FAULT.rawValue))
+        #expect(swiftvtd_mmio_read(handle, UInt64(Reg.faultStatus), 4) & 2 == 2)
+    }
+}

@@ -45,17 +45,22 @@ extension VTdUnit {
     /// Remapping on with `table` latched, the way a driver does it: IRTA, GCMD.SIRTP, then
     /// GCMD.IRE (with CFI when asked).
     func enableInterruptRemapping(table: InterruptRemappingTableAddress, compatibilityFormat: Bool = false) {
+        // GCMD takes the whole desired state: keep what is on (QIE, TE), as Linux does.
+        let status = GlobalCommand(rawValue: UInt32(truncatingIfNeeded: mmioRead(offset: Reg.globalStatus, width: 4)))
+        let persistent = status.subtracting([.setRootTablePointer, .setInterruptRemappingTablePointer])
         mmioWrite(offset: Reg.interruptRemappingTableAddress, value: table.rawValue, width: 8)
-        mmioWrite(offset: Reg.globalCommand, value: UInt64(GlobalCommand.setInterruptRemappingTablePointer.rawValue),
-                  width: 4)
-        var command: GlobalCommand = .interruptRemappingEnable
+        mmioWrite(offset: Reg.globalCommand,
+                  value: UInt64(persistent.union(.setInterruptRemappingTablePointer).rawValue), width: 4)
+        var command = persistent.union(.interruptRemappingEnable)
         if compatibilityFormat { command.insert(.compatibilityFormatInterrupts) }
         mmioWrite(offset: Reg.globalCommand, value: UInt64(command.rawValue), width: 4)
-        state.withLock { $0.interruptEntryCache.invalidateAll() }
     }
 
     func disableInterruptRemapping() {
-        mmioWrite(offset: Reg.globalCommand, value: 0, width: 4)
+        let status = GlobalCommand(rawValue: UInt32(truncatingIfNeeded: mmioRead(offset: Reg.globalStatus, width: 4)))
+        let command = status.subtracting([.setRootTablePointer, .setInterruptRemappingTablePointer,
+                                          .interruptRemappingEnable])
+        mmioWrite(offset: Reg.globalCommand, value: UInt64(command.rawValue), width: 4)
     }
 }
 
