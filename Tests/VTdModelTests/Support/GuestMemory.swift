@@ -22,6 +22,11 @@ final class GuestMemory: Platform, @unchecked Sendable {
         var events: [PlatformEvent] = []
         var logs: [(LogLevel, String)] = []
         var compareExchanges = 0
+        var reads = 0
+        /// Compare-exchange answers "not accessible" (memory the host cannot update atomically).
+        var compareExchangeFails = false
+        /// Run (outside the lock) after a read that touches the key's address.
+        var readHooks: [UInt64: () -> Void] = [:]
         /// Applied to the target word just before each of the next compare-exchanges, as if
         /// another agent (a CPU) wrote it first.
         var interference: [(UInt64) -> UInt64] = []
@@ -72,6 +77,17 @@ final class GuestMemory: Platform, @unchecked Sendable {
     }
 
     var compareExchangeCount: Int { state.withLock { $0.compareExchanges } }
+    /// Number of readGuest calls so far (a cached entry is not read again).
+    var readCount: Int { state.withLock { $0.reads } }
+
+    /// From now on compare-exchange fails as on memory the host cannot update atomically.
+    func failCompareExchanges() { state.withLock { $0.compareExchangeFails = true } }
+
+    /// Runs `action` right after the unit reads the 8 bytes at `address`, as if another CPU
+    /// acted while the walk was in flight. One-shot.
+    func whenRead(_ address: UInt64, _ action: @escaping () -> Void) {
+        state.withLock { $0.readHooks[address] = action }
+    }
     var sentMSIs: [MSIMessage] { state.withLock { $0.msis } }
     var events: [PlatformEvent] { state.withLock { $0.events } }
     var logs: [(LogLevel, String)] { state.withLock { $0.logs } }
@@ -79,11 +95,15 @@ final class GuestMemory: Platform, @unchecked Sendable {
     // MARK: Platform
 
     func readGuest(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        state.withLock { s in
-            guard Self.isAccessible(s, address, count: buffer.count) else { return false }
+        let (ok, hook) = state.withLock { s -> (Bool, (() -> Void)?) in
+            s.reads += 1
+            guard Self.isAccessible(s, address, count: buffer.count) else { return (false, nil) }
             for i in 0..<buffer.count { buffer[i] = Self.byte(in: &s, address + UInt64(i)) }
-            return true
+            let hit = s.readHooks.keys.first { $0 >= address && $0 < address + UInt64(buffer.count) }
+            return (true, hit.flatMap { s.readHooks.removeValue(forKey: $0) })
         }
+        hook?()
+        return ok
     }
 
     func writeGuest(_ address: UInt64, from bytes: UnsafeRawBufferPointer) -> Bool {
@@ -96,7 +116,7 @@ final class GuestMemory: Platform, @unchecked Sendable {
 
     func compareExchangeGuest64(_ address: UInt64, expected: UInt64, desired: UInt64) -> UInt64? {
         state.withLock { s in
-            guard Self.isAccessible(s, address, count: 8) else { return nil }
+            guard Self.isAccessible(s, address, count: 8), !s.compareExchangeFails else { return nil }
             s.compareExchanges += 1
             var current: UInt64 = 0
             for i in 0..<UInt64(8) { current |= UInt64(Self.byte(in: &s, address + i)) << (8 * i) }
