@@ -474,3 +474,27 @@ extension TranslationOutcome {
     /// The output address, nil on a fault.
     var address: UInt64? { translation?.translated }
 }
+
+// MARK: Invalidation, as a driver issues it
+
+extension VTdUnit {
+    /// Register-based context-cache invalidation (CCMD): granularity 1 global, 2 domain, 3 device.
+    func invalidateContextCache(granularity: UInt64 = 1, domain: UInt16 = 0, sourceID: UInt16 = 0,
+                                functionMask: UInt64 = 0) {
+        let value = 1 << 63 | granularity << 61 | functionMask << 32 | UInt64(sourceID) << 16 | UInt64(domain)
+        mmioWrite(offset: Reg.contextCommand, value: value, width: 8)
+    }
+
+    /// Register-based IOTLB invalidation: granularity 1 global, 2 domain.
+    func invalidateIOTLB(granularity: UInt64 = 1, domain: UInt16 = 0) {
+        mmioWrite(offset: Reg.iotlbInvalidate, value: 1 << 63 | granularity << 60 | UInt64(domain) << 32, width: 8)
+    }
+
+    /// A PASID-cache invalidation descriptor's effect (queued invalidation only).
+    func invalidatePASIDCache(_ scope: PASIDCacheInvalidationScope) {
+        state.withLock { s in
+            s.pasidCache.invalidate(scope)
+            s.invalidationGeneration &+= 1
+        }
+    }
+}
