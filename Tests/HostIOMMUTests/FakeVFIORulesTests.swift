@@ -119,6 +119,20 @@ import Testing
         #expect(kernel.call(.vfioDeviceAttach, &cmd, fd: device.deviceFD) == nil)
     }
 
+    @Test func aStage2BuiltForAWiderIOMMUIsENODEVOnANarrowerOne() throws {
+        let kernel = Kernel()
+        let wide = try kernel.device(1, profile: .init(host: .nesting(addressWidth: 57, fiveLevel: true)))
+        let narrow = try kernel.device(2, ioas: wide.ioasID)
+        let parent = try kernel.nestParent(wide)
+        let nested = try kernel.client.allocateNested(
+            iommufd: kernel.iommufd, device: wide.deviceID, parent: parent, table: .guestRoot)
+        #expect(errnoOf { try kernel.client.attach(deviceFD: narrow.deviceFD, .requestsWithoutPASID, to: parent) } == .enodev)
+        #expect(errnoOf { try kernel.client.attach(deviceFD: narrow.deviceFD, .requestsWithoutPASID, to: nested) } == .enodev)
+        // The other way round is fine.
+        let narrowParent = try kernel.nestParent(narrow)
+        #expect(errnoOf { try kernel.client.attach(deviceFD: wide.deviceFD, .requestsWithoutPASID, to: narrowParent) } == nil)
+    }
+
     @Test func detachRules() throws {
         let kernel = Kernel()
         let device = try kernel.device()

@@ -229,6 +229,24 @@ import Testing
         #expect(host.backend.endBatch().hostCalls == 0)
     }
 
+    @Test func queuingAndFlushingReuseTheSameEntryStorage() throws {
+        let host = NestedHost()
+        let device = try host.adopted()
+        guard case .attachedNested(let hwpt) = try host.backend.bind(NestedHost.firstLevel(device)) else {
+            Issue.record("expected a nested attach")
+            return
+        }
+        let storage = host.backend.pendingStorage(hwpt)
+        #expect(storage != nil)
+        for round in 0..<3 as Range<UInt64> {
+            for page in 0..<UInt64(InvalidationSlot.reservedEntries) {
+                host.backend.enqueue(NestedHost.invalidation(page: page, tag: round))
+            }
+            #expect(host.backend.endBatch().entries == InvalidationSlot.reservedEntries)
+            #expect(host.backend.pendingStorage(hwpt) == storage, "round \(round) reallocated")
+        }
+    }
+
     @Test func twoDevicesInOneDomainGetOneCallEach() throws {
         let host = NestedHost()
         let a = try host.adopted(1)

@@ -241,24 +241,27 @@ public final class NestedBackend {
     /// one IOMMU_HWPT_INVALIDATE. A refused entry triggers a full flush of that HWPT, so no stale
     /// translation survives; the outcome says which descriptor failed and whether the flush worked.
     public func endBatch() -> BatchOutcome {
+        // Hot path (with enqueue): no allocation, see InvalidationBatch.swift.
         var outcome = BatchOutcome()
         for index in slots.indices where !slots[index].entries.isEmpty {
             let count = slots[index].entries.count
             outcome.entries += count
             outcome.hostCalls += 1
-            let slot = slots[index]
+            // Copy out scalars only: a copy of the slot would share its entry buffer and make the
+            // mutable access below copy it (an allocation per flush).
+            let iommufd = slots[index].iommufd
+            let hwpt = slots[index].hwpt
             let (processed, errno) = slots[index].entries.withUnsafeMutableBufferPointer { entries in
-                client.invalidate(iommufd: slot.iommufd, hwpt: slot.hwpt, entries: entries)
+                client.invalidate(iommufd: iommufd, hwpt: hwpt, entries: entries)
             }
             if let errno {
                 let failure = InvalidationFailure(
-                    tag: slot.tags[min(processed, count - 1)], errno: errno, requesterID: slot.requesterID,
-                    hwptID: slot.hwpt, processed: processed)
+                    tag: slots[index].tags[min(processed, count - 1)], errno: errno,
+                    requesterID: slots[index].requesterID, hwptID: hwpt, processed: processed)
                 outcome.hostCalls += 1
                 fallback = InvalidationSlot.everything()
                 let flushed = withUnsafeMutablePointer(to: &fallback) { entry in
-                    client.invalidate(
-                        iommufd: slot.iommufd, hwpt: slot.hwpt, entries: UnsafeMutableBufferPointer(start: entry, count: 1))
+                    client.invalidate(iommufd: iommufd, hwpt: hwpt, entries: UnsafeMutableBufferPointer(start: entry, count: 1))
                 }
                 outcome.result = outcome.result.merged(with: flushed.errno == nil ? .recovered(failure) : .failed(failure))
             }
@@ -363,6 +366,12 @@ public final class NestedBackend {
         case .nested(let id, _)?: return id
         case nil: return nil
         }
+    }
+
+    /// Where a nested HWPT's pending entries live (tests check it never moves: no reallocation).
+    func pendingStorage(_ hwpt: ObjectID) -> UnsafeRawPointer? {
+        guard let index = slots.firstIndex(where: { $0.hwpt == hwpt }) else { return nil }
+        return slots[index].entries.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
     }
 
     /// The nest parent of a device.

@@ -50,9 +50,14 @@ extension FakeIOMMUFD {
         switch target {
         case .ioas:
             hwpt = automaticDomain(context, ioas: cmd.pt_id, host: host)
-        case .paging:
+        case .paging(let paging):
+            // A domain built for a wider IOMMU cannot be walked by this one.
+            if paging.host.addressWidth > host.addressWidth { throw .enodev }
             hwpt = cmd.pt_id
         case .nested(let nested):
+            if case .paging(let parent)? = context.objects[nested.parent], parent.host.addressWidth > host.addressWidth {
+                throw .enodev
+            }
             // intel_pasid_setup_nested: checked at attach, not at allocation.
             let s1 = nested.data
             if s1.addr_width != 48 && s1.addr_width != 57 { throw .einval }

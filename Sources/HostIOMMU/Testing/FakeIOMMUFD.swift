@@ -58,6 +58,7 @@ public final class FakeIOMMUFD {
         var srs: Bool { ecap & (1 << 31) != 0 }
         var eafs: Bool { ecap & (1 << 34) != 0 }
         var fl5lp: Bool { cap & (1 << 60) != 0 }
+        var addressWidth: Int { Int((cap >> 16) & 0x3f) + 1 }
     }
 
     /// A VFIO device cdev as the fake knows it.
