@@ -103,6 +103,16 @@ import Testing
         ])
     }
 
+    @Test func aDeviceReportingANarrowPASIDWidthCannotTakeTheGuestsPASIDs() {
+        var info = nesting
+        info.maxPASIDLog2 = 8
+        #expect(CapabilityAudit.nestingProblems(info, guest: GuestCapabilityProfile(pasidWidth: 20)) == [
+            "guest PASID width 20 exceeds the device's 8 (out_max_pasid_log2)"
+        ])
+        #expect(CapabilityAudit.nestingProblems(info, guest: GuestCapabilityProfile(pasidWidth: 8)).isEmpty)
+        #expect(CapabilityAudit.nestingProblems(info, guest: GuestCapabilityProfile(pasidWidth: 0)).isEmpty)
+    }
+
     @Test func probingReadsTheHostThroughGetHWInfo() throws {
         let kernel = Kernel()
         let device = try kernel.device(profile: .init(host: .withoutNesting))

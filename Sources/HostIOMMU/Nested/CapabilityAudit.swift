@@ -42,6 +42,11 @@ public enum CapabilityAudit {
                     ? "guest PASID width \(guest.pasidWidth) exceeds the host's \(ecap.pasidWidth) (ECAP.PSS)"
                     : "guest is offered PASIDs but the host IOMMU has no PASID support (ECAP.PASID, bit 40)")
         }
+        // Newer kernels also report the device's own PASID width (0: not reported, or no PASID cap).
+        if guest.pasidWidth > 0 && info.maxPASIDLog2 > 0 && Int(info.maxPASIDLog2) < guest.pasidWidth {
+            problems.append(
+                "guest PASID width \(guest.pasidWidth) exceeds the device's \(info.maxPASIDLog2) (out_max_pasid_log2)")
+        }
         return problems
     }
 

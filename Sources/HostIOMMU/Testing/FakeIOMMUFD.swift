@@ -5,6 +5,10 @@ import LinuxUAPI
 /// the errno of each refusal, object lifetimes and the IOAS area rules — and records every call, so
 /// tests can assert both what the backends asked and what state the "kernel" ended up in.
 ///
+/// Not modelled, and answered loudly rather than faked: the VFIO type1 compatibility path (ENOTTY),
+/// IOAS_ALLOW_IOVAS/COPY, IOMMU_OPTION, VFIO_IOAS, dirty tracking ioctls and IOAS_MAP_FILE (ENOSYS),
+/// VFIO group fds, and the EBUSY of an area being mapped by another thread (the fake is single-threaded).
+///
 /// It lives in the library (not the test target) so the benchmark and later C ABI tests can use it.
 /// Not thread-safe: one test drives one fake.
 public final class FakeIOMMUFD {
