@@ -1,6 +1,6 @@
 // Register offsets in the remapping unit's MMIO window (VT-d spec 10.4, QEMU's layout).
-// IVA/IOTLB and the fault recording registers move with ECAP.IRO and CAP.FRO; their
-// offsets live in `RegisterLayout`, computed from the configuration.
+// IVA/IOTLB sit where ECAP.IRO says and the fault recording registers where CAP.FRO says;
+// both keep QEMU's places (IRO 0xF, FRO 0x22). More fault records only lengthen the window.
 
 public enum Reg {
     public static let version = 0x00        // VER (32)

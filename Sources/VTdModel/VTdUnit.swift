@@ -34,6 +34,8 @@ public final class VTdUnit: @unchecked Sendable {
     /// Power-on reset.
     public func reset() {
         state.withLock { $0.reset() }
+        // Translation is off again: every device's address space goes back to identity.
+        platform.notify(.contextChanged(sid: nil, pasid: nil))
     }
 
     // MARK: MMIO

@@ -213,3 +213,16 @@ struct RegisterWindowTests {
         #expect(rig.state(\.nextFaultRecord) == 0)
     }
 }
+
+@Suite("Reset")
+struct ResetTests {
+    @Test("reset turns translation off and tells the host to re-query every device, spec 11.4.5 TES")
+    func resetNotifiesHost() {
+        let rig = Rig()
+        rig.command(.translationEnable)
+        rig.guest.forgetEvents()
+        rig.unit.reset()
+        #expect(rig.read32(Reg.globalStatus) == 0)
+        #expect(rig.guest.events == [.contextChanged(sid: nil, pasid: nil)])
+    }
+}
