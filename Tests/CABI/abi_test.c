@@ -80,7 +80,8 @@ static swiftvtd_host_ops guest_ops(Guest *g)
 enum {
     REG_VER = 0x00, REG_CAP = 0x08, REG_ECAP = 0x10, REG_GCMD = 0x18, REG_GSTS = 0x1C,
     REG_RTADDR = 0x20, REG_FSTS = 0x34, REG_FECTL = 0x38, REG_FEDATA = 0x3C, REG_FEADDR = 0x40,
-    REG_IQT = 0x88, REG_IQA = 0x90, REG_IQERCD = 0xB0,
+    REG_IQH = 0x80, REG_IQT = 0x88, REG_IQA = 0x90, REG_ICS = 0x9C, REG_IECTL = 0xA0, REG_IEDATA = 0xA4,
+    REG_IEADDR = 0xA8, REG_IQERCD = 0xB0,
 };
 #define GCMD_TE (1u << 31)
 #define GCMD_SRTP (1u << 30)
@@ -307,6 +308,36 @@ static void test_fault_event_msi(void)
     g_free(g);
 }
 
+/* A wait descriptor with IF and SW in a 128-bit queue: the status lands in guest memory and the
+   invalidation completion event comes through send_msi. */
+static void test_invalidation_event_msi(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_t *unit = create_unit(g, NULL);
+    const uint64_t queue = 0x10000, status = 0x20000;
+    uint64_t wait[2] = { 0x5 | 1u << 4 | 1u << 5 | (uint64_t)0xC0FFEE << 32, status };
+    memcpy(g->ram + queue, wait, sizeof(wait));
+
+    api.mmio_write(unit, REG_IEDATA, 0x4052, 4);
+    api.mmio_write(unit, REG_IEADDR, 0xfee02000, 4);
+    api.mmio_write(unit, REG_IECTL, 0, 4);
+    api.mmio_write(unit, REG_IQA, queue, 8);
+    api.mmio_write(unit, REG_GCMD, GCMD_QIE, 4);
+    api.mmio_write(unit, REG_IQT, 1u << 4, 8);
+
+    g_assert_cmphex(api.mmio_read(unit, REG_IQH, 8), ==, 1u << 4);
+    g_assert_cmphex(api.mmio_read(unit, REG_ICS, 4), ==, 1);
+    uint32_t written;
+    memcpy(&written, g->ram + status, sizeof(written));
+    g_assert_cmphex(written, ==, 0xC0FFEE);
+    g_assert_cmpint(g->msi_count, ==, 1);
+    g_assert_cmphex(g->last_msi_address, ==, 0xfee02000);
+    g_assert_cmphex(g->last_msi_data, ==, 0x4052);
+    g_assert_cmphex(api.mmio_read(unit, REG_FSTS, 4), ==, 0);
+    api.destroy(unit);
+    g_free(g);
+}
+
 static void test_reset_restores_the_window(void)
 {
     Guest *g = g_new0(Guest, 1);
@@ -429,6 +460,7 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/registers/bad-accesses-logged", test_bad_accesses_are_logged);
     g_test_add_func("/swiftvtd/registers/reset", test_reset_restores_the_window);
     g_test_add_func("/swiftvtd/events/fault-event-msi", test_fault_event_msi);
+    g_test_add_func("/swiftvtd/events/invalidation-event-msi", test_invalidation_event_msi);
     g_test_add_func("/swiftvtd/interrupt-remap/disabled-passes-through", test_interrupt_remap_disabled_passes_through);
     g_test_add_func("/swiftvtd/interrupt-remap/through-irte", test_interrupt_remap_through_irte);
     g_test_add_func("/swiftvtd/page-request/needs-the-feature", test_page_request_needs_the_feature);
