@@ -95,9 +95,13 @@ extension UnitState {
         return nil
     }
 
+    // The hot path reads the registers through their typed views directly: going through
+    // UnitState's computed properties made the optimizer copy the whole state (measured).
     private mutating func computeInvalidationWindow(processed: Int, effects: inout Effects) -> InvalidationQueueWindow? {
-        guard queuedInvalidationEnabled, !faultStatus.contains(.invalidationQueueError) else { return nil }
-        let queue = invalidationQueue
+        guard GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.queuedInvalidationEnable),
+              !FaultStatus(rawValue: registers.get32(Reg.faultStatus)).contains(.invalidationQueueError)
+        else { return nil }
+        let queue = InvalidationQueueAddress(rawValue: registers.get64(Reg.invalidationQueueAddress))
         let wide = queue.wideDescriptors
         let entries = queue.entryCount
         // The IQT handler checked the tail when it was written; IQA may have moved since.
@@ -107,7 +111,7 @@ extension UnitState {
             return nil
         }
         let tail = tailPointer.index(wideDescriptors: wide)
-        let head = invalidationQueueHead
+        let head = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueHead)).index(wideDescriptors: wide)
         guard tail < entries, head < entries else {
             reportInvalidationQueueError(.invalidTail, effects: &effects)
             return nil
@@ -115,8 +119,14 @@ extension UnitState {
         let remaining = entries - processed
         guard head != tail, remaining > 0 else { return nil }
         let available = tail > head ? tail - head : entries - head
-        return InvalidationQueueWindow(base: queue.base, wide: wide, entries: entries, head: head,
+        return InvalidationQueueWindow(base: queue.base & hostAddressMask, wide: wide, entries: entries, head: head,
                                        count: min(available, InvalidationQueue.batch, remaining))
+    }
+
+    /// IQH after the descriptor at ring index `index - 1`.
+    private mutating func setHead(_ index: Int, _ window: InvalidationQueueWindow) {
+        registers.set64(Reg.invalidationQueueHead,
+                        InvalidationQueuePointer(index: index % window.entries, wideDescriptors: window.wide).rawValue)
     }
 
     // MARK: Applying descriptors
@@ -151,14 +161,14 @@ extension UnitState {
             switch process(descriptor, wide: window.wide, effects: &effects) {
             case .done:
                 processed += 1
-                advanceInvalidationQueueHead(to: window.head + i + 1)
+                setHead(window.head + i + 1, window)
             case .statusWrite(var write):
-                advanceInvalidationQueueHead(to: window.head + i)
+                setHead(window.head + i, window)
                 write.head = window.head + i
                 pending = write
                 return nil
             case .error(let info):
-                advanceInvalidationQueueHead(to: window.head + i)
+                setHead(window.head + i, window)
                 reportInvalidationQueueError(info, effects: &effects)
                 return nextInvalidationWindow(processed: processed, effects: &effects)
             }
@@ -170,8 +180,12 @@ extension UnitState {
     mutating func completeWait(_ wait: PendingStatusWrite, written: Bool, window: InvalidationQueueWindow,
                                processed: inout Int, effects: inout Effects) -> InvalidationQueueWindow? {
         // Still where we left it? (A callback may have disabled the queue, which resets the head.)
-        guard queuedInvalidationEnabled, !faultStatus.contains(.invalidationQueueError),
-              invalidationQueueHead == wait.head, invalidationQueue.base == window.base else {
+        guard GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.queuedInvalidationEnable),
+              !FaultStatus(rawValue: registers.get32(Reg.faultStatus)).contains(.invalidationQueueError),
+              InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueHead))
+                .index(wideDescriptors: window.wide) == wait.head,
+              InvalidationQueueAddress(rawValue: registers.get64(Reg.invalidationQueueAddress)).base & hostAddressMask
+                == window.base else {
             return nextInvalidationWindow(processed: processed, effects: &effects)
         }
         guard written else {
@@ -181,7 +195,7 @@ extension UnitState {
             return nextInvalidationWindow(processed: processed, effects: &effects)
         }
         processed += 1
-        advanceInvalidationQueueHead(to: wait.head + 1)
+        setHead(wait.head + 1, window)
         if wait.interrupt { signalInvalidationWaitCompletion(effects: &effects) }
         return nextInvalidationWindow(processed: processed, effects: &effects)
     }
@@ -198,7 +212,7 @@ extension UnitState {
         if type.needsWideQueue && !wide { return .error(.invalidDescriptorWidth) }
         // A 128-bit type in a 256-bit queue: the upper half is reserved.
         if !type.needsWideQueue && !d.upperHalfIsZero { return .error(.reservedFieldSet) }
-        let maximumAddressMask = UInt8(capability.maximumAddressMaskValue)
+        let maximumAddressMask = UInt8(Capability(rawValue: registers.get64(Reg.capability)).maximumAddressMaskValue)
         switch type {
         case .contextCache:
             let view = ContextCacheDescriptor(d: d)
