@@ -8,17 +8,7 @@
 import Testing
 @testable import VTdModel
 
-/// SplitMix64: small, seedable, the same sequence on every platform.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+// Seeded with SplitMix64 (Translation/ReferenceWalkerTests.swift): the same run everywhere.
 
 /// One device in its own domain, with the tables the test edits.
 private struct Device {
