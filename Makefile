@@ -9,7 +9,7 @@ LIB       := $(BUILD_DIR)/libSwiftVTd.so
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xlinker --exclude-libs=ALL
 GLIB_FLAGS = $(shell pkg-config --cflags --libs glib-2.0 gmodule-2.0)
 
-.PHONY: all lib test test-swift test-c bench install clean
+.PHONY: all lib test test-swift test-c test-asan test-tsan bench install clean
 all: lib
 
 lib:
@@ -27,6 +27,24 @@ $(BUILD_DIR)/abi-test: Tests/CABI/abi_test.c CInterop/include/swiftvtd.h
 
 test-c: lib $(BUILD_DIR)/abi-test
 	SWIFTVTD_LIBRARY=$(abspath $(LIB)) $(BUILD_DIR)/abi-test
+
+# Sanitizer builds use the Swift toolchain's own clang: its runtimes match swiftc's.
+SAN_CC := $(dir $(realpath $(shell command -v $(SWIFT))))clang
+
+# The Swift tests, then the C ABI test with library and test program built for the sanitizer.
+# Each sanitizer has its own build folder, so switching never rebuilds the others.
+test-asan: SAN := address
+test-tsan: SAN := thread
+# The toolchain's TSan runtime intercepts libdispatch, so a C program linking it needs the
+# toolchain's libdispatch too.
+SWIFT_RUNTIME_DIR := $(dir $(SAN_CC))../lib/swift/linux
+test-tsan: SAN_LIBS := -L$(SWIFT_RUNTIME_DIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_RUNTIME_DIR)
+test-asan test-tsan:
+	$(SWIFT) test --scratch-path .build-$(SAN) --sanitize=$(SAN) --disable-xctest
+	$(SWIFT) build --scratch-path .build-$(SAN) $(RELEASE_FLAGS) -Xswiftc -sanitize=$(SAN) --product SwiftVTd
+	$(SAN_CC) -std=gnu11 -O1 -g -fsanitize=$(SAN) -fuse-ld=lld -Wall -Wextra -Werror -ICInterop/include \
+		Tests/CABI/abi_test.c -o .build-$(SAN)/abi-test $(GLIB_FLAGS) $(SAN_LIBS)
+	SWIFTVTD_LIBRARY=$(abspath .build-$(SAN)/release/libSwiftVTd.so) .build-$(SAN)/abi-test
 
 bench:
 	$(SWIFT) build $(RELEASE_FLAGS) --product vtd-bench
