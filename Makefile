@@ -9,13 +9,13 @@ LIB       := $(BUILD_DIR)/libSwiftVTd.so
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xlinker --exclude-libs=ALL
 GLIB_FLAGS = $(shell pkg-config --cflags --libs glib-2.0 gmodule-2.0)
 
-.PHONY: all lib test test-swift test-c test-asan test-tsan bench install clean
+.PHONY: all lib test test-swift test-c test-fuzz test-asan test-tsan fuzz fuzz-build fuzz-merge bench install clean
 all: lib
 
 lib:
 	$(SWIFT) build $(RELEASE_FLAGS) --product SwiftVTd
 
-test: test-swift test-c
+test: test-swift test-c test-fuzz
 
 test-swift:
 	$(SWIFT) test
@@ -28,7 +28,7 @@ $(BUILD_DIR)/abi-test: Tests/CABI/abi_test.c CInterop/include/swiftvtd.h
 test-c: lib $(BUILD_DIR)/abi-test
 	SWIFTVTD_LIBRARY=$(abspath $(LIB)) $(BUILD_DIR)/abi-test
 
-# Sanitizer builds use the Swift toolchain's own clang: its runtimes match swiftc's.
+# Sanitizer and fuzz builds use the Swift toolchain's own clang: its runtimes match swiftc's.
 SAN_CC := $(dir $(realpath $(shell command -v $(SWIFT))))clang
 
 # The Swift tests, then the C ABI test with library and test program built for the sanitizer.
@@ -45,6 +45,42 @@ test-asan test-tsan:
 	$(SAN_CC) -std=gnu11 -O1 -g -fsanitize=$(SAN) -fuse-ld=lld -Wall -Wextra -Werror -ICInterop/include \
 		Tests/CABI/abi_test.c -o .build-$(SAN)/abi-test $(GLIB_FLAGS) $(SAN_LIBS)
 	SWIFTVTD_LIBRARY=$(abspath .build-$(SAN)/release/libSwiftVTd.so) .build-$(SAN)/abi-test
+
+# libFuzzer targets (Tests/Fuzz/fuzz_<target>.c) drive the C ABI against a library built with
+# AddressSanitizer and coverage instrumentation. `make fuzz FUZZ_SECONDS=N` runs each for N
+# seconds; `make test` runs each briefly over its committed corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 5
+FUZZ_TARGETS := mmio irq
+FUZZ_DIR := .build-fuzz
+FUZZ_LIB_FLAGS := $(RELEASE_FLAGS) --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=address \
+	-Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
+
+fuzz-build:
+	$(SWIFT) build $(FUZZ_LIB_FLAGS) --product SwiftVTd
+	@for t in $(FUZZ_TARGETS); do \
+		echo "$(SAN_CC) ... Tests/Fuzz/fuzz_$$t.c -o $(FUZZ_DIR)/fuzz-$$t"; \
+		$(SAN_CC) -std=gnu11 -O1 -g -fsanitize=fuzzer,address -fuse-ld=lld -Wall -Wextra -Werror -ICInterop/include \
+			Tests/Fuzz/fuzz_$$t.c -o $(FUZZ_DIR)/fuzz-$$t -L$(FUZZ_DIR)/release -lSwiftVTd \
+			-Wl,-rpath,$(abspath $(FUZZ_DIR)/release) || exit 1; \
+	done
+
+fuzz: fuzz-build
+	Tests/Fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+test-fuzz: fuzz-build
+	Tests/Fuzz/run.sh $(FUZZ_DIR) $(FUZZ_TEST_SECONDS) $(FUZZ_TARGETS)
+
+# Replaces each committed corpus with the smallest set of inputs, old and new, that covers
+# everything they cover together.
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		rm -rf $(FUZZ_DIR)/merged/$$t && mkdir -p $(FUZZ_DIR)/merged/$$t $(FUZZ_DIR)/logs && \
+		$(FUZZ_DIR)/fuzz-$$t -set_cover_merge=1 $(FUZZ_DIR)/merged/$$t Tests/Fuzz/corpus/$$t \
+			$(FUZZ_DIR)/corpus/$$t 2>$(FUZZ_DIR)/logs/merge-$$t.log && \
+		rm -rf Tests/Fuzz/corpus/$$t && mv $(FUZZ_DIR)/merged/$$t Tests/Fuzz/corpus/$$t && \
+		echo "corpus $$t: $$(ls Tests/Fuzz/corpus/$$t | wc -l) inputs" || exit 1; \
+	done
 
 bench:
 	$(SWIFT) build $(RELEASE_FLAGS) --product vtd-bench
