@@ -457,3 +457,36 @@ struct InterruptEntryCacheTests {
         #expect(s.unit.state.withLock { $0.interruptEntryCache.validEntryCount } == 0)
     }
 }
+
+@Suite("Interrupt remapping under concurrency")
+struct InterruptRemappingConcurrencyTests {
+    @Test("remaps racing on other threads do not keep a replaced IRTE alive: after each IEC the new entry is served")
+    func invalidationRacesWithRemaps() async {
+        let s = InterruptRemappingScenario()
+        s.install(.xAPIC(vector: 0x20, apic: 1), at: 7)
+        let unit = s.unit
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    for _ in 0..<3000 {
+                        let outcome = unit.remapInterrupt(sourceID: 0x10,
+                                                          address: InterruptRequestAddress.remappable(handle: 7).rawValue,
+                                                          data: 0)
+                        guard case .remapped(let m) = outcome else {
+                            Issue.record("unexpected \(outcome)")
+                            return
+                        }
+                        #expect((0x20...0x7F).contains(m.data & 0xFF))
+                    }
+                }
+            }
+            for round in 1..<96 {
+                let vector = UInt8(0x20 + round)
+                s.install(.xAPIC(vector: vector, apic: 1), at: 7)
+                unit.state.withLock { $0.interruptEntryCache.invalidate(index: 7, mask: 0) }
+                #expect(s.remap(handle: 7) == .remapped(CompatibilityMSI(destination: 1, vector: vector).message),
+                        "round \(round)")
+            }
+        }
+    }
+}
