@@ -185,9 +185,9 @@ extension UnitState {
 
     /// After software wrote the high half of a fault recording register (F is RW1C):
     /// PPF follows the F bits.
-    mutating func faultRecordWritten(effects: inout Effects) {
-        var status = faultStatus
+    mutating func faultRecordWritten() {
         if anyFaultPending() { return }
+        var status = faultStatus
         status.remove(.primaryPendingFault)
         faultStatus = status
         if status.isDisjoint(with: FaultStatus.interruptConditions) { eventServiced(.fault) }

@@ -109,7 +109,7 @@ extension UnitState {
     mutating func globalCommandWritten(effects: inout Effects) {
         let command = GlobalCommand(rawValue: registers.get32(Reg.globalCommand))
         let status = globalStatus
-        let changed = GlobalCommand(rawValue: command.rawValue ^ status.rawValue)
+        let changed = command.symmetricDifference(status)
         let c = configuration
 
         if command.contains(.setRootTablePointer) { setRootTablePointer(effects: &effects) }

@@ -109,7 +109,7 @@ extension UnitState {
         case Reg.faultRecordingBase...:
             // F is bit 127: the last dword of each 16-byte record.
             if (slot - Reg.faultRecordingBase) % Reg.faultRecordingSize == 12 {
-                faultRecordWritten(effects: &effects)
+                faultRecordWritten()
             }
         default: break
         }
