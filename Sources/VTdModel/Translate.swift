@@ -6,12 +6,6 @@
 // invalidation ran meanwhile; record the fault) -> unlock -> perform the fault event.
 // Guarded by `make bench` (translate hit and 4-level first-level miss).
 
-/// What the first lock section decided.
-enum TranslationStart {
-    case finished(TranslationOutcome)
-    case walk(WalkSnapshot)
-}
-
 /// What the unlocked walk starts from.
 struct WalkSnapshot {
     var root: RootTablePointer
@@ -23,11 +17,19 @@ extension VTdUnit {
     /// Translates one DMA request (VT-d chapter 3), recording its fault as chapter 7 says.
     public func translate(_ request: TranslationRequest) -> TranslationOutcome {
         let request = TranslationEngine.normalized(request)
-        let snapshot: WalkSnapshot
-        switch state.withLock({ $0.startTranslation(request) }) {
-        case .finished(let outcome): return outcome
-        case .walk(let s): snapshot = s
+        // The snapshot is large: a miss writes it into uninitialised stack space, so a hit
+        // neither initialises nor copies it (an Optional would do both).
+        return withUnsafeTemporaryAllocation(of: WalkSnapshot.self, capacity: 1) { slot in
+            let snapshot = slot.baseAddress!
+            if let answer = state.withLock({ $0.cachedTranslation(request, orSnapshotInto: snapshot) }) {
+                return .translated(answer)
+            }
+            return translateMiss(request, from: snapshot.move())
         }
+    }
+
+    @inline(never)
+    private func translateMiss(_ request: TranslationRequest, from snapshot: WalkSnapshot) -> TranslationOutcome {
         let result = translationEngine.walk(request, root: snapshot.root, platform: platform, hints: snapshot.hints)
         var effects = Effects()
         state.withLock { $0.finishTranslation(request, snapshot: snapshot, result: result, effects: &effects) }
@@ -51,12 +53,16 @@ extension UnitState {
     /// legacy) when a guest set TE before any SRTP, which is what hardware would walk.
     var translationRootTable: RootTablePointer { latchedRootTable ?? RootTablePointer(address: 0, mode: .legacy) }
 
-    /// Under the lock: remapping off, an IOTLB hit, or what the walk needs.
-    func startTranslation(_ r: TranslationRequest) -> TranslationStart {
-        // GSTS read through its view directly: the computed property made the optimizer copy
-        // the whole UnitState on every translate (measured with make bench).
+    // `mutating` on the lookups below is for speed: a non-mutating method called on the locked
+    // state copies the whole UnitState first (measured with make bench).
+
+    /// Under the lock: the answer when remapping is off or the IOTLB hits; otherwise nil, with
+    /// what the walk needs initialised at `snapshot`.
+    @inline(__always)
+    mutating func cachedTranslation(_ r: TranslationRequest,
+                                    orSnapshotInto snapshot: UnsafeMutablePointer<WalkSnapshot>) -> Translation? {
         guard GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.translationEnable) else {
-            return .finished(.translated(TranslationEngine.identity(r.address)))
+            return TranslationEngine.identity(r.address)
         }
         // Translation requests may need a fault the cached walk did not see (TT 00, DTE clear).
         if !r.isTranslationRequest,
@@ -67,9 +73,16 @@ extension UnitState {
            // request with PASID RID_PASID cached.
            r.pasid != nil || !TranslationEngine.overlapsInterruptRange(page: hit.outputPage, shift: hit.pageShift) {
             let offsetMask: UInt64 = (1 << UInt64(hit.pageShift)) - 1
-            return .finished(.translated(Translation(translated: hit.outputPage | (r.address & offsetMask),
-                                                     pageMask: ~offsetMask, permissions: hit.permissions)))
+            return Translation(translated: hit.outputPage | (r.address & offsetMask), pageMask: ~offsetMask,
+                               permissions: hit.permissions)
         }
+        snapshot.initialize(to: walkSnapshot(r))
+        return nil
+    }
+
+    /// The root table, cached entries and invalidation generation a walk starts from.
+    @inline(never)
+    mutating func walkSnapshot(_ r: TranslationRequest) -> WalkSnapshot {
         let root = translationRootTable
         var hints = CacheHints()
         hints.context = contextCache.lookup(sourceID: r.sourceID, root: root)
@@ -77,7 +90,7 @@ extension UnitState {
             hints.pasidEntry = pasidCache.lookup(sourceID: r.sourceID, pasid: r.pasid ?? context.ridPASID,
                                                  directory: context.pasidDirectoryPointer)
         }
-        return .walk(WalkSnapshot(root: root, generation: invalidationGeneration, hints: hints))
+        return WalkSnapshot(root: root, generation: invalidationGeneration, hints: hints)
     }
 
     /// Under the lock again: cache what the walk read, unless an invalidation (or a new root
