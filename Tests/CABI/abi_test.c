@@ -16,6 +16,7 @@ typedef struct Api {
     void (*mmio_write)(swiftvtd_t *, uint64_t, uint64_t, unsigned);
     int (*interrupt_remap)(swiftvtd_t *, uint16_t, const swiftvtd_msi *, swiftvtd_msi *, uint32_t);
     int (*page_request)(swiftvtd_t *, const swiftvtd_pri_request *);
+    int (*translate)(swiftvtd_t *, const swiftvtd_translate_request *, swiftvtd_translation *);
 } Api;
 
 static Api api;
@@ -125,6 +126,7 @@ static void load_library(void)
     SYM(mmio_write, "swiftvtd_mmio_write");
     SYM(interrupt_remap, "swiftvtd_interrupt_remap");
     SYM(page_request, "swiftvtd_page_request");
+    SYM(translate, "swiftvtd_translate");
 #undef SYM
 }
 
@@ -447,6 +449,53 @@ static void test_page_request_needs_the_feature(void)
     g_free(g);
 }
 
+static void put64(Guest *g, uint64_t gpa, uint64_t value)
+{
+    memcpy(g->ram + gpa, &value, sizeof(value));
+}
+
+/* Legacy tables in guest RAM: root 0x10000 -> context 0x11000 -> a 4-level second-level
+ * table 0x12000.. that maps IOVA 0x5000 read/write to 0x80000, for device 00:02.0. */
+static void test_translate_through_legacy_tables(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_t *unit = create_unit(g, NULL);
+    put64(g, 0x10000, 0x11000 | 1);                     /* root entry of bus 0: present */
+    put64(g, 0x11000 + 0x10 * 16, 0x12000 | 1);         /* context entry of devfn 0x10, TT 00 */
+    put64(g, 0x11000 + 0x10 * 16 + 8, 1 << 8 | 2);      /* DID 1, AW 2 (4 levels) */
+    put64(g, 0x12000, 0x13000 | 3);
+    put64(g, 0x13000, 0x14000 | 3);
+    put64(g, 0x14000, 0x15000 | 3);
+    put64(g, 0x15000 + 5 * 8, 0x80000 | 3);
+    api.mmio_write(unit, REG_RTADDR, 0x10000, 8);
+    api.mmio_write(unit, REG_GCMD, GCMD_SRTP, 4);
+    api.mmio_write(unit, REG_GCMD, GCMD_TE, 4);
+
+    swiftvtd_translate_request req = { .sid = 0x10, .access = SWIFTVTD_ACCESS_WRITE,
+                                       .pasid = SWIFTVTD_NO_PASID, .addr = 0x5123 };
+    swiftvtd_translation out;
+    g_assert_cmpint(api.translate(unit, &req, &out), ==, SWIFTVTD_OK);
+    g_assert_cmpint(out.kind, ==, SWIFTVTD_XLATE_OK);
+    g_assert_cmphex(out.translated, ==, 0x80123);
+    g_assert_cmphex(out.page_mask, ==, ~0xfffull);
+    g_assert_cmpuint(out.perm, ==, SWIFTVTD_PERM_READ | SWIFTVTD_PERM_WRITE);
+
+    /* An unmapped read faults with reason 6 and lands in FRCD 0 (F, reason, SID). */
+    req.access = SWIFTVTD_ACCESS_READ;
+    req.addr = 0x6000;
+    g_assert_cmpint(api.translate(unit, &req, &out), ==, SWIFTVTD_OK);
+    g_assert_cmpint(out.kind, ==, SWIFTVTD_XLATE_FAULT);
+    g_assert_cmpint(out.fault_reason, ==, 0x06);
+    uint64_t frcd_high = api.mmio_read(unit, 0x228, 8);
+    g_assert_cmphex(frcd_high >> 63, ==, 1);
+    g_assert_cmphex((frcd_high >> 32) & 0xff, ==, 0x06);
+    g_assert_cmphex(frcd_high & 0xffff, ==, 0x10);
+
+    g_assert_cmpint(api.translate(unit, NULL, &out), ==, SWIFTVTD_EINVAL);
+    api.destroy(unit);
+    g_free(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -464,5 +513,6 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/interrupt-remap/disabled-passes-through", test_interrupt_remap_disabled_passes_through);
     g_test_add_func("/swiftvtd/interrupt-remap/through-irte", test_interrupt_remap_through_irte);
     g_test_add_func("/swiftvtd/page-request/needs-the-feature", test_page_request_needs_the_feature);
+    g_test_add_func("/swiftvtd/translate/legacy-tables", test_translate_through_legacy_tables);
     return g_test_run();
 }
