@@ -215,6 +215,23 @@ typedef struct swiftvtd_translation {
 int swiftvtd_translate(swiftvtd_t *unit, const swiftvtd_translate_request *req,
                        swiftvtd_translation *out);
 
+/* IOMMU notifiers (QEMU's IOMMUNotifier flags): which events the host wants for (sid, pasid).
+   The library sends them through the host's `event` callback. */
+#define SWIFTVTD_NOTIFY_UNMAP          1u  /* SWIFTVTD_EVENT_UNMAP: vhost, VFIO */
+#define SWIFTVTD_NOTIFY_MAP            2u  /* SWIFTVTD_EVENT_MAP: shadowing; needs caching-mode */
+#define SWIFTVTD_NOTIFY_DEVIOTLB_UNMAP 4u  /* SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE; needs device-iotlb */
+
+/* Sets the notifications wanted for (sid, pasid) (SWIFTVTD_NO_PASID for requests without PASID);
+   flags 0 withdraws them. SWIFTVTD_EUNSUPPORTED when this configuration cannot deliver them, as
+   QEMU refuses them (any with snoop-control, MAP without caching-mode, DEVIOTLB_UNMAP without
+   device-iotlb); SWIFTVTD_EINVAL for unknown flags or a PASID over 20 bits. */
+int swiftvtd_set_notifier(swiftvtd_t *unit, uint16_t sid, uint32_t pasid, uint32_t flags);
+
+/* Replay (QEMU's IOMMU replay): sends a SWIFTVTD_EVENT_MAP event for every translation (sid, pasid)
+   has now and returns how many (>= 0), or SWIFTVTD_EINVAL. None when remapping is off or the device
+   passes through, faults or uses nested tables. Bounded: tables that point at themselves end it. */
+int swiftvtd_replay(swiftvtd_t *unit, uint16_t sid, uint32_t pasid);
+
 /* ------------------------------------------------------------------------ */
 /* Interrupt remapping                                                       */
 /* ------------------------------------------------------------------------ */

@@ -145,3 +145,28 @@ public func swiftvtd_translate(_ unit: OpaquePointer?, _ req: UnsafePointer<swif
     out.pointee = result
     return SWIFTVTD_OK.rawValue
 }
+
+// MARK: Notifiers and replay
+
+@_cdecl("swiftvtd_set_notifier")
+public func swiftvtd_set_notifier(_ unit: OpaquePointer?, _ sid: UInt16, _ pasid: UInt32, _ flags: UInt32) -> Int32 {
+    guard let unit, flags & ~NotificationKinds.all.rawValue == 0,
+          pasid == SWIFTVTD_NO_PASID || pasid <= 0xF_FFFF else { return SWIFTVTD_EINVAL.rawValue }
+    return withHandle(unit) { handle in
+        do throws(NotifierError) {
+            try handle.unit.setNotifications(NotificationKinds(rawValue: flags), sourceID: sid,
+                                             pasid: pasid == SWIFTVTD_NO_PASID ? nil : pasid)
+            return SWIFTVTD_OK.rawValue
+        } catch {
+            handle.platform.log(.unimplemented, "swiftvtd_set_notifier: \(error.description)")
+            return SWIFTVTD_EUNSUPPORTED.rawValue
+        }
+    }
+}
+
+@_cdecl("swiftvtd_replay")
+public func swiftvtd_replay(_ unit: OpaquePointer?, _ sid: UInt16, _ pasid: UInt32) -> Int32 {
+    guard let unit, pasid == SWIFTVTD_NO_PASID || pasid <= 0xF_FFFF else { return SWIFTVTD_EINVAL.rawValue }
+    let count = withHandle(unit) { $0.unit.replay(sourceID: sid, pasid: pasid == SWIFTVTD_NO_PASID ? nil : pasid) }
+    return Int32(clamping: count)
+}

@@ -29,6 +29,14 @@ struct WalkResult {
     }
 }
 
+/// What translates one (sid, pasid), as its context and PASID entries say.
+enum DeviceTables: Equatable {
+    case passThrough
+    case secondLevel(root: UInt64, levels: Int, domain: UInt16)
+    case firstLevel(root: UInt64, levels: Int, domain: UInt16)
+    case nested(domain: UInt16)
+}
+
 /// Cached entries translate found under the lock, offered to the walk.
 struct CacheHints {
     var context: CachedContext?
@@ -333,6 +341,46 @@ struct TranslationEngine: Sendable {
             case 1 where limits.firstLevel5Level: break
             default: throw .pasidEntryInvalid
             }
+        }
+    }
+
+    // MARK: Device setup (replay, host backends)
+
+    /// The tables that translate (sid, pasid) now, read without walking them; the fault a
+    /// request would meet on the way otherwise.
+    func deviceTables(sourceID: UInt16, pasid: UInt32?, root: RootTablePointer,
+                      platform: any Platform) -> Result<DeviceTables, FaultReason> {
+        var scratch = WalkResult()
+        do throws(FaultReason) {
+            if root.blocksAllDMA { throw .smRootTableAddressInvalid }
+            if !root.isScalable {
+                if pasid != nil { throw .smTTMZeroForPASIDRequest }
+                let context = try readLegacyContext(sourceID, root: root, platform: platform, into: &scratch)
+                if context.translationType == .passThrough { return .success(.passThrough) }
+                return .success(.secondLevel(root: context.secondLevelPointer, levels: context.levels,
+                                             domain: context.domainID))
+            }
+            let context = try readScalableContext(sourceID, root: root, platform: platform, into: &scratch)
+            if pasid != nil && !context.pasidEnabled { throw .smContextEntryPASIDEClear }
+            let effective = pasid ?? context.ridPASID
+            if UInt64(effective >> 6) >= UInt64(context.pasidDirectoryEntries) || effective > 0xF_FFFF {
+                throw pasid == nil ? .smRIDPASIDError : .smPASIDTooLarge
+            }
+            let entry = try readPASIDEntry(sourceID, pasid: effective, directory: context.pasidDirectoryPointer,
+                                           platform: platform, into: &scratch).entry
+            switch entry.translationType! {
+            case .passThrough: return .success(.passThrough)
+            case .secondLevel:
+                return .success(.secondLevel(root: entry.secondLevelPointer, levels: entry.secondLevelLevels,
+                                             domain: entry.domainID))
+            case .firstLevel:
+                return .success(.firstLevel(root: entry.firstLevelPointer,
+                                            levels: entry.firstLevelPagingMode == 1 ? 5 : 4, domain: entry.domainID))
+            case .nested:
+                return .success(.nested(domain: entry.domainID))
+            }
+        } catch {
+            return .failure(error)
         }
     }
 

@@ -24,6 +24,8 @@ struct UnitState {
     var nextFaultRecord = 0
     /// A run of the invalidation queue is under way (a callback of it must not start another).
     var processingQueue = false
+    /// Which (sid, pasid) pairs the host wants map/unmap events for.
+    var notifiers = NotifierRegistry()
 
     init(configuration: VTdConfiguration) {
         self.configuration = configuration

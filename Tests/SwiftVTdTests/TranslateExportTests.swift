@@ -54,3 +54,19 @@ struct TranslateExportTests {
         #expect(swiftvtd_translate(handle, &req, &out) == SWIFTVTD_EINVAL.rawValue)
     }
 }
+
+@Suite("C ABI notifiers")
+struct NotifierExportTests {
+    @Test("swiftvtd_set_notifier: UNMAP accepted, MAP refused without caching mode, bad flags EINVAL")
+    func setNotifier() throws {
+        let handle = try #require(makeHandle())
+        defer { swiftvtd_destroy(handle) }
+        #expect(swiftvtd_set_notifier(handle, 0x10, SWIFTVTD_NO_PASID, SWIFTVTD_NOTIFY_UNMAP) == SWIFTVTD_OK.rawValue)
+        #expect(swiftvtd_set_notifier(handle, 0x10, SWIFTVTD_NO_PASID, SWIFTVTD_NOTIFY_MAP) == SWIFTVTD_EUNSUPPORTED.rawValue)
+        #expect(swiftvtd_set_notifier(handle, 0x10, SWIFTVTD_NO_PASID, 8) == SWIFTVTD_EINVAL.rawValue)
+        #expect(swiftvtd_set_notifier(handle, 0x10, 0x10_0000, SWIFTVTD_NOTIFY_UNMAP) == SWIFTVTD_EINVAL.rawValue)
+        #expect(swiftvtd_set_notifier(nil, 0x10, SWIFTVTD_NO_PASID, 0) == SWIFTVTD_EINVAL.rawValue)
+        // Remapping is off: nothing to replay.
+        #expect(swiftvtd_replay(handle, 0x10, SWIFTVTD_NO_PASID) == 0)
+    }
+}

@@ -98,7 +98,7 @@ final class GuestMemory: Platform, @unchecked Sendable {
         let (ok, hook) = state.withLock { s -> (Bool, (() -> Void)?) in
             s.reads += 1
             guard Self.isAccessible(s, address, count: buffer.count) else { return (false, nil) }
-            for i in 0..<buffer.count { buffer[i] = Self.byte(in: &s, address + UInt64(i)) }
+            Self.copy(from: &s, address, into: buffer)
             let hit = s.readHooks.keys.first { $0 >= address && $0 < address + UInt64(buffer.count) }
             return (true, hit.flatMap { s.readHooks.removeValue(forKey: $0) })
         }
@@ -147,6 +147,25 @@ final class GuestMemory: Platform, @unchecked Sendable {
         let (end, overflow) = address.addingReportingOverflow(UInt64(count))
         guard !overflow, end <= s.ramTop else { return false }
         return !s.holes.contains { $0.overlaps(address..<end) }
+    }
+
+    /// Page by page: a table page is one dictionary lookup, not 4096.
+    private static func copy(from s: inout State, _ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) {
+        var done = 0
+        while done < buffer.count {
+            let at = address + UInt64(done)
+            let offset = Int(at % pageSize)
+            let n = min(buffer.count - done, Int(pageSize) - offset)
+            if let page = s.pages[at / pageSize] {
+                page.withUnsafeBytes { src in
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[done..<done + n])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<offset + n]))
+                }
+            } else {
+                UnsafeMutableRawBufferPointer(rebasing: buffer[done..<done + n]).initializeMemory(as: UInt8.self, repeating: 0)
+            }
+            done += n
+        }
     }
 
     private static func byte(in s: inout State, _ address: UInt64) -> UInt8 {

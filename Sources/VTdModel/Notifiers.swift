@@ -1,0 +1,123 @@
+// IOMMU notifiers (QEMU's IOMMUNotifier flags): which (source-id, PASID) pairs the host wants
+// map/unmap events for, with QEMU's rules for what a configuration can deliver, and replay:
+// a MAP event for every translation a device has now.
+
+/// Raw values match SWIFTVTD_NOTIFY_*.
+public struct NotificationKinds: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Cached translations went away (vhost, VFIO).
+    public static let unmap = NotificationKinds(rawValue: 1 << 0)
+    /// Translations appeared: shadowing, which only caching mode makes possible.
+    public static let map = NotificationKinds(rawValue: 1 << 1)
+    /// Device-TLB invalidations (vhost with ATS).
+    public static let deviceTLBUnmap = NotificationKinds(rawValue: 1 << 2)
+    public static let all: NotificationKinds = [.unmap, .map, .deviceTLBUnmap]
+}
+
+/// The registered pairs. Consulted when invalidations decide which events to send; never on
+/// the translate path.
+struct NotifierRegistry {
+    private var kinds: [UInt64: NotificationKinds] = [:]
+
+    private static func key(_ sourceID: UInt16, _ pasid: UInt32?) -> UInt64 {
+        UInt64(sourceID) << 32 | UInt64(pasid ?? noPASID)
+    }
+
+    subscript(sourceID: UInt16, pasid: UInt32?) -> NotificationKinds {
+        get { kinds[Self.key(sourceID, pasid)] ?? [] }
+        set { kinds[Self.key(sourceID, pasid)] = newValue.isEmpty ? nil : newValue }
+    }
+
+    /// Every registration, ordered by source-id then PASID (requests without PASID first).
+    var registrations: [(sourceID: UInt16, pasid: UInt32?, kinds: NotificationKinds)] {
+        // noPASID is all ones: adding one wraps it to the front of its source-id.
+        kinds.keys.sorted { ($0 >> 32, UInt32(truncatingIfNeeded: $0) &+ 1) < ($1 >> 32, UInt32(truncatingIfNeeded: $1) &+ 1) }
+            .map { key in
+                let pasid = UInt32(truncatingIfNeeded: key)
+                return (UInt16(truncatingIfNeeded: key >> 32), pasid == noPASID ? nil : pasid, kinds[key]!)
+            }
+    }
+
+    var isEmpty: Bool { kinds.isEmpty }
+}
+
+public struct NotifierError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+extension VTdUnit {
+    /// Sets the notifications the host wants for (sid, pasid); empty withdraws them. Refuses
+    /// what this configuration cannot deliver, as QEMU's notify_flag_changed does: nothing
+    /// with snoop-control, MAP without caching mode, device-TLB unmaps without device-iotlb.
+    public func setNotifications(_ kinds: NotificationKinds, sourceID: UInt16, pasid: UInt32?) throws(NotifierError) {
+        let c = configuration
+        if !kinds.isEmpty && c.snoopControl {
+            throw NotifierError(description: "snoop-control is on: IOMMU notifiers (VFIO, vhost) are not supported")
+        }
+        if kinds.contains(.map) && !c.cachingMode {
+            throw NotifierError(description: "MAP notifications (VFIO shadowing) need caching-mode=on")
+        }
+        if kinds.contains(.deviceTLBUnmap) && !c.deviceIOTLB {
+            throw NotifierError(description: "device-TLB notifications need device-iotlb=on")
+        }
+        state.withLock { $0.notifiers[sourceID, pasid] = kinds }
+    }
+
+    public func notifications(sourceID: UInt16, pasid: UInt32?) -> NotificationKinds {
+        state.withLock { $0.notifiers[sourceID, pasid] }
+    }
+
+    /// Every (sid, pasid) with notifications, for the invalidation side and the host backends.
+    public var notifierRegistrations: [(sourceID: UInt16, pasid: UInt32?, kinds: NotificationKinds)] {
+        state.withLock { $0.notifiers.registrations }
+    }
+
+    /// Table pages one replay may read by default: 32 MiB of tables (up to 4 M leaves), more
+    /// than a guest that maps its RAM needs, and a bound on tables that point at themselves.
+    public static let replayBudget = 8192
+
+    /// Calls `body` for every translation (sid, pasid) has now, in IOVA order; false when the
+    /// budget of table pages ran out first. Nothing when remapping is off, the device passes
+    /// through or its setup faults (there is nothing to shadow); nested tables are bound by the
+    /// host, not replayed. Requests without PASID skip pages in the interrupt range (they fault).
+    @discardableResult
+    public func forEachMapping(sourceID: UInt16, pasid: UInt32?, budget: Int = VTdUnit.replayBudget,
+                               _ body: (Mapping) -> Void) -> Bool {
+        let (enabled, root) = state.withLock { ($0.translationEnabled, $0.translationRootTable) }
+        guard enabled,
+              case .success(let tables) = translationEngine.deviceTables(sourceID: sourceID, pasid: pasid, root: root,
+                                                                         platform: platform) else { return true }
+        var enumerator = MappingEnumerator(platform: platform, budget: budget)
+        let visit: (Mapping) -> Void = { m in
+            if pasid == nil && TranslationEngine.overlapsInterruptRange(page: m.output, shift: m.pageShift) { return }
+            body(m)
+        }
+        switch tables {
+        case .passThrough, .nested:
+            return true
+        case let .secondLevel(tableRoot, levels, _):
+            return enumerator.secondLevel(root: tableRoot, levels: levels,
+                                          reserved: translationEngine.secondLevelReserved, visit: visit)
+        case let .firstLevel(tableRoot, levels, _):
+            return enumerator.firstLevel(root: tableRoot, levels: levels,
+                                         reserved: translationEngine.firstLevelReserved, visit: visit)
+        }
+    }
+
+    /// QEMU's replay: a MAP event for every translation (sid, pasid) has now, sent as found (no
+    /// list is built, whatever the guest's tables hold). Returns how many.
+    @discardableResult
+    public func replay(sourceID: UInt16, pasid: UInt32?, budget: Int = VTdUnit.replayBudget) -> Int {
+        var count = 0
+        let complete = forEachMapping(sourceID: sourceID, pasid: pasid, budget: budget) { m in
+            count += 1
+            platform.notify(.map(sid: sourceID, pasid: pasid, address: m.iova, size: m.size, translated: m.output,
+                                 permissions: m.permissions))
+        }
+        if !complete {
+            platform.log(.guestError, "replay of 0x\(String(sourceID, radix: 16)) stopped after \(budget) table pages")
+        }
+        return count
+    }
+}

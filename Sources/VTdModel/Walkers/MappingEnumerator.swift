@@ -1,0 +1,97 @@
+// Every present leaf of a device's page tables, for replay (QEMU's vtd_page_walk): what a
+// host that shadows the tables or binds them must learn without a DMA to trigger a walk.
+// Read-only: no accessed/dirty updates. A whole table page is read at once.
+//
+// Bounded by a budget of table pages: a table that points at itself at every level would
+// otherwise present 512^levels leaves. Entries with reserved bits set are skipped, as a walk
+// would fault on them.
+
+/// One present leaf: `2^pageShift` bytes at `iova` map to `output`.
+public struct Mapping: Equatable, Sendable {
+    public var iova: UInt64
+    public var pageShift: UInt8
+    public var output: UInt64
+    public var permissions: Permissions
+    public var size: UInt64 { 1 << UInt64(pageShift) }
+}
+
+struct MappingEnumerator {
+    let platform: any Platform
+    /// Table pages still allowed to be read.
+    var budget: Int
+
+    /// Visits the second-level leaves; false when the budget ran out first.
+    mutating func secondLevel(root: UInt64, levels: Int, reserved: SecondLevelEntry.ReservedBits,
+                              visit: (Mapping) -> Void) -> Bool {
+        guard (1...5).contains(levels) else { return true }
+        return secondLevel(table: root, level: levels, base: 0, granted: [.read, .write, .execute],
+                           reserved: reserved, visit: visit)
+    }
+
+    private mutating func secondLevel(table: UInt64, level: Int, base: UInt64, granted: Permissions,
+                                      reserved: SecondLevelEntry.ReservedBits, visit: (Mapping) -> Void) -> Bool {
+        guard budget > 0 else { return false }
+        budget -= 1
+        return withTablePage(table) { raw, this in
+            let entry = SecondLevelEntry(raw.entry)
+            guard entry.isPresent, !entry.hasReservedBits(atLevel: level, reserved) else { return true }
+            let shift = UInt64(12 + 9 * (level - 1))
+            let iova = base | UInt64(raw.index) << shift
+            let permissions = granted.intersection(entry.permissions)
+            if entry.isLeaf(atLevel: level) {
+                visit(Mapping(iova: iova, pageShift: UInt8(shift), output: entry.address & ~((1 << shift) - 1),
+                              permissions: permissions))
+                return true
+            }
+            return this.secondLevel(table: entry.address, level: level - 1, base: iova, granted: permissions,
+                                    reserved: reserved, visit: visit)
+        }
+    }
+
+    /// Visits the first-level leaves a user (non-privileged) request may use, IOVAs in
+    /// canonical form; false when the budget ran out first.
+    mutating func firstLevel(root: UInt64, levels: Int, reserved: FirstLevelEntry.ReservedBits,
+                             visit: (Mapping) -> Void) -> Bool {
+        guard levels == 4 || levels == 5 else { return true }
+        let width = UInt64(levels == 5 ? 57 : 48)
+        return firstLevel(table: root, level: levels, base: 0, writable: true, reserved: reserved) { mapping in
+            var m = mapping
+            // Sign-extend the top bit: the upper half of the canonical space.
+            if m.iova >> (width - 1) & 1 != 0 { m.iova |= ~0 << width }
+            visit(m)
+        }
+    }
+
+    private mutating func firstLevel(table: UInt64, level: Int, base: UInt64, writable: Bool,
+                                     reserved: FirstLevelEntry.ReservedBits, visit: (Mapping) -> Void) -> Bool {
+        guard budget > 0 else { return false }
+        budget -= 1
+        return withTablePage(table) { raw, this in
+            let entry = FirstLevelEntry(raw.entry)
+            guard entry.isPresent, entry.isUser, !entry.hasReservedBits(atLevel: level, reserved) else { return true }
+            let shift = UInt64(12 + 9 * (level - 1))
+            let iova = base | UInt64(raw.index) << shift
+            let canWrite = writable && entry.isWritable
+            if entry.isLeaf(atLevel: level) {
+                visit(Mapping(iova: iova, pageShift: UInt8(shift), output: entry.address & ~((1 << shift) - 1),
+                              permissions: canWrite ? .readWrite : .read))
+                return true
+            }
+            return this.firstLevel(table: entry.address, level: level - 1, base: iova, writable: canWrite,
+                                   reserved: reserved, visit: visit)
+        }
+    }
+
+    /// Reads the 512 entries of `table` and calls `body` for each until it returns false. An
+    /// unreadable table maps nothing.
+    private mutating func withTablePage(_ table: UInt64,
+                                        _ body: ((index: Int, entry: UInt64), inout MappingEnumerator) -> Bool) -> Bool {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 512) { entries in
+            guard platform.readGuest(table, into: UnsafeMutableRawBufferPointer(entries)) else { return true }
+            for index in 0..<512 where !body((index, UInt64(littleEndian: entries[index])), &self) {
+                return false
+            }
+            return true
+        }
+    }
+}
