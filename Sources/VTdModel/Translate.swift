@@ -31,15 +31,22 @@ extension VTdUnit {
     @inline(never)
     private func translateMiss(_ request: TranslationRequest, from snapshot: WalkSnapshot) -> TranslationOutcome {
         let result = translationEngine.walk(request, root: snapshot.root, platform: platform, hints: snapshot.hints)
+        guard result.recordsFault(for: request) else {
+            state.withLock { $0.fillCaches(request, snapshot: snapshot, result: result) }
+            return result.outcome
+        }
         var effects = Effects()
-        state.withLock { $0.finishTranslation(request, snapshot: snapshot, result: result, effects: &effects) }
+        state.withLock { s in
+            s.fillCaches(request, snapshot: snapshot, result: result)
+            s.recordFault(of: request, result: result, effects: &effects)
+        }
         if !effects.isEmpty { perform(&effects) }
         return result.outcome
     }
 
     /// The same translation read straight from guest memory: no cache is consulted or
-    /// filled, no fault recorded, no accessed/dirty-free shortcut. The oracle for
-    /// differential tests of the caches and the invalidation paths.
+    /// filled and no fault recorded (first-level accessed/dirty bits are set as by any walk).
+    /// The oracle for differential tests of the caches and the invalidation paths.
     public func walkUncached(_ request: TranslationRequest) -> TranslationOutcome {
         let request = TranslationEngine.normalized(request)
         let (enabled, root) = state.withLock { ($0.translationEnabled, $0.translationRootTable) }
@@ -94,21 +101,22 @@ extension UnitState {
     }
 
     /// Under the lock again: cache what the walk read, unless an invalidation (or a new root
-    /// table) came in between, and record its fault.
-    mutating func finishTranslation(_ r: TranslationRequest, snapshot: WalkSnapshot, result: WalkResult,
-                                    effects: inout Effects) {
-        if invalidationGeneration == snapshot.generation && translationRootTable == snapshot.root {
-            if let context = result.context {
-                contextCache.insert(sourceID: r.sourceID, root: snapshot.root, context: context)
-            }
-            if let entry = result.pasidEntry { pasidCache.insert(entry) }
-            if let entry = result.iotlbEntry { iotlb.insert(entry) }
+    /// table) came in between.
+    mutating func fillCaches(_ r: TranslationRequest, snapshot: WalkSnapshot, result: WalkResult) {
+        guard invalidationGeneration == snapshot.generation && translationRootTable == snapshot.root else { return }
+        if let context = result.context {
+            contextCache.insert(sourceID: r.sourceID, root: snapshot.root, context: context)
         }
-        if result.recordsFault(for: r), case .fault(let reason) = result.outcome {
-            recordFault(FaultRecord(sourceID: r.sourceID, pasid: r.pasid, address: r.address, reason: reason,
-                                    isRead: !r.access.contains(.write), privileged: r.privileged,
-                                    execute: r.access.contains(.execute)),
-                        effects: &effects)
-        }
+        if let entry = result.pasidEntry { pasidCache.insert(entry) }
+        if let entry = result.iotlbEntry { iotlb.insert(entry) }
+    }
+
+    /// Records the walk's fault (the caller checked `recordsFault`).
+    mutating func recordFault(of r: TranslationRequest, result: WalkResult, effects: inout Effects) {
+        guard case .fault(let reason) = result.outcome else { return }
+        recordFault(FaultRecord(sourceID: r.sourceID, pasid: r.pasid, address: r.address, reason: reason,
+                                isRead: !r.access.contains(.write), privileged: r.privileged,
+                                execute: r.access.contains(.execute)),
+                    effects: &effects)
     }
 }
