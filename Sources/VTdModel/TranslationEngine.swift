@@ -271,8 +271,8 @@ struct TranslationEngine: Sendable {
                          permissions: permissions, into: &result)
     }
 
-    private func readScalableContext(_ sourceID: UInt16, root: RootTablePointer, platform: any Platform,
-                                     into result: inout WalkResult) throws(FaultReason) -> ScalableContextEntry {
+    func readScalableContext(_ sourceID: UInt16, root: RootTablePointer, platform: any Platform,
+                             into result: inout WalkResult) throws(FaultReason) -> ScalableContextEntry {
         let bus = UInt64(sourceID >> 8), devfn = UInt8(sourceID & 0xFF)
         guard let rootEntry = platform.readRootEntry(root.address + bus * RootEntry.size) else {
             throw .smRootEntryAccessError

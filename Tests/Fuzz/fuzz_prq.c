@@ -1,13 +1,15 @@
 /* Fuzz target: page requests. A unit with page requests on (configuration 4) gets a page
  * request queue whose PQA, PQH, PQT and event control come from the fuzz bytes, then a program
- * of device page requests mixed with the guest's register writes (PRS, PQH, PQT, PQA, PECTL).
+ * of device page requests mixed with the guest's register writes (PRS, PQH, PQT, PQA, PECTL) and
+ * a root table (RTADDR, SRTP, TE) and RAM writes, so requests also meet the context entries the
+ * input builds.
  * Promises checked: every call answers one of the header's codes, a queued request moves PQT
  * by exactly one descriptor inside the queue, PQT never leaves the queue.
  * Input: setup, PQA, PQH, PQT, PECTL, then ops until the input ends. */
 #include "fuzz_guest.h"
 
 enum { SETUP_ALIASED = 0x10, SETUP_REENTER = 0x20 };
-enum { OP_REQUEST, OP_PRS, OP_PQH, OP_PQT, OP_PQA, OP_PECTL, OP_COUNT };
+enum { OP_REQUEST, OP_PRS, OP_PQH, OP_PQT, OP_PQA, OP_PECTL, OP_ROOT, OP_POKE, OP_COUNT };
 #define MAX_OPS 256
 
 static uint64_t queue_bytes(swiftvtd_t *unit)
@@ -64,6 +66,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case OP_PECTL:
             swiftvtd_mmio_write(unit, 0xE0, fuzz_u32(&in), 4);
             break;
+        case OP_ROOT: /* remapping on over a root table somewhere in (or outside) RAM */
+            swiftvtd_mmio_write(unit, 0x20, fuzz_u32(&in) & ~0x3FFull, 8); /* RTADDR, TTM from the bytes */
+            fuzz_gcmd(unit, 1u << 30, 0);                                    /* SRTP */
+            fuzz_gcmd(unit, 1u << 31, 0);                                    /* TE */
+            break;
+        case OP_POKE: { /* the guest writes a quadword of RAM: root and context entries, queue */
+            uint64_t gpa = ((uint64_t)fuzz_u16(&in) << 3) % FUZZ_RAM_SIZE;
+            uint64_t value = fuzz_u64(&in);
+            memcpy(g.ram + gpa, &value, 8);
+            break;
+        }
         }
         uint64_t tail = swiftvtd_mmio_read(unit, 0xC8, 8);
         FUZZ_CHECK((tail & ~0x7FFE0ull) == 0);

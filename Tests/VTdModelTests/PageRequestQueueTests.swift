@@ -202,7 +202,7 @@ struct PageRequestQueueTests {
         var effects = Effects()
         let request = PageRequest(sourceID: 1, address: 0x1000)
         let step = s.unit.state.withLock { $0.beginPageRequest(request, effects: &effects) }
-        guard case let .write(address, nextTail, epoch) = step else {
+        guard case let .slot(.write(address, nextTail, epoch)) = step else {
             Issue.record("expected a queue write, got \(step)")
             return
         }

@@ -54,6 +54,13 @@ public enum PageRequestOutcome: Equatable, Sendable {
 
 /// The first step of a page request, decided under the lock.
 enum PageRequestStep {
+    case slot(PageRequestSlot)
+    /// Read the requester's scalable-mode context entry (without the lock), then continue.
+    case readContext(root: RootTablePointer)
+}
+
+/// Whether the request got a queue slot.
+enum PageRequestSlot {
     case done(PageRequestOutcome)
     /// Write the descriptor at `address` (without the lock), then publish the slot ending at `nextTail`.
     case write(address: UInt64, nextTail: Int, epoch: UInt64)
@@ -64,11 +71,56 @@ enum PageRequestStep {
 
 extension UnitState {
     mutating func beginPageRequest(_ request: PageRequest, effects: inout Effects) -> PageRequestStep {
-        guard configuration.pageRequests else { return .done(.unsupported) }
+        guard configuration.pageRequests else { return .slot(.done(.unsupported)) }
         if let problem = request.malformation {
             effects.log(.guestError, "page request from \(request.sourceID.sourceIDDescription) refused: \(problem)")
-            return .done(.invalid)
+            return .slot(.done(.invalid))
         }
+        // With remapping off there is no context entry to ask (QEMU does not ask either).
+        guard translationEnabled else { return .slot(reservePageRequestSlot(request, effects: &effects)) }
+        let root = translationRootTable
+        guard root.isScalable else {
+            // Page requests exist only for scalable-mode tables.
+            return .slot(.done(refusePageRequest(request, .smTTMZeroForPageGroupRequest, faultProcessingDisabled: false,
+                                                 effects: &effects)))
+        }
+        if case .scalable(let context)? = contextCache.lookup(sourceID: request.sourceID, root: root) {
+            return .slot(continuePageRequest(request, context: .success(context), effects: &effects))
+        }
+        return .readContext(root: root)
+    }
+
+    /// After the requester's scalable-mode context entry was read (or failed to be).
+    mutating func continuePageRequest(_ request: PageRequest, context: Result<ScalableContextEntry, FaultReason>,
+                                      faultProcessingDisabled: Bool = false,
+                                      effects: inout Effects) -> PageRequestSlot {
+        switch context {
+        case .failure(let reason):
+            return .done(refusePageRequest(request, reason, faultProcessingDisabled: faultProcessingDisabled,
+                                           effects: &effects))
+        case .success(let entry) where !entry.pageRequestsEnabled:
+            return .done(refusePageRequest(request, .smContextEntryPREClear,
+                                           faultProcessingDisabled: entry.faultProcessingDisabled, effects: &effects))
+        case .success:
+            return reservePageRequestSlot(request, effects: &effects)
+        }
+    }
+
+    /// A request the requester's context does not allow: the fault is recorded (FPD permitting)
+    /// and the device is told its request cannot be satisfied.
+    private mutating func refusePageRequest(_ request: PageRequest, _ reason: FaultReason, faultProcessingDisabled: Bool,
+                                            effects: inout Effects) -> PageRequestOutcome {
+        if !(faultProcessingDisabled && reason.isQualified) {
+            effects.log(.guestError, "page request from \(request.sourceID.sourceIDDescription) refused, fault 0x"
+                            + String(reason.rawValue, radix: 16))
+            recordFault(FaultRecord(sourceID: request.sourceID, pasid: request.pasid, address: request.address & ~0xFFF,
+                                    reason: reason, isRead: !request.write, privileged: request.privileged,
+                                    execute: request.execute), effects: &effects)
+        }
+        return .dropped(autoResponse: respondForUnit(request, .invalidRequest, effects: &effects))
+    }
+
+    private mutating func reservePageRequestSlot(_ request: PageRequest, effects: inout Effects) -> PageRequestSlot {
         guard !pageRequestStatus.contains(.pageRequestOverflow) else {
             return .done(dropPageRequest(request, effects: &effects))
         }
@@ -84,10 +136,29 @@ extension UnitState {
             signalPageRequest(overflowed: true, effects: &effects)
             return .done(dropPageRequest(request, effects: &effects))
         }
+        invalidateForPageRequest(request)
         pageRequestReservations.tail = next
         pageRequestReservations.writesInFlight += 1
         return .write(address: queue.base &+ UInt64(tail) * PageRequestDescriptor.size, nextTail: next,
                       epoch: pageRequestReservations.epoch)
+    }
+
+    /// Implicit invalidation on a page request (VT-d spec 6.5, as QEMU's PRI series does it):
+    /// software that services a page request may widen the mapping without invalidating, so
+    /// what the unit cached for the page must go now, and a walk running meanwhile must not
+    /// cache what it read before.
+    private mutating func invalidateForPageRequest(_ request: PageRequest) {
+        let page = request.address & ~0xFFF
+        if let hit = iotlb.lookup(sourceID: request.sourceID, pasid: request.pasid ?? noPASID, address: page,
+                                  privileged: request.privileged) {
+            if hit.effectivePASID == noPASID {
+                iotlb.invalidate(.pages(domain: hit.domainID, address: page, addressMask: 0, leafOnly: false))
+            } else {
+                iotlb.invalidate(.pasidPages(domain: hit.domainID, pasid: hit.effectivePASID, address: page,
+                                             addressMask: 0, leafOnly: false))
+            }
+        }
+        invalidationGeneration &+= 1
     }
 
     mutating func finishPageRequest(_ request: PageRequest, address: UInt64, nextTail: Int, epoch: UInt64,
@@ -148,9 +219,26 @@ extension VTdUnit {
     /// A PRI-capable device asks for a page (PCIe page request message).
     public func pageRequest(_ request: PageRequest) -> PageRequestOutcome {
         var effects = Effects()
-        let step = state.withLock { $0.beginPageRequest(request, effects: &effects) }
+        let slot: PageRequestSlot
+        switch state.withLock({ $0.beginPageRequest(request, effects: &effects) }) {
+        case .slot(let decided):
+            slot = decided
+        case .readContext(let root):
+            var walk = WalkResult()
+            let context: Result<ScalableContextEntry, FaultReason>
+            do throws(FaultReason) {
+                context = .success(try translationEngine.readScalableContext(request.sourceID, root: root,
+                                                                              platform: platform, into: &walk))
+            } catch {
+                context = .failure(error)
+            }
+            slot = state.withLock {
+                $0.continuePageRequest(request, context: context, faultProcessingDisabled: walk.faultProcessingDisabled,
+                                       effects: &effects)
+            }
+        }
         let outcome: PageRequestOutcome
-        switch step {
+        switch slot {
         case .done(let decided):
             outcome = decided
         case let .write(address, nextTail, epoch):
