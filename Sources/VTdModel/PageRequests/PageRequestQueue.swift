@@ -4,13 +4,18 @@
 // back to the device as `.pageGroupResponse` events.
 //
 // Rules, as the spec and the Linux driver (prq.c) rely on them:
+// - With remapping on, the requester needs a scalable-mode context entry with PRE set (spec
+//   9.4); otherwise the fault is recorded (0x32 legacy tables, the context entry's own fault,
+//   0x47 PRE clear; FPD-qualified) and the device is answered "invalid request".
+// - A queued request implicitly invalidates what the IOTLB cached for its page (spec 6.5).
 // - The queue is full when one more descriptor would make PQT equal PQH (one slot stays empty).
 // - A request that finds the queue full sets PRS.PRO and is dropped; while PRO is set every
 //   request is dropped. A dropped request that ends its page group (LPIG, not a stop marker)
 //   is answered by the unit itself with a "success" page group response (VT-d spec 7.5, page
 //   request queue overflow; the RISC-V IOMMU spec prescribes the same and gives the reason: a
 //   success makes the device retry its translation, fault again and re-issue the request once
-//   software has drained the queue, while an error code would end the device's I/O).
+//   software has drained the queue, while an error code would end the device's I/O). QEMU's
+//   PRI series instead returns an error to the calling device model and answers nothing.
 // - Setting PRS.PPR or PRS.PRO while both were clear raises the page request event; Linux
 //   clears PPR before reading PQT, so a request queued while it works raises a new one.
 // - PQA.PQS gives 2^PQS pages of 32-byte descriptors, 2^(PQS+7) entries (some Intel datasheets
