@@ -490,3 +490,19 @@ struct InterruptRemappingConcurrencyTests {
         }
     }
 }
+
+@Suite("Interrupt remapping not offered (intremap=off)")
+struct InterruptRemappingOffTests {
+    @Test("with intremap off GCMD.IRE does nothing and every interrupt passes through (ECAP.IR clear)")
+    func intremapOffPassesThrough() {
+        let guest = FakeGuest()
+        var configuration = VTdConfiguration()
+        configuration.interruptRemapping = false
+        let unit = try! VTdUnit(configuration: configuration, platform: guest)
+        unit.enableInterruptRemapping(table: InterruptRemappingTableAddress(base: 0x10000, sizeField: 7))
+        #expect(unit.mmioRead(offset: Reg.globalStatus, width: 4) & UInt64(GlobalCommand.interruptRemappingEnable.rawValue) == 0)
+        #expect(unit.remapInterrupt(sourceID: 0x10, address: InterruptRequestAddress.remappable(handle: 1).rawValue,
+                                    data: 0) == .passThrough)
+        #expect(unit.remapInterrupt(sourceID: 0x10, address: 0xFEE0_1000, data: 0x40) == .passThrough)
+    }
+}
