@@ -1,10 +1,11 @@
 // IOTLB (VT-d spec 6.2.2, 6.5.2): cached leaf translations, tagged by domain, PASID,
 // source-id and page size (4 KiB, 2 MiB, 1 GiB).
 //
-// HOT PATH. `lookup` runs on every translate hit: it must not allocate, touch a reference
-// count, call an existential or loop over the table. It reads at most one set per page size
-// (8 tags in one cache line) and skips page sizes the cache holds none of. Guarded by
-// `make bench` ("translate IOTLB hit").
+// HOT PATH. `IOTLBReader.lookup` runs on every translate hit WITHOUT the unit's lock: it must
+// not allocate, touch a reference count, call an existential, perform an atomic
+// read-modify-write (except once to mark an entry used), or loop over the table. It reads at
+// most one set per page size (8 tags in one cache line) and skips page sizes the cache holds
+// none of. Guarded by `make bench` ("translate, IOTLB hit").
 //
 // Shape: set-associative, 8 ways a set. The set of an entry is a hash of its input page and
 // page size only, not of its requester: page-selective invalidation names a domain and an
@@ -20,6 +21,14 @@
 // a counter only over-invalidate, which the spec allows.
 //
 // Eviction: CLOCK (second chance) within the set. The cache is never dropped for being full.
+//
+// Concurrency: every change happens under the unit's lock (one writer). Readers without the
+// lock see each set through a sequence counter (odd while the set is being written; a reader
+// that saw it change retries under the lock), and every word is an atomic, so a reader never
+// uses a torn entry. An invalidation is complete when its writer returns: a lookup that starts
+// afterwards sees the bumped counters or the cleared tags.
+
+import Synchronization
 
 /// Marker for "request without PASID" in cache tags.
 public let noPASID: UInt32 = .max
@@ -86,260 +95,65 @@ enum IOTLBPageSize: UInt64, CaseIterable {
     }
 }
 
-/// Payload of one way; its tag lives in the set's tag line.
-struct IOTLBSlot {
-    var requester: UInt64
-    var outputPage: UInt64
-    var stamp: UInt32
-    var effectivePASID: UInt32
-    var domainID: UInt16
-    var permissions: UInt8
-}
+/// The IOTLB's storage: allocated once, freed once, never resized; shared by the writer (the
+/// `IOTLB` value under the unit's lock) and lock-free readers (`IOTLBReader`).
+final class IOTLBStorage: @unchecked Sendable {
+    static let ways = 8
+    /// Size of each generation table (domain, domain+PASID).
+    static let generationSlots = 4096
+    /// Words of payload per way: requester key; output page; stamp << 32 | effective PASID;
+    /// domain << 8 | permissions.
+    static let slotWords = 4
 
-/// Owns the IOTLB's raw storage: allocated once, freed once, never resized.
-final class IOTLBStorage {
-    let tags: UnsafeMutablePointer<UInt64>
-    let slots: UnsafeMutablePointer<IOTLBSlot>
+    let sets: Int
+    let setShift: UInt64
+    var capacity: Int { sets * Self.ways }
+    let tags: UnsafeMutablePointer<Atomic<UInt64>>
+    let slots: UnsafeMutablePointer<Atomic<UInt64>>
+    /// Per set: odd while the writer changes the set.
+    let sequences: UnsafeMutablePointer<Atomic<UInt32>>
     /// Per set: bits 7:0 referenced mask, bits 10:8 clock hand.
-    let clocks: UnsafeMutablePointer<UInt16>
-    let domainGenerations: UnsafeMutablePointer<UInt32>
-    let pasidGenerations: UnsafeMutablePointer<UInt32>
-    let wayCount: Int
-    let generationCount: Int
+    let clocks: UnsafeMutablePointer<Atomic<UInt16>>
+    let domainGenerations: UnsafeMutablePointer<Atomic<UInt32>>
+    let pasidGenerations: UnsafeMutablePointer<Atomic<UInt32>>
+    let globalGeneration = Atomic<UInt32>(0)
+    /// Ways holding a tag of each page size (dead ones included until reused): a size with
+    /// none is not probed.
+    let ways4K = Atomic<UInt32>(0), ways2M = Atomic<UInt32>(0), ways1G = Atomic<UInt32>(0)
+    /// Lock-free lookups are allowed (translation is enabled); cleared, they all go to the lock.
+    let concurrentLookups = Atomic<Bool>(false)
+    /// Generation bumps since the counters last restarted (writer only, under the unit's lock).
+    var bumps: UInt32 = 0
 
-    init(sets: Int, ways: Int, generations: Int) {
-        wayCount = sets * ways
-        generationCount = generations
-        let lines = UnsafeMutableRawPointer.allocate(byteCount: wayCount * MemoryLayout<UInt64>.stride, alignment: 64)
-        tags = lines.bindMemory(to: UInt64.self, capacity: wayCount)
-        tags.initialize(repeating: 0, count: wayCount)
-        slots = .allocate(capacity: wayCount)
-        slots.initialize(repeating: IOTLBSlot(requester: 0, outputPage: 0, stamp: 0, effectivePASID: 0,
-                                              domainID: 0, permissions: 0), count: wayCount)
-        clocks = .allocate(capacity: sets)
-        clocks.initialize(repeating: 0, count: sets)
-        domainGenerations = .allocate(capacity: generations)
-        domainGenerations.initialize(repeating: 0, count: generations)
-        pasidGenerations = .allocate(capacity: generations)
-        pasidGenerations.initialize(repeating: 0, count: generations)
+    init(sets: Int) {
+        self.sets = sets
+        setShift = UInt64(64 - sets.trailingZeroBitCount)
+        let wayCount = sets * Self.ways
+        func atomics<T: AtomicRepresentable>(_ count: Int, _ zero: T, alignment: Int = 64) -> UnsafeMutablePointer<Atomic<T>> {
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Atomic<T>>.stride, alignment: alignment)
+            let p = raw.bindMemory(to: Atomic<T>.self, capacity: count)
+            for i in 0..<count { (p + i).initialize(to: Atomic(zero)) }
+            return p
+        }
+        tags = atomics(wayCount, UInt64(0))
+        slots = atomics(wayCount * Self.slotWords, UInt64(0))
+        sequences = atomics(sets, UInt32(0))
+        clocks = atomics(sets, UInt16(0))
+        domainGenerations = atomics(Self.generationSlots, UInt32(0))
+        pasidGenerations = atomics(Self.generationSlots, UInt32(0))
     }
 
     deinit {
+        // Atomics of integers are trivially destroyed: freeing the memory is enough.
         UnsafeMutableRawPointer(tags).deallocate()
-        slots.deallocate()
-        clocks.deallocate()
-        domainGenerations.deallocate()
-        pasidGenerations.deallocate()
-    }
-}
-
-/// The IOTLB. A value lives in `UnitState` and is never copied: copies would share storage.
-public struct IOTLB {
-    public static let ways = 8
-    /// Size of each generation table (domain, domain+PASID).
-    static let generationSlots = 4096
-    /// Page-selective invalidations probing more sets than this scan the table instead.
-    static let probeLimit = 64
-    /// Invalidation counters are 32-bit: after this many bumps everything is dropped and the
-    /// counters restart, so a stamp can never come round to a dead entry's value again.
-    static let bumpLimit: UInt32 = 1 << 30
-
-    /// Entries the cache can hold: the configured size rounded down to whole sets of a power of two.
-    public let capacity: Int
-    private let sets: Int
-    private let setShift: UInt64
-    private let storage: IOTLBStorage
-    // Raw pointers copied out of `storage`, so that reaching them costs no reference counting.
-    private let tags: UnsafeMutablePointer<UInt64>
-    private let slots: UnsafeMutablePointer<IOTLBSlot>
-    private let clocks: UnsafeMutablePointer<UInt16>
-    private let domainGenerations: UnsafeMutablePointer<UInt32>
-    private let pasidGenerations: UnsafeMutablePointer<UInt32>
-    private var globalGeneration: UInt32 = 0
-    private var bumps: UInt32 = 0
-    /// Ways holding a tag of each page size (dead ones included until reused): a size with
-    /// none is not probed.
-    private var waysOfSize: (UInt32, UInt32, UInt32) = (0, 0, 0)
-
-    public init(capacity requested: Int) {
-        var sets = 2
-        while sets * 2 * Self.ways <= requested { sets *= 2 }
-        self.sets = sets
-        capacity = sets * Self.ways
-        setShift = UInt64(64 - sets.trailingZeroBitCount)
-        storage = IOTLBStorage(sets: sets, ways: Self.ways, generations: Self.generationSlots)
-        tags = storage.tags
-        slots = storage.slots
-        clocks = storage.clocks
-        domainGenerations = storage.domainGenerations
-        pasidGenerations = storage.pasidGenerations
+        UnsafeMutableRawPointer(slots).deallocate()
+        UnsafeMutableRawPointer(sequences).deallocate()
+        UnsafeMutableRawPointer(clocks).deallocate()
+        UnsafeMutableRawPointer(domainGenerations).deallocate()
+        UnsafeMutableRawPointer(pasidGenerations).deallocate()
     }
 
-    // MARK: Lookup (hot)
-
-    /// The cached translation of `address` for the requester, or nil. Marks the hit as recently used.
-    @inline(__always)
-    public func lookup(sourceID: UInt16, pasid: UInt32, address: UInt64, privileged: Bool = false) -> IOTLBEntry? {
-        let requester = Self.requesterKey(sourceID: sourceID, pasid: pasid, privileged: privileged)
-        let print = Self.fingerprint(requester)
-        if waysOfSize.0 != 0, let e = probe(.size4K, address, requester, print) { return e }
-        if waysOfSize.1 != 0, let e = probe(.size2M, address, requester, print) { return e }
-        if waysOfSize.2 != 0, let e = probe(.size1G, address, requester, print) { return e }
-        return nil
-    }
-
-    @inline(__always)
-    private func probe(_ size: IOTLBPageSize, _ address: UInt64, _ requester: UInt64, _ print: UInt64) -> IOTLBEntry? {
-        let page = address &>> size.shift
-        let tag = (page &<< size.shift) | print | size.rawValue
-        let set = setIndex(page: page, size: size)
-        let first = set &* Self.ways
-        for way in 0..<Self.ways where tags[first &+ way] == tag {
-            let slot = slots[first &+ way]
-            guard slot.requester == requester, slot.stamp == stamp(slot.domainID, slot.effectivePASID) else { continue }
-            let clock = clocks[set]
-            let bit = UInt16(1) &<< UInt16(way)
-            if clock & bit == 0 { clocks[set] = clock | bit }
-            return IOTLBEntry(
-                domainID: slot.domainID, sourceID: UInt16(truncatingIfNeeded: requester &>> 32),
-                pasid: UInt32(truncatingIfNeeded: requester), effectivePASID: slot.effectivePASID,
-                privileged: requester & Self.privilegedBit != 0, inputPage: page &<< size.shift,
-                outputPage: slot.outputPage, pageShift: UInt8(size.shift),
-                permissions: Permissions(rawValue: slot.permissions))
-        }
-        return nil
-    }
-
-    // MARK: Insert
-
-    /// Caches a translation, replacing an entry with the same key, else taking a free or dead
-    /// way, else evicting the set's least recently used way (second chance).
-    public mutating func insert(_ entry: IOTLBEntry) {
-        guard let size = IOTLBPageSize(shift: entry.pageShift) else { return }
-        let requester = Self.requesterKey(sourceID: entry.sourceID, pasid: entry.pasid, privileged: entry.privileged)
-        let page = entry.inputPage &>> size.shift
-        let tag = (page &<< size.shift) | Self.fingerprint(requester) | size.rawValue
-        let set = setIndex(page: page, size: size)
-        let first = set * Self.ways
-        var target = -1
-        for way in 0..<Self.ways {
-            let t = tags[first + way]
-            if t == tag && slots[first + way].requester == requester { target = way; break }
-            if target < 0 && (t == 0 || !isLive(first + way)) { target = way }
-        }
-        if target < 0 { target = evictionVictim(set: set) }
-        let index = first + target
-        forgetSize(of: tags[index])
-        tags[index] = tag
-        countSize(of: tag)
-        slots[index] = IOTLBSlot(
-            requester: requester, outputPage: entry.outputPage, stamp: stamp(entry.domainID, entry.effectivePASID),
-            effectivePASID: entry.effectivePASID, domainID: entry.domainID, permissions: entry.permissions.rawValue)
-        // Not referenced until it is hit again: a stream of one-off translations then evicts
-        // its own kind first and leaves the entries in use alone.
-        clocks[set] &= ~(UInt16(1) << UInt16(target))
-    }
-
-    /// Second chance: the hand skips (and clears) referenced ways and stops at the first that is not.
-    /// Terminates within one lap plus one way: every way it passes loses its mark.
-    private func evictionVictim(set: Int) -> Int {
-        var clock = clocks[set]
-        var hand = Int(clock >> 8) & (Self.ways - 1)
-        while clock & (1 << UInt16(hand)) != 0 {
-            clock &= ~(1 << UInt16(hand))
-            hand = (hand + 1) & (Self.ways - 1)
-        }
-        let victim = hand
-        hand = (hand + 1) & (Self.ways - 1)
-        clocks[set] = (clock & 0xFF) | UInt16(hand) << 8
-        return victim
-    }
-
-    // MARK: Invalidation
-
-    public mutating func invalidate(_ scope: IOTLBInvalidationScope) {
-        switch scope {
-        case .global:
-            if countBump() { globalGeneration &+= 1 }
-        case .domain(let domain):
-            if countBump() { domainGenerations[Self.domainSlot(domain)] &+= 1 }
-        case .pasid(let domain, let pasid):
-            if countBump() { pasidGenerations[Self.pasidSlot(domain, pasid)] &+= 1 }
-        case .pages(let domain, let address, let mask, _):
-            // IH only spares paging-structure caches; these are leaf entries.
-            removePages(domain: domain, pasid: nil, address: address, addressMask: mask)
-        case .pasidPages(let domain, let pasid, let address, let mask, _):
-            removePages(domain: domain, pasid: pasid, address: address, addressMask: mask)
-        }
-    }
-
-    /// Drops everything (reset, counter wrap).
-    public mutating func removeAll() {
-        tags.update(repeating: 0, count: capacity)
-        clocks.update(repeating: 0, count: sets)
-        domainGenerations.update(repeating: 0, count: Self.generationSlots)
-        pasidGenerations.update(repeating: 0, count: Self.generationSlots)
-        globalGeneration = 0
-        bumps = 0
-        waysOfSize = (0, 0, 0)
-    }
-
-    /// Counts one generation bump; false when the counters were restarted instead (which
-    /// already invalidated everything).
-    private mutating func countBump() -> Bool {
-        bumps += 1
-        if bumps < Self.bumpLimit { return true }
-        removeAll()
-        return false
-    }
-
-    /// Removes the entries of `domain` (and `pasid`, when given) that overlap the 2^addressMask
-    /// 4 KiB pages at `address` (aligned down to that size, as the spec's address mask says).
-    private mutating func removePages(domain: UInt16, pasid: UInt32?, address: UInt64, addressMask: UInt8) {
-        let spanShift = UInt64(addressMask) + 12
-        guard spanShift < 64 else {
-            // Wider than any address: the whole domain (or PASID) goes.
-            if let pasid { invalidate(.pasid(domain: domain, pasid: pasid)) } else { invalidate(.domain(domain)) }
-            return
-        }
-        let start = address & ~((1 << spanShift) - 1)
-        let last = start | ((1 << spanShift) - 1)
-        // Count the sets to probe: per present page size, the pages of that size overlapping the range.
-        var probes: UInt64 = 0
-        for size in IOTLBPageSize.allCases where ways(of: size) != 0 {
-            probes += (last >> size.shift) - (start >> size.shift) + 1
-        }
-        if probes > UInt64(Self.probeLimit) {
-            for index in 0..<capacity where tags[index] != 0 {
-                removeIfCovered(index, domain: domain, pasid: pasid, start: start, last: last)
-            }
-            return
-        }
-        for size in IOTLBPageSize.allCases where ways(of: size) != 0 {
-            var page = start >> size.shift
-            while page <= last >> size.shift {
-                let first = setIndex(page: page, size: size) * Self.ways
-                for way in 0..<Self.ways where tags[first + way] != 0 {
-                    removeIfCovered(first + way, domain: domain, pasid: pasid, start: start, last: last)
-                }
-                page += 1
-            }
-        }
-    }
-
-    private mutating func removeIfCovered(_ index: Int, domain: UInt16, pasid: UInt32?, start: UInt64, last: UInt64) {
-        let tag = tags[index]
-        guard let size = IOTLBPageSize(rawValue: tag & 3) else { return }
-        let pageStart = tag & ~((1 << size.shift) - 1)
-        let pageLast = pageStart | ((1 << size.shift) - 1)
-        let slot = slots[index]
-        guard pageStart <= last, pageLast >= start, slot.domainID == domain else { return }
-        if let pasid, slot.effectivePASID != pasid { return }
-        forgetSize(of: tag)
-        tags[index] = 0
-    }
-
-    // MARK: Keys, stamps, counters
+    // MARK: Keys, hashes, stamps (shared by writer and readers)
 
     static let privilegedBit: UInt64 = 1 << 48
 
@@ -355,7 +169,7 @@ public struct IOTLB {
     }
 
     @inline(__always)
-    private func setIndex(page: UInt64, size: IOTLBPageSize) -> Int {
+    func setIndex(page: UInt64, size: IOTLBPageSize) -> Int {
         Int(truncatingIfNeeded: ((page ^ (size.rawValue &<< 62)) &* 0x9E37_79B9_7F4A_7C15) &>> setShift)
     }
 
@@ -368,37 +182,363 @@ public struct IOTLB {
     }
 
     @inline(__always)
-    private func stamp(_ domain: UInt16, _ pasid: UInt32) -> UInt32 {
-        globalGeneration &+ domainGenerations[Self.domainSlot(domain)] &+ pasidGenerations[Self.pasidSlot(domain, pasid)]
+    func stamp(_ domain: UInt16, _ pasid: UInt32) -> UInt32 {
+        globalGeneration.load(ordering: .relaxed)
+            &+ domainGenerations[Self.domainSlot(domain)].load(ordering: .relaxed)
+            &+ pasidGenerations[Self.pasidSlot(domain, pasid)].load(ordering: .relaxed)
     }
 
-    private func isLive(_ index: Int) -> Bool {
-        let slot = slots[index]
-        return tags[index] != 0 && slot.stamp == stamp(slot.domainID, slot.effectivePASID)
-    }
-
-    private func ways(of size: IOTLBPageSize) -> UInt32 {
+    @inline(__always)
+    func waysOf(_ size: IOTLBPageSize) -> UInt32 {
         switch size {
-        case .size4K: waysOfSize.0
-        case .size2M: waysOfSize.1
-        case .size1G: waysOfSize.2
+        case .size4K: ways4K.load(ordering: .relaxed)
+        case .size2M: ways2M.load(ordering: .relaxed)
+        case .size1G: ways1G.load(ordering: .relaxed)
         }
     }
 
-    private mutating func countSize(of tag: UInt64) {
+    /// Marks a way as recently used; an atomic update only when it was not marked already.
+    @inline(__always)
+    func markReferenced(set: Int, way: Int) {
+        let bit = UInt16(1) &<< UInt16(way)
+        if clocks[set].load(ordering: .relaxed) & bit == 0 {
+            clocks[set].bitwiseOr(bit, ordering: .relaxed)
+        }
+    }
+
+    @inline(__always)
+    func entry(tag: UInt64, index: Int, size: IOTLBPageSize) -> IOTLBEntry {
+        let words = slots + index &* Self.slotWords
+        return Self.entry(tag: tag, size: size, requester: words[0].load(ordering: .relaxed),
+                          outputPage: words[1].load(ordering: .relaxed), third: words[2].load(ordering: .relaxed),
+                          fourth: words[3].load(ordering: .relaxed))
+    }
+
+    @inline(__always)
+    static func entry(tag: UInt64, size: IOTLBPageSize, requester: UInt64, outputPage: UInt64, third: UInt64,
+                      fourth: UInt64) -> IOTLBEntry {
+        IOTLBEntry(
+            domainID: UInt16(truncatingIfNeeded: fourth &>> 8), sourceID: UInt16(truncatingIfNeeded: requester &>> 32),
+            pasid: UInt32(truncatingIfNeeded: requester), effectivePASID: UInt32(truncatingIfNeeded: third),
+            privileged: requester & privilegedBit != 0, inputPage: tag & ~((1 &<< size.shift) &- 1),
+            outputPage: outputPage, pageShift: UInt8(truncatingIfNeeded: size.shift),
+            permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: fourth)))
+    }
+}
+
+/// Lookups without the unit's lock, for the translate hit path.
+public struct IOTLBReader: @unchecked Sendable {
+    let storage: IOTLBStorage
+
+    /// The cached translation of `address`, or nil: nil also when a writer was busy with the
+    /// set or lock-free lookups are off, and the caller then asks under the lock.
+    @inline(__always)
+    public func lookup(sourceID: UInt16, pasid: UInt32, address: UInt64, privileged: Bool = false) -> IOTLBEntry? {
+        let s = storage
+        guard s.concurrentLookups.load(ordering: .acquiring) else { return nil }
+        let requester = IOTLBStorage.requesterKey(sourceID: sourceID, pasid: pasid, privileged: privileged)
+        let print = IOTLBStorage.fingerprint(requester)
+        // Unrolled: iterating `allCases` would retain and release an array on every lookup.
+        if s.ways4K.load(ordering: .relaxed) != 0 {
+            switch probe(s, .size4K, address, requester, print) {
+            case .hit(let e): return e
+            case .busy: return nil
+            case .miss: break
+            }
+        }
+        if s.ways2M.load(ordering: .relaxed) != 0 {
+            switch probe(s, .size2M, address, requester, print) {
+            case .hit(let e): return e
+            case .busy: return nil
+            case .miss: break
+            }
+        }
+        if s.ways1G.load(ordering: .relaxed) != 0, case .hit(let e) = probe(s, .size1G, address, requester, print) {
+            return e
+        }
+        return nil
+    }
+
+    enum Probe { case hit(IOTLBEntry), miss, busy }
+
+    @inline(__always)
+    private func probe(_ s: IOTLBStorage, _ size: IOTLBPageSize, _ address: UInt64, _ requester: UInt64,
+                       _ print: UInt64) -> Probe {
+        let page = address &>> size.shift
+        let tag = (page &<< size.shift) | print | size.rawValue
+        let set = s.setIndex(page: page, size: size)
+        let sequence = s.sequences[set].load(ordering: .acquiring)
+        guard sequence & 1 == 0 else { return .busy }
+        let first = set &* IOTLBStorage.ways
+        for way in 0..<IOTLBStorage.ways where s.tags[first &+ way].load(ordering: .relaxed) == tag {
+            let index = first &+ way
+            let words = s.slots + index &* IOTLBStorage.slotWords
+            let candidate = words[0].load(ordering: .relaxed)
+            let outputPage = words[1].load(ordering: .relaxed)
+            let third = words[2].load(ordering: .relaxed)
+            let fourth = words[3].load(ordering: .relaxed)
+            // Everything read so far belongs to one version of the set, or it is not used.
+            atomicMemoryFence(ordering: .acquiring)
+            guard s.sequences[set].load(ordering: .relaxed) == sequence else { return .busy }
+            guard candidate == requester,
+                  UInt32(truncatingIfNeeded: third &>> 32)
+                    == s.stamp(UInt16(truncatingIfNeeded: fourth &>> 8), UInt32(truncatingIfNeeded: third))
+            else { continue }
+            s.markReferenced(set: set, way: way)
+            return .hit(IOTLBStorage.entry(tag: tag, size: size, requester: candidate, outputPage: outputPage,
+                                           third: third, fourth: fourth))
+        }
+        return .miss
+    }
+}
+
+/// The IOTLB as the unit's state holds it: the single writer, used under the unit's lock.
+/// All its state is in the storage it shares with `IOTLBReader`, so `UnitState` holds it as a
+/// `let`: the storage readers see can never be swapped for another.
+public struct IOTLB {
+    public static let ways = IOTLBStorage.ways
+    /// Page-selective invalidations probing more sets than this scan the table instead.
+    static let probeLimit = 64
+    /// Invalidation counters are 32-bit: after this many bumps everything is dropped and the
+    /// counters restart, so a stamp can never come round to a dead entry's value again.
+    static let bumpLimit: UInt32 = 1 << 30
+
+    /// Entries the cache can hold: the configured size rounded down to whole sets of a power of two.
+    public let capacity: Int
+    private let storage: IOTLBStorage
+
+    public init(capacity requested: Int) {
+        var sets = 2
+        while sets * 2 * Self.ways <= requested { sets *= 2 }
+        storage = IOTLBStorage(sets: sets)
+        capacity = storage.capacity
+    }
+
+    /// Lookups for threads that do not hold the unit's lock.
+    public var reader: IOTLBReader { IOTLBReader(storage: storage) }
+
+    /// Whether lock-free lookups may answer (the unit sets this from GSTS.TES).
+    public func allowConcurrentLookups(_ allowed: Bool) {
+        storage.concurrentLookups.store(allowed, ordering: .releasing)
+    }
+
+    // MARK: Lookup under the lock
+
+    /// The cached translation of `address` for the requester, or nil. Marks the hit as recently used.
+    public func lookup(sourceID: UInt16, pasid: UInt32, address: UInt64, privileged: Bool = false) -> IOTLBEntry? {
+        let s = storage
+        let requester = IOTLBStorage.requesterKey(sourceID: sourceID, pasid: pasid, privileged: privileged)
+        let print = IOTLBStorage.fingerprint(requester)
+        for size in IOTLBPageSize.allCases where s.waysOf(size) != 0 {
+            let page = address &>> size.shift
+            let tag = (page &<< size.shift) | print | size.rawValue
+            let set = s.setIndex(page: page, size: size)
+            let first = set &* Self.ways
+            for way in 0..<Self.ways where s.tags[first &+ way].load(ordering: .relaxed) == tag {
+                let index = first &+ way
+                guard requesterOf(index) == requester, isLive(index) else { continue }
+                s.markReferenced(set: set, way: way)
+                return s.entry(tag: tag, index: index, size: size)
+            }
+        }
+        return nil
+    }
+
+    // MARK: Insert
+
+    /// Caches a translation, replacing an entry with the same key, else taking a free or dead
+    /// way, else evicting the set's least recently used way (second chance).
+    public func insert(_ entry: IOTLBEntry) {
+        guard let size = IOTLBPageSize(shift: entry.pageShift) else { return }
+        let s = storage
+        let requester = IOTLBStorage.requesterKey(sourceID: entry.sourceID, pasid: entry.pasid, privileged: entry.privileged)
+        let page = entry.inputPage &>> size.shift
+        let tag = (page &<< size.shift) | IOTLBStorage.fingerprint(requester) | size.rawValue
+        let set = s.setIndex(page: page, size: size)
+        let first = set * Self.ways
+        var target = -1
+        for way in 0..<Self.ways {
+            let t = s.tags[first + way].load(ordering: .relaxed)
+            if t == tag && requesterOf(first + way) == requester { target = way; break }
+            if target < 0 && (t == 0 || !isLive(first + way)) { target = way }
+        }
+        if target < 0 { target = evictionVictim(set: set) }
+        let index = first + target
+        let stamp = s.stamp(entry.domainID, entry.effectivePASID)
+        writing(set: set) {
+            forgetSize(of: s.tags[index].load(ordering: .relaxed))
+            let words = s.slots + index * IOTLBStorage.slotWords
+            words[0].store(requester, ordering: .relaxed)
+            words[1].store(entry.outputPage, ordering: .relaxed)
+            words[2].store(UInt64(stamp) << 32 | UInt64(entry.effectivePASID), ordering: .relaxed)
+            words[3].store(UInt64(entry.domainID) << 8 | UInt64(entry.permissions.rawValue), ordering: .relaxed)
+            s.tags[index].store(tag, ordering: .relaxed)
+            countSize(of: tag)
+        }
+        // Not referenced until it is hit again: a stream of one-off translations then evicts
+        // its own kind first and leaves the entries in use alone.
+        s.clocks[set].bitwiseAnd(~(UInt16(1) << UInt16(target)), ordering: .relaxed)
+    }
+
+    /// Second chance: the hand skips (and clears) referenced ways and stops at the first that is not.
+    /// Terminates within one lap plus one way: every way it passes loses its mark.
+    private func evictionVictim(set: Int) -> Int {
+        let clocks = storage.clocks
+        var clock = clocks[set].load(ordering: .relaxed)
+        var hand = Int(clock >> 8) & (Self.ways - 1)
+        while clock & (1 << UInt16(hand)) != 0 {
+            clock &= ~(1 << UInt16(hand))
+            hand = (hand + 1) & (Self.ways - 1)
+        }
+        let victim = hand
+        hand = (hand + 1) & (Self.ways - 1)
+        clocks[set].store((clock & 0xFF) | UInt16(hand) << 8, ordering: .relaxed)
+        return victim
+    }
+
+    // MARK: Invalidation
+
+    public func invalidate(_ scope: IOTLBInvalidationScope) {
+        let s = storage
+        switch scope {
+        case .global:
+            if countBump() { s.globalGeneration.wrappingAdd(1, ordering: .releasing) }
+        case .domain(let domain):
+            if countBump() { s.domainGenerations[IOTLBStorage.domainSlot(domain)].wrappingAdd(1, ordering: .releasing) }
+        case .pasid(let domain, let pasid):
+            if countBump() { s.pasidGenerations[IOTLBStorage.pasidSlot(domain, pasid)].wrappingAdd(1, ordering: .releasing) }
+        case .pages(let domain, let address, let mask, _):
+            // IH only spares paging-structure caches; these are leaf entries.
+            removePages(domain: domain, pasid: nil, address: address, addressMask: mask)
+        case .pasidPages(let domain, let pasid, let address, let mask, _):
+            removePages(domain: domain, pasid: pasid, address: address, addressMask: mask)
+        }
+    }
+
+    /// Drops everything (reset, counter wrap).
+    public func removeAll() {
+        let s = storage
+        for set in 0..<s.sets {
+            writing(set: set) {
+                for way in 0..<Self.ways { s.tags[set * Self.ways + way].store(0, ordering: .relaxed) }
+            }
+            s.clocks[set].store(0, ordering: .relaxed)
+        }
+        for i in 0..<IOTLBStorage.generationSlots {
+            s.domainGenerations[i].store(0, ordering: .relaxed)
+            s.pasidGenerations[i].store(0, ordering: .relaxed)
+        }
+        s.globalGeneration.store(0, ordering: .relaxed)
+        s.ways4K.store(0, ordering: .relaxed)
+        s.ways2M.store(0, ordering: .relaxed)
+        s.ways1G.store(0, ordering: .relaxed)
+        s.bumps = 0
+    }
+
+    /// Counts one generation bump; false when the counters were restarted instead (which
+    /// already invalidated everything).
+    private func countBump() -> Bool {
+        storage.bumps += 1
+        if storage.bumps < Self.bumpLimit { return true }
+        removeAll()
+        return false
+    }
+
+    /// Removes the entries of `domain` (and `pasid`, when given) that overlap the 2^addressMask
+    /// 4 KiB pages at `address` (aligned down to that size, as the spec's address mask says).
+    private func removePages(domain: UInt16, pasid: UInt32?, address: UInt64, addressMask: UInt8) {
+        let spanShift = UInt64(addressMask) + 12
+        guard spanShift < 64 else {
+            // Wider than any address: the whole domain (or PASID) goes.
+            if let pasid { invalidate(.pasid(domain: domain, pasid: pasid)) } else { invalidate(.domain(domain)) }
+            return
+        }
+        let s = storage
+        let start = address & ~((1 << spanShift) - 1)
+        let last = start | ((1 << spanShift) - 1)
+        // Count the sets to probe: per present page size, the pages of that size overlapping the range.
+        var probes: UInt64 = 0
+        for size in IOTLBPageSize.allCases where s.waysOf(size) != 0 {
+            probes += (last >> size.shift) - (start >> size.shift) + 1
+        }
+        if probes > UInt64(Self.probeLimit) {
+            for set in 0..<s.sets { removeCovered(inSet: set, domain: domain, pasid: pasid, start: start, last: last) }
+            return
+        }
+        for size in IOTLBPageSize.allCases where s.waysOf(size) != 0 {
+            var page = start >> size.shift
+            while page <= last >> size.shift {
+                removeCovered(inSet: s.setIndex(page: page, size: size), domain: domain, pasid: pasid, start: start, last: last)
+                page += 1
+            }
+        }
+    }
+
+    private func removeCovered(inSet set: Int, domain: UInt16, pasid: UInt32?, start: UInt64, last: UInt64) {
+        let s = storage
+        let first = set * Self.ways
+        var doomed: UInt8 = 0
+        for way in 0..<Self.ways {
+            let tag = s.tags[first + way].load(ordering: .relaxed)
+            guard let size = IOTLBPageSize(rawValue: tag & 3) else { continue }
+            let pageStart = tag & ~((1 << size.shift) - 1)
+            let pageLast = pageStart | ((1 << size.shift) - 1)
+            let words = s.slots + (first + way) * IOTLBStorage.slotWords
+            guard pageStart <= last, pageLast >= start,
+                  UInt16(truncatingIfNeeded: words[3].load(ordering: .relaxed) >> 8) == domain else { continue }
+            if let pasid, UInt32(truncatingIfNeeded: words[2].load(ordering: .relaxed)) != pasid { continue }
+            doomed |= 1 << UInt8(way)
+        }
+        guard doomed != 0 else { return }
+        writing(set: set) {
+            for way in 0..<Self.ways where doomed & (1 << UInt8(way)) != 0 {
+                forgetSize(of: s.tags[first + way].load(ordering: .relaxed))
+                s.tags[first + way].store(0, ordering: .relaxed)
+            }
+        }
+    }
+
+    // MARK: Writer helpers
+
+    /// Changes one set: readers that overlap see an odd or changed sequence and retry under the lock.
+    @inline(__always)
+    private func writing(set: Int, _ change: () -> Void) {
+        let sequences = storage.sequences
+        let before = sequences[set].load(ordering: .relaxed)
+        sequences[set].store(before &+ 1, ordering: .relaxed)
+        atomicMemoryFence(ordering: .releasing)
+        change()
+        sequences[set].store(before &+ 2, ordering: .releasing)
+    }
+
+    @inline(__always)
+    private func requesterOf(_ index: Int) -> UInt64 {
+        storage.slots[index * IOTLBStorage.slotWords].load(ordering: .relaxed)
+    }
+
+    private func isLive(_ index: Int) -> Bool {
+        let s = storage
+        let words = s.slots + index * IOTLBStorage.slotWords
+        let third = words[2].load(ordering: .relaxed)
+        let domain = UInt16(truncatingIfNeeded: words[3].load(ordering: .relaxed) >> 8)
+        return s.tags[index].load(ordering: .relaxed) != 0
+            && UInt32(truncatingIfNeeded: third >> 32) == s.stamp(domain, UInt32(truncatingIfNeeded: third))
+    }
+
+    private func countSize(of tag: UInt64) {
         switch IOTLBPageSize(rawValue: tag & 3) {
-        case .size4K: waysOfSize.0 += 1
-        case .size2M: waysOfSize.1 += 1
-        case .size1G: waysOfSize.2 += 1
+        case .size4K: storage.ways4K.wrappingAdd(1, ordering: .relaxed)
+        case .size2M: storage.ways2M.wrappingAdd(1, ordering: .relaxed)
+        case .size1G: storage.ways1G.wrappingAdd(1, ordering: .relaxed)
         case nil: break
         }
     }
 
-    private mutating func forgetSize(of tag: UInt64) {
+    private func forgetSize(of tag: UInt64) {
         switch IOTLBPageSize(rawValue: tag & 3) {
-        case .size4K: waysOfSize.0 -= 1
-        case .size2M: waysOfSize.1 -= 1
-        case .size1G: waysOfSize.2 -= 1
+        case .size4K: storage.ways4K.wrappingSubtract(1, ordering: .relaxed)
+        case .size2M: storage.ways2M.wrappingSubtract(1, ordering: .relaxed)
+        case .size1G: storage.ways1G.wrappingSubtract(1, ordering: .relaxed)
         case nil: break
         }
     }
@@ -413,14 +553,9 @@ public struct IOTLB {
     /// Live entries as values. O(capacity): not for hot paths.
     public var entries: [IOTLBEntry] {
         (0..<capacity).compactMap { index -> IOTLBEntry? in
-            guard isLive(index), let size = IOTLBPageSize(rawValue: tags[index] & 3) else { return nil }
-            let slot = slots[index]
-            return IOTLBEntry(
-                domainID: slot.domainID, sourceID: UInt16(truncatingIfNeeded: slot.requester >> 32),
-                pasid: UInt32(truncatingIfNeeded: slot.requester), effectivePASID: slot.effectivePASID,
-                privileged: slot.requester & Self.privilegedBit != 0,
-                inputPage: tags[index] & ~((1 << size.shift) - 1), outputPage: slot.outputPage,
-                pageShift: UInt8(size.shift), permissions: Permissions(rawValue: slot.permissions))
+            let tag = storage.tags[index].load(ordering: .relaxed)
+            guard isLive(index), let size = IOTLBPageSize(rawValue: tag & 3) else { return nil }
+            return storage.entry(tag: tag, index: index, size: size)
         }
     }
 }

@@ -1,7 +1,7 @@
 // VTdUnit.translate: the DMA hot path.
 //
-// Hit path (IOTLB hit): one lock section, no guest memory, no allocation, no existential
-// call, no ARC traffic. Miss path: lock (snapshot the root, cache hints and the
+// Hit path (IOTLB hit): no lock (IOTLBReader), no guest memory, no allocation, no
+// existential call, no ARC traffic; when a writer is busy with the set, one lock section. Miss path: lock (snapshot the root, cache hints and the
 // invalidation generation) -> unlock -> walk guest memory -> lock (fill caches if no
 // invalidation ran meanwhile; record the fault) -> unlock -> perform the fault event.
 // Guarded by `make bench` (translate hit and 4-level first-level miss).
@@ -17,6 +17,7 @@ extension VTdUnit {
     /// Translates one DMA request (VT-d chapter 3), recording its fault as chapter 7 says.
     public func translate(_ request: TranslationRequest) -> TranslationOutcome {
         let request = TranslationEngine.normalized(request)
+        if let hit = lockFreeHit(request) { return .translated(hit) }
         // The snapshot is large: a miss writes it into uninitialised stack space, so a hit
         // neither initialises nor copies it (an Optional would do both).
         return withUnsafeTemporaryAllocation(of: WalkSnapshot.self, capacity: 1) { slot in
@@ -42,6 +43,21 @@ extension VTdUnit {
         }
         if !effects.isEmpty { perform(&effects) }
         return result.outcome
+    }
+
+    /// The IOTLB hit path without the lock: the same rules as the hit in `startTranslation`.
+    /// nil sends the request to the locked path (a miss, translation off, or a set being written).
+    @inline(__always)
+    func lockFreeHit(_ r: TranslationRequest) -> Translation? {
+        guard !r.isTranslationRequest,
+              let hit = iotlbReader.lookup(sourceID: r.sourceID, pasid: r.pasid ?? noPASID, address: r.address,
+                                           privileged: r.privileged),
+              hit.permissions.isSuperset(of: r.access),
+              r.pasid != nil || !TranslationEngine.overlapsInterruptRange(page: hit.outputPage, shift: hit.pageShift)
+        else { return nil }
+        let offsetMask: UInt64 = (1 << UInt64(hit.pageShift)) - 1
+        return Translation(translated: hit.outputPage | (r.address & offsetMask), pageMask: ~offsetMask,
+                           permissions: hit.permissions)
     }
 
     /// The same translation read straight from guest memory: no cache is consulted or

@@ -68,6 +68,7 @@ struct TranslationEngine: Sendable {
     /// The interrupt address range (VT-d 3.15): DMA without PASID may not be remapped into it.
     static let interruptRange: ClosedRange<UInt64> = 0xFEE0_0000...0xFEEF_FFFF
 
+    @inline(__always)
     static func overlapsInterruptRange(page: UInt64, shift: UInt8) -> Bool {
         let last = page &+ ((1 << UInt64(shift)) - 1)
         return page <= interruptRange.upperBound && last >= interruptRange.lowerBound

@@ -5,7 +5,7 @@ struct UnitState {
     let configuration: VTdConfiguration
     var registers: RegisterFile
     /// Cached translations (IOTLB) and cached table entries.
-    var iotlb: IOTLB
+    let iotlb: IOTLB
     var contextCache = ContextCache()
     var pasidCache = PASIDCache()
     /// Validated IRTEs (interrupt remapping).
@@ -36,6 +36,7 @@ struct UnitState {
 
     mutating func reset() {
         registers.reset()
+        iotlb.allowConcurrentLookups(false)  // GSTS.TES is clear after reset
         latchedRootTable = nil
         latchedInterruptRemappingTable = InterruptRemappingTableAddress(rawValue: 0)
         nextFaultRecord = 0

@@ -17,6 +17,8 @@ public final class VTdUnit: @unchecked Sendable {
     public let configuration: VTdConfiguration
     let platform: any Platform
     let state: Mutex<UnitState>
+    /// IOTLB hits without the lock (the translate hot path); the storage is the state's IOTLB's.
+    let iotlbReader: IOTLBReader
     /// Immutable walk logic and this unit's reserved-bit masks (read without the lock).
     let translationEngine: TranslationEngine
 
@@ -24,7 +26,9 @@ public final class VTdUnit: @unchecked Sendable {
         if let problem = configuration.validationError() { throw ConfigurationError(problem) }
         self.configuration = configuration
         self.platform = platform
-        self.state = Mutex(UnitState(configuration: configuration))
+        let initial = UnitState(configuration: configuration)
+        self.iotlbReader = initial.iotlb.reader
+        self.state = Mutex(initial)
         self.translationEngine = TranslationEngine(configuration: configuration)
     }
 

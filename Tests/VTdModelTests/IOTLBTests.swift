@@ -15,7 +15,7 @@ private func entry(sid: UInt16 = 0x0010, domain: UInt16 = 1, pasid: UInt32 = noP
 struct IOTLBTests {
     @Test("a cached 4 KiB translation hits anywhere in its page and nowhere else (6.2.2)")
     func hit4K() {
-        var tlb = IOTLB(capacity: 256)
+        let tlb = IOTLB(capacity: 256)
         let e = entry(iova: 0xFFFF_E000, permissions: .read)
         tlb.insert(e)
         #expect(tlb.lookup(sourceID: 0x0010, pasid: noPASID, address: 0xFFFF_E000) == e)
@@ -26,7 +26,7 @@ struct IOTLBTests {
 
     @Test("2 MiB and 1 GiB translations hit across their whole page (6.2.2)")
     func largePages() {
-        var tlb = IOTLB(capacity: 256)
+        let tlb = IOTLB(capacity: 256)
         let twoMeg = entry(iova: 0x4020_0000, shift: 21)
         let oneGig = entry(iova: 0x8000_0000, shift: 30)
         tlb.insert(twoMeg)
@@ -41,7 +41,7 @@ struct IOTLBTests {
 
     @Test("source-id, PASID and privilege are part of the key (6.2.2)")
     func keyedByRequester() {
-        var tlb = IOTLB(capacity: 256)
+        let tlb = IOTLB(capacity: 256)
         tlb.insert(entry(sid: 0x0010, iova: 0x1000))
         tlb.insert(entry(sid: 0x0018, pasid: 5, iova: 0x1000, privileged: true))
         #expect(tlb.lookup(sourceID: 0x0011, pasid: noPASID, address: 0x1000) == nil)
@@ -54,7 +54,7 @@ struct IOTLBTests {
 
     @Test("inserting the same key again replaces the translation")
     func replace() {
-        var tlb = IOTLB(capacity: 256)
+        let tlb = IOTLB(capacity: 256)
         tlb.insert(entry(iova: 0x7000, permissions: .read))
         var newer = entry(iova: 0x7000, permissions: .readWrite)
         newer.outputPage = 0x5555_5000
@@ -65,7 +65,7 @@ struct IOTLBTests {
 
     @Test("global invalidation drops every entry (6.5.2.3)")
     func global() {
-        var tlb = IOTLB(capacity: 256)
+        let tlb = IOTLB(capacity: 256)
         for i in 0..<50 { tlb.insert(entry(domain: UInt16(i % 5), iova: UInt64(i) << 12)) }
         #expect(tlb.count == 50)
         tlb.invalidate(.global)
@@ -78,7 +78,7 @@ struct IOTLBTests {
 
     @Test("domain-selective invalidation drops that domain only (6.5.2.3)")
     func domainSelective() {
-        var tlb = IOTLB(capacity: 256)
+        let tlb = IOTLB(capacity: 256)
         tlb.insert(entry(sid: 0x10, domain: 1, iova: 0x1000))
         tlb.insert(entry(sid: 0x10, domain: 1, pasid: 3, iova: 0x2000, shift: 21))
         tlb.insert(entry(sid: 0x20, domain: 2, iova: 0x1000))
@@ -90,7 +90,7 @@ struct IOTLBTests {
 
     @Test("page-selective invalidation drops overlapping pages of the domain, any size (6.5.2.3)")
     func pageSelective() {
-        var tlb = IOTLB(capacity: 1024)
+        let tlb = IOTLB(capacity: 1024)
         tlb.insert(entry(domain: 1, iova: 0x10_0000))          // 4K inside the range
         tlb.insert(entry(domain: 1, iova: 0x10_3000))          // 4K inside (AM 2: 4 pages)
         tlb.insert(entry(domain: 1, iova: 0x10_4000))          // 4K just after
@@ -107,7 +107,7 @@ struct IOTLBTests {
 
     @Test("page-selective invalidation of a 1 GiB page through one 4 KiB address (6.5.2.3)")
     func pageSelectiveHitsHugePage() {
-        var tlb = IOTLB(capacity: 1024)
+        let tlb = IOTLB(capacity: 1024)
         tlb.insert(entry(domain: 7, iova: 0x4000_0000, shift: 30))
         tlb.invalidate(.pages(domain: 7, address: 0x7FFF_F000, addressMask: 0, leafOnly: false))
         #expect(tlb.lookup(sourceID: 0x10, pasid: noPASID, address: 0x4000_0000) == nil)
@@ -115,7 +115,7 @@ struct IOTLBTests {
 
     @Test("a wide page-selective range (scan path) drops exactly the covered entries (6.5.2.3)")
     func pageSelectiveWide() {
-        var tlb = IOTLB(capacity: 4096)
+        let tlb = IOTLB(capacity: 4096)
         for i in 0..<600 { tlb.insert(entry(domain: 3, iova: UInt64(i) << 12)) }
         // AM 9: 512 pages from 0 — more sets than the probe limit, so the table is scanned.
         tlb.invalidate(.pages(domain: 3, address: 0, addressMask: 9, leafOnly: false))
@@ -125,7 +125,7 @@ struct IOTLBTests {
 
     @Test("an address mask past the address width invalidates the whole domain")
     func pageSelectiveHugeMask() {
-        var tlb = IOTLB(capacity: 256)
+        let tlb = IOTLB(capacity: 256)
         tlb.insert(entry(domain: 3, iova: 0xFFFF_FFFF_F000))
         tlb.insert(entry(domain: 4, iova: 0xFFFF_FFFF_F000, privileged: true))
         tlb.invalidate(.pages(domain: 3, address: 0, addressMask: 63, leafOnly: false))
@@ -134,7 +134,7 @@ struct IOTLBTests {
 
     @Test("PASID-selective invalidation drops (domain, PASID) only, including RID_PASID of requests without PASID (6.5.2.4)")
     func pasidSelective() {
-        var tlb = IOTLB(capacity: 256)
+        let tlb = IOTLB(capacity: 256)
         tlb.insert(entry(sid: 0x10, domain: 1, pasid: noPASID, effectivePASID: 0, iova: 0x1000))
         tlb.insert(entry(sid: 0x10, domain: 1, pasid: 9, iova: 0x1000))
         tlb.insert(entry(sid: 0x18, domain: 2, pasid: noPASID, effectivePASID: 0, iova: 0x1000))
@@ -146,7 +146,7 @@ struct IOTLBTests {
 
     @Test("PASID-based page-selective invalidation matches domain, PASID and range (6.5.2.4)")
     func pasidPageSelective() {
-        var tlb = IOTLB(capacity: 256)
+        let tlb = IOTLB(capacity: 256)
         tlb.insert(entry(sid: 0x10, domain: 1, pasid: noPASID, effectivePASID: 0, iova: 0x5000))
         tlb.insert(entry(sid: 0x10, domain: 1, pasid: 9, iova: 0x5000))
         tlb.insert(entry(sid: 0x10, domain: 1, pasid: noPASID, effectivePASID: 0, iova: 0x6000))
@@ -166,7 +166,7 @@ struct IOTLBTests {
 
     @Test("a full cache evicts one entry at a time and never holds more than its capacity")
     func fullCacheEvicts() {
-        var tlb = IOTLB(capacity: 64)
+        let tlb = IOTLB(capacity: 64)
         for i in 0..<1000 {
             tlb.insert(entry(sid: UInt16(i % 7), domain: UInt16(i % 3), iova: UInt64(i) << 12))
             #expect(tlb.count <= 64)
@@ -178,7 +178,7 @@ struct IOTLBTests {
 
     @Test("second chance: an entry in use survives a stream of one-off translations")
     func secondChance() {
-        var tlb = IOTLB(capacity: 16)
+        let tlb = IOTLB(capacity: 16)
         let hot = entry(sid: 0x42, iova: 0xABC_D000)
         tlb.insert(hot)
         for i in 0..<500 {
@@ -190,7 +190,7 @@ struct IOTLBTests {
 
     @Test("ways freed by invalidation are reused before live entries are evicted")
     func deadWaysReused() {
-        var tlb = IOTLB(capacity: 16)
+        let tlb = IOTLB(capacity: 16)
         for i in 0..<16 { tlb.insert(entry(sid: 0x10, domain: 1, iova: UInt64(i) << 12)) }
         tlb.insert(entry(sid: 0x30, domain: 3, iova: 0x7777_7000))
         let deadPages = tlb.entries.filter { $0.domainID == 1 }.map(\.inputPage)
@@ -203,7 +203,7 @@ struct IOTLBTests {
 
     @Test("removeAll empties the cache")
     func removeAll() {
-        var tlb = IOTLB(capacity: 64)
+        let tlb = IOTLB(capacity: 64)
         for i in 0..<20 { tlb.insert(entry(iova: UInt64(i) << 21, shift: 21)) }
         tlb.removeAll()
         #expect(tlb.count == 0)

@@ -90,7 +90,11 @@ extension InterruptRemappingTableAddress {
 extension UnitState {
     var globalStatus: GlobalCommand {
         get { GlobalCommand(rawValue: registers.get32(Reg.globalStatus)) }
-        set { registers.set32(Reg.globalStatus, newValue.rawValue) }
+        set {
+            registers.set32(Reg.globalStatus, newValue.rawValue)
+            // Lock-free IOTLB hits (Translate.swift) only while translation is on.
+            iotlb.allowConcurrentLookups(newValue.contains(.translationEnable))
+        }
     }
 
     /// GSTS.TES: DMA requests are translated (else they pass through untranslated).
