@@ -22,9 +22,15 @@ typedef struct FuzzGuest {
     uint8_t *ram;              /* FUZZ_RAM_SIZE bytes */
     swiftvtd_t *unit;          /* set after create, for re-entrant calls */
     int depth;                 /* callbacks currently running inside library calls */
-    /* When set, the first part of guest-physical space repeats every FUZZ_RAM_SIZE bytes, so
-     * arbitrary table pointers land somewhere readable and walks go deep. */
-    int aliased;
+    /* When nonzero (a power of two up to FUZZ_RAM_SIZE), the first `alias` bytes of RAM repeat
+     * through all of guest-physical space, so arbitrary table pointers land on fuzz bytes and
+     * walks go deep. */
+    uint64_t alias;
+    /* Writes (DMA or compare-exchange) that touched [watch_start, watch_end) since cleared. */
+    uint64_t watch_start, watch_end;
+    int watch_hit;
+    /* DMA writes that landed in the register window (re-entered swiftvtd_mmio_write). */
+    uint64_t window_writes;
     /* When set, callbacks call back into the library (register reads, a probe translation). */
     int reenter;
     uint64_t msis;
@@ -37,13 +43,21 @@ typedef struct FuzzGuest {
 /* Finds guest RAM for [gpa, gpa + len) or returns NULL when any of it is not RAM. */
 static inline uint8_t *fuzz_ram(FuzzGuest *g, uint64_t gpa, uint64_t len)
 {
-    if (g->aliased) {
-        gpa %= FUZZ_RAM_SIZE;
+    if (g->alias) {
+        gpa &= g->alias - 1;
     }
     if (gpa > FUZZ_RAM_SIZE || len > FUZZ_RAM_SIZE - gpa) {
         return NULL;
     }
     return g->ram + gpa;
+}
+
+static inline void fuzz_note_write(FuzzGuest *g, const uint8_t *p, uint64_t len)
+{
+    uint64_t start = (uint64_t)(p - g->ram);
+    if (start < g->watch_end && start + len > g->watch_start) {
+        g->watch_hit = 1;
+    }
 }
 
 static inline int fuzz_in_register_window(FuzzGuest *g, uint64_t gpa, uint64_t len)
@@ -66,6 +80,11 @@ static inline void fuzz_reenter(FuzzGuest *g)
     g->depth++;
     (void)swiftvtd_mmio_read(g->unit, 0x1C, 4); /* GSTS */
     (void)swiftvtd_mmio_read(g->unit, 0x34, 4); /* FSTS */
+    swiftvtd_translate_request req = { .sid = 0x0010, .access = SWIFTVTD_ACCESS_READ,
+                                       .flags = SWIFTVTD_REQ_NO_FAULT, .pasid = SWIFTVTD_NO_PASID,
+                                       .addr = 0x1000 };
+    swiftvtd_translation out;
+    FUZZ_CHECK(swiftvtd_translate(g->unit, &req, &out) == SWIFTVTD_OK);
     swiftvtd_msi msi = { .address = 0xFEE00010, .data = 0 }, remapped;
     FUZZ_CHECK(swiftvtd_interrupt_remap(g->unit, 0x0010, &msi, &remapped, SWIFTVTD_IRQ_NO_FAULT) >= 0);
     g->depth--;
@@ -95,6 +114,7 @@ static int fuzz_dma_write(void *opaque, uint64_t gpa, const void *buf, uint64_t 
         uint64_t value = 0;
         memcpy(&value, buf, len);
         g->depth++;
+        g->window_writes++;
         swiftvtd_mmio_write(g->unit, gpa - FUZZ_REGISTER_BASE, value, (unsigned)len);
         g->depth--;
         return 0;
@@ -104,6 +124,7 @@ static int fuzz_dma_write(void *opaque, uint64_t gpa, const void *buf, uint64_t 
     if (!p) {
         return -1;
     }
+    fuzz_note_write(g, p, len);
     memcpy(p, buf, len);
     return 0;
 }
@@ -119,6 +140,7 @@ static int fuzz_dma_cmpxchg64(void *opaque, uint64_t gpa, uint64_t expected, uin
     uint64_t *word = (uint64_t *)(void *)p;
     *found = __atomic_load_n(word, __ATOMIC_SEQ_CST);
     if (*found == expected) {
+        fuzz_note_write(g, p, 8);
         __atomic_store_n(word, desired, __ATOMIC_SEQ_CST);
     }
     return 0;
@@ -161,7 +183,7 @@ static inline swiftvtd_host_ops fuzz_host_ops(FuzzGuest *g)
 }
 
 /* RAM is allocated once per process; each input starts from zeroed RAM. */
-static inline void fuzz_guest_init(FuzzGuest *g, int aliased, int reenter)
+static inline void fuzz_guest_init(FuzzGuest *g, uint64_t alias, int reenter)
 {
     static uint8_t *ram;
     if (!ram) {
@@ -171,7 +193,7 @@ static inline void fuzz_guest_init(FuzzGuest *g, int aliased, int reenter)
     memset(ram, 0, FUZZ_RAM_SIZE);
     memset(g, 0, sizeof(*g));
     g->ram = ram;
-    g->aliased = aliased;
+    g->alias = alias;
     g->reenter = reenter;
 }
 

@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     FuzzGuest g;
-    fuzz_guest_init(&g, setup & SETUP_ALIASED, setup & SETUP_REENTER);
+    fuzz_guest_init(&g, (setup & SETUP_ALIASED) ? FUZZ_RAM_SIZE : 0, setup & SETUP_REENTER);
     swiftvtd_t *unit = fuzz_create(&g, setup);
     size_t table_bytes = size - in.pos < FUZZ_RAM_SIZE - IRT_BASE ? size - in.pos : FUZZ_RAM_SIZE - IRT_BASE;
     if (in.pos < size) {

@@ -1,11 +1,11 @@
 /* Fuzz target: register sequences. The input is a guest driver gone wrong: one setup byte (which
  * configuration, aliased RAM, re-entrant callbacks), then operations on the register window,
  * on guest RAM (so the fuzzer can build the tables and queues its register writes point at),
- * DMA and interrupt requests. */
+ * and the requests devices make: DMA, interrupts, page requests. */
 #include "fuzz_guest.h"
 
 enum {
-    OP_WRITE32, OP_WRITE64, OP_READ, OP_STORE_RAM, OP_COMMAND, OP_INTERRUPT, OP_ODD_ACCESS,
+    OP_WRITE32, OP_WRITE64, OP_READ, OP_STORE_RAM, OP_COMMAND, OP_INTERRUPT, OP_ODD_ACCESS, OP_DEVICE,
 };
 
 #define MAX_STEPS 1024
@@ -44,12 +44,38 @@ static void interrupt(FuzzInput *in, swiftvtd_t *unit, uint8_t op)
                || (r >= SWIFTVTD_IRQ_FAULT_FIRST && r <= SWIFTVTD_IRQ_FAULT_LAST));
 }
 
+static void translate(FuzzInput *in, swiftvtd_t *unit, uint8_t op)
+{
+    swiftvtd_translate_request req = {
+        .sid = fuzz_u16(in),
+        .access = (op >> 4) & 3 ? (op >> 4) & 3 : SWIFTVTD_ACCESS_READ,
+        .flags = fuzz_u8(in) & 7,
+        .pasid = (op & 0x40) ? fuzz_u32(in) : SWIFTVTD_NO_PASID,
+        .addr = fuzz_u64(in),
+    };
+    swiftvtd_translation out;
+    int r = swiftvtd_translate(unit, &req, &out);
+    FUZZ_CHECK(r == SWIFTVTD_OK || r == SWIFTVTD_EINVAL);
+    if (r == SWIFTVTD_OK) {
+        FUZZ_CHECK(out.kind == SWIFTVTD_XLATE_OK || out.kind == SWIFTVTD_XLATE_FAULT);
+    }
+}
+
+static void page_request(FuzzInput *in, swiftvtd_t *unit)
+{
+    swiftvtd_pri_request req = { .size = sizeof(req), .sid = fuzz_u16(in), .prg_index = fuzz_u16(in) % 520,
+                                 .pasid = fuzz_u32(in), .flags = fuzz_u8(in) & 0x3F, .addr = fuzz_u64(in) };
+    int r = swiftvtd_page_request(unit, &req);
+    FUZZ_CHECK(r == SWIFTVTD_PRQ_QUEUED || r == SWIFTVTD_PRQ_DROPPED || r == SWIFTVTD_EUNSUPPORTED
+               || r == SWIFTVTD_EINVAL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     FuzzInput in = { data, size, 0 };
     uint8_t setup = fuzz_u8(&in);
     FuzzGuest g;
-    fuzz_guest_init(&g, setup & 0x10, setup & 0x20);
+    fuzz_guest_init(&g, (setup & 0x10) ? FUZZ_RAM_SIZE : 0, setup & 0x20);
     swiftvtd_t *unit = fuzz_create(&g, setup);
     const uint64_t window = swiftvtd_mmio_size(unit);
 
@@ -103,6 +129,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         }
+        case OP_DEVICE:
+            if (op & 0x08) {
+                page_request(&in, unit);
+            } else {
+                translate(&in, unit, op);
+            }
+            break;
         }
         FUZZ_CHECK(swiftvtd_mmio_size(unit) == window);
     }

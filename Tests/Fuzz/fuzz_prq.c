@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FuzzInput in = { data, size, 0 };
     uint8_t setup = fuzz_u8(&in);
     FuzzGuest g;
-    fuzz_guest_init(&g, setup & SETUP_ALIASED, setup & SETUP_REENTER);
+    fuzz_guest_init(&g, (setup & SETUP_ALIASED) ? FUZZ_RAM_SIZE : 0, setup & SETUP_REENTER);
     swiftvtd_t *unit = fuzz_create(&g, 4);
 
     swiftvtd_mmio_write(unit, 0xD0, fuzz_u64(&in), 8); /* PQA */
