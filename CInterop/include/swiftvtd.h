@@ -294,6 +294,41 @@ typedef enum swiftvtd_prq_result {
    unknown flags, EXEC/PRIV without a PASID). */
 int swiftvtd_page_request(swiftvtd_t *unit, const swiftvtd_pri_request *req);
 
+/* ------------------------------------------------------------------------ */
+/* Migration and the state dump (control calls: serialised with MMIO)        */
+/* ------------------------------------------------------------------------ */
+
+/* Format version of the blobs swiftvtd_save_state writes. */
+#define SWIFTVTD_STATE_VERSION 1u
+
+/* Writes the unit's architectural state to buf: the register window (queue heads, tails and
+   addresses, fault records and status, event registers, page request queue), the root table and
+   interrupt remapping table latched by GCMD.SRTP/SIRTP, and the next fault record. Caches are not
+   saved; the destination rebuilds them. The blob carries a magic, SWIFTVTD_STATE_VERSION, its
+   length, a CRC-32 and the unit's CAP/ECAP. *needed (when not NULL) receives the blob's size;
+   returns SWIFTVTD_ENOSPC when len is smaller (buf may then be NULL), SWIFTVTD_OK otherwise. */
+int swiftvtd_save_state(swiftvtd_t *unit, void *buf, size_t len, size_t *needed);
+
+/* Replaces the unit's state with the blob's (caches emptied). On failure nothing changes and err
+   (when err_len > 0) holds the reason: SWIFTVTD_EVERSION for another format version,
+   SWIFTVTD_EINVAL for a truncated, corrupted or foreign blob or one saved by a unit of another
+   configuration (CAP/ECAP differ). On success the host receives SWIFTVTD_EVENT_CONTEXT_CHANGED for
+   every device and SWIFTVTD_EVENT_INTERRUPT_CACHE_INVALIDATE for every entry: re-query all
+   address spaces and interrupt routes. */
+int swiftvtd_load_state(swiftvtd_t *unit, const void *buf, size_t len, char *err, size_t err_len);
+
+/* Renders the unit's state as NUL-terminated text, one fact per line: the configuration, CAP and
+   ECAP, GSTS decoded, the root table, the invalidation queue, interrupt remapping, fault status and
+   pending fault records, the page request queue, cache statistics, then one line per (device,
+   PASID) that translations have walked for, in the form
+       device 00:03.0 pasid none pgtt first-level did 1 walks 4      (scalable mode: PGTT)
+       device 00:04.0 pasid none tt multi-level did 2 walks 1        (legacy mode: context TT)
+   followed by the root/context/PASID entries it uses, as guest memory holds them now (indented).
+   *needed (when not NULL) receives the size including the NUL. When len is smaller, writes as
+   much as fits (NUL-terminated, if len > 0) and returns SWIFTVTD_ENOSPC. The text may grow between
+   two calls. Reads guest memory through dma_read. */
+int swiftvtd_dump_state(swiftvtd_t *unit, char *buf, size_t len, size_t *needed);
+
 #ifdef __cplusplus
 }
 #endif

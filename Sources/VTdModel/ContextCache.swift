@@ -65,6 +65,9 @@ struct ContextCache {
         for i in slots.indices { slots[i] = nil }
     }
 
+    /// Cached entries. O(slots): for state dumps.
+    var count: Int { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
+
     private mutating func removeAll(where matches: (Slot) -> Bool) {
         for i in slots.indices {
             if let slot = slots[i], matches(slot) { slots[i] = nil }
@@ -121,4 +124,7 @@ struct PASIDCache {
     mutating func removeAll() {
         for i in slots.indices { slots[i] = nil }
     }
+
+    /// Cached entries. O(slots): for state dumps.
+    var count: Int { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
 }

@@ -86,6 +86,15 @@ public struct RegisterFile {
         words[(offset >> 2) + 1].value = UInt32(truncatingIfNeeded: v >> 32)
     }
 
+    /// Every word's stored value, write-only bits included: the register image migration carries.
+    public var rawWords: [UInt32] { words.map(\.value) }
+
+    /// Puts back a register image taken with `rawWords` (same window size); masks stay.
+    public mutating func restore(rawWords: [UInt32]) {
+        precondition(rawWords.count == words.count)
+        for i in words.indices { words[i].value = rawWords[i] }
+    }
+
     /// The whole window as the guest would read it byte by byte (reset-idempotency checks).
     public var guestImage: [UInt8] {
         words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word.guestValue >> UInt32(8 * $0)) } }

@@ -33,12 +33,16 @@ extension VTdUnit {
     private func translateMiss(_ request: TranslationRequest, from snapshot: WalkSnapshot) -> TranslationOutcome {
         let result = translationEngine.walk(request, root: snapshot.root, platform: platform, hints: snapshot.hints)
         guard result.recordsFault(for: request) else {
-            state.withLock { $0.fillCaches(request, snapshot: snapshot, result: result) }
+            state.withLock { s in
+                s.fillCaches(request, snapshot: snapshot, result: result)
+                s.noteWalk(request, hints: snapshot.hints, result: result)
+            }
             return result.outcome
         }
         var effects = Effects()
         state.withLock { s in
             s.fillCaches(request, snapshot: snapshot, result: result)
+            s.noteWalk(request, hints: snapshot.hints, result: result)
             s.recordFault(of: request, result: result, effects: &effects)
         }
         if !effects.isEmpty { perform(&effects) }
@@ -85,6 +89,7 @@ extension UnitState {
     mutating func cachedTranslation(_ r: TranslationRequest,
                                     orSnapshotInto snapshot: UnsafeMutablePointer<WalkSnapshot>) -> Translation? {
         guard GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.translationEnable) else {
+            statistics.untranslated &+= 1
             return TranslationEngine.identity(r.address)
         }
         // Translation requests may need a fault the cached walk did not see (TT 00, DTE clear).
@@ -96,6 +101,7 @@ extension UnitState {
            // request with PASID RID_PASID cached.
            r.pasid != nil || !TranslationEngine.overlapsInterruptRange(page: hit.outputPage, shift: hit.pageShift) {
             let offsetMask: UInt64 = (1 << UInt64(hit.pageShift)) - 1
+            statistics.iotlbHits &+= 1
             return Translation(translated: hit.outputPage | (r.address & offsetMask), pageMask: ~offsetMask,
                                permissions: hit.permissions)
         }

@@ -26,6 +26,9 @@ struct UnitState {
     var processingQueue = false
     /// Which (sid, pasid) pairs the host wants map/unmap events for.
     var notifiers = NotifierRegistry()
+    /// For the state dump: translate counters, and what walks found per device.
+    var statistics = TranslationStatistics()
+    var devicesSeen = DevicesSeen()
 
     init(configuration: VTdConfiguration) {
         self.configuration = configuration
@@ -45,6 +48,7 @@ struct UnitState {
         pasidCache.removeAll()
         interruptEntryCache.invalidateAll()
         pageRequestReservations.reset()
+        devicesSeen.removeAll()
         invalidationGeneration &+= 1
     }
 

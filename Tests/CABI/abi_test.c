@@ -17,6 +17,9 @@ typedef struct Api {
     int (*interrupt_remap)(swiftvtd_t *, uint16_t, const swiftvtd_msi *, swiftvtd_msi *, uint32_t);
     int (*page_request)(swiftvtd_t *, const swiftvtd_pri_request *);
     int (*translate)(swiftvtd_t *, const swiftvtd_translate_request *, swiftvtd_translation *);
+    int (*save_state)(swiftvtd_t *, void *, size_t, size_t *);
+    int (*load_state)(swiftvtd_t *, const void *, size_t, char *, size_t);
+    int (*dump_state)(swiftvtd_t *, char *, size_t, size_t *);
 } Api;
 
 static Api api;
@@ -127,6 +130,9 @@ static void load_library(void)
     SYM(interrupt_remap, "swiftvtd_interrupt_remap");
     SYM(page_request, "swiftvtd_page_request");
     SYM(translate, "swiftvtd_translate");
+    SYM(save_state, "swiftvtd_save_state");
+    SYM(load_state, "swiftvtd_load_state");
+    SYM(dump_state, "swiftvtd_dump_state");
 #undef SYM
 }
 
@@ -496,6 +502,137 @@ static void test_translate_through_legacy_tables(void)
     g_free(g);
 }
 
+/* Migration and the state dump. A legacy table in guest RAM for 00:03.0 (sid 0x18): root table
+   at 0x10000, context table 0x11000, a three-level second-level table mapping IOVA 0x1000 to
+   0x40000 (domain 1). */
+static void map_legacy_device(Guest *g)
+{
+    put64(g, 0x10000, 0x11000 | 1);                     /* root entry of bus 0 */
+    put64(g, 0x11000 + 0x18 * 16, 0x12000 | 1);         /* context entry: present, TT 00 */
+    put64(g, 0x11000 + 0x18 * 16 + 8, 1 | (1 << 8));    /* AW 1 (3 levels), domain 1 */
+    put64(g, 0x12000, 0x13000 | 3);
+    put64(g, 0x13000, 0x14000 | 3);
+    put64(g, 0x14000 + 8, 0x40000 | 3);
+}
+
+static void enable_translation(swiftvtd_t *unit)
+{
+    api.mmio_write(unit, REG_RTADDR, 0x10000, 8);
+    api.mmio_write(unit, REG_GCMD, GCMD_SRTP, 4);
+    api.mmio_write(unit, REG_GCMD, GCMD_TE, 4);
+}
+
+static uint64_t translate_read(swiftvtd_t *unit, uint16_t sid, uint64_t addr)
+{
+    swiftvtd_translate_request req = { .sid = sid, .access = SWIFTVTD_ACCESS_READ, .pasid = SWIFTVTD_NO_PASID,
+                                       .addr = addr };
+    swiftvtd_translation out;
+    g_assert_cmpint(api.translate(unit, &req, &out), ==, SWIFTVTD_OK);
+    g_assert_cmpint(out.kind, ==, SWIFTVTD_XLATE_OK);
+    return out.translated;
+}
+
+static void *save(swiftvtd_t *unit, size_t *len)
+{
+    g_assert_cmpint(api.save_state(unit, NULL, 0, len), ==, SWIFTVTD_ENOSPC);
+    g_assert_cmpuint(*len, >, 0);
+    void *blob = g_malloc(*len);
+    size_t again = 0;
+    g_assert_cmpint(api.save_state(unit, blob, *len, &again), ==, SWIFTVTD_OK);
+    g_assert_cmpuint(again, ==, *len);
+    return blob;
+}
+
+static void test_state_round_trip(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    map_legacy_device(g);
+    swiftvtd_t *source = create_unit(g, NULL), *destination = create_unit(g, NULL);
+    enable_translation(source);
+    g_assert_cmphex(translate_read(source, 0x18, 0x1234), ==, 0x40234);
+    api.mmio_write(source, REG_FEDATA, 0x41, 4);
+    api.mmio_write(source, REG_FECTL, 0, 4);
+
+    size_t len;
+    void *blob = save(source, &len);
+    char err[256] = "x";
+    g_assert_cmpint(api.load_state(destination, blob, len, err, sizeof(err)), ==, SWIFTVTD_OK);
+    g_assert_cmpstr(err, ==, "");
+    for (uint64_t offset = 0; offset < api.mmio_size(source); offset += 4) {
+        g_assert_cmphex(api.mmio_read(destination, offset, 4), ==, api.mmio_read(source, offset, 4));
+    }
+    /* The destination walks the same tables: the root table pointer came along, not the IOTLB. */
+    g_assert_cmphex(translate_read(destination, 0x18, 0x1008), ==, 0x40008);
+    g_free(blob);
+    api.destroy(source);
+    api.destroy(destination);
+    g_free(g);
+}
+
+static void enable_caching_mode(swiftvtd_config *cfg)
+{
+    cfg->caching_mode = 1;
+}
+
+static void test_state_rejects_bad_blobs(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_t *source = create_unit(g, NULL), *destination = create_unit(g, NULL);
+    api.mmio_write(destination, REG_FEDATA, 0x77, 4);
+    size_t len;
+    uint8_t *blob = save(source, &len);
+    char err[256];
+
+    g_assert_cmpint(api.load_state(destination, blob, len - 1, err, sizeof(err)), ==, SWIFTVTD_EINVAL);
+    g_assert_nonnull(strstr(err, "truncated"));
+    blob[len / 2] ^= 0x10;
+    g_assert_cmpint(api.load_state(destination, blob, len, err, sizeof(err)), ==, SWIFTVTD_EINVAL);
+    g_assert_nonnull(strstr(err, "corrupted"));
+    blob[len / 2] ^= 0x10;
+    blob[8] = SWIFTVTD_STATE_VERSION + 1;
+    g_assert_cmpint(api.load_state(destination, blob, len, err, sizeof(err)), ==, SWIFTVTD_EVERSION);
+    g_assert_nonnull(strstr(err, "version"));
+    blob[8] = SWIFTVTD_STATE_VERSION;
+    g_assert_cmpint(api.load_state(destination, NULL, len, err, sizeof(err)), ==, SWIFTVTD_EINVAL);
+
+    swiftvtd_t *other = create_unit(g, enable_caching_mode);
+    g_assert_cmpint(api.load_state(other, blob, len, err, sizeof(err)), ==, SWIFTVTD_EINVAL);
+    g_assert_nonnull(strstr(err, "another configuration"));
+    /* Nothing was loaded by the failures. */
+    g_assert_cmphex(api.mmio_read(destination, REG_FEDATA, 4), ==, 0x77);
+    g_free(blob);
+    api.destroy(source);
+    api.destroy(destination);
+    api.destroy(other);
+    g_free(g);
+}
+
+static void test_dump_names_device_translation_type(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    map_legacy_device(g);
+    swiftvtd_t *unit = create_unit(g, NULL);
+    enable_translation(unit);
+    translate_read(unit, 0x18, 0x1000);
+
+    size_t needed = 0;
+    g_assert_cmpint(api.dump_state(unit, NULL, 0, &needed), ==, SWIFTVTD_ENOSPC);
+    char *text = g_malloc(needed);
+    g_assert_cmpint(api.dump_state(unit, text, needed, &needed), ==, SWIFTVTD_OK);
+    g_assert_cmpuint(strlen(text) + 1, ==, needed);
+    g_test_message("%s", text);
+    g_assert_nonnull(strstr(text, "\ndevice 00:03.0 pasid none tt multi-level did 1 walks 1\n"));
+    g_assert_nonnull(strstr(text, "root table: 0x10000 legacy mode"));
+    /* A buffer too small gets the start of the text, still a C string. */
+    char small[16];
+    g_assert_cmpint(api.dump_state(unit, small, sizeof(small), NULL), ==, SWIFTVTD_ENOSPC);
+    g_assert_cmpuint(strlen(small), ==, sizeof(small) - 1);
+    g_assert_true(strncmp(small, text, sizeof(small) - 1) == 0);
+    g_free(text);
+    api.destroy(unit);
+    g_free(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -514,5 +651,8 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/interrupt-remap/through-irte", test_interrupt_remap_through_irte);
     g_test_add_func("/swiftvtd/page-request/needs-the-feature", test_page_request_needs_the_feature);
     g_test_add_func("/swiftvtd/translate/legacy-tables", test_translate_through_legacy_tables);
+    g_test_add_func("/swiftvtd/state/round-trip", test_state_round_trip);
+    g_test_add_func("/swiftvtd/state/rejects-bad-blobs", test_state_rejects_bad_blobs);
+    g_test_add_func("/swiftvtd/state/dump", test_dump_names_device_translation_type);
     return g_test_run();
 }

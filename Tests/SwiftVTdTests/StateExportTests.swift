@@ -1,0 +1,54 @@
+import CSwiftVTd
+import Testing
+import VTdModel
+@testable import SwiftVTd
+
+/// A unit behind the C ABI with guest memory that reads as zeros.
+private func makeHandle() -> OpaquePointer? {
+    var cfg = swiftvtd_config()
+    swiftvtd_config_init(&cfg)
+    var ops = swiftvtd_host_ops()
+    ops.size = UInt32(MemoryLayout<swiftvtd_host_ops>.size)
+    ops.dma_read = { _, _, buf, len in
+        buf?.initializeMemory(as: UInt8.self, repeating: 0, count: Int(len))
+        return 0
+    }
+    ops.dma_write = { _, _, _, _ in 0 }
+    return swiftvtd_create(&cfg, &ops, nil, 0)
+}
+
+@Suite("C ABI save, load and dump")
+struct StateExportTests {
+    @Test("the header's SWIFTVTD_STATE_VERSION is the format version the library writes")
+    func versionMatches() throws {
+        #expect(SWIFTVTD_STATE_VERSION == StateBlob.version)
+        let handle = try #require(makeHandle())
+        defer { swiftvtd_destroy(handle) }
+        var needed = 0
+        #expect(swiftvtd_save_state(handle, nil, 0, &needed) == SWIFTVTD_ENOSPC.rawValue)
+        var blob = [UInt8](repeating: 0, count: needed)
+        #expect(swiftvtd_save_state(handle, &blob, blob.count, nil) == SWIFTVTD_OK.rawValue)
+        #expect(blob[8] == UInt8(SWIFTVTD_STATE_VERSION))
+    }
+
+    @Test("NULL units and buffers are SWIFTVTD_EINVAL, with a message")
+    func nullArguments() throws {
+        let handle = try #require(makeHandle())
+        defer { swiftvtd_destroy(handle) }
+        var err = [CChar](repeating: 0, count: 64)
+        #expect(swiftvtd_load_state(handle, nil, 10, &err, err.count) == SWIFTVTD_EINVAL.rawValue)
+        #expect(String(cString: err).contains("NULL"))
+        #expect(swiftvtd_save_state(nil, nil, 0, nil) == SWIFTVTD_EINVAL.rawValue)
+        #expect(swiftvtd_dump_state(nil, nil, 0, nil) == SWIFTVTD_EINVAL.rawValue)
+    }
+
+    @Test("a message buffer too small for the reason gets its start, NUL-terminated")
+    func shortErrorBuffer() throws {
+        let handle = try #require(makeHandle())
+        defer { swiftvtd_destroy(handle) }
+        var err = [CChar](repeating: 0x7F, count: 8)
+        let junk = [UInt8](repeating: 0xAB, count: 100)
+        #expect(swiftvtd_load_state(handle, junk, junk.count, &err, err.count) == SWIFTVTD_EINVAL.rawValue)
+        #expect(err[7] == 0 && String(cString: err) == "swiftvt")
+    }
+}
