@@ -51,7 +51,7 @@ test-asan test-tsan:
 # seconds; `make test` runs each briefly over its committed corpus.
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 5
-FUZZ_TARGETS := mmio qi translate irq prq
+FUZZ_TARGETS := mmio qi translate irq prq state
 FUZZ_DIR := .build-fuzz
 FUZZ_LIB_FLAGS := $(RELEASE_FLAGS) --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=address \
 	-Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
