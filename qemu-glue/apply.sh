@@ -44,6 +44,8 @@ if [ "$same" = no ]; then
 fi
 
 # Whole files owned by the glue.
-[ -f "$glue/swift-vtd.c" ] && install_if_changed "$glue/swift-vtd.c" "$src/hw/i386/swift-vtd.c"
+install_if_changed "$glue/swift-vtd.c" "$src/hw/i386/swift-vtd.c"
+# The library's public header: the one contract between the glue and libSwiftVTd.so.
+install_if_changed "$glue/../CInterop/include/swiftvtd.h" "$src/hw/i386/swiftvtd.h"
 install_if_changed "$glue/devices.mak" "$src/configs/devices/x86_64-softmmu/swiftvtd.mak"
 exit 0

@@ -3,7 +3,7 @@
 # A smaller device set keeps the clean build to a few minutes on two cores.
 CONFIG_Q35=y
 CONFIG_VTD=y
-#CONFIG_SWIFT_VTD=y
+CONFIG_SWIFT_VTD=y
 CONFIG_VIRTIO_PCI=y
 CONFIG_VIRTIO_BLK=y
 CONFIG_VIRTIO_NET=y

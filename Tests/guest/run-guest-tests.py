@@ -94,12 +94,12 @@ def pattern(name):
     return (line * (MIB // len(line) + 1))[:MIB]
 
 
-def qemu_command(qemu, variant, guest_dir, work, port, extra_append=""):
+def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2):
     args = [qemu, "-accel", "tcg", "-M", "q35,kernel-irqchip=split", "-bios", "qboot.rom"]
     for d in FIRMWARE_DIRS:
         if os.path.isdir(d):
             args += ["-L", d]
-    args += ["-smp", "2", "-cpu", "max", "-m", "512M", "-nographic", "-no-reboot", "-vga", "none",
+    args += ["-smp", str(smp), "-cpu", "max", "-m", "512M", "-nographic", "-no-reboot", "-vga", "none",
              "-device", variant.device,
              "-kernel", os.path.join(guest_dir, "vmlinuz"),
              "-initrd", os.path.join(guest_dir, "initramfs.cpio.gz"),
@@ -195,7 +195,7 @@ def run_variant(args, variant, log_dir):
             f.write(blob)
         server = start_http_server(www)
         port = server.server_address[1]
-        cmd = qemu_command(args.qemu, variant, guest_dir, work, port, args.append)
+        cmd = qemu_command(args.qemu, variant, guest_dir, work, port, args.append, args.smp)
         log_path = os.path.join(log_dir, f"{variant.name}.log")
         start = time.monotonic()
         timed_out = False
@@ -239,6 +239,8 @@ def main():
     ap.add_argument("--group", choices=["reference", "swift", "all"], default="all")
     ap.add_argument("--show-report", action="store_true", help="print every REPORT/DMESG line")
     ap.add_argument("--append", default="", help="extra kernel arguments for every boot")
+    ap.add_argument("--smp", type=int, default=2, help="guest CPUs")
+    ap.add_argument("--repeat", type=int, default=1, help="boot each variant this many times")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("variants", nargs="*", help="variant names or substrings (default: all of the group)")
     args = ap.parse_args()
@@ -265,7 +267,7 @@ def main():
     os.makedirs(args.log_dir, exist_ok=True)
 
     passed = failed = 0
-    for v in variants:
+    for v in [v for v in variants for _ in range(args.repeat)]:
         ok, elapsed, problems, report = run_variant(args, v, args.log_dir)
         print(f"{'PASS' if ok else 'FAIL'} {v.name:18} {elapsed:6.1f} s  -device {v.device}", flush=True)
         if args.show_report:

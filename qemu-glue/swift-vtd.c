@@ -1,0 +1,863 @@
+/*
+ * swift-vtd: a VT-d IOMMU for q35 whose model is libSwiftVTd.so.
+ *
+ * This file is glue only. It loads the library with GModule, owns one unit
+ * of it, and connects QEMU to it: the register window, one IOMMU memory
+ * region per PCI device (and PASID), the interrupt window at 0xFEE00000,
+ * IOMMU notifiers, reset, and the host callbacks the library needs (guest
+ * memory, MSI delivery, notifications, logging). Every VT-d decision is made
+ * by the library; nothing here knows a register bit or a table format.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/atomic.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "qapi/error.h"
+#include "hw/i386/x86-iommu.h"
+#include "hw/i386/apic_internal.h"
+#include "hw/i386/pc.h"
+#include "hw/i386/x86.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pci_bus.h"
+#include "hw/pci-host/q35.h"
+#include "hw/qdev-properties.h"
+#include "migration/vmstate.h"
+#include "system/address-spaces.h"
+#include "system/dma.h"
+#include "system/kvm.h"
+#include "kvm/kvm_i386.h"
+#include "exec/memory.h"
+#include "trace.h"
+#include <gmodule.h>
+
+#include "swiftvtd.h"
+
+#define TYPE_SWIFT_VTD "swift-vtd"
+#define TYPE_SWIFT_VTD_IOMMU_MR "swift-vtd-iommu-memory-region"
+
+#ifndef SWIFT_VTD_DEFAULT_LIBRARY
+#define SWIFT_VTD_DEFAULT_LIBRARY "/usr/local/lib/libSwiftVTd.so"
+#endif
+
+/* Where q35 puts the register window (the DMAR table's DRHD says the same). */
+#define SWIFT_VTD_MMIO_BASE 0xfed90000ULL
+/* The interrupt window that remappable MSIs are written to. */
+#define SWIFT_VTD_IR_BASE   0xfee00000ULL
+#define SWIFT_VTD_IR_SIZE   0x100000ULL
+
+OBJECT_DECLARE_SIMPLE_TYPE(SwiftVTdState, SWIFT_VTD)
+
+/* The library's entry points, resolved with g_module_symbol(). */
+typedef struct SwiftVTdLib {
+    GModule *module;
+    typeof(swiftvtd_abi_version) *abi_version;
+    typeof(swiftvtd_config_init) *config_init;
+    typeof(swiftvtd_create) *create;
+    typeof(swiftvtd_destroy) *destroy;
+    typeof(swiftvtd_reset) *reset;
+    typeof(swiftvtd_mmio_size) *mmio_size;
+    typeof(swiftvtd_mmio_read) *mmio_read;
+    typeof(swiftvtd_mmio_write) *mmio_write;
+    typeof(swiftvtd_translate) *translate;
+    /* Optional: without it, interrupts pass through unchanged. */
+    typeof(swiftvtd_interrupt_remap) *interrupt_remap;
+} SwiftVTdLib;
+
+/* One DMA address space: a (PCI bus, devfn, PASID) requester. */
+typedef struct SwiftVTdAS {
+    SwiftVTdState *s;
+    PCIBus *bus;          /* the bus object (its number is assigned later by the
+                             guest); NULL for the IOAPIC, which is on no PCI bus */
+    uint8_t devfn;
+    uint32_t pasid;       /* SWIFTVTD_NO_PASID for requests without PASID */
+    bool is_ioapic;       /* the q35 IOAPIC's pseudo requester */
+    MemoryRegion root;
+    IOMMUMemoryRegion iommu;
+    MemoryRegion ir;      /* the interrupt window, overlapping the IOMMU region */
+    AddressSpace as;
+    IOMMUNotifierFlag notifier_flags;
+    QLIST_ENTRY(SwiftVTdAS) next_with_notifiers;
+} SwiftVTdAS;
+
+typedef struct SwiftVTdASKey {
+    PCIBus *bus;
+    uint8_t devfn;
+    uint32_t pasid;
+} SwiftVTdASKey;
+
+struct SwiftVTdState {
+    X86IOMMUState parent_obj;
+
+    /* intel-iommu's properties, same names and defaults */
+    uint32_t version;     /* unused, as in intel-iommu */
+    OnOffAuto eim;
+    bool buggy_eim;
+    uint8_t aw_bits;
+    bool caching_mode;
+    bool scalable_mode;
+    bool flts;
+    bool pasid;
+    bool dma_drain;
+    bool snoop_control;
+    bool dma_translation;
+    bool stale_tm;
+    bool fs1gp;
+    /* the library's own */
+    char *library;
+    uint16_t fault_records;
+    uint32_t iotlb_size;
+    uint8_t pasid_bits;
+    bool page_requests;
+    bool slts;
+    bool nesting;
+    bool fs5lp;
+
+    SwiftVTdLib lib;
+    swiftvtd_t *unit;
+    MemoryRegion csrmem;
+    GHashTable *address_spaces;   /* SwiftVTdASKey -> SwiftVTdAS */
+    QLIST_HEAD(, SwiftVTdAS) with_notifiers;
+};
+
+static uint16_t swift_vtd_sid(SwiftVTdAS *vas)
+{
+    if (vas->is_ioapic) {
+        return (Q35_PSEUDO_BUS_PLATFORM << 8) | Q35_PSEUDO_DEVFN_IOAPIC;
+    }
+    return PCI_BUILD_BDF(pci_bus_num(vas->bus), vas->devfn);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Host callbacks                                                             */
+/* ------------------------------------------------------------------------ */
+
+static int swift_vtd_host_dma_read(void *opaque, uint64_t gpa, void *buf, uint64_t len)
+{
+    return dma_memory_read(&address_space_memory, gpa, buf, len,
+                           MEMTXATTRS_UNSPECIFIED) == MEMTX_OK ? 0 : -1;
+}
+
+static int swift_vtd_host_dma_write(void *opaque, uint64_t gpa, const void *buf,
+                                    uint64_t len)
+{
+    return dma_memory_write(&address_space_memory, gpa, buf, len,
+                            MEMTXATTRS_UNSPECIFIED) == MEMTX_OK ? 0 : -1;
+}
+
+/*
+ * A real compare-and-exchange on guest RAM: the guest's CPUs may be updating
+ * the same page-table entry at the same time (TCG runs them in parallel).
+ */
+static int swift_vtd_host_cmpxchg64(void *opaque, uint64_t gpa, uint64_t expected,
+                                    uint64_t desired, uint64_t *found)
+{
+    MemoryRegion *mr;
+    hwaddr xlat, len = 8;
+    uint64_t *ptr;
+
+    if (gpa & 7) {
+        return -1;
+    }
+    RCU_READ_LOCK_GUARD();
+    mr = address_space_translate(&address_space_memory, gpa, &xlat, &len, true,
+                                 MEMTXATTRS_UNSPECIFIED);
+    if (!memory_region_is_ram(mr) || memory_region_is_rom(mr) ||
+        memory_region_is_ram_device(mr) || len < 8) {
+        return -1;
+    }
+    ptr = (uint64_t *)((uint8_t *)memory_region_get_ram_ptr(mr) + xlat);
+    *found = le64_to_cpu(qatomic_cmpxchg__nocheck(ptr, cpu_to_le64(expected),
+                                                  cpu_to_le64(desired)));
+    if (*found == expected) {
+        memory_region_set_dirty(mr, xlat, 8);
+    }
+    return 0;
+}
+
+static void swift_vtd_deliver_msi(uint64_t address, uint32_t data)
+{
+    MSIMessage msg = { .address = address, .data = data };
+    bool locked = bql_locked();
+
+    /* Fault events can come from a translation on a thread without the BQL. */
+    if (!locked) {
+        bql_lock();
+    }
+    apic_get_class(NULL)->send_msi(&msg);
+    if (!locked) {
+        bql_unlock();
+    }
+}
+
+static void swift_vtd_host_send_msi(void *opaque, uint64_t address, uint32_t data)
+{
+    swift_vtd_deliver_msi(address, data);
+}
+
+static void swift_vtd_host_log(void *opaque, int level, const char *message)
+{
+    switch (level) {
+    case SWIFTVTD_LOG_GUEST_ERROR:
+        qemu_log_mask(LOG_GUEST_ERROR, "swift-vtd: %s\n", message);
+        break;
+    case SWIFTVTD_LOG_UNIMPLEMENTED:
+        qemu_log_mask(LOG_UNIMP, "swift-vtd: %s\n", message);
+        break;
+    case SWIFTVTD_LOG_INFO:
+        info_report("swift-vtd: %s", message);
+        break;
+    default:
+        trace_swift_vtd_log(message);
+        break;
+    }
+}
+
+/* Send one range as naturally aligned power-of-two chunks, as notifiers expect. */
+static void swift_vtd_notify_range(SwiftVTdAS *vas, IOMMUNotifierFlag type,
+                                   uint64_t start, uint64_t size,
+                                   uint64_t translated, IOMMUAccessFlags perm)
+{
+    uint64_t end = size ? start + size - 1 : start;
+    uint64_t limit = vas->s->aw_bits >= 64 ? UINT64_MAX
+                     : (1ULL << vas->s->aw_bits) - 1;
+
+    if (size == 0 || start > limit) {
+        return;
+    }
+    if (end > limit || end < start) {
+        end = limit;
+    }
+    for (;;) {
+        uint64_t mask = dma_aligned_pow2_mask(start, end, 64);
+        IOMMUTLBEvent event = {
+            .type = type,
+            .entry = {
+                .target_as = &address_space_memory,
+                .iova = start,
+                .translated_addr = type == IOMMU_NOTIFIER_MAP ? translated : 0,
+                .addr_mask = mask,
+                .perm = type == IOMMU_NOTIFIER_MAP ? perm : IOMMU_NONE,
+            },
+        };
+
+        memory_region_notify_iommu(&vas->iommu, 0, event);
+        if (end - start <= mask) {
+            break;
+        }
+        start += mask + 1;
+        translated += mask + 1;
+    }
+}
+
+static void swift_vtd_unmap_all(SwiftVTdAS *vas)
+{
+    IOMMUNotifier *n;
+
+    IOMMU_NOTIFIER_FOREACH(n, &vas->iommu) {
+        memory_region_unmap_iommu_notifier_range(n);
+    }
+}
+
+static IOMMUAccessFlags swift_vtd_perm(uint32_t perm)
+{
+    return IOMMU_ACCESS_FLAG(!!(perm & SWIFTVTD_PERM_READ),
+                             !!(perm & SWIFTVTD_PERM_WRITE));
+}
+
+static void swift_vtd_host_event(void *opaque, const swiftvtd_event *ev)
+{
+    SwiftVTdState *s = opaque;
+    X86IOMMUState *x86 = X86_IOMMU_DEVICE(s);
+    SwiftVTdAS *vas;
+
+    trace_swift_vtd_event(ev->kind, ev->sid, ev->pasid, ev->addr, ev->size_bytes);
+    if (ev->kind == SWIFTVTD_EVENT_INTERRUPT_CACHE_INVALIDATE) {
+        /* QEMU's IEC notifiers take an index and a power-of-two count. */
+        bool global = ev->size_bytes == 0;
+        uint32_t mask = global ? 0 : 63 - clz64(pow2ceil(ev->size_bytes));
+
+        x86_iommu_iec_notify_all(x86, global, (uint32_t)ev->addr, mask);
+        return;
+    }
+    if (ev->kind == SWIFTVTD_EVENT_PAGE_GROUP_RESPONSE) {
+        /* No emulated PRI-capable device in QEMU 10.0 consumes these. */
+        return;
+    }
+    QLIST_FOREACH(vas, &s->with_notifiers, next_with_notifiers) {
+        if (swift_vtd_sid(vas) != ev->sid || vas->pasid != ev->pasid) {
+            continue;
+        }
+        switch (ev->kind) {
+        case SWIFTVTD_EVENT_UNMAP:
+            swift_vtd_notify_range(vas, IOMMU_NOTIFIER_UNMAP, ev->addr,
+                                   ev->size_bytes, 0, IOMMU_NONE);
+            break;
+        case SWIFTVTD_EVENT_MAP:
+            swift_vtd_notify_range(vas, IOMMU_NOTIFIER_MAP, ev->addr,
+                                   ev->size_bytes, ev->translated,
+                                   swift_vtd_perm(ev->perm));
+            break;
+        case SWIFTVTD_EVENT_CONTEXT_CHANGED:
+            swift_vtd_unmap_all(vas);
+            break;
+        case SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE:
+            swift_vtd_notify_range(vas, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, ev->addr,
+                                   ev->size_bytes, 0, IOMMU_NONE);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Register window                                                            */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t swift_vtd_mmio_read(void *opaque, hwaddr addr, unsigned size)
+{
+    SwiftVTdState *s = opaque;
+    uint64_t value = s->lib.mmio_read(s->unit, addr, size);
+
+    trace_swift_vtd_mmio_read(addr, size, value);
+    return value;
+}
+
+static void swift_vtd_mmio_write(void *opaque, hwaddr addr, uint64_t value,
+                                 unsigned size)
+{
+    SwiftVTdState *s = opaque;
+
+    trace_swift_vtd_mmio_write(addr, size, value);
+    s->lib.mmio_write(s->unit, addr, value, size);
+}
+
+static const MemoryRegionOps swift_vtd_mmio_ops = {
+    .read = swift_vtd_mmio_read,
+    .write = swift_vtd_mmio_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .impl = { .min_access_size = 4, .max_access_size = 8 },
+    .valid = { .min_access_size = 4, .max_access_size = 8 },
+};
+
+/* ------------------------------------------------------------------------ */
+/* Interrupt window                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Returns 0 and fills *out when the interrupt is to be delivered. */
+static int swift_vtd_remap(SwiftVTdState *s, uint16_t sid, const MSIMessage *in,
+                           MSIMessage *out, uint32_t flags)
+{
+    swiftvtd_msi req = { .address = in->address, .data = in->data };
+    swiftvtd_msi res = {};
+    int r;
+
+    if (!s->lib.interrupt_remap) {
+        *out = *in;
+        return 0;
+    }
+    r = s->lib.interrupt_remap(s->unit, sid, &req, &res, flags);
+    trace_swift_vtd_irq(sid, in->address, in->data, r);
+    if (r == SWIFTVTD_IRQ_REMAPPED) {
+        out->address = res.address;
+        out->data = res.data;
+        return 0;
+    }
+    if (r == SWIFTVTD_IRQ_PASSTHROUGH) {
+        *out = *in;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static MemTxResult swift_vtd_ir_read(void *opaque, hwaddr addr, uint64_t *data,
+                                     unsigned size, MemTxAttrs attrs)
+{
+    *data = 0;
+    return MEMTX_OK;
+}
+
+static MemTxResult swift_vtd_ir_write(void *opaque, hwaddr addr, uint64_t value,
+                                      unsigned size, MemTxAttrs attrs)
+{
+    SwiftVTdAS *vas = opaque;
+    MSIMessage from = { .address = SWIFT_VTD_IR_BASE + addr, .data = value };
+    MSIMessage to;
+    /* PCI MSIs carry their requester id; the IOAPIC's writes do not. */
+    uint16_t sid = attrs.unspecified ? swift_vtd_sid(vas) : attrs.requester_id;
+
+    if (swift_vtd_remap(vas->s, sid, &from, &to, 0)) {
+        return MEMTX_ERROR;
+    }
+    swift_vtd_deliver_msi(to.address, to.data);
+    return MEMTX_OK;
+}
+
+static const MemoryRegionOps swift_vtd_ir_ops = {
+    .read_with_attrs = swift_vtd_ir_read,
+    .write_with_attrs = swift_vtd_ir_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .impl = { .min_access_size = 4, .max_access_size = 4 },
+    .valid = { .min_access_size = 4, .max_access_size = 4 },
+};
+
+/* KVM's MSI routes ask here (X86IOMMUClass.int_remap); a probe records no fault. */
+static int swift_vtd_int_remap(X86IOMMUState *iommu, MSIMessage *src,
+                               MSIMessage *dst, uint16_t sid)
+{
+    return swift_vtd_remap(SWIFT_VTD(iommu), sid, src, dst, SWIFTVTD_IRQ_NO_FAULT);
+}
+
+/* ------------------------------------------------------------------------ */
+/* DMA address spaces                                                         */
+/* ------------------------------------------------------------------------ */
+
+static IOMMUTLBEntry swift_vtd_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
+                                         IOMMUAccessFlags flag, int iommu_idx)
+{
+    SwiftVTdAS *vas = container_of(iommu, SwiftVTdAS, iommu);
+    SwiftVTdState *s = vas->s;
+    swiftvtd_translate_request req = {
+        .sid = swift_vtd_sid(vas),
+        .pasid = vas->pasid,
+        .addr = addr,
+    };
+    swiftvtd_translation res = {};
+    IOMMUTLBEntry entry = {
+        .target_as = &address_space_memory,
+        .iova = addr & ~0xfffULL,
+        .addr_mask = 0xfff,
+        .perm = IOMMU_NONE,
+    };
+
+    switch (flag) {
+    case IOMMU_RO:
+        req.access = SWIFTVTD_ACCESS_READ;
+        break;
+    case IOMMU_WO:
+        req.access = SWIFTVTD_ACCESS_WRITE;
+        break;
+    case IOMMU_RW:
+        req.access = SWIFTVTD_ACCESS_READ | SWIFTVTD_ACCESS_WRITE;
+        break;
+    default:
+        /* IOMMU_NONE: someone asks what the mapping is, no access happens. */
+        req.access = SWIFTVTD_ACCESS_READ;
+        req.flags = SWIFTVTD_REQ_NO_FAULT;
+        break;
+    }
+    if (s->lib.translate(s->unit, &req, &res) != SWIFTVTD_OK) {
+        return entry;
+    }
+    if (res.kind != SWIFTVTD_XLATE_OK) {
+        trace_swift_vtd_translate_fault(req.sid, req.pasid, addr, res.fault_reason);
+        return entry;
+    }
+    entry.iova = addr & res.page_mask;
+    entry.translated_addr = res.translated & res.page_mask;
+    entry.addr_mask = ~res.page_mask;
+    entry.perm = swift_vtd_perm(res.perm);
+    return entry;
+}
+
+static int swift_vtd_notify_flag_changed(IOMMUMemoryRegion *iommu,
+                                         IOMMUNotifierFlag old,
+                                         IOMMUNotifierFlag new, Error **errp)
+{
+    SwiftVTdAS *vas = container_of(iommu, SwiftVTdAS, iommu);
+    SwiftVTdState *s = vas->s;
+
+    /*
+     * MAP events exist only when the guest must report every change (caching
+     * mode); device-TLB events only with a device-TLB. Same rules, same
+     * messages as intel-iommu, so users see no difference.
+     */
+    if (!s->caching_mode && (new & IOMMU_NOTIFIER_MAP)) {
+        error_setg_errno(errp, ENOTSUP, "device %02x.%02x.%x requires caching mode",
+                         pci_bus_num(vas->bus), PCI_SLOT(vas->devfn),
+                         PCI_FUNC(vas->devfn));
+        return -ENOTSUP;
+    }
+    if (!X86_IOMMU_DEVICE(s)->dt_supported && (new & IOMMU_NOTIFIER_DEVIOTLB_UNMAP)) {
+        error_setg_errno(errp, ENOTSUP, "device %02x.%02x.%x requires device IOTLB mode",
+                         pci_bus_num(vas->bus), PCI_SLOT(vas->devfn),
+                         PCI_FUNC(vas->devfn));
+        return -ENOTSUP;
+    }
+    vas->notifier_flags = new;
+    if (old == IOMMU_NOTIFIER_NONE) {
+        QLIST_INSERT_HEAD(&s->with_notifiers, vas, next_with_notifiers);
+    } else if (new == IOMMU_NOTIFIER_NONE) {
+        QLIST_REMOVE(vas, next_with_notifiers);
+    }
+    return 0;
+}
+
+/*
+ * A new notifier wants the current mappings. The library has no entry point
+ * that walks a device's tables (see qemu-glue/README.md), so replay starts
+ * the notifier from an empty state: correct for UNMAP-only users (vhost),
+ * which need no replay, and for MAP users in caching mode, which get MAP
+ * events as the guest reports each change.
+ */
+static void swift_vtd_replay(IOMMUMemoryRegion *iommu, IOMMUNotifier *n)
+{
+    memory_region_unmap_iommu_notifier_range(n);
+}
+
+static guint swift_vtd_as_hash(gconstpointer v)
+{
+    const SwiftVTdASKey *k = v;
+
+    return (guint)(uintptr_t)k->bus ^ ((guint)k->devfn << 20) ^ k->pasid;
+}
+
+static gboolean swift_vtd_as_equal(gconstpointer a, gconstpointer b)
+{
+    const SwiftVTdASKey *x = a, *y = b;
+
+    return x->bus == y->bus && x->devfn == y->devfn && x->pasid == y->pasid;
+}
+
+static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devfn,
+                                         uint32_t pasid, bool is_ioapic)
+{
+    SwiftVTdASKey key = { .bus = bus, .devfn = devfn, .pasid = pasid };
+    SwiftVTdAS *vas = g_hash_table_lookup(s->address_spaces, &key);
+    g_autofree char *name = NULL;
+
+    if (vas) {
+        return vas;
+    }
+    vas = g_new0(SwiftVTdAS, 1);
+    vas->s = s;
+    vas->bus = bus;
+    vas->devfn = devfn;
+    vas->pasid = pasid;
+    vas->is_ioapic = is_ioapic;
+    if (pasid == SWIFTVTD_NO_PASID) {
+        name = g_strdup_printf("swift-vtd-%02x.%x", PCI_SLOT(devfn), PCI_FUNC(devfn));
+    } else {
+        name = g_strdup_printf("swift-vtd-%02x.%x-pasid-%x", PCI_SLOT(devfn),
+                               PCI_FUNC(devfn), pasid);
+    }
+    /*
+     * root -> IOMMU region (every access translated by the library)
+     *      -> interrupt window on top of it, for requests without PASID.
+     */
+    memory_region_init(&vas->root, OBJECT(s), name, UINT64_MAX);
+    memory_region_init_iommu(&vas->iommu, sizeof(vas->iommu), TYPE_SWIFT_VTD_IOMMU_MR,
+                             OBJECT(s), name, UINT64_MAX);
+    memory_region_add_subregion_overlap(&vas->root, 0, MEMORY_REGION(&vas->iommu), 0);
+    if (pasid == SWIFTVTD_NO_PASID) {
+        memory_region_init_io(&vas->ir, OBJECT(s), &swift_vtd_ir_ops, vas,
+                              "swift-vtd-ir", SWIFT_VTD_IR_SIZE);
+        memory_region_add_subregion_overlap(MEMORY_REGION(&vas->iommu),
+                                            SWIFT_VTD_IR_BASE, &vas->ir, 1);
+    }
+    address_space_init(&vas->as, &vas->root, name);
+    g_hash_table_insert(s->address_spaces, g_memdup2(&key, sizeof(key)), vas);
+    return vas;
+}
+
+static AddressSpace *swift_vtd_get_address_space(PCIBus *bus, void *opaque, int devfn)
+{
+    return &swift_vtd_find_add_as(opaque, bus, devfn, SWIFTVTD_NO_PASID, false)->as;
+}
+
+static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
+                                       HostIOMMUDevice *hiod, Error **errp)
+{
+    /* The library's ABI has no host-device attach yet: refuse rather than half-work. */
+    error_setg(errp, "swift-vtd: assigned host devices are not supported yet "
+               "(the library ABI has no host device attach)");
+    return false;
+}
+
+static void swift_vtd_unset_iommu_device(PCIBus *bus, void *opaque, int devfn)
+{
+}
+
+static PCIIOMMUOps swift_vtd_iommu_ops = {
+    .get_address_space = swift_vtd_get_address_space,
+    .set_iommu_device = swift_vtd_set_iommu_device,
+    .unset_iommu_device = swift_vtd_unset_iommu_device,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Loading the library                                                        */
+/* ------------------------------------------------------------------------ */
+
+static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
+{
+    SwiftVTdLib *lib = &s->lib;
+    uint32_t version;
+    static const struct {
+        const char *name;
+        size_t offset;
+        bool optional;
+    } symbols[] = {
+#define SYM(field, opt) { "swiftvtd_" #field, offsetof(SwiftVTdLib, field), opt }
+        SYM(abi_version, false), SYM(config_init, false), SYM(create, false),
+        SYM(destroy, false), SYM(reset, false), SYM(mmio_size, false),
+        SYM(mmio_read, false), SYM(mmio_write, false), SYM(translate, false),
+        SYM(interrupt_remap, true),
+#undef SYM
+    };
+
+    if (!g_module_supported()) {
+        error_setg(errp, "swift-vtd: this QEMU cannot load shared libraries");
+        return false;
+    }
+    if (!s->library || !*s->library) {
+        error_setg(errp, "swift-vtd: no library given (library=PATH)");
+        return false;
+    }
+    if (!g_file_test(s->library, G_FILE_TEST_EXISTS)) {
+        error_setg(errp, "swift-vtd: library '%s' not found", s->library);
+        error_append_hint(errp, "Build it with 'make lib' and pass "
+                          "library=/path/to/libSwiftVTd.so, or install it "
+                          "to %s.\n", SWIFT_VTD_DEFAULT_LIBRARY);
+        return false;
+    }
+    lib->module = g_module_open(s->library, G_MODULE_BIND_LOCAL);
+    if (!lib->module) {
+        error_setg(errp, "swift-vtd: cannot load '%s': %s", s->library,
+                   g_module_error());
+        return false;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(symbols); i++) {
+        gpointer *slot = (gpointer *)((char *)lib + symbols[i].offset);
+
+        if (!g_module_symbol(lib->module, symbols[i].name, slot)) {
+            *slot = NULL;
+            if (!symbols[i].optional) {
+                error_setg(errp, "swift-vtd: '%s' has no symbol %s: not a "
+                           "SwiftVTd library, or too old", s->library,
+                           symbols[i].name);
+                goto fail;
+            }
+        }
+    }
+    version = lib->abi_version();
+    if (version != SWIFTVTD_ABI_VERSION) {
+        error_setg(errp, "swift-vtd: '%s' has ABI version %u, this QEMU was "
+                   "built for version %u", s->library, version,
+                   SWIFTVTD_ABI_VERSION);
+        goto fail;
+    }
+    return true;
+
+fail:
+    g_module_close(lib->module);
+    memset(lib, 0, sizeof(*lib));
+    return false;
+}
+
+static void swift_vtd_fill_config(SwiftVTdState *s, swiftvtd_config *cfg)
+{
+    X86IOMMUState *x86 = X86_IOMMU_DEVICE(s);
+
+    s->lib.config_init(cfg);
+    cfg->aw_bits = s->aw_bits;
+    cfg->caching_mode = s->caching_mode;
+    cfg->scalable_mode = s->scalable_mode;
+    cfg->flts = s->flts;
+    cfg->pasid = s->pasid;
+    cfg->intremap = x86_iommu_ir_supported(x86);
+    cfg->eim = s->eim == ON_OFF_AUTO_ON;
+    cfg->device_iotlb = x86->dt_supported;
+    cfg->pt = x86->pt_supported;
+    cfg->dma_drain = s->dma_drain;
+    cfg->snoop_control = s->snoop_control;
+    cfg->dma_translation = s->dma_translation;
+    cfg->stale_tm = s->stale_tm;
+    cfg->fs1gp = s->fs1gp;
+    cfg->slts = s->slts;
+    cfg->nesting = s->nesting;
+    cfg->page_requests = s->page_requests;
+    cfg->fs5lp = s->fs5lp;
+    cfg->pasid_bits = s->pasid_bits;
+    cfg->fault_records = s->fault_records;
+    cfg->iotlb_capacity = s->iotlb_size;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Device                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void swift_vtd_realize(DeviceState *dev, Error **errp)
+{
+    SwiftVTdState *s = SWIFT_VTD(dev);
+    X86IOMMUState *x86 = X86_IOMMU_DEVICE(dev);
+    PCMachineState *pcms = PC_MACHINE(qdev_get_machine());
+    X86MachineState *x86ms = X86_MACHINE(qdev_get_machine());
+    swiftvtd_config cfg;
+    char err[512] = "";
+    swiftvtd_host_ops ops = {
+        .size = sizeof(ops),
+        .opaque = s,
+        .dma_read = swift_vtd_host_dma_read,
+        .dma_write = swift_vtd_host_dma_write,
+        .dma_cmpxchg64 = swift_vtd_host_cmpxchg64,
+        .send_msi = swift_vtd_host_send_msi,
+        .event = swift_vtd_host_event,
+        .log = swift_vtd_host_log,
+    };
+
+    /*
+     * "eim" is a tri-state only the host can resolve (it depends on the
+     * irqchip): the same resolution as intel-iommu.
+     */
+    if (s->eim == ON_OFF_AUTO_ON && !x86_iommu_ir_supported(x86)) {
+        error_setg(errp, "eim=on cannot be selected without intremap=on");
+        return;
+    }
+    if (s->eim == ON_OFF_AUTO_AUTO) {
+        s->eim = (kvm_irqchip_in_kernel() || s->buggy_eim) &&
+                 x86_iommu_ir_supported(x86) ? ON_OFF_AUTO_ON : ON_OFF_AUTO_OFF;
+    }
+    if (s->eim == ON_OFF_AUTO_ON && !s->buggy_eim && kvm_irqchip_is_split() &&
+        !kvm_enable_x2apic()) {
+        error_setg(errp, "eim=on requires support on the KVM side "
+                   "(X2APIC_API, first shipped in v4.7)");
+        return;
+    }
+
+    if (!swift_vtd_load(s, errp)) {
+        return;
+    }
+    swift_vtd_fill_config(s, &cfg);
+    s->unit = s->lib.create(&cfg, &ops, err, sizeof(err));
+    if (!s->unit) {
+        error_setg(errp, "swift-vtd: %s", err[0] ? err : "the library refused the configuration");
+        g_module_close(s->lib.module);
+        memset(&s->lib, 0, sizeof(s->lib));
+        return;
+    }
+
+    QLIST_INIT(&s->with_notifiers);
+    s->address_spaces = g_hash_table_new_full(swift_vtd_as_hash, swift_vtd_as_equal,
+                                              g_free, NULL);
+    memory_region_init_io(&s->csrmem, OBJECT(s), &swift_vtd_mmio_ops, s,
+                          "swift-vtd", s->lib.mmio_size(s->unit));
+    memory_region_add_subregion(get_system_memory(), SWIFT_VTD_MMIO_BASE, &s->csrmem);
+    pci_setup_iommu(pcms->pcibus, &swift_vtd_iommu_ops, s);
+    /* The IOAPIC sends its interrupts through here too, as requester 0xff:00.0. */
+    x86ms->ioapic_as = &swift_vtd_find_add_as(s, NULL, Q35_PSEUDO_DEVFN_IOAPIC,
+                                              SWIFTVTD_NO_PASID, true)->as;
+}
+
+/* After DMA has quiesced (enter/hold phases), as intel-iommu does. */
+static void swift_vtd_reset_exit(Object *obj, ResetType type)
+{
+    SwiftVTdState *s = SWIFT_VTD(obj);
+    SwiftVTdAS *vas;
+
+    if (!s->unit) {
+        return;
+    }
+    s->lib.reset(s->unit);
+    QLIST_FOREACH(vas, &s->with_notifiers, next_with_notifiers) {
+        swift_vtd_unmap_all(vas);
+    }
+}
+
+static void swift_vtd_finalize(Object *obj)
+{
+    SwiftVTdState *s = SWIFT_VTD(obj);
+
+    if (s->unit) {
+        s->lib.destroy(s->unit);
+        s->unit = NULL;
+    }
+}
+
+static const Property swift_vtd_properties[] = {
+    /* intel-iommu's, with its names and defaults */
+    DEFINE_PROP_UINT32("version", SwiftVTdState, version, 0),
+    DEFINE_PROP_ON_OFF_AUTO("eim", SwiftVTdState, eim, ON_OFF_AUTO_AUTO),
+    DEFINE_PROP_BOOL("x-buggy-eim", SwiftVTdState, buggy_eim, false),
+    DEFINE_PROP_UINT8("aw-bits", SwiftVTdState, aw_bits, 48),
+    DEFINE_PROP_BOOL("caching-mode", SwiftVTdState, caching_mode, false),
+    DEFINE_PROP_BOOL("x-scalable-mode", SwiftVTdState, scalable_mode, false),
+    DEFINE_PROP_BOOL("x-flts", SwiftVTdState, flts, false),
+    DEFINE_PROP_BOOL("snoop-control", SwiftVTdState, snoop_control, false),
+    DEFINE_PROP_BOOL("x-pasid-mode", SwiftVTdState, pasid, false),
+    DEFINE_PROP_BOOL("dma-drain", SwiftVTdState, dma_drain, true),
+    DEFINE_PROP_BOOL("dma-translation", SwiftVTdState, dma_translation, true),
+    DEFINE_PROP_BOOL("stale-tm", SwiftVTdState, stale_tm, false),
+    DEFINE_PROP_BOOL("fs1gp", SwiftVTdState, fs1gp, true),
+    /* (intremap, device-iotlb and pt come from the x86-iommu base) */
+    /* the library's own */
+    DEFINE_PROP_STRING("library", SwiftVTdState, library),
+    DEFINE_PROP_UINT16("fault-records", SwiftVTdState, fault_records, 1),
+    DEFINE_PROP_UINT32("iotlb-size", SwiftVTdState, iotlb_size, 4096),
+    DEFINE_PROP_UINT8("pasid-bits", SwiftVTdState, pasid_bits, 20),
+    DEFINE_PROP_BOOL("page-requests", SwiftVTdState, page_requests, false),
+    DEFINE_PROP_BOOL("slts", SwiftVTdState, slts, false),
+    DEFINE_PROP_BOOL("nesting", SwiftVTdState, nesting, false),
+    DEFINE_PROP_BOOL("fs5lp", SwiftVTdState, fs5lp, false),
+};
+
+static void swift_vtd_instance_init(Object *obj)
+{
+    SwiftVTdState *s = SWIFT_VTD(obj);
+
+    /* A string property's default must be set here, not in the table. */
+    s->library = g_strdup(SWIFT_VTD_DEFAULT_LIBRARY);
+}
+
+static const VMStateDescription swift_vtd_vmstate = {
+    .name = "swift-vtd",
+    /* The library's state serialisation is not wired to migration yet. */
+    .unmigratable = 1,
+};
+
+static void swift_vtd_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    X86IOMMUClass *x86_class = X86_IOMMU_DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
+
+    rc->phases.exit = swift_vtd_reset_exit;
+    dc->vmsd = &swift_vtd_vmstate;
+    device_class_set_props(dc, swift_vtd_properties);
+    dc->hotpluggable = false;
+    x86_class->realize = swift_vtd_realize;
+    x86_class->int_remap = swift_vtd_int_remap;
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+    dc->desc = "VT-d IOMMU whose model is the SwiftVTd library";
+}
+
+static void swift_vtd_iommu_mr_class_init(ObjectClass *klass, void *data)
+{
+    IOMMUMemoryRegionClass *imrc = IOMMU_MEMORY_REGION_CLASS(klass);
+
+    imrc->translate = swift_vtd_translate;
+    imrc->notify_flag_changed = swift_vtd_notify_flag_changed;
+    imrc->replay = swift_vtd_replay;
+}
+
+static const TypeInfo swift_vtd_types[] = {
+    {
+        .name = TYPE_SWIFT_VTD,
+        .parent = TYPE_X86_IOMMU_DEVICE,
+        .instance_size = sizeof(SwiftVTdState),
+        .instance_init = swift_vtd_instance_init,
+        .instance_finalize = swift_vtd_finalize,
+        .class_init = swift_vtd_class_init,
+    },
+    {
+        .name = TYPE_SWIFT_VTD_IOMMU_MR,
+        .parent = TYPE_IOMMU_MEMORY_REGION,
+        .class_init = swift_vtd_iommu_mr_class_init,
+    },
+};
+
+DEFINE_TYPES(swift_vtd_types)
