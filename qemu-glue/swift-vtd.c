@@ -27,7 +27,7 @@
 #include "hw/pci-host/q35.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
-#include "system/address-spaces.h"
+#include "exec/address-spaces.h"
 #include "system/dma.h"
 #include "system/kvm.h"
 #include "kvm/kvm_i386.h"
