@@ -38,7 +38,8 @@ extension UnitState {
 extension VTdUnit {
     /// The unit's state as text (see the top of this file). Reads guest memory, never under the lock.
     public func dumpState() -> String {
-        let s = state.withLock { $0.dumpSnapshot() }
+        var s = state.withLock { $0.dumpSnapshot() }
+        s.statistics.iotlbHits &+= lockFreeHits.load(ordering: .relaxed)
         var out = StateDumpWriter(configuration: configuration, snapshot: s, platform: platform)
         return out.render()
     }

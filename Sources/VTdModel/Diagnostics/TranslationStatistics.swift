@@ -1,9 +1,9 @@
 // Counters of the translate path, for the state dump. Plain integers in UnitState, bumped under
-// the lock translate already holds: on the hit path one add to a line the lock section has
-// touched anyway, no atomic, no allocation.
+// the lock translate already holds. Hits answered without the lock are counted apart, in
+// VTdUnit.lockFreeHits (one relaxed atomic add), and added in when the dump is taken.
 
 struct TranslationStatistics: Equatable {
-    /// Requests answered from the IOTLB.
+    /// Requests answered from the IOTLB under the lock (a writer was busy with the set).
     var iotlbHits: UInt64 = 0
     /// Requests that walked the tables (IOTLB misses, ATS requests).
     var walks: UInt64 = 0
