@@ -27,6 +27,7 @@
 #include "hw/pci-host/q35.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
+#include "system/runstate.h"
 #include "exec/address-spaces.h"
 #include "system/dma.h"
 #include "system/kvm.h"
@@ -66,6 +67,13 @@ typedef struct SwiftVTdLib {
     typeof(swiftvtd_translate) *translate;
     /* Optional: without it, interrupts pass through unchanged. */
     typeof(swiftvtd_interrupt_remap) *interrupt_remap;
+    /* Optional: notifier registration and replay. */
+    typeof(swiftvtd_set_notifier) *set_notifier;
+    typeof(swiftvtd_replay) *replay;
+    /* Optional: migration and the state dump. */
+    typeof(swiftvtd_save_state) *save_state;
+    typeof(swiftvtd_load_state) *load_state;
+    typeof(swiftvtd_dump_state) *dump_state;
 } SwiftVTdLib;
 
 /* One DMA address space: a (PCI bus, devfn, PASID) requester. */
@@ -116,12 +124,17 @@ struct SwiftVTdState {
     bool slts;
     bool nesting;
     bool fs5lp;
+    char *state_dump;     /* "state-dump": file that gets the library's dump when the VM stops */
 
     SwiftVTdLib lib;
     swiftvtd_t *unit;
     MemoryRegion csrmem;
     GHashTable *address_spaces;   /* SwiftVTdASKey -> SwiftVTdAS */
     QLIST_HEAD(, SwiftVTdAS) with_notifiers;
+    IOMMUNotifier *replaying;     /* the one notifier a replay's MAP events go to */
+    /* migration: the library's state blob */
+    uint8_t *migration_blob;
+    uint32_t migration_blob_len;
 };
 
 static uint16_t swift_vtd_sid(SwiftVTdAS *vas)
@@ -298,6 +311,20 @@ static void swift_vtd_host_event(void *opaque, const swiftvtd_event *ev)
                                    ev->size_bytes, 0, IOMMU_NONE);
             break;
         case SWIFTVTD_EVENT_MAP:
+            if (s->replaying) {
+                IOMMUTLBEvent event = {
+                    .type = IOMMU_NOTIFIER_MAP,
+                    .entry = {
+                        .target_as = &address_space_memory,
+                        .iova = ev->addr,
+                        .translated_addr = ev->translated,
+                        .addr_mask = ev->size_bytes - 1,
+                        .perm = swift_vtd_perm(ev->perm),
+                    },
+                };
+                memory_region_notify_iommu_one(s->replaying, &event);
+                break;
+            }
             swift_vtd_notify_range(vas, IOMMU_NOTIFIER_MAP, ev->addr,
                                    ev->size_bytes, ev->translated,
                                    swift_vtd_perm(ev->perm));
@@ -472,12 +499,27 @@ static int swift_vtd_notify_flag_changed(IOMMUMemoryRegion *iommu,
     SwiftVTdAS *vas = container_of(iommu, SwiftVTdAS, iommu);
     SwiftVTdState *s = vas->s;
 
-    /*
-     * MAP events exist only when the guest must report every change (caching
-     * mode); device-TLB events only with a device-TLB. Same rules, same
-     * messages as intel-iommu, so users see no difference.
-     */
-    if (!s->caching_mode && (new & IOMMU_NOTIFIER_MAP)) {
+    if (s->lib.set_notifier) {
+        uint32_t flags = (new & IOMMU_NOTIFIER_UNMAP ? SWIFTVTD_NOTIFY_UNMAP : 0) |
+                         (new & IOMMU_NOTIFIER_MAP ? SWIFTVTD_NOTIFY_MAP : 0) |
+                         (new & IOMMU_NOTIFIER_DEVIOTLB_UNMAP ?
+                          SWIFTVTD_NOTIFY_DEVIOTLB_UNMAP : 0);
+        int r = s->lib.set_notifier(s->unit, swift_vtd_sid(vas), vas->pasid, flags);
+
+        if (r == SWIFTVTD_EUNSUPPORTED) {
+            error_setg_errno(errp, ENOTSUP, "device %02x.%02x.%x: swift-vtd cannot "
+                             "send these notifications in this configuration (MAP "
+                             "needs caching-mode, device-TLB needs device-iotlb, "
+                             "none with snoop-control)", pci_bus_num(vas->bus),
+                             PCI_SLOT(vas->devfn), PCI_FUNC(vas->devfn));
+            return -ENOTSUP;
+        }
+        if (r != SWIFTVTD_OK) {
+            error_setg_errno(errp, EINVAL, "swift-vtd: notifier refused (%d)", r);
+            return -EINVAL;
+        }
+    } else if (!s->caching_mode && (new & IOMMU_NOTIFIER_MAP)) {
+        /* An older library: the same rules and messages as intel-iommu. */
         error_setg_errno(errp, ENOTSUP, "device %02x.%02x.%x requires caching mode",
                          pci_bus_num(vas->bus), PCI_SLOT(vas->devfn),
                          PCI_FUNC(vas->devfn));
@@ -499,15 +541,22 @@ static int swift_vtd_notify_flag_changed(IOMMUMemoryRegion *iommu,
 }
 
 /*
- * A new notifier wants the current mappings. The library has no entry point
- * that walks a device's tables (see qemu-glue/README.md), so replay starts
- * the notifier from an empty state: correct for UNMAP-only users (vhost),
- * which need no replay, and for MAP users in caching mode, which get MAP
- * events as the guest reports each change.
+ * A notifier wants the current mappings: forget what it had, then the library
+ * walks the device's tables and sends one MAP event per translation, which
+ * swift_vtd_host_event routes to this notifier only.
  */
 static void swift_vtd_replay(IOMMUMemoryRegion *iommu, IOMMUNotifier *n)
 {
+    SwiftVTdAS *vas = container_of(iommu, SwiftVTdAS, iommu);
+    SwiftVTdState *s = vas->s;
+
     memory_region_unmap_iommu_notifier_range(n);
+    if (!s->lib.replay || !(n->notifier_flags & IOMMU_NOTIFIER_MAP)) {
+        return;
+    }
+    s->replaying = n;
+    s->lib.replay(s->unit, swift_vtd_sid(vas), vas->pasid);
+    s->replaying = NULL;
 }
 
 static guint swift_vtd_as_hash(gconstpointer v)
@@ -606,7 +655,8 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
         SYM(abi_version, false), SYM(config_init, false), SYM(create, false),
         SYM(destroy, false), SYM(reset, false), SYM(mmio_size, false),
         SYM(mmio_read, false), SYM(mmio_write, false), SYM(translate, false),
-        SYM(interrupt_remap, true),
+        SYM(interrupt_remap, true), SYM(set_notifier, true), SYM(replay, true),
+        SYM(save_state, true), SYM(load_state, true), SYM(dump_state, true),
 #undef SYM
     };
 
@@ -688,6 +738,92 @@ static void swift_vtd_fill_config(SwiftVTdState *s, swiftvtd_config *cfg)
 }
 
 /* ------------------------------------------------------------------------ */
+/* State dump and migration                                                   */
+/* ------------------------------------------------------------------------ */
+
+static char *swift_vtd_dump(SwiftVTdState *s)
+{
+    size_t needed = 0;
+    char *text;
+
+    if (!s->unit || !s->lib.dump_state) {
+        return NULL;
+    }
+    s->lib.dump_state(s->unit, NULL, 0, &needed);
+    /* The text may grow between the two calls: leave room. */
+    needed += 4096;
+    text = g_malloc0(needed);
+    s->lib.dump_state(s->unit, text, needed, NULL);
+    return text;
+}
+
+/* "state-dump=PATH": tests read which translation each device ended up using. */
+static void swift_vtd_vm_state_change(void *opaque, bool running, RunState state)
+{
+    SwiftVTdState *s = opaque;
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+
+    if (running || !s->state_dump || !*s->state_dump) {
+        return;
+    }
+    text = swift_vtd_dump(s);
+    if (text && !g_file_set_contents(s->state_dump, text, -1, &err)) {
+        warn_report("swift-vtd: cannot write state dump: %s", err->message);
+    }
+}
+
+static int swift_vtd_pre_save(void *opaque)
+{
+    SwiftVTdState *s = opaque;
+    size_t needed = 0;
+
+    if (!s->lib.save_state) {
+        error_report("swift-vtd: the library cannot save its state");
+        return -ENOTSUP;
+    }
+    g_free(s->migration_blob);
+    s->lib.save_state(s->unit, NULL, 0, &needed);
+    s->migration_blob = g_malloc0(needed);
+    s->migration_blob_len = needed;
+    if (s->lib.save_state(s->unit, s->migration_blob, needed, NULL) != SWIFTVTD_OK) {
+        error_report("swift-vtd: the library failed to save its state");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int swift_vtd_post_save(void *opaque)
+{
+    SwiftVTdState *s = opaque;
+
+    g_free(s->migration_blob);
+    s->migration_blob = NULL;
+    s->migration_blob_len = 0;
+    return 0;
+}
+
+static int swift_vtd_post_load(void *opaque, int version_id)
+{
+    SwiftVTdState *s = opaque;
+    char err[256] = "";
+    int r;
+
+    if (!s->lib.load_state) {
+        error_report("swift-vtd: the library cannot load a saved state");
+        return -ENOTSUP;
+    }
+    r = s->lib.load_state(s->unit, s->migration_blob, s->migration_blob_len,
+                          err, sizeof(err));
+    swift_vtd_post_save(s);
+    if (r != SWIFTVTD_OK) {
+        error_report("swift-vtd: cannot load the saved state: %s", err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Device                                                                     */
 /* ------------------------------------------------------------------------ */
 
@@ -751,6 +887,7 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
     /* The IOAPIC sends its interrupts through here too, as requester 0xff:00.0. */
     x86ms->ioapic_as = &swift_vtd_find_add_as(s, NULL, Q35_PSEUDO_DEVFN_IOAPIC,
                                               SWIFTVTD_NO_PASID, true)->as;
+    qemu_add_vm_change_state_handler(swift_vtd_vm_state_change, s);
 }
 
 /* After DMA has quiesced (enter/hold phases), as intel-iommu does. */
@@ -803,6 +940,7 @@ static const Property swift_vtd_properties[] = {
     DEFINE_PROP_BOOL("slts", SwiftVTdState, slts, false),
     DEFINE_PROP_BOOL("nesting", SwiftVTdState, nesting, false),
     DEFINE_PROP_BOOL("fs5lp", SwiftVTdState, fs5lp, false),
+    DEFINE_PROP_STRING("state-dump", SwiftVTdState, state_dump),
 };
 
 static void swift_vtd_instance_init(Object *obj)
@@ -813,10 +951,24 @@ static void swift_vtd_instance_init(Object *obj)
     s->library = g_strdup(SWIFT_VTD_DEFAULT_LIBRARY);
 }
 
+/*
+ * The library serialises its own architectural state (registers, latched
+ * tables, queues, pending faults); QEMU carries the blob.
+ */
 static const VMStateDescription swift_vtd_vmstate = {
     .name = "swift-vtd",
-    /* The library's state serialisation is not wired to migration yet. */
-    .unmigratable = 1,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .priority = MIG_PRI_IOMMU,
+    .pre_save = swift_vtd_pre_save,
+    .post_save = swift_vtd_post_save,
+    .post_load = swift_vtd_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(migration_blob_len, SwiftVTdState),
+        VMSTATE_VBUFFER_ALLOC_UINT32(migration_blob, SwiftVTdState, 0, NULL,
+                                     migration_blob_len),
+        VMSTATE_END_OF_LIST()
+    },
 };
 
 static void swift_vtd_class_init(ObjectClass *klass, void *data)

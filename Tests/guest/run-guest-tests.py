@@ -41,7 +41,7 @@ PT_ARGS = "intel_iommu=on,sm_on iommu=pt"
 
 class Variant:
     def __init__(self, name, kernel, device, cmdline, domain="DMA", scalable=True,
-                 first_level=None, group="reference"):
+                 first_level=None, group="reference", translation=None):
         self.name = name
         self.kernel = kernel          # "6.12" or "6.1"
         self.device = device          # the -device string of the IOMMU
@@ -50,6 +50,9 @@ class Variant:
         self.scalable = scalable      # whether ECAP.SMTS is expected in the DMAR line
         self.first_level = first_level  # expected ECAP.FLTS, or None to not check
         self.group = group            # "reference" (intel-iommu), "swift" (swift-vtd) or "baseline"
+        # swift-vtd only: what the library's state dump must say each DMA device uses,
+        # e.g. "pgtt first-level" (scalable mode) or "tt multi-level" (legacy mode).
+        self.translation = translation
 
 
 def swift_device(opts, library):
@@ -61,18 +64,22 @@ def all_variants(library):
     # The harness itself, without any IOMMU: tells a device-model problem from an IOMMU one.
     v = [Variant("baseline-6.12", "6.12", None, "", "none", None, None, "baseline")]
     for kernel in ("6.12", "6.1"):
+        flts = ("flts", "intremap=on,x-scalable-mode=on,x-flts=on", SM_ARGS, "DMA", True, True,
+                "pgtt first-level")
         if kernel == "6.12":
-            suffixes = [("flts", "intremap=on,x-scalable-mode=on,x-flts=on", SM_ARGS, "DMA", True, True),
-                        ("slts", "intremap=on,x-scalable-mode=on", SM_ARGS, "DMA", True, False),
-                        ("legacy", "intremap=on", LEGACY_ARGS, "DMA", False, False),
-                        ("pt", "intremap=on,x-scalable-mode=on,x-flts=on", PT_ARGS, "identity", True, True)]
+            suffixes = [flts,
+                        ("slts", "intremap=on,x-scalable-mode=on", SM_ARGS, "DMA", True, False,
+                         "pgtt second-level"),
+                        ("legacy", "intremap=on", LEGACY_ARGS, "DMA", False, False, "tt multi-level"),
+                        ("pt", "intremap=on,x-scalable-mode=on,x-flts=on", PT_ARGS, "identity", True, True,
+                         "pgtt pass-through")]
         else:
-            suffixes = [("flts", "intremap=on,x-scalable-mode=on,x-flts=on", SM_ARGS, "DMA", True, True)]
-        for suffix, opts, cmdline, domain, scalable, fl in suffixes:
+            suffixes = [flts]
+        for suffix, opts, cmdline, domain, scalable, fl, translation in suffixes:
             v.append(Variant(f"intel-{suffix}-{kernel}", kernel, f"intel-iommu,{opts}", cmdline,
                              domain, scalable, fl, "reference"))
             v.append(Variant(f"swift-{suffix}-{kernel}", kernel, swift_device(opts, library), cmdline,
-                             domain, scalable, fl, "swift"))
+                             domain, scalable, fl, "swift", translation))
     return v
 
 
@@ -104,7 +111,9 @@ def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2):
         if os.path.isdir(d):
             args += ["-L", d]
     args += ["-smp", str(smp), "-cpu", "max", "-m", "512M", "-nographic", "-no-reboot", "-vga", "none",
-             *(["-device", variant.device] if variant.device else []),
+             *(["-device", variant.device + (f",state-dump={work}/state.txt"
+                                             if variant.group == "swift" else "")]
+               if variant.device else []),
              "-kernel", os.path.join(guest_dir, "vmlinuz"),
              "-initrd", os.path.join(guest_dir, "initramfs.cpio.gz"),
              # no_timer_check: under TCG on a busy host the kernel's "does the timer tick through
@@ -136,9 +145,34 @@ def parse_report(text):
     return report, dmesg, faults
 
 
+# The DMA devices of the test machine, in -device order on q35's root bus.
+DMA_DEVICES = {"00:01.0": "virtio-blk", "00:02.0": "nvme", "00:03.0": "virtio-net", "00:04.0": "e1000e"}
+
+
+def parse_state_dump(text):
+    """{bdf: "pgtt first-level" | "tt multi-level" | ...} from the library's state dump."""
+    modes = {}
+    for m in re.finditer(r"^device (\S+) pasid none (pgtt|tt) (\S+)", text, re.M):
+        modes[m.group(1)] = f"{m.group(2)} {m.group(3)}"
+    return modes
+
+
 def check(variant, report, dmesg, expected, work):
     """Returns a list of failure descriptions (empty = pass)."""
     bad = []
+    if variant.translation:
+        # Debian's kernels have no IOMMU debugfs: the library says what the guest programmed.
+        try:
+            with open(os.path.join(work, "state.txt")) as f:
+                modes = parse_state_dump(f.read())
+        except OSError:
+            modes = None
+            bad.append("swift-vtd wrote no state dump")
+        if modes is not None:
+            for bdf, name in DMA_DEVICES.items():
+                report[f"translation_{name}"] = modes.get(bdf, "none")
+                if modes.get(bdf) != variant.translation:
+                    bad.append(f"{name} ({bdf}) uses {modes.get(bdf)!r}, want {variant.translation!r}")
 
     def want(key, value):
         got = report.get(key)
@@ -221,6 +255,9 @@ def run_variant(args, variant, log_dir):
         with open(log_path, "rb") as f:
             text = f.read().decode(errors="replace")
         report, dmesg, faults = parse_report(text)
+        state_path = os.path.join(work, "state.txt")
+        if os.path.exists(state_path):
+            shutil.copy(state_path, os.path.join(log_dir, f"{variant.name}.state.txt"))
         problems = []
         if timed_out:
             problems.append(f"timed out after {args.timeout} s")
@@ -282,6 +319,9 @@ def main():
                 for line in f:
                     if line.startswith(("REPORT ", "DMESG ", "FAULT ")):
                         print("    " + line.rstrip())
+            for k in sorted(report):
+                if k.startswith("translation_"):
+                    print(f"    LIBRARY {k}={report[k]}")
         for p in problems[:12]:
             print(f"    {p}")
         if not ok:
