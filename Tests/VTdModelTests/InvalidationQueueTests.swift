@@ -274,6 +274,22 @@ struct InvalidationDescriptorTests {
         #expect(!q.queueError)
     }
 
+    @Test("IOTLB invalidations send UNMAP events to the registered (sid, PASID) pairs they can concern")
+    func unmapNotifications() throws {
+        let q = InvalidationQueueScenario(scalable: true)
+        try q.unit.setNotifications(.unmap, sourceID: 0x10, pasid: nil)
+        try q.unit.setNotifications(.unmap, sourceID: 0x18, pasid: 5)
+        q.submit(Desc.pasidIOTLBPages(1, pasid: 0, 0x7_3000, am: 2))
+        #expect(q.guest.events == [.unmap(sid: 0x10, pasid: nil, address: 0x7_0000, size: 0x4000)])
+        q.submit(Desc.iotlbPages(1, 0x5000, am: 0), Desc.iotlbGlobal())
+        #expect(q.guest.events.dropFirst() == [
+            .unmap(sid: 0x10, pasid: nil, address: 0x5000, size: 0x1000),
+            .unmap(sid: 0x18, pasid: 5, address: 0x5000, size: 0x1000),
+            .unmap(sid: 0x10, pasid: nil, address: 0, size: .max),
+            .unmap(sid: 0x18, pasid: 5, address: 0, size: .max),
+        ])
+    }
+
     @Test("PASID-based IOTLB with granularity 0/1, AM above MAMV, or in a 128-bit queue is an error (6.5.2.4)")
     func pasidIOTLBErrors() {
         for g: UInt64 in [0, 1] {

@@ -24,9 +24,43 @@ extension UnitState {
         }
     }
 
+    /// IOTLB invalidation, then UNMAP events for the hosts that asked (vhost, VFIO).
+    mutating func invalidateIOTLB(_ scope: IOTLBInvalidationScope, effects: inout Effects) {
+        invalidateIOTLB(scope)
+        guard !notifiers.isEmpty else { return }
+        notifyUnmap(scope, effects: &effects)
+    }
+
     mutating func invalidateIOTLB(_ scope: IOTLBInvalidationScope) {
         iotlb.invalidate(scope)
         invalidationGeneration &+= 1
+    }
+
+    /// Which device a domain holds is in guest memory, not here, so every registration that
+    /// the scope can concern hears of it: more UNMAPs than strictly needed, never fewer (a host
+    /// dropping a mapping it still needs only maps it again). A PASID-granular scope spares
+    /// registrations of other PASIDs; requests without PASID may be using it as RID_PASID.
+    private func notifyUnmap(_ scope: IOTLBInvalidationScope, effects: inout Effects) {
+        let pasid: UInt32?
+        var address: UInt64 = 0
+        var size: UInt64 = .max
+        switch scope {
+        case .global, .domain:
+            pasid = nil
+        case .pasid(_, let p):
+            pasid = p
+        case .pages(_, let a, let mask, _), .pasidPages(_, _, let a, let mask, _):
+            if case .pasidPages(_, let p, _, _, _) = scope { pasid = p } else { pasid = nil }
+            let shift = UInt64(mask) + 12
+            if shift < 64 {
+                size = 1 << shift
+                address = a & ~(size - 1)
+            }
+        }
+        for r in notifiers.registrations where r.kinds.contains(.unmap) {
+            if let pasid, let registered = r.pasid, registered != pasid { continue }
+            effects.events.append(.unmap(sid: r.sourceID, pasid: r.pasid, address: address, size: size))
+        }
     }
 
     mutating func invalidatePASIDCache(_ scope: PASIDCacheInvalidationScope, effects: inout Effects) {

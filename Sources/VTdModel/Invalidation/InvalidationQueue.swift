@@ -222,7 +222,7 @@ extension UnitState {
             let view = IOTLBDescriptor(d: d)
             guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
             if case .pages = scope, view.addressMask > maximumAddressMask { return .error(.reservedFieldSet) }
-            invalidateIOTLB(scope)
+            invalidateIOTLB(scope, effects: &effects)
         case .deviceTLB:
             let view = DeviceTLBDescriptor(d: d)
             guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
@@ -251,7 +251,7 @@ extension UnitState {
             let view = PASIDIOTLBDescriptor(d: d)
             guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
             if case .pasidPages = scope, view.addressMask > maximumAddressMask { return .error(.reservedFieldSet) }
-            invalidateIOTLB(scope)
+            invalidateIOTLB(scope, effects: &effects)
         case .pasidCache:
             let view = PASIDCacheDescriptor(d: d)
             guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
