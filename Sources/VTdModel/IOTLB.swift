@@ -124,6 +124,10 @@ final class IOTLBStorage: @unchecked Sendable {
     let concurrentLookups = Atomic<Bool>(false)
     /// Generation bumps since the counters last restarted (writer only, under the unit's lock).
     var bumps: UInt32 = 0
+    /// Hits answered without the lock, for the state dump. On a cache line of its own (every
+    /// hit writes it) and counted with a plain load and store: concurrent hits may lose a count,
+    /// a statistic can afford that, the hit path cannot afford a locked add.
+    let lockFreeHits: UnsafeMutablePointer<Atomic<UInt64>>
 
     init(sets: Int) {
         self.sets = sets
@@ -141,6 +145,7 @@ final class IOTLBStorage: @unchecked Sendable {
         clocks = atomics(sets, UInt16(0))
         domainGenerations = atomics(Self.generationSlots, UInt32(0))
         pasidGenerations = atomics(Self.generationSlots, UInt32(0))
+        lockFreeHits = atomics(8, UInt64(0))
     }
 
     deinit {
@@ -151,6 +156,7 @@ final class IOTLBStorage: @unchecked Sendable {
         UnsafeMutableRawPointer(clocks).deallocate()
         UnsafeMutableRawPointer(domainGenerations).deallocate()
         UnsafeMutableRawPointer(pasidGenerations).deallocate()
+        UnsafeMutableRawPointer(lockFreeHits).deallocate()
     }
 
     // MARK: Keys, hashes, stamps (shared by writer and readers)
@@ -285,6 +291,7 @@ public struct IOTLBReader: @unchecked Sendable {
                     == s.stamp(UInt16(truncatingIfNeeded: fourth &>> 8), UInt32(truncatingIfNeeded: third))
             else { continue }
             s.markReferenced(set: set, way: way)
+            s.lockFreeHits[0].store(s.lockFreeHits[0].load(ordering: .relaxed) &+ 1, ordering: .relaxed)
             return .hit(IOTLBStorage.entry(tag: tag, size: size, requester: candidate, outputPage: outputPage,
                                            third: third, fourth: fourth))
         }
@@ -316,6 +323,12 @@ public struct IOTLB {
 
     /// Lookups for threads that do not hold the unit's lock.
     public var reader: IOTLBReader { IOTLBReader(storage: storage) }
+
+    /// Hits answered by `IOTLBReader` (approximate under concurrent hits).
+    public var lockFreeHits: UInt64 {
+        get { storage.lockFreeHits[0].load(ordering: .relaxed) }
+        nonmutating set { storage.lockFreeHits[0].store(newValue, ordering: .relaxed) }
+    }
 
     /// Whether lock-free lookups may answer (the unit sets this from GSTS.TES).
     public func allowConcurrentLookups(_ allowed: Bool) {

@@ -22,6 +22,13 @@ struct DumpSnapshot {
 }
 
 extension UnitState {
+    /// The lock-free hit path counts its hits in the IOTLB's storage.
+    private var statisticsWithLockFreeHits: TranslationStatistics {
+        var st = statistics
+        st.iotlbHits &+= iotlb.lockFreeHits
+        return st
+    }
+
     func dumpSnapshot() -> DumpSnapshot {
         DumpSnapshot(registers: registers, latchedRootTable: latchedRootTable,
                      latchedInterruptRemappingTable: latchedInterruptRemappingTable,
@@ -29,7 +36,7 @@ extension UnitState {
                          let r = faultRecord(i)
                          return r.fault ? (i, r) : nil
                      },
-                     statistics: statistics, iotlbEntries: iotlb.count, contextEntries: contextCache.count,
+                     statistics: statisticsWithLockFreeHits, iotlbEntries: iotlb.count, contextEntries: contextCache.count,
                      pasidEntries: pasidCache.count, interruptEntries: interruptEntryCache.validEntryCount,
                      devices: devicesSeen.all)
     }
