@@ -44,9 +44,16 @@ let package = Package(
             dependencies: ["LinuxUAPI"],
             path: "Sources/HostIOMMU"
         ),
+        // A test double of the kernel's iommufd and VFIO cdev, installed at HostIOMMU's IoctlSeam.
+        // Never linked into libSwiftVTd.so; used by tests and host-bench.
+        .target(
+            name: "HostIOMMUTesting",
+            dependencies: ["HostIOMMU", "LinuxUAPI"],
+            path: "Sources/HostIOMMUTesting"
+        ),
         .executableTarget(
             name: "host-bench",
-            dependencies: ["HostIOMMU"],
+            dependencies: ["HostIOMMU", "HostIOMMUTesting"],
             path: "Sources/host-bench"
         ),
         .executableTarget(
@@ -61,7 +68,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HostIOMMUTests",
-            dependencies: ["HostIOMMU"],
+            dependencies: ["HostIOMMU", "HostIOMMUTesting"],
             path: "Tests/HostIOMMUTests"
         ),
         .testTarget(

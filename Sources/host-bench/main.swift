@@ -5,6 +5,7 @@
 // operations, not kernel time.
 import Glibc
 import HostIOMMU
+import HostIOMMUTesting
 
 let pairs = 1_000
 let page: UInt64 = 0x1000

@@ -2,6 +2,7 @@ import LinuxUAPI
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// VTD-FACTS Part E, generic rules: the size prologue, dispatch, object IDs and lifetimes.
 @Suite struct FakeGenericRulesTests {

@@ -2,6 +2,7 @@ import LinuxUAPI
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// VTD-FACTS Part E: IOMMU_HWPT_ALLOC (paging and nested) and IOMMU_GET_HW_INFO.
 @Suite struct FakeHWPTRulesTests {

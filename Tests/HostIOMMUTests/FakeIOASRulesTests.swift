@@ -2,6 +2,7 @@ import LinuxUAPI
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// VTD-FACTS Part E: IOMMU_IOAS_ALLOC, _MAP, _UNMAP and _IOVA_RANGES.
 @Suite struct FakeIOASRulesTests {

@@ -2,6 +2,7 @@ import LinuxUAPI
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// VTD-FACTS Part E: IOMMU_HWPT_INVALIDATE and the VT-d driver's per-entry rules, including the
 /// entry_num write-back on every outcome.

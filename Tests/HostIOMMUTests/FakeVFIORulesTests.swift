@@ -2,6 +2,7 @@ import LinuxUAPI
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// VTD-FACTS Part E: the VFIO device cdev's BIND, ATTACH and DETACH, and the VT-d driver's
 /// attach-time checks of a nested HWPT.

@@ -2,6 +2,7 @@ import LinuxUAPI
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// One fake kernel with one /dev/iommu, and helpers to poke it the way a VMM would.
 final class Kernel {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// Fails every ioctl of every step of a scenario, one at a time, and checks that the fake kernel and
 /// the backend still agree (nothing mapped, attached or allocated that the backend does not know,

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 @Suite struct NestedBackendTests {
     @Test func adoptGivesTheDeviceANestParentAndKeepsVFIOsHWPT() throws {

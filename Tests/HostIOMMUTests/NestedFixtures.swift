@@ -1,6 +1,7 @@
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// A fake kernel, a nested backend over it, and assigned devices as the glue hands them over.
 final class NestedHost {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// A fake kernel, a shadow backend, and one device shadowed into its own IOAS.
 final class ShadowHost {

@@ -2,6 +2,7 @@ import LinuxUAPI
 import Testing
 
 @testable import HostIOMMU
+import HostIOMMUTesting
 
 /// The C shim's static asserts prove the layouts to the C compiler; these prove Swift imports the
 /// same layouts (no padding surprises through the clang importer).

@@ -1,3 +1,4 @@
+import HostIOMMU
 import LinuxUAPI
 
 /// A test double of the kernel's iommufd (/dev/iommu) and VFIO device cdevs, installed at the
@@ -9,7 +10,8 @@ import LinuxUAPI
 /// IOAS_ALLOW_IOVAS/COPY, IOMMU_OPTION, VFIO_IOAS, dirty tracking ioctls and IOAS_MAP_FILE (ENOSYS),
 /// VFIO group fds, and the EBUSY of an area being mapped by another thread (the fake is single-threaded).
 ///
-/// It lives in the library (not the test target) so the benchmark and later C ABI tests can use it.
+/// It lives in its own target (HostIOMMUTesting), never linked into libSwiftVTd.so, so the benchmark
+/// and the test targets of both the host layer and the C ABI can use it.
 /// Not thread-safe: one test drives one fake.
 public final class FakeIOMMUFD {
     /// What the IOMMU behind a device reports and allows.
@@ -95,6 +97,12 @@ public final class FakeIOMMUFD {
         public var address: UInt64
         public var pages: UInt64
         public var leaf: Bool
+
+        public init(address: UInt64, pages: UInt64, leaf: Bool) {
+            self.address = address
+            self.pages = pages
+            self.leaf = leaf
+        }
     }
 
     /// What an object ID names, for assertions.

@@ -1,3 +1,4 @@
+import HostIOMMU
 import LinuxUAPI
 
 // How the fake kernel reads and writes user memory: the same rules as the kernel's

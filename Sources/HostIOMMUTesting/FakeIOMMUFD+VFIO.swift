@@ -1,3 +1,4 @@
+import HostIOMMU
 import LinuxUAPI
 
 // VFIO device cdev ioctls of the fake kernel (drivers/vfio/device_cdev.c and iommufd/device.c).

@@ -1,3 +1,4 @@
+import HostIOMMU
 // Sets a device up the way QEMU 10.0's VFIO iommufd backend does, through the seam, so tests and the
 // benchmark start from the state the glue would hand over.
 extension FakeIOMMUFD {
@@ -23,7 +24,13 @@ extension FakeIOMMUFD {
         let hwpt = try client.allocatePaging(iommufd: iommufd, device: deviceID, ioas: ioasID)
         try client.attach(deviceFD: deviceFD, .requestsWithoutPASID, to: hwpt)
         return AssignedDevice(
-            requesterID: requesterID, name: name ?? "0000:\(hex(requesterID.bus, 2)):00.0", iommufd: iommufd,
+            requesterID: requesterID, name: name ?? "0000:\(busDigits(requesterID.bus)):00.0", iommufd: iommufd,
             deviceFD: deviceFD, deviceID: deviceID, ioasID: ioasID, hwptID: hwpt)
     }
+}
+
+/// A bus number as the two lower-case hex digits of a PCI address.
+private func busDigits(_ bus: UInt8) -> String {
+    let digits = String(bus, radix: 16)
+    return digits.count < 2 ? "0" + digits : digits
 }

@@ -1,3 +1,4 @@
+import HostIOMMU
 import LinuxUAPI
 
 // IOAS commands of the fake kernel (drivers/iommu/iommufd/ioas.c and io_pagetable.c rules).

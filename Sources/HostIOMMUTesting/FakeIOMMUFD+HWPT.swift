@@ -1,3 +1,4 @@
+import HostIOMMU
 import LinuxUAPI
 
 // HWPT, hardware-info and invalidation commands of the fake kernel (hw_pagetable.c, device.c and the
