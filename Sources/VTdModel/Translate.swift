@@ -17,10 +17,8 @@ extension VTdUnit {
     /// Translates one DMA request (VT-d chapter 3), recording its fault as chapter 7 says.
     public func translate(_ request: TranslationRequest) -> TranslationOutcome {
         let request = TranslationEngine.normalized(request)
-        if let hit = lockFreeHit(request) {
-            lockFreeHits.wrappingAdd(1, ordering: .relaxed)
-            return .translated(hit)
-        }
+        // Counted in the IOTLB's storage (IOTLB.lockFreeHits): no locked add on the hit path.
+        if let hit = lockFreeHit(request) { return .translated(hit) }
         // The snapshot is large: a miss writes it into uninitialised stack space, so a hit
         // neither initialises nor copies it (an Optional would do both).
         return withUnsafeTemporaryAllocation(of: WalkSnapshot.self, capacity: 1) { slot in

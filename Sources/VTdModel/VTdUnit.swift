@@ -21,8 +21,6 @@ public final class VTdUnit: @unchecked Sendable {
     let iotlbReader: IOTLBReader
     /// Immutable walk logic and this unit's reserved-bit masks (read without the lock).
     let translationEngine: TranslationEngine
-    /// IOTLB hits answered without the lock, for the state dump: a relaxed add, no ordering.
-    let lockFreeHits = Atomic<UInt64>(0)
 
     public init(configuration: VTdConfiguration, platform: any Platform) throws(ConfigurationError) {
         if let problem = configuration.validationError() { throw ConfigurationError(problem) }

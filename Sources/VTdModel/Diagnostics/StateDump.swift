@@ -45,8 +45,7 @@ extension UnitState {
 extension VTdUnit {
     /// The unit's state as text (see the top of this file). Reads guest memory, never under the lock.
     public func dumpState() -> String {
-        var s = state.withLock { $0.dumpSnapshot() }
-        s.statistics.iotlbHits &+= lockFreeHits.load(ordering: .relaxed)
+        let s = state.withLock { $0.dumpSnapshot() }
         var out = StateDumpWriter(configuration: configuration, snapshot: s, platform: platform)
         return out.render()
     }

@@ -1,6 +1,6 @@
 // Counters of the translate path, for the state dump. Plain integers in UnitState, bumped under
 // the lock translate already holds. Hits answered without the lock are counted apart, in
-// VTdUnit.lockFreeHits (one relaxed atomic add), and added in when the dump is taken.
+// IOTLB.lockFreeHits (a plain load and store, no locked add), and added in when the dump is taken.
 
 struct TranslationStatistics: Equatable {
     /// Requests answered from the IOTLB under the lock (a writer was busy with the set).
