@@ -89,4 +89,18 @@ struct IOTLBConcurrencyTests {
         unit.reset()
         #expect(unit.iotlbReader.lookup(sourceID: testSourceID, pasid: noPASID, address: 0x5000) == nil)
     }
+
+    @Test("a unit loaded from a saved state with translation on answers hits without the lock again")
+    func afterMigration() throws {
+        let guest = GuestMemory()
+        let source = guest.makeUnit(.scalableFirstLevel)
+        let root = guest.scalableRoot()
+        root.device().firstLevel(pasid: 0, domain: 1).mapLikeLinux(iova: 0x5000, to: 0x9_9000)
+        source.enableTranslation(root)
+        let blob = source.saveState()
+        let target = guest.makeUnit(.scalableFirstLevel)
+        try blob.withUnsafeBytes { try target.loadState($0) }
+        #expect(target.translate(.read(0x5000)).address == 0x9_9000)
+        #expect(target.iotlbReader.lookup(sourceID: testSourceID, pasid: noPASID, address: 0x5000) != nil)
+    }
 }

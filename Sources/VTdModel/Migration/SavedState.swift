@@ -59,6 +59,8 @@ extension UnitState {
     mutating func restore(_ saved: SavedState) {
         reset()
         registers.restore(rawWords: saved.registerWords)
+        // GSTS came back raw, past the setter that gates lock-free IOTLB hits (IOTLB.swift).
+        iotlb.allowConcurrentLookups(GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.translationEnable))
         latchedRootTable = saved.latchedRootTable
         latchedInterruptRemappingTable = InterruptRemappingTableAddress(rawValue: saved.latchedInterruptRemappingTable)
         nextFaultRecord = saved.nextFaultRecord
