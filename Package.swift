@@ -61,9 +61,15 @@ let package = Package(
             dependencies: ["SwiftVTd", "CSwiftVTd", "VTdModel"],
             path: "Sources/vtd-bench"
         ),
+        // ThreadSanitizer builds: lets TSan see contended Synchronization.Mutex handoffs
+        // (Tests/TSanMutexShim/tsan_mutex_shim.c says why). Empty in other builds.
+        .target(
+            name: "TSanMutexShim",
+            path: "Tests/TSanMutexShim"
+        ),
         .testTarget(
             name: "VTdModelTests",
-            dependencies: ["VTdModel"],
+            dependencies: ["VTdModel", "TSanMutexShim"],
             path: "Tests/VTdModelTests"
         ),
         .testTarget(

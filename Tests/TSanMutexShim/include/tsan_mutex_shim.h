@@ -1,0 +1,1 @@
+/* No declarations: tsan_mutex_shim.c only replaces a symbol in ThreadSanitizer builds. */
