@@ -366,7 +366,7 @@ struct InvalidationQueueRobustnessTests {
     func nestedTrigger() {
         let q = InvalidationQueueScenario()
         var nested = 0
-        q.memory.onWrite = {
+        q.memory.onWrite = { [unowned q] in
             nested += 1
             if nested == 1 {
                 // The guest queues more work from inside the callback and writes IQT.
@@ -384,7 +384,7 @@ struct InvalidationQueueRobustnessTests {
     func oneLapPerTrigger() {
         let q = InvalidationQueueScenario()
         var writes = 0
-        q.memory.onWrite = {
+        q.memory.onWrite = { [unowned q] in
             writes += 1
             q.place(Desc.wait(status: UInt32(writes), at: 0x9000))
             q.setTail(q.tail)
