@@ -19,10 +19,12 @@ struct Effects {
     var logs: [(LogLevel, String)] = []
     /// The queued-invalidation engine has work (IQT written, QIE enabled with a non-empty queue).
     var runInvalidationQueue = false
+    /// PASID-IOTLB descriptors for the host binding observer (only while one is installed).
+    var hostInvalidations: [HostPASIDInvalidation] = []
 
     var isEmpty: Bool {
         faultEvent == nil && invalidationEvent == nil && pageRequestEvent == nil
-            && events.isEmpty && logs.isEmpty && !runInvalidationQueue
+            && events.isEmpty && logs.isEmpty && !runInvalidationQueue && hostInvalidations.isEmpty
     }
 
     mutating func log(_ level: LogLevel, _ message: @autoclosure () -> String) {

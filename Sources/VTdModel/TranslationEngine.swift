@@ -385,6 +385,40 @@ struct TranslationEngine: Sendable {
         }
     }
 
+    /// The PASID entry behind (sid, pasid) for a host binding (HostBinding.swift): the walk of
+    /// `deviceTables`, keeping the first-level fields the host's stage-1 needs.
+    func hostPASIDEntry(sourceID: UInt16, pasid: UInt32?, root: RootTablePointer,
+                        platform: any Platform) -> HostPASIDEntry {
+        var scratch = WalkResult()
+        var ridPASID: UInt32 = 0
+        do throws(FaultReason) {
+            if root.blocksAllDMA { throw .smRootTableAddressInvalid }
+            if !root.isScalable { throw .smTTMZeroForPASIDRequest }
+            let context = try readScalableContext(sourceID, root: root, platform: platform, into: &scratch)
+            ridPASID = context.ridPASID
+            if pasid != nil && !context.pasidEnabled { throw .smContextEntryPASIDEClear }
+            let effective = pasid ?? context.ridPASID
+            if UInt64(effective >> 6) >= UInt64(context.pasidDirectoryEntries) || effective > 0xF_FFFF {
+                throw pasid == nil ? .smRIDPASIDError : .smPASIDTooLarge
+            }
+            let entry = try readPASIDEntry(sourceID, pasid: effective, directory: context.pasidDirectoryPointer,
+                                           platform: platform, into: &scratch).entry
+            let translation: HostPASIDEntry.Translation
+            switch entry.translationType! {
+            case .firstLevel:
+                translation = .firstLevel(pointer: entry.firstLevelPointer, fiveLevel: entry.firstLevelPagingMode == 1,
+                                          supervisorRequests: entry.supervisorRequests,
+                                          writeProtect: entry.writeProtect, extendedAccessed: entry.extendedAccessed)
+            case .secondLevel: translation = .secondLevel
+            case .nested: translation = .nested
+            case .passThrough: translation = .passThrough
+            }
+            return HostPASIDEntry(pasid: effective, ridPASID: ridPASID, domainID: entry.domainID, translation: translation)
+        } catch {
+            return HostPASIDEntry(pasid: pasid ?? ridPASID, ridPASID: ridPASID, domainID: 0, translation: .blocked(error))
+        }
+    }
+
     // MARK: Output
 
     /// The translation for `r`, and the IOTLB entry that caches it: keyed by the request's

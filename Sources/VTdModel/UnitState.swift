@@ -2,7 +2,9 @@
 // pure with respect to the outside world: what must reach the host goes into `Effects`.
 
 struct UnitState {
-    let configuration: VTdConfiguration
+    var configuration: VTdConfiguration
+    /// A host binding observer is installed: record PASID-IOTLB descriptors and setup changes for it.
+    var hostBound = false
     var registers: RegisterFile
     /// Cached translations (IOTLB) and cached table entries.
     let iotlb: IOTLB

@@ -14,13 +14,19 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
 }
 
 public final class VTdUnit: @unchecked Sendable {
-    public let configuration: VTdConfiguration
+    /// Fixed at creation, except CAP.CM/ECAP.FLTS by `adoptHostDecision` before the guest runs.
+    public internal(set) var configuration: VTdConfiguration
     let platform: any Platform
     let state: Mutex<UnitState>
     /// IOTLB hits without the lock (the translate hot path); the storage is the state's IOTLB's.
     let iotlbReader: IOTLBReader
     /// Immutable walk logic and this unit's reserved-bit masks (read without the lock).
-    let translationEngine: TranslationEngine
+    /// Replaced only by `adoptHostDecision`, before the guest runs (no translate is in flight then).
+    var translationEngine: TranslationEngine
+    /// The host binding observer (HostBinding.swift); nil for units without assigned devices.
+    let hostObserverSlot = Mutex<(any HostBindingObserver)?>(nil)
+    /// Whether `hostObserverSlot` holds one: lets `perform` skip its lock on every other unit.
+    let hostObserverInstalled = Atomic<Bool>(false)
 
     public init(configuration: VTdConfiguration, platform: any Platform) throws(ConfigurationError) {
         if let problem = configuration.validationError() { throw ConfigurationError(problem) }
@@ -40,6 +46,7 @@ public final class VTdUnit: @unchecked Sendable {
         state.withLock { $0.reset() }
         // Translation is off again: every device's address space goes back to identity.
         platform.notify(.contextChanged(sid: nil, pasid: nil))
+        hostObserver?.translationSetupChanged(sourceID: nil, pasid: nil)
     }
 
     // MARK: MMIO
@@ -66,6 +73,13 @@ public final class VTdUnit: @unchecked Sendable {
         if let m = effects.invalidationEvent { platform.sendMSI(address: m.address, data: m.data) }
         if let m = effects.pageRequestEvent { platform.sendMSI(address: m.address, data: m.data) }
         for event in effects.events { platform.notify(event) }
+        if hostObserverInstalled.load(ordering: .relaxed), let observer = hostObserver {
+            for invalidation in effects.hostInvalidations { observer.pasidIOTLBInvalidated(invalidation) }
+            effects.hostInvalidations.removeAll(keepingCapacity: true)
+            for event in effects.events {
+                if case let .contextChanged(sid, pasid) = event { observer.translationSetupChanged(sourceID: sid, pasid: pasid) }
+            }
+        }
         if effects.runInvalidationQueue {
             effects.runInvalidationQueue = false
             runInvalidationQueue()

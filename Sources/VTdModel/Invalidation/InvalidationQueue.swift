@@ -51,6 +51,7 @@ extension VTdUnit {
         var effects = Effects()
         var window = state.withLock { $0.startInvalidationQueueRun(effects: &effects) }
         var processed = 0
+        var lastWindow: InvalidationQueueWindow?
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: InvalidationQueue.batch * 4) { buffer in
             while let w = window {
                 let bytes = UnsafeMutableRawBufferPointer(start: buffer.baseAddress, count: w.count * w.descriptorBytes)
@@ -59,6 +60,14 @@ extension VTdUnit {
                 window = state.withLock { s in
                     s.applyInvalidationDescriptors(fetched ? UnsafeBufferPointer(buffer) : nil, window: w,
                                                    processed: &processed, pending: &pending, effects: &effects)
+                }
+                lastWindow = w
+                if let wait = pending, let failed = hostBarrier(at: wait.head, effects: &effects) {
+                    window = state.withLock { s in
+                        s.reportHostInvalidationFailure(at: failed, expectedHead: wait.head, window: w, effects: &effects)
+                        return s.nextInvalidationWindow(processed: processed, effects: &effects)
+                    }
+                    pending = nil
                 }
                 if let wait = pending {
                     let written = platform.writeGuest32(wait.address, wait.data)
@@ -72,7 +81,22 @@ extension VTdUnit {
                 }
             }
         }
+        // The queue drained: what the host still holds must be done before the guest polls on.
+        if let w = lastWindow, let failed = hostBarrier(at: nil, effects: &effects) {
+            state.withLock { s in
+                s.reportHostInvalidationFailure(at: failed, expectedHead: nil, window: w, effects: &effects)
+            }
+        }
         if !effects.isEmpty { perform(&effects) }
+    }
+
+    /// Hands the host what this run forwarded so far and asks it to finish: nil when it did (or
+    /// no host is bound), else the ring index of the descriptor it could not perform.
+    private func hostBarrier(at head: Int?, effects: inout Effects) -> Int? {
+        guard let observer = hostObserver else { return nil }
+        for invalidation in effects.hostInvalidations { observer.pasidIOTLBInvalidated(invalidation) }
+        effects.hostInvalidations.removeAll(keepingCapacity: true)
+        return observer.invalidationBarrier(descriptorIndex: head)
     }
 }
 
@@ -160,6 +184,7 @@ extension UnitState {
                 : InvalidationDescriptor(UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]))
             switch process(descriptor, wide: window.wide, effects: &effects) {
             case .done:
+                if let host = hostInvalidation(descriptor, index: window.head + i) { effects.hostInvalidations.append(host) }
                 processed += 1
                 setHead(window.head + i + 1, window)
             case .statusWrite(var write):
@@ -280,5 +305,6 @@ extension Effects {
         events += other.events
         logs += other.logs
         runInvalidationQueue = runInvalidationQueue || other.runInvalidationQueue
+        hostInvalidations += other.hostInvalidations
     }
 }

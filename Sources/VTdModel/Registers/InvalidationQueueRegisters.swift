@@ -64,6 +64,9 @@ public enum InvalidationQueueError: Equatable, Sendable {
     case misalignedTail
     /// IQEI 0 (no detail defined): the status write of a wait descriptor did not reach memory.
     case statusWriteFailed
+    /// IQEI 0 (no detail defined): the host IOMMU refused a PASID-based IOTLB invalidation of an
+    /// assigned device (nested binding) and could not flush instead.
+    case hostInvalidationFailed
     /// FSTS.ICE with IQERCD.ICESID: unexpected or invalid device-TLB invalidation completion.
     case completionError(sourceID: UInt16)
     /// FSTS.ITE with IQERCD.ITESID: a device-TLB invalidation timed out.
@@ -77,7 +80,7 @@ public enum InvalidationQueueError: Equatable, Sendable {
         case .reservedFieldSet: 4
         case .invalidDescriptorWidth: 5
         case .misalignedTail: 6
-        case .statusWriteFailed: 0
+        case .statusWriteFailed, .hostInvalidationFailed: 0
         case .completionError, .timeout: nil
         }
     }
