@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // SwiftVTd: an emulated Intel VT-d IOMMU as a shared library with a C ABI.
 // Layers, top to bottom (nothing below imports anything above):
-//   SwiftVTd (C ABI exports) -> VTdModel (the pure VT-d model) ; HostIOMMU (Linux host backends)
+//   SwiftVTd (C ABI exports, host-device adapter) -> VTdModel (the pure VT-d model) ; HostIOMMU (Linux host backends)
 import PackageDescription
 
 let package = Package(
@@ -30,7 +30,7 @@ let package = Package(
         // The exported C ABI: converts and calls the model.
         .target(
             name: "SwiftVTd",
-            dependencies: ["CSwiftVTd", "VTdModel"],
+            dependencies: ["CSwiftVTd", "VTdModel", "HostIOMMU"],
             path: "Sources/SwiftVTd"
         ),
         // Linux iommufd/VFIO uAPI: ioctl numbers and struct layouts, with static size/offset asserts.
@@ -79,7 +79,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftVTdTests",
-            dependencies: ["SwiftVTd", "CSwiftVTd", "VTdModel"],
+            dependencies: ["SwiftVTd", "CSwiftVTd", "VTdModel", "HostIOMMU", "HostIOMMUTesting"],
             path: "Tests/SwiftVTdTests"
         ),
     ],

@@ -16,3 +16,7 @@ _Static_assert(offsetof(swiftvtd_msi, data) == 8, "swiftvtd_msi.data");
 _Static_assert(sizeof(swiftvtd_pri_request) == 24, "swiftvtd_pri_request layout");
 _Static_assert(offsetof(swiftvtd_pri_request, pasid) == 8, "swiftvtd_pri_request.pasid");
 _Static_assert(offsetof(swiftvtd_pri_request, addr) == 16, "swiftvtd_pri_request.addr");
+_Static_assert(sizeof(swiftvtd_host_device) == 40, "swiftvtd_host_device layout");
+_Static_assert(offsetof(swiftvtd_host_device, dev_id) == 16, "swiftvtd_host_device.dev_id");
+_Static_assert(offsetof(swiftvtd_host_device, hwpt_is_nest_parent) == 28, "swiftvtd_host_device.hwpt_is_nest_parent");
+_Static_assert(offsetof(swiftvtd_host_device, name) == 32, "swiftvtd_host_device.name");

@@ -329,6 +329,59 @@ int swiftvtd_load_state(swiftvtd_t *unit, const void *buf, size_t len, char *err
    two calls. Reads guest memory through dma_read. */
 int swiftvtd_dump_state(swiftvtd_t *unit, char *buf, size_t len, size_t *needed);
 
+/* ------------------------------------------------------------------------ */
+/* Host devices (VFIO) and the host-mode decision (control calls: serialised  */
+/* with MMIO). A unit that is never given a host device behaves exactly as    */
+/* one built before these calls existed.                                      */
+/* ------------------------------------------------------------------------ */
+
+/* The device reaches the host IOMMU through a legacy VFIO container, not iommufd: the library can
+   only shadow it (through SWIFTVTD_EVENT_MAP/UNMAP to the host's notifiers), never nest it. */
+#define SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER 0x1u
+
+typedef struct swiftvtd_host_device {
+    uint32_t size;              /* sizeof(swiftvtd_host_device) */
+    uint32_t flags;             /* SWIFTVTD_HOST_DEVICE_* */
+    int32_t iommufd;            /* the iommufd the device is bound to (-1 with LEGACY_CONTAINER) */
+    int32_t device_fd;          /* the VFIO device cdev fd (VFIO_DEVICE_ATTACH/DETACH_IOMMUFD_PT) */
+    uint32_t dev_id;            /* VFIO_DEVICE_BIND_IOMMUFD's out_devid */
+    uint32_t ioas_id;           /* the IOAS holding guest RAM (GPA -> HVA) */
+    uint32_t hwpt_id;           /* the HWPT the device is attached to now */
+    uint8_t hwpt_is_nest_parent;/* that HWPT was allocated with IOMMU_HWPT_ALLOC_NEST_PARENT */
+    uint8_t reserved[3];        /* zero */
+    const char *name;           /* for messages, e.g. "0000:01:00.0"; may be NULL */
+} swiftvtd_host_device;
+
+/* Hands a VFIO host device behind requester ID sid to the library (QEMU: PCIIOMMUOps
+   set_iommu_device). Before swiftvtd_machine_done it is a candidate for the decision (its host
+   IOMMU is asked IOMMU_GET_HW_INFO now); after it, it is bound at once in the mode decided, or
+   refused when that mode cannot carry it. Returns SWIFTVTD_OK, or an error with err (when
+   err_len > 0) saying why: SWIFTVTD_EVERSION for an unknown struct size, SWIFTVTD_EINVAL for a
+   malformed struct or a sid already attached, SWIFTVTD_EUNSUPPORTED when the device cannot work
+   under the decided mode. The library does not take ownership of the fds. */
+int swiftvtd_host_device_attach(swiftvtd_t *unit, uint16_t sid, const swiftvtd_host_device *dev,
+                                char *err, size_t err_len);
+
+/* Takes the host device behind sid back (QEMU: unset_iommu_device): its guest bindings are undone
+   and what the library allocated on the host is destroyed. SWIFTVTD_ENOENT when none is attached. */
+int swiftvtd_host_device_detach(swiftvtd_t *unit, uint16_t sid);
+
+/* The host-mode property ("host-mode"). */
+typedef enum swiftvtd_host_mode {
+    SWIFTVTD_HOST_MODE_AUTO = 0,   /* nested when every host device can nest, else shadow */
+    SWIFTVTD_HOST_MODE_NESTED = 1, /* bind guest first-level tables (FLTS); error when a device cannot */
+    SWIFTVTD_HOST_MODE_SHADOW = 2, /* second-level with caching mode (SLTS + CM, no FLTS) */
+} swiftvtd_host_mode;
+
+/* Decides, once at machine-init-done and before the guest runs, how host devices are translated,
+   and fixes what the guest is shown: with no host device nothing changes; when every host device
+   can nest, ECAP.FLTS (no SLTS) and CAP.CM; otherwise ECAP.SLTS and CAP.CM without FLTS. The
+   decision is logged (SWIFTVTD_LOG_INFO), written to decision (when len > 0) and shown in the
+   state dump. Returns SWIFTVTD_OK, SWIFTVTD_EINVAL for an unknown mode or a second call, or
+   SWIFTVTD_EUNSUPPORTED when a forced choice (host_mode or x-flts/caching-mode) cannot work, with
+   the reason in decision. */
+int swiftvtd_machine_done(swiftvtd_t *unit, uint32_t host_mode, char *decision, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,9 +8,17 @@ import VTdModel
 final class UnitHandle {
     let unit: VTdUnit
     let platform: HostPlatform
+    /// VFIO host devices and the host-mode decision (HostDevices.swift).
+    let hostDevices: HostDevices
     init(unit: VTdUnit, platform: HostPlatform) {
         self.unit = unit
         self.platform = platform
+        hostDevices = HostDevices(unit: unit, platform: platform)
+    }
+
+    deinit {
+        // The unit holds the observer strongly; the observer holds the unit unowned.
+        unit.setHostBindingObserver(nil)
     }
 }
 

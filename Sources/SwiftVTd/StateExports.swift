@@ -43,7 +43,10 @@ public func swiftvtd_load_state(_ unit: OpaquePointer?, _ buffer: UnsafeRawPoint
 public func swiftvtd_dump_state(_ unit: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ length: Int,
                                 _ needed: UnsafeMutablePointer<Int>?) -> Int32 {
     guard let unit else { return SWIFTVTD_EINVAL.rawValue }
-    let text = withHandle(unit) { $0.unit }.dumpState()
+    let (vtd, host) = withHandle(unit) { ($0.unit, $0.hostDevices) }
+    var text = vtd.dumpState()
+    // Units with host devices (or a decision about them) say how those are translated.
+    if !host.isEmpty || host.decision != nil { text += host.describe() }
     let result = copyOut(Array(text.utf8) + [0], to: buffer, length: length, needed: needed)
     // Too small: as much as fits, still a C string (a fixed-size monitor buffer shows the start).
     if result == SWIFTVTD_ENOSPC.rawValue { writeMessage(text, to: buffer, length: length) }

@@ -1,0 +1,82 @@
+// swiftvtd_host_device_attach / _detach and swiftvtd_machine_done: the C faces of HostDevices.
+// Control calls, serialised with MMIO by the host.
+
+import CSwiftVTd
+import HostIOMMU
+import VTdModel
+
+@_cdecl("swiftvtd_host_device_attach")
+public func swiftvtd_host_device_attach(_ unit: OpaquePointer?, _ sid: UInt16,
+                                        _ dev: UnsafePointer<swiftvtd_host_device>?,
+                                        _ err: UnsafeMutablePointer<CChar>?, _ errLength: Int) -> Int32 {
+    guard let unit, let dev else {
+        writeMessage("swiftvtd_host_device_attach: unit or device is NULL", to: err, length: errLength)
+        return SWIFTVTD_EINVAL.rawValue
+    }
+    let size = UnsafeRawPointer(dev).load(as: UInt32.self)
+    guard size == MemoryLayout<swiftvtd_host_device>.size else {
+        writeMessage("swiftvtd_host_device_attach: struct size \(size), this library takes "
+                     + "\(MemoryLayout<swiftvtd_host_device>.size)", to: err, length: errLength)
+        return SWIFTVTD_EVERSION.rawValue
+    }
+    let d = dev.pointee
+    let legacy = d.flags & SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER != 0
+    guard d.flags & ~SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER == 0,
+          d.reserved.0 == 0, d.reserved.1 == 0, d.reserved.2 == 0,
+          legacy || (d.iommufd >= 0 && d.device_fd >= 0 && d.dev_id != 0 && d.ioas_id != 0 && d.hwpt_id != 0)
+    else {
+        writeMessage("swiftvtd_host_device_attach: unknown flags, reserved bytes set, or iommufd ids missing",
+                     to: err, length: errLength)
+        return SWIFTVTD_EINVAL.rawValue
+    }
+    let requester = RequesterID(rawValue: sid)
+    let name = d.name.map { String(cString: $0) } ?? "host device at \(requester)"
+    let device: AssignedDevice? = legacy ? nil : AssignedDevice(
+        requesterID: requester, name: name, iommufd: d.iommufd, deviceFD: d.device_fd,
+        deviceID: ObjectID(rawValue: d.dev_id), ioasID: ObjectID(rawValue: d.ioas_id),
+        hwptID: ObjectID(rawValue: d.hwpt_id), hwptIsNestParent: d.hwpt_is_nest_parent != 0)
+    return withHandle(unit) { handle in
+        do throws(HostError) {
+            try handle.hostDevices.attach(sid: sid, HostDevices.Candidate(device: device, name: name, info: nil))
+            writeMessage("", to: err, length: errLength)
+            return SWIFTVTD_OK.rawValue
+        } catch {
+            writeMessage("swiftvtd_host_device_attach \(name): \(error.message)", to: err, length: errLength)
+            switch error.kind {
+            case .invalidArgument: return SWIFTVTD_EINVAL.rawValue
+            default: return SWIFTVTD_EUNSUPPORTED.rawValue
+            }
+        }
+    }
+}
+
+@_cdecl("swiftvtd_host_device_detach")
+public func swiftvtd_host_device_detach(_ unit: OpaquePointer?, _ sid: UInt16) -> Int32 {
+    guard let unit else { return SWIFTVTD_EINVAL.rawValue }
+    return withHandle(unit) { $0.hostDevices.detach(sid: sid) } ? SWIFTVTD_OK.rawValue : SWIFTVTD_ENOENT.rawValue
+}
+
+@_cdecl("swiftvtd_machine_done")
+public func swiftvtd_machine_done(_ unit: OpaquePointer?, _ hostMode: UInt32,
+                                  _ decision: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
+    guard let unit else { return SWIFTVTD_EINVAL.rawValue }
+    let choice: Negotiation.HostModeChoice
+    switch hostMode {
+    case SWIFTVTD_HOST_MODE_AUTO.rawValue: choice = .auto
+    case SWIFTVTD_HOST_MODE_NESTED.rawValue: choice = .nested
+    case SWIFTVTD_HOST_MODE_SHADOW.rawValue: choice = .shadow
+    default:
+        writeMessage("swiftvtd_machine_done: unknown host mode \(hostMode)", to: decision, length: length)
+        return SWIFTVTD_EINVAL.rawValue
+    }
+    return withHandle(unit) { handle in
+        switch handle.hostDevices.decide(hostMode: choice) {
+        case .success(let d):
+            writeMessage(d.description, to: decision, length: length)
+            return SWIFTVTD_OK.rawValue
+        case .failure(let error):
+            writeMessage("host mode: \(error.message)", to: decision, length: length)
+            return error.kind == .invalidArgument ? SWIFTVTD_EINVAL.rawValue : SWIFTVTD_EUNSUPPORTED.rawValue
+        }
+    }
+}

@@ -1,0 +1,251 @@
+// Host devices behind one unit: the candidates handed over by the glue, the host-mode decision taken
+// at machine-init-done, and the adapter that turns the model's HostBindingObserver calls into
+// HostIOMMU backend calls. Control paths only (attach, decision, PASID-entry changes, invalidation
+// batches); translate never comes here.
+
+import HostIOMMU
+import Synchronization
+import VTdModel
+
+final class HostDevices: HostBindingObserver {
+    /// One device as the glue handed it over.
+    struct Candidate {
+        var device: AssignedDevice?  // nil: legacy VFIO container (shadowed by the host's notifiers)
+        var name: String
+        var info: HostIOMMUInfo?
+    }
+
+    private struct State {
+        var candidates: [UInt16: Candidate] = [:]
+        var decision: Negotiation.Decision?
+        var nested: NestedBackend?
+        /// PASIDs (other than RID_PASID) the guest bound per device, re-read on wide setup changes.
+        var boundPASIDs: [UInt16: Set<UInt32>] = [:]
+        /// TE with a scalable root, as last told to the backend.
+        var remapping = false
+        /// The first failed descriptor of the batch being collected (a refused binding makes none).
+        var failedDescriptor: Int?
+    }
+
+    private unowned let unit: VTdUnit
+    private let platform: HostPlatform
+    private let state = Mutex(State())
+    /// The door to the kernel: the real ioctl, or a test double (tests set it before any attach).
+    var seam: IoctlSeam = .kernel
+
+    init(unit: VTdUnit, platform: HostPlatform) {
+        self.unit = unit
+        self.platform = platform
+    }
+
+    var isEmpty: Bool { state.withLock { $0.candidates.isEmpty } }
+    var decision: Negotiation.Decision? { state.withLock { $0.decision } }
+
+    // MARK: Attach, detach
+
+    func attach(sid: UInt16, _ candidate: Candidate) throws(HostError) {
+        let decision = try state.withLock { s throws(HostError) -> Negotiation.Decision? in
+            guard s.candidates[sid] == nil else {
+                throw HostError(.invalidArgument, "a host device is already attached at \(RequesterID(rawValue: sid))")
+            }
+            return s.decision
+        }
+        var candidate = candidate
+        if let device = candidate.device {
+            candidate.info = try NestedBackend.probe(device, seam: seam)
+        }
+        if let decision {
+            // Hot-plug after the decision: the guest already saw the capabilities.
+            switch decision.mode {
+            case .nested:
+                guard let device = candidate.device else {
+                    throw HostError(.unsupported, "\(candidate.name): a legacy VFIO container cannot nest, and this "
+                                        + "unit exposes first-level translation (host mode nested)")
+                }
+                try state.withLock { s throws(HostError) in
+                    _ = try s.nested!.adopt(device)
+                }
+            case .shadow:
+                break
+            case .emulatedOnly:
+                guard decision.cachingMode else {
+                    throw HostError(.unsupported, "\(candidate.name): this unit was started without host devices and "
+                                        + "without caching-mode, so guest mappings would never reach the host; "
+                                        + "set caching-mode=on to hot-plug host devices")
+                }
+                if decision.exposeFirstLevel {
+                    throw HostError(.unsupported, "\(candidate.name): this unit exposes first-level translation "
+                                        + "without a nesting backend; first-level tables cannot be shadowed")
+                }
+            }
+        }
+        state.withLock { $0.candidates[sid] = candidate }
+        if decision?.mode == .nested { rebind(sourceID: sid, pasid: nil) }
+    }
+
+    func detach(sid: UInt16) -> Bool {
+        state.withLock { s in
+            guard s.candidates.removeValue(forKey: sid) != nil else { return false }
+            s.boundPASIDs[sid] = nil
+            if let nested = s.nested {
+                do { try nested.release(RequesterID(rawValue: sid)) } catch {
+                    platform.log(.info, "host device \(RequesterID(rawValue: sid)) detached with an error: \(error)")
+                }
+            }
+            return true
+        }
+    }
+
+    // MARK: The decision
+
+    /// Decides the host mode, fixes the unit's capabilities and binds the devices.
+    func decide(hostMode: Negotiation.HostModeChoice) -> Result<Negotiation.Decision, HostError> {
+        let configuration = unit.configuration
+        let candidates = state.withLock { s in s.candidates.sorted { $0.key < $1.key }.map(\.value) }
+        if state.withLock({ $0.decision != nil }) {
+            return .failure(HostError(.invalidArgument, "the host mode was already decided"))
+        }
+        let properties = Negotiation.Properties(
+            scalableMode: configuration.scalableMode, flts: configuration.firstLevel ? .on : .auto,
+            cachingMode: configuration.cachingMode ? .on : .auto, hostMode: hostMode)
+        let guest = Self.guestProfile(configuration)
+        let result = Negotiation.decide(properties, guest: guest,
+                                        devices: candidates.map { Negotiation.Candidate(name: $0.name, info: $0.info) })
+        guard case .success(let decision) = result else { return result }
+        if decision.mode != .emulatedOnly {
+            do throws(ConfigurationError) {
+                try unit.adoptHostDecision(cachingMode: decision.cachingMode, firstLevel: decision.exposeFirstLevel)
+            } catch {
+                return .failure(HostError(.configuration, "\(decision.description): \(error.description)"))
+            }
+        }
+        var nested: NestedBackend?
+        if decision.mode == .nested {
+            let backend = NestedBackend(guest: guest, seam: seam)
+            for candidate in candidates {
+                do throws(HostError) { try backend.adopt(candidate.device!) } catch {
+                    for adopted in backend.assignedDevices { try? backend.release(adopted.requesterID) }
+                    return .failure(HostError(error.kind, "\(decision.description), but: \(error.message)"))
+                }
+            }
+            nested = backend
+        }
+        state.withLock { s in
+            s.decision = decision
+            s.nested = nested
+        }
+        if nested != nil { unit.setHostBindingObserver(self) }
+        platform.log(.info, "swift-vtd: " + decision.description)
+        return .success(decision)
+    }
+
+    /// What the guest will be shown, as the host's capability audit needs it.
+    static func guestProfile(_ c: VTdConfiguration) -> GuestCapabilityProfile {
+        GuestCapabilityProfile(
+            addressWidth: c.addressWidth, firstStage1GPages: c.firstLevel1GPages, firstStage5Level: c.firstLevel5Level,
+            supervisorRequests: false, extendedAccessed: false, pasidWidth: c.pasid ? c.pasidBits : 0)
+    }
+
+    /// Lines for the state dump.
+    func describe() -> String {
+        state.withLock { s in
+            var text = "host: " + (s.decision?.description ?? "host mode not decided yet") + "\n"
+            for (sid, candidate) in s.candidates.sorted(by: { $0.key < $1.key }) {
+                let kind = candidate.device == nil ? "legacy VFIO container" : "iommufd"
+                text += "host device \(RequesterID(rawValue: sid)): \(candidate.name) (\(kind))\n"
+            }
+            if let nested = s.nested { text += nested.describe() }
+            if !text.hasSuffix("\n") { text += "\n" }
+            return text
+        }
+    }
+
+    // MARK: HostBindingObserver
+
+    func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?) {
+        let remapping = unit.dmaRemapping
+        let enabled = remapping.enabled && remapping.scalable
+        let changed = state.withLock { s -> Bool in
+            guard s.nested != nil, s.remapping != enabled else { return false }
+            s.remapping = enabled
+            return true
+        }
+        if changed {
+            state.withLock { s in
+                do { try s.nested?.dmaRemappingChanged(enabled: enabled) } catch {
+                    platform.log(.guestError, "host binding: DMA remapping \(enabled ? "on" : "off"): \(error)")
+                }
+            }
+        }
+        let sids = state.withLock { s in s.nested == nil ? [] : s.candidates.keys.sorted() }
+        for sid in sids where sourceID == nil || sourceID == sid { rebind(sourceID: sid, pasid: pasid) }
+    }
+
+    /// Re-reads the PASID entries of `sid` the change can concern and tells the backend.
+    private func rebind(sourceID sid: UInt16, pasid: UInt32?) {
+        var pasids: [UInt32?] = [nil]
+        if let pasid {
+            pasids.append(pasid)
+        } else {
+            pasids += state.withLock { $0.boundPASIDs[sid] ?? [] }.sorted().map { Optional($0) }
+        }
+        for p in pasids {
+            // Guest memory is read here, with no lock of ours held.
+            let entry = unit.hostPASIDEntry(sourceID: sid, pasid: p)
+            if p != nil && entry.pasid == entry.ridPASID && pasids.contains(nil) { continue }
+            let binding = Self.binding(sid: sid, entry)
+            state.withLock { s in
+                if p != nil {
+                    if case .cleared = binding.translation { s.boundPASIDs[sid]?.remove(entry.pasid) } else {
+                        s.boundPASIDs[sid, default: []].insert(entry.pasid)
+                    }
+                }
+                do { try s.nested?.pasidEntryChanged(binding) } catch {
+                    platform.log(.guestError, "host binding \(binding): \(error)")
+                }
+            }
+        }
+    }
+
+    static func binding(sid: UInt16, _ entry: HostPASIDEntry) -> PASIDBinding {
+        let translation: PASIDBinding.Translation
+        switch entry.translation {
+        case let .firstLevel(pointer, fiveLevel, sre, wpe, eafe):
+            var flags: FirstLevelFlags = []
+            if sre { flags.insert(.supervisorRequests) }
+            if wpe { flags.insert(.writeProtect) }
+            if eafe { flags.insert(.extendedAccessed) }
+            translation = .firstLevel(FirstLevelTable(rootPointer: pointer, addressWidth: fiveLevel ? .bits57 : .bits48,
+                                                      flags: flags))
+        case .passThrough: translation = .passThrough
+        case .secondLevel, .nested: translation = .secondLevel
+        case .blocked: translation = .cleared
+        }
+        return PASIDBinding(requesterID: RequesterID(rawValue: sid), pasid: PASID(rawValue: entry.pasid),
+                            ridPASID: PASID(rawValue: entry.ridPASID), domainID: DomainID(rawValue: entry.domainID),
+                            translation: translation)
+    }
+
+    func pasidIOTLBInvalidated(_ invalidation: HostPASIDInvalidation) {
+        let scope: PASIDInvalidation.Scope =
+            invalidation.address.map { .addressMask(address: $0, am: invalidation.addressMask) } ?? .all
+        let request = PASIDInvalidation(domainID: DomainID(rawValue: invalidation.domainID),
+                                        pasid: PASID(rawValue: invalidation.pasid), scope: scope,
+                                        leafOnly: invalidation.leafOnly, tag: UInt64(invalidation.descriptorIndex))
+        state.withLock { $0.nested?.enqueue(request) }
+    }
+
+    func invalidationBarrier(descriptorIndex: Int?) -> Int? {
+        let outcome = state.withLock { $0.nested?.endBatch() } ?? BatchOutcome()
+        switch outcome.result {
+        case .completed:
+            return nil
+        case .recovered(let failure):
+            platform.log(.info, "host invalidation refused, recovered by a full flush: \(failure)")
+            return nil
+        case .failed(let failure):
+            platform.log(.guestError, "host invalidation failed: \(failure)")
+            return Int(clamping: failure.tag)
+        }
+    }
+}
