@@ -21,6 +21,8 @@ struct Effects {
     var runInvalidationQueue = false
     /// PASID-IOTLB descriptors for the host binding observer (only while one is installed).
     var hostInvalidations: [HostPASIDInvalidation] = []
+    /// How many of `events` the host binding observer has heard (a wait hands them over early).
+    var hostEventsDelivered = 0
 
     var isEmpty: Bool {
         faultEvent == nil && invalidationEvent == nil && pageRequestEvent == nil

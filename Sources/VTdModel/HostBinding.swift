@@ -69,6 +69,20 @@ extension VTdUnit {
         state.withLock { $0.hostBound = observer != nil }
     }
 
+    /// Setup changes first, then invalidations: a PASID-IOTLB descriptor after a PASID-cache
+    /// invalidation must reach the binding that invalidation made. (One before it, reaching the new
+    /// binding too, only over-invalidates.)
+    func deliverToHost(_ effects: inout Effects, _ observer: any HostBindingObserver) {
+        while effects.hostEventsDelivered < effects.events.count {
+            if case let .contextChanged(sid, pasid) = effects.events[effects.hostEventsDelivered] {
+                observer.translationSetupChanged(sourceID: sid, pasid: pasid)
+            }
+            effects.hostEventsDelivered += 1
+        }
+        for invalidation in effects.hostInvalidations { observer.pasidIOTLBInvalidated(invalidation) }
+        effects.hostInvalidations.removeAll(keepingCapacity: true)
+    }
+
     var hostObserver: (any HostBindingObserver)? {
         hostObserverInstalled.load(ordering: .relaxed) ? hostObserverSlot.withLock { $0 } : nil
     }

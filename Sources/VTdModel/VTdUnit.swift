@@ -74,11 +74,7 @@ public final class VTdUnit: @unchecked Sendable {
         if let m = effects.pageRequestEvent { platform.sendMSI(address: m.address, data: m.data) }
         for event in effects.events { platform.notify(event) }
         if hostObserverInstalled.load(ordering: .relaxed), let observer = hostObserver {
-            for invalidation in effects.hostInvalidations { observer.pasidIOTLBInvalidated(invalidation) }
-            effects.hostInvalidations.removeAll(keepingCapacity: true)
-            for event in effects.events {
-                if case let .contextChanged(sid, pasid) = event { observer.translationSetupChanged(sourceID: sid, pasid: pasid) }
-            }
+            deliverToHost(&effects, observer)
         }
         if effects.runInvalidationQueue {
             effects.runInvalidationQueue = false

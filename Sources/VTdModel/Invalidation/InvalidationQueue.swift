@@ -94,8 +94,7 @@ extension VTdUnit {
     /// no host is bound), else the ring index of the descriptor it could not perform.
     private func hostBarrier(at head: Int?, effects: inout Effects) -> Int? {
         guard let observer = hostObserver else { return nil }
-        for invalidation in effects.hostInvalidations { observer.pasidIOTLBInvalidated(invalidation) }
-        effects.hostInvalidations.removeAll(keepingCapacity: true)
+        deliverToHost(&effects, observer)
         return observer.invalidationBarrier(descriptorIndex: head)
     }
 }

@@ -1,0 +1,327 @@
+import CSwiftVTd
+import HostIOMMU
+import HostIOMMUTesting
+import Testing
+@testable import SwiftVTd
+
+/// Guest RAM behind the C callbacks (sparse 4 KiB pages), plus the log lines the library sent.
+private final class HostTestGuest {
+    var pages: [UInt64: [UInt8]] = [:]
+    var logs: [(Int32, String)] = []
+
+    func write64(_ address: UInt64, _ value: UInt64) {
+        withUnsafeBytes(of: value.littleEndian) { write(address, $0) }
+    }
+
+    func read32(_ address: UInt64) -> UInt32 {
+        var value: UInt32 = 0
+        withUnsafeMutableBytes(of: &value) { read(address, $0) }
+        return UInt32(littleEndian: value)
+    }
+
+    func write(_ address: UInt64, _ bytes: UnsafeRawBufferPointer) {
+        for (i, byte) in bytes.enumerated() {
+            let a = address + UInt64(i)
+            pages[a >> 12, default: [UInt8](repeating: 0, count: 4096)][Int(a & 0xFFF)] = byte
+        }
+    }
+
+    func read(_ address: UInt64, _ bytes: UnsafeMutableRawBufferPointer) {
+        for i in 0..<bytes.count {
+            let a = address + UInt64(i)
+            bytes[i] = pages[a >> 12]?[Int(a & 0xFFF)] ?? 0
+        }
+    }
+
+    /// A unit behind the C ABI whose memory is this guest.
+    func makeUnit(_ configure: (inout swiftvtd_config) -> Void) -> OpaquePointer? {
+        var cfg = swiftvtd_config()
+        swiftvtd_config_init(&cfg)
+        configure(&cfg)
+        var ops = swiftvtd_host_ops()
+        ops.size = UInt32(MemoryLayout<swiftvtd_host_ops>.size)
+        ops.opaque = Unmanaged.passUnretained(self).toOpaque()
+        ops.dma_read = { opaque, address, buffer, length in
+            let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
+            guest.read(address, UnsafeMutableRawBufferPointer(start: buffer, count: Int(length)))
+            return 0
+        }
+        ops.dma_write = { opaque, address, buffer, length in
+            let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
+            guest.write(address, UnsafeRawBufferPointer(start: buffer, count: Int(length)))
+            return 0
+        }
+        ops.log = { opaque, level, message in
+            let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
+            guest.logs.append((level, String(cString: message!)))
+        }
+        return swiftvtd_create(&cfg, &ops, nil, 0)
+    }
+}
+
+/// Register offsets and bits (VT-d spec 11.4), written here independently of the model.
+private enum HReg {
+    static let cap: UInt64 = 0x08, ecap: UInt64 = 0x10, gcmd: UInt64 = 0x18, fsts: UInt64 = 0x34
+    static let rtaddr: UInt64 = 0x20, iqh: UInt64 = 0x80, iqt: UInt64 = 0x88, iqa: UInt64 = 0x90
+    static let te: UInt64 = 1 << 31, srtp: UInt64 = 1 << 30, qie: UInt64 = 1 << 26
+}
+
+/// A scalable-mode guest with one device whose RID_PASID (0) entry is first-level, and a 256-bit
+/// invalidation queue. Layout: root 0x10000, context table 0x11000, PASID directory 0x12000, PASID
+/// table 0x13000, first-level root 0x20000, queue 0x30000, wait status 0x40000.
+private struct ScalableGuest {
+    let guest: HostTestGuest
+    let unit: OpaquePointer
+    let sid: UInt16
+    var tail = 0
+
+    static let flRoot: UInt64 = 0x20000
+    static let status: UInt64 = 0x40000
+    static let domain: UInt64 = 5
+
+    func mmio(_ offset: UInt64) -> UInt64 { swiftvtd_mmio_read(unit, offset, 8) }
+    func mmio32(_ offset: UInt64) -> UInt64 { swiftvtd_mmio_read(unit, offset, 4) }
+    func mmio(_ offset: UInt64, _ value: UInt64, _ size: UInt32 = 8) { swiftvtd_mmio_write(unit, offset, value, size) }
+
+    /// Root, context, PASID directory and a first-level PASID entry (PGTT 001b, DID 5, FLPM 0, WPE).
+    func programTables() {
+        guest.write64(0x10000, 0x11000 | 1)  // root entry of bus 0: LCTP, present
+        let context: UInt64 = 0x11000 + UInt64(sid & 0x7F) * 32
+        guest.write64(context, 0x12000 | 1)  // PASID directory, PDTS 0, present; RID_PASID 0
+        guest.write64(0x12000, 0x13000 | 1)  // directory entry 0: PASID table, present
+        guest.write64(0x13000, 1 << 6 | 2 << 2 | 1)  // PGTT first-level, AW 48-bit, present
+        guest.write64(0x13008, Self.domain)
+        guest.write64(0x13010, Self.flRoot | 1 << 4)  // FLPTR, WPE
+    }
+
+    /// SRTP (scalable), queued invalidation with 256-bit descriptors, then TE.
+    func enable() {
+        mmio(HReg.rtaddr, 0x10000 | 1 << 10)
+        mmio(HReg.gcmd, HReg.srtp, 4)
+        mmio(HReg.iqa, 0x30000 | 1 << 11)
+        mmio(HReg.iqt, 0)
+        mmio(HReg.gcmd, HReg.qie, 4)
+        mmio(HReg.gcmd, HReg.qie | HReg.te, 4)
+    }
+
+    /// Writes a 256-bit descriptor at the tail (not yet submitted).
+    mutating func queue(_ lo: UInt64, _ hi: UInt64 = 0) {
+        let address: UInt64 = 0x30000 + UInt64(tail) * 32
+        guest.write64(address, lo)
+        guest.write64(address + 8, hi)
+        guest.write64(address + 16, 0)
+        guest.write64(address + 24, 0)
+        tail += 1
+    }
+
+    mutating func pasidCacheInvalidation() { queue(7 | 1 << 4 | Self.domain << 16) }
+    mutating func pasidIOTLB(page: UInt64) { queue(6 | 3 << 4 | Self.domain << 16, page << 12) }
+    mutating func wait() { queue(5 | 1 << 5 | 1 << 32, Self.status) }
+    func submit() { mmio(HReg.iqt, UInt64(tail) << 5) }
+}
+
+private func hostDevice(_ device: AssignedDevice) -> swiftvtd_host_device {
+    var d = swiftvtd_host_device()
+    d.size = UInt32(MemoryLayout<swiftvtd_host_device>.size)
+    d.iommufd = device.iommufd
+    d.device_fd = device.deviceFD
+    d.dev_id = device.deviceID.rawValue
+    d.ioas_id = device.ioasID.rawValue
+    d.hwpt_id = device.hwptID.rawValue
+    return d
+}
+
+private func attach(_ unit: OpaquePointer, sid: UInt16, _ dev: swiftvtd_host_device) -> (Int32, String) {
+    var dev = dev
+    var err = [CChar](repeating: 0, count: 512)
+    let rc = swiftvtd_host_device_attach(unit, sid, &dev, &err, err.count)
+    return (rc, String(cString: err))
+}
+
+private func machineDone(_ unit: OpaquePointer, _ mode: swiftvtd_host_mode = SWIFTVTD_HOST_MODE_AUTO) -> (Int32, String) {
+    var text = [CChar](repeating: 0, count: 1024)
+    let rc = swiftvtd_machine_done(unit, mode.rawValue, &text, text.count)
+    return (rc, String(cString: text))
+}
+
+private func dump(_ unit: OpaquePointer) -> String {
+    var needed = 0
+    _ = swiftvtd_dump_state(unit, nil, 0, &needed)
+    var text = [CChar](repeating: 0, count: needed)
+    _ = swiftvtd_dump_state(unit, &text, text.count, nil)
+    return String(cString: text)
+}
+
+private func bit(_ value: UInt64, _ n: Int) -> Bool { value & (1 << UInt64(n)) != 0 }
+
+/// A scalable-mode unit (x-flts, caching-mode left off: the decision sets them) with a fake host
+/// device at 00:02.0 attached through the C ABI.
+private func nestedSetup(profile: FakeIOMMUFD.HostProfile = .nesting()) throws
+    -> (fake: FakeIOMMUFD, device: AssignedDevice, guest: ScalableGuest)
+{
+    let fake = FakeIOMMUFD()
+    let iommufd = fake.openIOMMUFD()
+    let sid: UInt16 = 0x0010
+    let device = try fake.assignDevice(requesterID: RequesterID(rawValue: sid),
+                                       profile: FakeIOMMUFD.DeviceProfile(host: profile), iommufd: iommufd)
+    let guest = HostTestGuest()
+    let unit = try #require(guest.makeUnit { $0.scalable_mode = 1 })
+    withHandle(unit) { $0.hostDevices.seam = fake.seam }
+    let (rc, err) = attach(unit, sid: sid, hostDevice(device))
+    #expect(rc == SWIFTVTD_OK.rawValue, "\(err)")
+    return (fake, device, ScalableGuest(guest: guest, unit: unit, sid: sid))
+}
+
+@Suite("C ABI host devices: negotiation, nested binding, invalidation forwarding")
+struct HostDeviceExportTests {
+    @Test("every host device nests: the guest sees FLTS and CM without SLTS; the decision is logged and dumped")
+    func nestedDecision() throws {
+        let (_, _, g) = try nestedSetup()
+        defer { swiftvtd_destroy(g.unit) }
+        let (rc, decision) = machineDone(g.unit)
+        #expect(rc == SWIFTVTD_OK.rawValue)
+        #expect(decision.hasPrefix("host mode: nested first-level"))
+        let cap = g.mmio(HReg.cap), ecap = g.mmio(HReg.ecap)
+        #expect(bit(cap, 7))  // CM
+        #expect(bit(ecap, 47) && !bit(ecap, 46))  // FLTS, no SLTS
+        #expect(g.guest.logs.contains { $0.0 == SWIFTVTD_LOG_INFO.rawValue && $0.1.contains("nested first-level") })
+        #expect(dump(g.unit).contains("host: host mode: nested first-level"))
+        // Decided once.
+        #expect(machineDone(g.unit).0 == SWIFTVTD_EINVAL.rawValue)
+    }
+
+    @Test("a first-level PASID entry, a PASID-cache invalidation, two P_IOTLBs and a wait: one HWPT alloc (VTD_S1), attach, one batched invalidate")
+    func bindAndBatch() throws {
+        var (fake, device, g) = try nestedSetup()
+        defer { swiftvtd_destroy(g.unit) }
+        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
+        let parent = try #require(fake.attachment(deviceFD: device.deviceFD))
+        #expect(fake.objects(iommufd: device.iommufd)[parent] == .hwptPaging(ioas: device.ioasID, nestParent: true,
+                                                                               automatic: false))
+        // Translation on before the guest fills the PASID entry: the device is blocked until the
+        // PASID-cache invalidation reports the entry.
+        g.enable()
+        #expect(fake.attachment(deviceFD: device.deviceFD) == nil)
+        g.programTables()
+
+        fake.clearCallLog()
+        g.pasidCacheInvalidation()
+        g.pasidIOTLB(page: 1)
+        g.pasidIOTLB(page: 5)
+        g.wait()
+        g.submit()
+
+        let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
+        #expect(nested != parent)
+        #expect(fake.objects(iommufd: device.iommufd)[nested] == .hwptNested(parent: parent))
+        #expect(fake.nestedTable(iommufd: device.iommufd, hwpt: nested)
+            == FirstLevelTable(rootPointer: ScalableGuest.flRoot, addressWidth: .bits48, flags: [.writeProtect]))
+        #expect(fake.count(.hwptAlloc) == 1)
+        #expect(fake.count(.vfioDeviceAttach) == 1)
+        #expect(fake.count(.hwptInvalidate) == 1)
+        #expect(fake.invalidations(iommufd: device.iommufd, hwpt: nested) == [
+            .init(address: 0x1000, pages: 1, leaf: false), .init(address: 0x5000, pages: 1, leaf: false),
+        ])
+        #expect(g.guest.read32(ScalableGuest.status) == 1)
+        #expect(g.mmio32(HReg.fsts) & 0x10 == 0)
+        #expect(g.mmio(HReg.iqh) == UInt64(g.tail) << 5)
+    }
+
+    @Test("the host refuses a P_IOTLB and its full flush: IQE with IQH on that descriptor, the wait not completed")
+    func partialFailure() throws {
+        var (fake, _, g) = try nestedSetup()
+        defer { swiftvtd_destroy(g.unit) }
+        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
+        g.programTables()
+        g.enable()
+        g.pasidCacheInvalidation()  // descriptor 0
+        g.wait()  // 1
+        g.submit()
+        #expect(g.guest.read32(ScalableGuest.status) == 1)
+        g.guest.write64(ScalableGuest.status, 0)
+
+        g.pasidIOTLB(page: 1)  // 2
+        g.pasidIOTLB(page: 2)  // 3: refused
+        g.pasidIOTLB(page: 3)  // 4
+        g.wait()  // 5
+        fake.failInvalidation(atEntry: 1, with: .einval)
+        fake.failNext(.hwptInvalidate, with: .eio, skipping: 1)  // the fallback full flush
+        g.submit()
+
+        #expect(g.mmio32(HReg.fsts) & 0x10 != 0)  // IQE
+        #expect(g.mmio(HReg.iqh) == 3 << 5)
+        #expect(g.guest.read32(ScalableGuest.status) == 0)
+        #expect(g.guest.logs.contains { $0.1.contains("host invalidation failed") }, "\(g.guest.logs)")
+    }
+
+    @Test("a host without nesting: shadow decision, CAP.CM and SLTS without FLTS")
+    func shadowDecision() throws {
+        let (_, _, g) = try nestedSetup(profile: .withoutNesting)
+        defer { swiftvtd_destroy(g.unit) }
+        let (rc, decision) = machineDone(g.unit)
+        #expect(rc == SWIFTVTD_OK.rawValue)
+        #expect(decision.hasPrefix("host mode: shadow second-level"))
+        let cap = g.mmio(HReg.cap), ecap = g.mmio(HReg.ecap)
+        #expect(bit(cap, 7))
+        #expect(bit(ecap, 46) && !bit(ecap, 47))
+        #expect(dump(g.unit).contains("host: host mode: shadow second-level"))
+    }
+
+    @Test("forcing nested when a device cannot nest is an error that names the device; nothing changes")
+    func forcedNestedFails() throws {
+        let (_, _, g) = try nestedSetup(profile: .withoutNesting)
+        defer { swiftvtd_destroy(g.unit) }
+        let capBefore = g.mmio(HReg.cap), ecapBefore = g.mmio(HReg.ecap)
+        let (rc, message) = machineDone(g.unit, SWIFTVTD_HOST_MODE_NESTED)
+        #expect(rc == SWIFTVTD_EUNSUPPORTED.rawValue)
+        #expect(message.contains("host mode nested needs every assigned device to nest"))
+        #expect(g.mmio(HReg.cap) == capBefore && g.mmio(HReg.ecap) == ecapBefore)
+    }
+
+    @Test("no host device: machine_done changes neither CAP nor ECAP")
+    func noDevices() throws {
+        let guest = HostTestGuest()
+        let unit = try #require(guest.makeUnit { $0.scalable_mode = 1 })
+        defer { swiftvtd_destroy(unit) }
+        let cap = swiftvtd_mmio_read(unit, HReg.cap, 8), ecap = swiftvtd_mmio_read(unit, HReg.ecap, 8)
+        let (rc, decision) = machineDone(unit)
+        #expect(rc == SWIFTVTD_OK.rawValue)
+        #expect(decision.hasPrefix("host mode: emulated only"))
+        #expect(swiftvtd_mmio_read(unit, HReg.cap, 8) == cap && swiftvtd_mmio_read(unit, HReg.ecap, 8) == ecap)
+    }
+
+    @Test("malformed attach: wrong size, reserved bytes, missing ids, a sid twice; detach of nothing is ENOENT")
+    func malformedAttach() throws {
+        let (fake, device, g) = try nestedSetup()
+        defer { swiftvtd_destroy(g.unit) }
+        _ = fake
+        var dev = hostDevice(device)
+        dev.size = 8
+        #expect(attach(g.unit, sid: 0x18, dev).0 == SWIFTVTD_EVERSION.rawValue)
+        dev = hostDevice(device); dev.reserved.1 = 1
+        #expect(attach(g.unit, sid: 0x18, dev).0 == SWIFTVTD_EINVAL.rawValue)
+        dev = hostDevice(device); dev.ioas_id = 0
+        #expect(attach(g.unit, sid: 0x18, dev).0 == SWIFTVTD_EINVAL.rawValue)
+        let (rc, err) = attach(g.unit, sid: g.sid, hostDevice(device))
+        #expect(rc == SWIFTVTD_EINVAL.rawValue && err.contains("already attached"))
+        #expect(swiftvtd_host_device_detach(g.unit, 0x18) == SWIFTVTD_ENOENT.rawValue)
+        #expect(swiftvtd_host_device_detach(g.unit, g.sid) == SWIFTVTD_OK.rawValue)
+    }
+
+    @Test("a legacy VFIO container device forces shadowing (it cannot nest)")
+    func legacyContainer() throws {
+        let guest = HostTestGuest()
+        let unit = try #require(guest.makeUnit { $0.scalable_mode = 1 })
+        defer { swiftvtd_destroy(unit) }
+        var dev = swiftvtd_host_device()
+        dev.size = UInt32(MemoryLayout<swiftvtd_host_device>.size)
+        dev.flags = SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER
+        dev.iommufd = -1
+        dev.device_fd = -1
+        #expect(attach(unit, sid: 0x10, dev).0 == SWIFTVTD_OK.rawValue)
+        let (rc, decision) = machineDone(unit)
+        #expect(rc == SWIFTVTD_OK.rawValue)
+        #expect(decision.contains("shadow") && decision.contains("legacy VFIO container"))
+        #expect(bit(swiftvtd_mmio_read(unit, HReg.cap, 8), 7))
+    }
+}
