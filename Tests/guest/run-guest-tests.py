@@ -105,7 +105,7 @@ def pattern(name):
     return (line * (MIB // len(line) + 1))[:MIB]
 
 
-def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2):
+def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2, extra_args=()):
     args = [qemu, "-accel", "tcg", "-M", "q35,kernel-irqchip=split", "-bios", "qboot.rom"]
     for d in FIRMWARE_DIRS:
         if os.path.isdir(d):
@@ -128,7 +128,7 @@ def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2):
              "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,romfile=",
              "-netdev", "user,id=n1,net=10.0.3.0/24",
              "-device", "e1000e,netdev=n1,romfile="]
-    return args
+    return args + list(extra_args)
 
 
 def parse_report(text):
@@ -215,7 +215,7 @@ def check(variant, report, dmesg, expected, work):
     return bad
 
 
-def run_variant(args, variant, log_dir):
+def run_variant(args, variant, log_dir, log_name):
     guest_dir = os.path.join(args.guest_dir, variant.kernel)
     if not os.path.exists(os.path.join(guest_dir, "initramfs.cpio.gz")):
         return False, 0.0, [f"no guest image in {guest_dir} (run Tests/guest/build-images.sh)"], {}
@@ -235,8 +235,9 @@ def run_variant(args, variant, log_dir):
             f.write(blob)
         server = start_http_server(www)
         port = server.server_address[1]
-        cmd = qemu_command(args.qemu, variant, guest_dir, work, port, args.append, args.smp)
-        log_path = os.path.join(log_dir, f"{variant.name}.log")
+        cmd = qemu_command(args.qemu, variant, guest_dir, work, port, args.append, args.smp,
+                           args.qemu_arg)
+        log_path = os.path.join(log_dir, f"{log_name}.log")
         start = time.monotonic()
         timed_out = False
         with open(log_path, "wb") as log:
@@ -257,7 +258,7 @@ def run_variant(args, variant, log_dir):
         report, dmesg, faults = parse_report(text)
         state_path = os.path.join(work, "state.txt")
         if os.path.exists(state_path):
-            shutil.copy(state_path, os.path.join(log_dir, f"{variant.name}.state.txt"))
+            shutil.copy(state_path, os.path.join(log_dir, f"{log_name}.state.txt"))
         problems = []
         if timed_out:
             problems.append(f"timed out after {args.timeout} s")
@@ -283,6 +284,8 @@ def main():
     ap.add_argument("--show-report", action="store_true", help="print every REPORT/DMESG line")
     ap.add_argument("--append", default="", help="extra kernel arguments for every boot")
     ap.add_argument("--smp", type=int, default=2, help="guest CPUs")
+    ap.add_argument("--qemu-arg", action="append", default=[],
+                    help="extra QEMU argument (repeat for several), e.g. --qemu-arg=-d --qemu-arg=guest_errors")
     ap.add_argument("--repeat", type=int, default=1, help="boot each variant this many times")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("variants", nargs="*", help="variant names or substrings (default: all of the group)")
@@ -310,12 +313,13 @@ def main():
     os.makedirs(args.log_dir, exist_ok=True)
 
     passed = failed = 0
-    for v in [v for v in variants for _ in range(args.repeat)]:
-        ok, elapsed, problems, report = run_variant(args, v, args.log_dir)
+    for v, i in [(v, i) for v in variants for i in range(args.repeat)]:
+        log_name = v.name if args.repeat == 1 else f"{v.name}.{i + 1}"
+        ok, elapsed, problems, report = run_variant(args, v, args.log_dir, log_name)
         print(f"{'PASS' if ok else 'FAIL'} {v.name:18} {elapsed:6.1f} s  -device {v.device or '(none)'}",
               flush=True)
         if args.show_report:
-            with open(os.path.join(args.log_dir, f"{v.name}.log"), errors="replace") as f:
+            with open(os.path.join(args.log_dir, f"{log_name}.log"), errors="replace") as f:
                 for line in f:
                     if line.startswith(("REPORT ", "DMESG ", "FAULT ")):
                         print("    " + line.rstrip())
@@ -325,7 +329,7 @@ def main():
         for p in problems[:12]:
             print(f"    {p}")
         if not ok:
-            print(f"    log: {os.path.join(args.log_dir, v.name + '.log')}")
+            print(f"    log: {os.path.join(args.log_dir, log_name + '.log')}")
         passed += ok
         failed += not ok
     print(f"{passed} passed, {failed} failed")
