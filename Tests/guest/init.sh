@@ -10,8 +10,9 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null || mdev -s
-# Keep kernel messages off the console from here on, so report lines stay whole.
-echo 1 > /proc/sys/kernel/printk
+# Keep kernel messages off the console from here on, so report lines stay whole
+# (svt.verbose=1 keeps them, for debugging a boot).
+grep -q 'svt\.verbose=1' /proc/cmdline || echo 1 > /proc/sys/kernel/printk
 
 report() { echo "REPORT $1=$2"; }
 
@@ -53,8 +54,12 @@ disk_test() {
     report "${name}_readback_md5" "$(timeout 60 dd if="$dev" bs=1M skip=12 count=1 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)"
 }
 
-disk_test vblk /dev/vda
-disk_test nvme /dev/nvme0n1
+# svt.only=net (or disks) narrows a boot to one part, for bisecting a problem.
+ONLY=$(arg only)
+if [ "$ONLY" != net ]; then
+    disk_test vblk /dev/vda
+    disk_test nvme /dev/nvme0n1
+fi
 
 # Network test: the virtio-net card is on slirp network 10.0.2.0/24 and the e1000e card on
 # 10.0.3.0/24; slirp maps .2 of each to the host's loopback, where the test's HTTP server runs.
@@ -87,8 +92,10 @@ net_test() {
     ip link set "$ifc" down
 }
 
-net_test net_virtio virtio_net 10.0.2
-net_test net_e1000e e1000e 10.0.3
+if [ "$ONLY" != disks ]; then
+    net_test net_virtio virtio_net 10.0.2
+    net_test net_e1000e e1000e 10.0.3
+fi
 
 # Which domain type each DMA device ended up in (DMA, DMA-FQ, identity, blocked).
 for d in /sys/bus/pci/devices/*; do
