@@ -48,16 +48,8 @@ struct ContextCache {
                 if case .legacy(let entry) = slot.context { return entry.domainID == domain }
                 return true
             }
-        case .device(let sourceID, let functionMask, _):
-            // FM n ignores the low n bits of the function number (bits 2:0 of the source-id).
-            let ignored: UInt16
-            switch functionMask & 0b11 {
-            case 0: ignored = 0b000
-            case 1: ignored = 0b100
-            case 2: ignored = 0b110
-            default: ignored = 0b111
-            }
-            removeAll { $0.sourceID & ~ignored == sourceID & ~ignored }
+        case .device:
+            removeAll { scope.covers(sourceID: $0.sourceID) }
         }
     }
 

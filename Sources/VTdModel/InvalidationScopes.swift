@@ -7,6 +7,25 @@ public enum ContextInvalidationScope: Equatable, Sendable {
     /// Device-selective: source-id with the function mask (CCMD.FM / descriptor FM: 0 none,
     /// 1 ignore bit 2, 2 ignore bits 2:1, 3 ignore bits 2:0 of the function number).
     case device(sourceID: UInt16, functionMask: UInt8, domain: UInt16)
+
+    /// The source-id bits a device-selective invalidation ignores. FM masks the most
+    /// significant function-number bits (spec 6.5.2.1, CCMD.FM): 1 → bit 2, 2 → bits 2:1,
+    /// 3 → bits 2:0.
+    static func ignoredSourceIDBits(functionMask: UInt8) -> UInt16 {
+        switch functionMask & 0b11 {
+        case 0: 0b000
+        case 1: 0b100
+        case 2: 0b110
+        default: 0b111
+        }
+    }
+
+    /// Whether a device-selective scope reaches `sourceID` (always true for the others).
+    func covers(sourceID candidate: UInt16) -> Bool {
+        guard case let .device(sourceID, functionMask, _) = self else { return true }
+        let ignored = Self.ignoredSourceIDBits(functionMask: functionMask)
+        return candidate & ~ignored == sourceID & ~ignored
+    }
 }
 
 public enum IOTLBInvalidationScope: Equatable, Sendable {

@@ -141,9 +141,21 @@ struct InvalidationDescriptorTests {
         #expect(!q.queueError)
         #expect(q.guest.events == [
             .contextChanged(sid: nil, pasid: nil), .contextChanged(sid: nil, pasid: nil),
-            .contextChanged(sid: 0x0100, pasid: nil), .contextChanged(sid: 0x0101, pasid: nil),
-            .contextChanged(sid: 0x0102, pasid: nil), .contextChanged(sid: 0x0103, pasid: nil),
+            // FM 2 ignores function bits 2:1: functions 0, 2, 4 and 6 of device 0x0100.
+            .contextChanged(sid: 0x0100, pasid: nil), .contextChanged(sid: 0x0102, pasid: nil),
+            .contextChanged(sid: 0x0104, pasid: nil), .contextChanged(sid: 0x0106, pasid: nil),
         ])
+    }
+
+    @Test("the function mask ignores the most significant function bits, for events and cache alike (6.5.2.1)",
+          arguments: [(UInt8(1), [UInt16(0x0101), 0x0105]), (UInt8(2), [UInt16(0x0101), 0x0103, 0x0105, 0x0107]),
+                      (UInt8(3), Array(UInt16(0x0100)...0x0107))] as [(UInt8, [UInt16])])
+    func contextFunctionMask(functionMask: UInt8, reached: [UInt16]) {
+        let q = InvalidationQueueScenario()
+        q.submit(Desc.contextDevice(3, sid: 0x0101, fm: UInt64(functionMask)))
+        #expect(q.guest.events == reached.map { .contextChanged(sid: $0, pasid: nil) })
+        let scope = ContextInvalidationScope.device(sourceID: 0x0101, functionMask: functionMask, domain: 3)
+        #expect((0x0100...0x0107).filter { scope.covers(sourceID: $0) } == reached)
     }
 
     @Test("context-cache invalidation with granularity 0 or reserved bits set is an error (6.5.2.1)")

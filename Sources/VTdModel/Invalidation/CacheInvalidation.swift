@@ -17,10 +17,11 @@ extension UnitState {
             // Which devices a domain holds is in the tables, not here: every device re-queries.
             effects.events.append(.contextChanged(sid: nil, pasid: nil))
         case let .device(sourceID, functionMask, _):
-            // FM n ignores the low n bits of the function number (spec 6.5.2.1).
-            let ignored = UInt16((1 << functionMask) - 1)
+            let ignored = ContextInvalidationScope.ignoredSourceIDBits(functionMask: functionMask)
             let first = sourceID & ~ignored
-            for sid in first...(first | ignored) { effects.events.append(.contextChanged(sid: sid, pasid: nil)) }
+            for bits in UInt16(0)...0b111 where bits & ~ignored == 0 {
+                effects.events.append(.contextChanged(sid: first | bits, pasid: nil))
+            }
         }
     }
 

@@ -54,6 +54,25 @@ struct TranslationCacheTests {
         #expect(unit.translate(.read(0x5000)).address == 0x9000)
     }
 
+    @Test("a device-selective context invalidation with FM 1 reaches function 5 from function 1, not function 0 (6.5.2.1)")
+    func contextInvalidationFunctionMask() {
+        let guest = GuestMemory()
+        let unit = guest.makeUnit()
+        let root = guest.legacyRoot()
+        let (f0, f1, f5): (UInt16, UInt16, UInt16) = (0x0100, 0x0101, 0x0105)
+        root.device(f0, domain: 3).map(iova: 0x1000, to: 0x2000)
+        root.device(f5, domain: 3).map(iova: 0x1000, to: 0x2000)
+        unit.enableTranslation(root)
+        #expect(unit.translate(.read(0x1000, sid: f0)).address == 0x2000)
+        #expect(unit.translate(.read(0x1000, sid: f5)).address == 0x2000)
+        // Both functions move to other tables; the caches still hold the old context entries.
+        root.device(f0, domain: 4).map(iova: 0x5000, to: 0x9000)
+        root.device(f5, domain: 4).map(iova: 0x5000, to: 0x9000)
+        unit.invalidateContextCache(granularity: 3, domain: 3, sourceID: f1, functionMask: 1)
+        #expect(unit.translate(.read(0x5000, sid: f5)).address == 0x9000, "FM 1 ignores function bit 2: 1 and 5 match")
+        #expect(unit.translate(.read(0x5000, sid: f0)).faultReason == .readDenied, "function 0 is not covered")
+    }
+
     @Test("a changed PASID entry is seen after a PASID-cache invalidation of its PASID")
     func pasidInvalidation() {
         let guest = GuestMemory()
