@@ -98,6 +98,21 @@ struct RegisterInvalidationTests {
         #expect(cached(rig, page: 0x1000) && !cached(rig, page: 0x5000))
     }
 
+    @Test("register-based invalidations send the queue's events: UNMAP to notifiers, context changes with FM (6.5.1)")
+    func registerEvents() throws {
+        let rig = Rig()
+        try rig.unit.setNotifications(.unmap, sourceID: 0x10, pasid: nil)
+        rig.write64(Reg.invalidateAddress, 0x4000 | 2)  // 4 pages from 0x4000
+        rig.write64(Reg.iotlbInvalidate, iotlb(.selective, domain: 1))
+        rig.write64(Reg.iotlbInvalidate, iotlb(.domain, domain: 1))
+        rig.write64(Reg.contextCommand, ccmd(.selective, domain: 1, sid: 0x0109, fm: 1))
+        #expect(rig.guest.events == [
+            .unmap(sid: 0x10, pasid: nil, address: 0x4000, size: 0x4000),
+            .unmap(sid: 0x10, pasid: nil, address: 0, size: .max),
+            .contextChanged(sid: 0x0109, pasid: nil), .contextChanged(sid: 0x010D, pasid: nil),
+        ])
+    }
+
     @Test("an address mask above CAP.MAMV is not performed: IAIG 0, spec 11.4.8.2")
     func iotlbMaskTooLarge() {
         let rig = Rig()

@@ -3,7 +3,8 @@
 // write: the request bit (ICC, IVT) reads back clear at once with the granularity actually
 // performed (CAIG, IAIG). While queued invalidation is enabled the spec forbids these
 // registers; a request is then not performed and reports granularity 0 instead of leaving
-// the guest polling a bit that never clears.
+// the guest polling a bit that never clears. What an invalidation does to the caches and
+// which events it sends is CacheInvalidation.swift's, shared with the queue.
 
 /// Request and actual granularities of CCMD (CIRG/CAIG) and IOTLB (IIRG/IAIG).
 /// Actual granularity 0 means "not performed".
@@ -99,17 +100,13 @@ extension UnitState {
             effects.log(.guestError, "CCMD invalidation with reserved granularity 0 ignored")
             return .none
         case .global:
-            contextCache.invalidate(.global)
-            pasidCache.invalidate(.global)
+            invalidateContextCache(.global, effects: &effects)
         case .domain:
-            contextCache.invalidate(.domain(command.domainID))
-            pasidCache.invalidate(.domain(command.domainID))
+            invalidateContextCache(.domain(command.domainID), effects: &effects)
         case .selective:
-            contextCache.invalidate(.device(sourceID: command.sourceID, functionMask: command.functionMask,
-                                            domain: command.domainID))
-            pasidCache.invalidate(.domain(command.domainID))
+            invalidateContextCache(.device(sourceID: command.sourceID, functionMask: command.functionMask,
+                                           domain: command.domainID), effects: &effects)
         }
-        invalidationGeneration &+= 1
         return command.requestedGranularity
     }
 
@@ -146,8 +143,8 @@ extension UnitState {
             scope = .pages(domain: command.domainID, address: iva.address, addressMask: iva.addressMask,
                            leafOnly: iva.invalidationHint)
         }
-        iotlb.invalidate(scope)
-        invalidationGeneration &+= 1
+        // The queue's path: UNMAP events and the shadow re-sync happen for registers too.
+        invalidateIOTLB(scope, effects: &effects)
         return command.requestedGranularity
     }
 }
