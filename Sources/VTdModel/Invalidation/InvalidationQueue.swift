@@ -70,6 +70,12 @@ extension VTdUnit {
                     pending = nil
                 }
                 if let wait = pending {
+                    // What the descriptors before the wait decided reaches the host first: the
+                    // guest may use a new mapping as soon as it sees the status.
+                    if !effects.isEmpty {
+                        perform(&effects)
+                        effects = Effects()
+                    }
                     let written = platform.writeGuest32(wait.address, wait.data)
                     window = state.withLock { s in
                         s.completeWait(wait, written: written, window: w, processed: &processed, effects: &effects)
@@ -303,6 +309,7 @@ extension Effects {
         if let m = other.pageRequestEvent { pageRequestEvent = m }
         events += other.events
         logs += other.logs
+        for r in other.resyncs { requestResync(r) }
         runInvalidationQueue = runInvalidationQueue || other.runInvalidationQueue
         hostInvalidations += other.hostInvalidations
     }
