@@ -25,6 +25,7 @@ public struct VTdConfiguration: Equatable, Sendable {
     public var pasidBits = 20                  // pasid-bits: PASID width when pasid is on
     public var faultRecords = 1                // fault-records: number of FRCD registers
     public var iotlbCapacity = 4096            // iotlb-size
+    public var shadowMappingLimit = 1 << 20    // shadow-limit: mappings one shadowed address space may hold
 
     public init() {}
 
@@ -48,6 +49,9 @@ public struct VTdConfiguration: Equatable, Sendable {
         if !(1...20).contains(pasidBits) { return "pasid-bits must be 1..20 (got \(pasidBits))" }
         if !(1...256).contains(faultRecords) { return "fault-records must be 1..256 (got \(faultRecords))" }
         if !(16...(1 << 20)).contains(iotlbCapacity) { return "iotlb-size must be 16..1048576 (got \(iotlbCapacity))" }
+        if !(1...(1 << 24)).contains(shadowMappingLimit) {
+            return "shadow-limit must be 1..16777216 (got \(shadowMappingLimit))"
+        }
         return nil
     }
 }

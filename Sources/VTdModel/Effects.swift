@@ -17,6 +17,8 @@ struct Effects {
     var events: [PlatformEvent] = []
     /// Guest errors and traces; allocates only when the guest misbehaves.
     var logs: [(LogLevel, String)] = []
+    /// Shadowed address spaces whose tables changed: walked and diffed after the lock is released.
+    var resyncs: [ShadowResyncRequest] = []
     /// The queued-invalidation engine has work (IQT written, QIE enabled with a non-empty queue).
     var runInvalidationQueue = false
     /// PASID-IOTLB descriptors for the host binding observer (only while one is installed).
@@ -26,7 +28,7 @@ struct Effects {
 
     var isEmpty: Bool {
         faultEvent == nil && invalidationEvent == nil && pageRequestEvent == nil
-            && events.isEmpty && logs.isEmpty && !runInvalidationQueue && hostInvalidations.isEmpty
+            && events.isEmpty && logs.isEmpty && resyncs.isEmpty && !runInvalidationQueue && hostInvalidations.isEmpty
     }
 
     mutating func log(_ level: LogLevel, _ message: @autoclosure () -> String) {

@@ -61,7 +61,11 @@ extension VTdUnit {
         if kinds.contains(.deviceTLBUnmap) && !c.deviceIOTLB {
             throw NotifierError(description: "device-TLB notifications need device-iotlb=on")
         }
-        state.withLock { $0.notifiers[sourceID, pasid] = kinds }
+        state.withLock { s in
+            s.notifiers[sourceID, pasid] = kinds
+            // The host forgets a notifier's mappings with it; a new one starts from a replay.
+            if !kinds.contains(.map) { s.shadows.remove(sourceID: sourceID, pasid: pasid) }
+        }
     }
 
     public func notifications(sourceID: UInt16, pasid: UInt32?) -> NotificationKinds {
@@ -106,9 +110,14 @@ extension VTdUnit {
     }
 
     /// QEMU's replay: a MAP event for every translation (sid, pasid) has now, sent as found (no
-    /// list is built, whatever the guest's tables hold). Returns how many.
+    /// list is built, whatever the guest's tables hold). Returns how many. With a MAP notifier
+    /// the shadow's record starts afresh and only second-level leaves are mapped (Shadow/).
     @discardableResult
     public func replay(sourceID: UInt16, pasid: UInt32?, budget: Int = VTdUnit.replayBudget) -> Int {
+        // A shadowing host: start its record afresh and map every second-level leaf.
+        if notifications(sourceID: sourceID, pasid: pasid).contains(.map) {
+            return replayShadow(sourceID: sourceID, pasid: pasid, budget: budget)
+        }
         var count = 0
         let complete = forEachMapping(sourceID: sourceID, pasid: pasid, budget: budget) { m in
             count += 1

@@ -28,6 +28,8 @@ struct UnitState {
     var processingQueue = false
     /// Which (sid, pasid) pairs the host wants map/unmap events for.
     var notifiers = NotifierRegistry()
+    /// What hosts with MAP notifiers were told is mapped (caching-mode shadowing).
+    var shadows = ShadowRecords()
     /// For the state dump: translate counters, and what walks found per device.
     var statistics = TranslationStatistics()
     var devicesSeen = DevicesSeen()

@@ -43,10 +43,16 @@ public final class VTdUnit: @unchecked Sendable {
 
     /// Power-on reset.
     public func reset() {
-        state.withLock { $0.reset() }
+        var effects = Effects()
+        state.withLock { s in
+            s.reset()
+            // Shadowed mappings go: translation is off.
+            s.requestShadowResync(effects: &effects) { _, _ in true }
+        }
         // Translation is off again: every device's address space goes back to identity.
         platform.notify(.contextChanged(sid: nil, pasid: nil))
         hostObserver?.translationSetupChanged(sourceID: nil, pasid: nil)
+        if !effects.isEmpty { perform(&effects) }
     }
 
     // MARK: MMIO
@@ -76,6 +82,7 @@ public final class VTdUnit: @unchecked Sendable {
         if hostObserverInstalled.load(ordering: .relaxed), let observer = hostObserver {
             deliverToHost(&effects, observer)
         }
+        for request in effects.resyncs { resyncShadow(request) }
         if effects.runInvalidationQueue {
             effects.runInvalidationQueue = false
             runInvalidationQueue()

@@ -12,6 +12,9 @@ extension UnitState {
         case .domain(let domain), .device(_, _, let domain): pasidCache.invalidate(.domain(domain))
         }
         invalidationGeneration &+= 1
+        // Context entries name the tables: a shadowed device re-reads all of them. (A domain-
+        // selective scope names the old domain, which is in the tables no longer.)
+        requestShadowResync(effects: &effects) { sid, _ in scope.covers(sourceID: sid) }
         switch scope {
         case .global, .domain:
             // Which devices a domain holds is in the tables, not here: every device re-queries.
@@ -25,11 +28,40 @@ extension UnitState {
         }
     }
 
-    /// IOTLB invalidation, then UNMAP events for the hosts that asked (vhost, VFIO).
+    /// IOTLB invalidation, then UNMAP events for the hosts that asked (vhost) and a re-sync of
+    /// the shadowing ones (VFIO's MAP notifiers), which learn exactly what changed.
     mutating func invalidateIOTLB(_ scope: IOTLBInvalidationScope, effects: inout Effects) {
         invalidateIOTLB(scope)
         guard !notifiers.isEmpty else { return }
         notifyUnmap(scope, effects: &effects)
+        resyncShadows(scope, effects: &effects)
+    }
+
+    private mutating func resyncShadows(_ scope: IOTLBInvalidationScope, effects: inout Effects) {
+        var first: UInt64 = 0
+        var last: UInt64 = .max
+        let (domain, pasid): (UInt16?, UInt32?)
+        switch scope {
+        case .global: (domain, pasid) = (nil, nil)
+        case .domain(let d): (domain, pasid) = (d, nil)
+        case let .pasid(d, p): (domain, pasid) = (d, p)
+        case let .pages(d, address, mask, _), let .pasidPages(d, _, address, mask, _):
+            if case .pasidPages(_, let p, _, _, _) = scope { (domain, pasid) = (d, p) } else { (domain, pasid) = (d, nil) }
+            (first, last) = Self.pageRange(address: address, addressMask: mask)
+        }
+        requestShadowResync(first: first, last: last, domain: domain, effects: &effects) { _, registered in
+            // Requests without PASID may be using the named PASID as RID_PASID.
+            pasid == nil || registered == nil || registered == pasid
+        }
+    }
+
+    /// The bytes 2^mask pages from `address` (aligned down) cover.
+    static func pageRange(address: UInt64, addressMask: UInt8) -> (first: UInt64, last: UInt64) {
+        let shift = UInt64(addressMask) + 12
+        guard shift < 64 else { return (0, .max) }
+        let size: UInt64 = 1 << shift
+        let first = address & ~(size - 1)
+        return (first, first | (size - 1))
     }
 
     mutating func invalidateIOTLB(_ scope: IOTLBInvalidationScope) {
@@ -58,7 +90,8 @@ extension UnitState {
                 address = a & ~(size - 1)
             }
         }
-        for r in notifiers.registrations where r.kinds.contains(.unmap) {
+        // Shadowing hosts (MAP) hear of exactly what changed from the re-sync instead.
+        for r in notifiers.registrations where r.kinds.contains(.unmap) && !r.kinds.contains(.map) {
             if let pasid, let registered = r.pasid, registered != pasid { continue }
             effects.events.append(.unmap(sid: r.sourceID, pasid: r.pasid, address: address, size: size))
         }
@@ -67,6 +100,10 @@ extension UnitState {
     mutating func invalidatePASIDCache(_ scope: PASIDCacheInvalidationScope, effects: inout Effects) {
         pasidCache.invalidate(scope)
         invalidationGeneration &+= 1
+        requestShadowResync(effects: &effects) { _, registered in
+            guard case let .pasid(_, pasid) = scope else { return true }
+            return registered == nil || registered == pasid
+        }
         switch scope {
         case .global, .domain: effects.events.append(.contextChanged(sid: nil, pasid: nil))
         case let .pasid(_, pasid): effects.events.append(.contextChanged(sid: nil, pasid: pasid))

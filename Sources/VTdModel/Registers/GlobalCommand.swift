@@ -161,6 +161,7 @@ extension UnitState {
     private mutating func translationSetupChanged(effects: inout Effects) {
         invalidationGeneration &+= 1
         effects.events.append(.contextChanged(sid: nil, pasid: nil))
+        requestShadowResync(effects: &effects) { _, _ in true }
     }
 
     private mutating func setInterruptRemappingTablePointer(effects: inout Effects) {

@@ -19,6 +19,19 @@ struct MappingEnumerator {
     let platform: any Platform
     /// Table pages still allowed to be read.
     var budget: Int
+    /// Second-level walks visit only leaves that reach into `first...last` (a page-selective
+    /// re-sync reads the tables over its range only).
+    var first: UInt64 = 0
+    var last: UInt64 = .max
+    /// Where a walk stopped for want of budget: every leaf below it was visited.
+    private(set) var stoppedAt: UInt64?
+
+    init(platform: any Platform, budget: Int, first: UInt64 = 0, last: UInt64 = .max) {
+        self.platform = platform
+        self.budget = budget
+        self.first = first
+        self.last = last
+    }
 
     /// Visits the second-level leaves; false when the budget ran out first.
     mutating func secondLevel(root: UInt64, levels: Int, reserved: SecondLevelEntry.ReservedBits,
@@ -30,13 +43,17 @@ struct MappingEnumerator {
 
     private mutating func secondLevel(table: UInt64, level: Int, base: UInt64, granted: Permissions,
                                       reserved: SecondLevelEntry.ReservedBits, visit: (Mapping) -> Void) -> Bool {
-        guard budget > 0 else { return false }
+        guard budget > 0 else {
+            stoppedAt = stoppedAt ?? base
+            return false
+        }
         budget -= 1
         return withTablePage(table) { raw, this in
-            let entry = SecondLevelEntry(raw.entry)
-            guard entry.isPresent, !entry.hasReservedBits(atLevel: level, reserved) else { return true }
             let shift = UInt64(12 + 9 * (level - 1))
             let iova = base | UInt64(raw.index) << shift
+            guard iova | ((1 << shift) - 1) >= this.first, iova <= this.last else { return true }
+            let entry = SecondLevelEntry(raw.entry)
+            guard entry.isPresent, !entry.hasReservedBits(atLevel: level, reserved) else { return true }
             let permissions = granted.intersection(entry.permissions)
             if entry.isLeaf(atLevel: level) {
                 visit(Mapping(iova: iova, pageShift: UInt8(shift), output: entry.address & ~((1 << shift) - 1),
