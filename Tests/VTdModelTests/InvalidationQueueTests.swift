@@ -205,8 +205,9 @@ struct InvalidationDescriptorTests {
     }
 
     @Test("device-TLB invalidation decodes the ATS size from S and the address (6.5.2.5)")
-    func deviceTLB() {
-        let q = InvalidationQueueScenario()
+    func deviceTLB() throws {
+        let q = InvalidationQueueScenario { $0.deviceIOTLB = true }
+        try q.unit.setNotifications(.deviceTLBUnmap, sourceID: 0x0308, pasid: nil)
         q.submit(Desc.deviceTLB(sid: 0x0308, addr: 0x12_3000, size: false),
                  Desc.deviceTLB(sid: 0x0308, addr: 0x12_2000, size: true),     // bit 12 clear: 8 KiB
                  Desc.deviceTLB(sid: 0x0308, addr: 0x10_7000, size: true),     // bits 14:12 set: 64 KiB
@@ -335,9 +336,29 @@ struct InvalidationDescriptorTests {
         #expect(bad.queueError && bad.errorInfo == 4)
     }
 
+    @Test("device-TLB invalidations reach only hosts registered for them (QEMU's DEVIOTLB_UNMAP); global reaches every PASID")
+    func deviceTLBOnlyToRegistered() throws {
+        let q = InvalidationQueueScenario(scalable: true) { $0.deviceIOTLB = true }
+        try q.unit.setNotifications(.unmap, sourceID: 0x0410, pasid: nil)
+        try q.unit.setNotifications(.deviceTLBUnmap, sourceID: 0x0410, pasid: 7)
+        try q.unit.setNotifications(.deviceTLBUnmap, sourceID: 0x0410, pasid: 9)
+        try q.unit.setNotifications(.deviceTLBUnmap, sourceID: 0x0500, pasid: 7)
+        q.submit(Desc.deviceTLB(sid: 0x0410, addr: 0x1000, size: false),  // no registration for (0x0410, none)
+                 Desc.pasidDeviceTLB(sid: 0x0410, pasid: 8, addr: 0x1000, size: false),
+                 Desc.pasidDeviceTLB(sid: 0x0410, pasid: 9, addr: 0x1000, size: false),
+                 Desc.pasidDeviceTLB(sid: 0x0410, pasid: 8, addr: 0x1000, size: false, global: true))
+        #expect(!q.queueError)
+        #expect(q.guest.events == [
+            .deviceTLBInvalidate(sid: 0x0410, pasid: 9, address: 0x1000, size: 0x1000),
+            .deviceTLBInvalidate(sid: 0x0410, pasid: 7, address: 0x1000, size: 0x1000),
+            .deviceTLBInvalidate(sid: 0x0410, pasid: 9, address: 0x1000, size: 0x1000),
+        ])
+    }
+
     @Test("PASID-based device-TLB invalidation carries the PASID and the ATS size (6.5.2.6)")
-    func pasidDeviceTLB() {
-        let q = InvalidationQueueScenario(scalable: true)
+    func pasidDeviceTLB() throws {
+        let q = InvalidationQueueScenario(scalable: true) { $0.deviceIOTLB = true }
+        try q.unit.setNotifications(.deviceTLBUnmap, sourceID: 0x0410, pasid: 33)
         q.submit(Desc.pasidDeviceTLB(sid: 0x0410, pasid: 33, addr: 0x20_1000, size: true))
         #expect(q.guest.events == [.deviceTLBInvalidate(sid: 0x0410, pasid: 33, address: 0x20_0000, size: 0x4000)])
         let bad = InvalidationQueueScenario(scalable: true)

@@ -256,8 +256,12 @@ extension UnitState {
         case .deviceTLB:
             let view = DeviceTLBDescriptor(d: d)
             guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
-            let range = view.range
-            effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: nil, address: range.address, size: range.size))
+            // Only hosts that asked for device-TLB invalidations (QEMU's DEVIOTLB_UNMAP) hear of them.
+            if notifiers[view.sourceID, nil].contains(.deviceTLBUnmap) {
+                let range = view.range
+                effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: nil, address: range.address,
+                                                           size: range.size))
+            }
         case .interruptEntryCache:
             let view = InterruptEntryCacheDescriptor(d: d)
             guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
@@ -289,8 +293,15 @@ extension UnitState {
         case .pasidDeviceTLB:
             let view = PASIDDeviceTLBDescriptor(d: d)
             guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
-            let range = view.range
-            effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: view.pasid, address: range.address, size: range.size))
+            // The global bit reaches every PASID of the device; each registration hears of it once.
+            if !notifiers.isEmpty {
+                let range = view.range
+                for r in notifiers.registrations where r.sourceID == view.sourceID && r.kinds.contains(.deviceTLBUnmap)
+                    && (r.pasid == view.pasid || (view.global && r.pasid != nil)) {
+                    effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: r.pasid,
+                                                               address: range.address, size: range.size))
+                }
+            }
         case .pageGroupResponse:
             guard configuration.pageRequests else { return .error(.invalidDescriptorType) }
             guard !PageGroupResponseReservedBits.set(in: d),

@@ -40,8 +40,9 @@ enum Desc {
     static func pasidCache(granularity: UInt64, _ did: UInt16, pasid: UInt32) -> InvalidationDescriptor {
         .init(0x7 | granularity << 4 | UInt64(did) << 16 | UInt64(pasid) << 32, 0)
     }
-    static func pasidDeviceTLB(sid: UInt16, pasid: UInt32, addr: UInt64, size: Bool) -> InvalidationDescriptor {
-        .init(0x8 | 4 << 4 | UInt64(sid) << 16 | UInt64(pasid) << 32, addr | (size ? 1 << 11 : 0))
+    static func pasidDeviceTLB(sid: UInt16, pasid: UInt32, addr: UInt64, size: Bool,
+                               global: Bool = false) -> InvalidationDescriptor {
+        .init(0x8 | 4 << 4 | UInt64(sid) << 16 | UInt64(pasid) << 32, addr | (size ? 1 << 11 : 0) | (global ? 1 : 0))
     }
     static func pageGroupResponse(rid: UInt16, pasid: UInt32?, code: UInt64, index: UInt64) -> InvalidationDescriptor {
         .init(0x9 | (pasid != nil ? 1 << 4 : 0) | code << 12 | UInt64(rid) << 16 | UInt64(pasid ?? 0) << 32, index << 3)
@@ -80,11 +81,12 @@ final class InvalidationQueueScenario {
 
     /// A ring of 2^qs pages at `base`, 256-bit descriptors when `scalable` (IQA.DW set).
     init(scalable: Bool = false, pageRequests: Bool = false, setDW: Bool? = nil, qs: UInt64 = 0,
-         base: UInt64 = 0x20000) {
+         base: UInt64 = 0x20000, configure: (inout VTdConfiguration) -> Void = { _ in }) {
         var configuration = VTdConfiguration()
         configuration.scalableMode = scalable
         configuration.pasid = pageRequests
         configuration.pageRequests = pageRequests
+        configure(&configuration)
         unit = try! VTdUnit(configuration: configuration, platform: memory)
         self.base = base
         let dw = setDW ?? scalable
