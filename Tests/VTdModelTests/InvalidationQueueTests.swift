@@ -355,6 +355,17 @@ struct InvalidationDescriptorTests {
         ])
     }
 
+    @Test("the host hears of an invalidation before the guest sees the wait descriptor's status (6.5.2.8)")
+    func eventsBeforeWaitStatus() throws {
+        let q = InvalidationQueueScenario()
+        try q.unit.setNotifications(.unmap, sourceID: 0x10, pasid: nil)
+        var eventsAtStatusWrite: [PlatformEvent]?
+        q.memory.onWrite = { [unowned q] in eventsAtStatusWrite = q.guest.events }
+        q.submit(Desc.iotlbDomain(1), Desc.wait(status: 1, at: 0x9000))
+        #expect(q.status(at: 0x9000) == 1)
+        #expect(eventsAtStatusWrite == [.unmap(sid: 0x10, pasid: nil, address: 0, size: .max)])
+    }
+
     @Test("PASID-based device-TLB invalidation carries the PASID and the ATS size (6.5.2.6)")
     func pasidDeviceTLB() throws {
         let q = InvalidationQueueScenario(scalable: true) { $0.deviceIOTLB = true }
