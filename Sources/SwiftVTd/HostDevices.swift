@@ -135,7 +135,7 @@ final class HostDevices: HostBindingObserver {
             s.nested = nested
         }
         if nested != nil { unit.setHostBindingObserver(self) }
-        platform.log(.info, "swift-vtd: " + decision.description)
+        platform.log(.info, decision.description)
         return .success(decision)
     }
 
