@@ -33,6 +33,11 @@
 #include "system/kvm.h"
 #include "kvm/kvm_i386.h"
 #include "exec/memory.h"
+#include "system/system.h"
+#include "system/host_iommu_device.h"
+#include "system/iommufd.h"
+#include "hw/vfio/vfio-common.h"
+#include <linux/iommufd.h>
 #include "trace.h"
 #include <gmodule.h>
 
@@ -74,6 +79,9 @@ typedef struct SwiftVTdLib {
     typeof(swiftvtd_save_state) *save_state;
     typeof(swiftvtd_load_state) *load_state;
     typeof(swiftvtd_dump_state) *dump_state;
+    typeof(swiftvtd_host_device_attach) *host_device_attach;
+    typeof(swiftvtd_host_device_detach) *host_device_detach;
+    typeof(swiftvtd_machine_done) *machine_done;
 } SwiftVTdLib;
 
 /* One DMA address space: a (PCI bus, devfn, PASID) requester. */
@@ -84,7 +92,11 @@ typedef struct SwiftVTdAS {
     uint8_t devfn;
     uint32_t pasid;       /* SWIFTVTD_NO_PASID for requests without PASID */
     bool is_ioapic;       /* the q35 IOAPIC's pseudo requester */
+    bool guest_physical;  /* a VFIO device under host-mode=nested: its DMA is translated
+                             by the host IOMMU (guest first level over a GPA nest parent),
+                             so QEMU shows VFIO guest RAM, not an IOMMU region */
     MemoryRegion root;
+    MemoryRegion gpa;     /* alias of system memory (guest_physical only) */
     IOMMUMemoryRegion iommu;
     MemoryRegion ir;      /* the interrupt window, overlapping the IOMMU region */
     AddressSpace as;
@@ -125,6 +137,10 @@ struct SwiftVTdState {
     bool nesting;
     bool fs5lp;
     char *state_dump;     /* "state-dump": file that gets the library's dump when the VM stops */
+    char *host_mode;      /* "host-mode": auto, nested or shadow (VFIO host devices) */
+    uint32_t host_mode_value;      /* swiftvtd_host_mode */
+    unsigned host_devices;         /* VFIO devices handed to the library */
+    Notifier machine_done;
 
     SwiftVTdLib lib;
     swiftvtd_t *unit;
@@ -574,7 +590,8 @@ static gboolean swift_vtd_as_equal(gconstpointer a, gconstpointer b)
 }
 
 static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devfn,
-                                         uint32_t pasid, bool is_ioapic)
+                                         uint32_t pasid, bool is_ioapic,
+                                         bool guest_physical)
 {
     SwiftVTdASKey key = { .bus = bus, .devfn = devfn, .pasid = pasid };
     SwiftVTdAS *vas = g_hash_table_lookup(s->address_spaces, &key);
@@ -589,6 +606,7 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
     vas->devfn = devfn;
     vas->pasid = pasid;
     vas->is_ioapic = is_ioapic;
+    vas->guest_physical = guest_physical;
     if (pasid == SWIFTVTD_NO_PASID) {
         name = g_strdup_printf("swift-vtd-%02x.%x", PCI_SLOT(devfn), PCI_FUNC(devfn));
     } else {
@@ -602,34 +620,166 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
     memory_region_init(&vas->root, OBJECT(s), name, UINT64_MAX);
     memory_region_init_iommu(&vas->iommu, sizeof(vas->iommu), TYPE_SWIFT_VTD_IOMMU_MR,
                              OBJECT(s), name, UINT64_MAX);
-    memory_region_add_subregion_overlap(&vas->root, 0, MEMORY_REGION(&vas->iommu), 0);
+    if (guest_physical) {
+        /* VFIO maps guest RAM (GPA -> HVA) into its IOAS: the nest parent. */
+        memory_region_init_alias(&vas->gpa, OBJECT(s), "swift-vtd-gpa", get_system_memory(),
+                                 0, memory_region_size(get_system_memory()));
+        memory_region_add_subregion_overlap(&vas->root, 0, &vas->gpa, 0);
+    } else {
+        memory_region_add_subregion_overlap(&vas->root, 0, MEMORY_REGION(&vas->iommu), 0);
+    }
     if (pasid == SWIFTVTD_NO_PASID) {
         memory_region_init_io(&vas->ir, OBJECT(s), &swift_vtd_ir_ops, vas,
                               "swift-vtd-ir", SWIFT_VTD_IR_SIZE);
-        memory_region_add_subregion_overlap(MEMORY_REGION(&vas->iommu),
-                                            SWIFT_VTD_IR_BASE, &vas->ir, 1);
+        /* Remappable MSIs still reach the library, whatever translates DMA. */
+        memory_region_add_subregion_overlap(guest_physical ? &vas->root
+                                            : MEMORY_REGION(&vas->iommu),
+                                            SWIFT_VTD_IR_BASE, &vas->ir,
+                                            guest_physical ? 2 : 1);
     }
     address_space_init(&vas->as, &vas->root, name);
     g_hash_table_insert(s->address_spaces, g_memdup2(&key, sizeof(key)), vas);
     return vas;
 }
 
+/*
+ * With host-mode=nested a VFIO device's DMA never comes through QEMU: the host
+ * IOMMU walks the guest's first-level tables over a nest parent holding guest
+ * RAM. VFIO fixes its address space when it realizes (before QEMU hands the
+ * host device over), so this is decided from the property alone.
+ */
+static bool swift_vtd_wants_guest_physical(SwiftVTdState *s, PCIBus *bus, int devfn)
+{
+    PCIDevice *pdev = bus ? bus->devices[devfn] : NULL;
+
+    return s->host_mode_value == SWIFTVTD_HOST_MODE_NESTED && pdev &&
+           object_dynamic_cast(OBJECT(pdev), "vfio-pci");
+}
+
 static AddressSpace *swift_vtd_get_address_space(PCIBus *bus, void *opaque, int devfn)
 {
-    return &swift_vtd_find_add_as(opaque, bus, devfn, SWIFTVTD_NO_PASID, false)->as;
+    SwiftVTdState *s = opaque;
+
+    return &swift_vtd_find_add_as(s, bus, devfn, SWIFTVTD_NO_PASID, false,
+                                  swift_vtd_wants_guest_physical(s, bus, devfn))->as;
 }
 
 static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
                                        HostIOMMUDevice *hiod, Error **errp)
 {
-    /* The library's ABI has no host-device attach yet: refuse rather than half-work. */
-    error_setg(errp, "swift-vtd: assigned host devices are not supported yet "
-               "(the library ABI has no host device attach)");
-    return false;
+    SwiftVTdState *s = opaque;
+    SwiftVTdAS *vas = swift_vtd_find_add_as(s, bus, devfn, SWIFTVTD_NO_PASID, false,
+                                            swift_vtd_wants_guest_physical(s, bus, devfn));
+    swiftvtd_host_device dev = {
+        .size = sizeof(dev),
+        .iommufd = -1,
+        .device_fd = -1,
+        .name = hiod->name,
+    };
+    char err[512] = "";
+
+    if (!pci_bus_is_root(bus)) {
+        /* The library names devices by requester ID, which the guest's bus numbering decides. */
+        error_setg(errp, "swift-vtd: %s is behind a bridge; host devices must be on "
+                   "the root bus for now (their requester ID is not known before the "
+                   "guest numbers buses)", hiod->name);
+        return false;
+    }
+    if (!s->lib.host_device_attach) {
+        error_setg(errp, "swift-vtd: library '%s' cannot take host devices "
+                   "(no swiftvtd_host_device_attach)", s->library);
+        return false;
+    }
+    if (object_dynamic_cast(OBJECT(hiod), TYPE_HOST_IOMMU_DEVICE_IOMMUFD)) {
+        VFIODevice *vbasedev = hiod->agent;
+        VFIOIOMMUFDContainer *container =
+            container_of(vbasedev->bcontainer, VFIOIOMMUFDContainer, bcontainer);
+
+        if (!vbasedev->iommufd || !vbasedev->hwpt) {
+            error_setg(errp, "swift-vtd: %s is on iommufd but not attached to a HWPT",
+                       hiod->name);
+            return false;
+        }
+        dev.iommufd = vbasedev->iommufd->fd;
+        dev.device_fd = vbasedev->fd;
+        dev.dev_id = vbasedev->devid;
+        dev.ioas_id = container->ioas_id;
+        dev.hwpt_id = vbasedev->hwpt->hwpt_id;
+        dev.hwpt_is_nest_parent =
+            !!(vbasedev->hwpt->hwpt_flags & IOMMU_HWPT_ALLOC_NEST_PARENT);
+    } else {
+        /*
+         * A legacy VFIO container is shadowed through MAP/UNMAP notifications,
+         * which need caching mode from the first mapping on: say so instead of
+         * exiting as intel-iommu does.
+         */
+        if (!s->caching_mode) {
+            error_setg(errp, "swift-vtd: %s uses a legacy VFIO container, which "
+                       "needs caching-mode=on (or use iommufd)", hiod->name);
+            return false;
+        }
+        if (s->host_mode_value == SWIFTVTD_HOST_MODE_NESTED) {
+            error_setg(errp, "swift-vtd: %s uses a legacy VFIO container, which "
+                       "cannot nest (host-mode=nested needs iommufd)", hiod->name);
+            return false;
+        }
+        dev.flags = SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER;
+    }
+    if (!vas->guest_physical && !s->caching_mode) {
+        /* VFIO already registered a MAP notifier on this IOMMU region. */
+        error_setg(errp, "swift-vtd: %s is shadowed (host-mode=%s), which needs "
+                   "caching-mode=on; or bind its tables with host-mode=nested",
+                   hiod->name, s->host_mode);
+        return false;
+    }
+    if (s->lib.host_device_attach(s->unit, swift_vtd_sid(vas), &dev, err,
+                                  sizeof(err)) != SWIFTVTD_OK) {
+        error_setg(errp, "swift-vtd: %s", err);
+        return false;
+    }
+    s->host_devices++;
+    return true;
 }
 
 static void swift_vtd_unset_iommu_device(PCIBus *bus, void *opaque, int devfn)
 {
+    SwiftVTdState *s = opaque;
+    SwiftVTdAS *vas = swift_vtd_find_add_as(s, bus, devfn, SWIFTVTD_NO_PASID, false,
+                                            swift_vtd_wants_guest_physical(s, bus, devfn));
+
+    if (s->lib.host_device_detach &&
+        s->lib.host_device_detach(s->unit, swift_vtd_sid(vas)) == SWIFTVTD_OK) {
+        s->host_devices--;
+    }
+}
+
+/*
+ * Capabilities are decided once, here, from the properties and the host
+ * devices handed over: a guest reads CAP/ECAP once at boot.
+ */
+static void swift_vtd_machine_done(Notifier *notifier, void *data)
+{
+    SwiftVTdState *s = container_of(notifier, SwiftVTdState, machine_done);
+    uint32_t mode = s->host_mode_value;
+    char decision[1024] = "";
+
+    if (!s->unit || !s->lib.machine_done) {
+        return;
+    }
+    /*
+     * QEMU 10.0's VFIO fixed each device's address space at realize, before its
+     * host IOMMU was known: a device shown an IOMMU region can only be shadowed.
+     */
+    if (mode == SWIFTVTD_HOST_MODE_AUTO && s->host_devices) {
+        info_report("swift-vtd: host-mode=auto with VFIO devices: shadowing, as their "
+                    "address spaces were fixed before the host IOMMU was known; "
+                    "use host-mode=nested to bind guest first-level tables");
+        mode = SWIFTVTD_HOST_MODE_SHADOW;
+    }
+    if (s->lib.machine_done(s->unit, mode, decision, sizeof(decision)) != SWIFTVTD_OK) {
+        error_report("swift-vtd: %s", decision);
+        exit(1);
+    }
 }
 
 static PCIIOMMUOps swift_vtd_iommu_ops = {
@@ -657,6 +807,8 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
         SYM(mmio_read, false), SYM(mmio_write, false), SYM(translate, false),
         SYM(interrupt_remap, true), SYM(set_notifier, true), SYM(replay, true),
         SYM(save_state, true), SYM(load_state, true), SYM(dump_state, true),
+        SYM(host_device_attach, true), SYM(host_device_detach, true),
+        SYM(machine_done, true),
 #undef SYM
     };
 
@@ -865,6 +1017,17 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
         return;
     }
 
+    if (!s->host_mode || !strcmp(s->host_mode, "auto")) {
+        s->host_mode_value = SWIFTVTD_HOST_MODE_AUTO;
+    } else if (!strcmp(s->host_mode, "nested")) {
+        s->host_mode_value = SWIFTVTD_HOST_MODE_NESTED;
+    } else if (!strcmp(s->host_mode, "shadow")) {
+        s->host_mode_value = SWIFTVTD_HOST_MODE_SHADOW;
+    } else {
+        error_setg(errp, "swift-vtd: host-mode must be auto, nested or shadow, not '%s'",
+                   s->host_mode);
+        return;
+    }
     if (!swift_vtd_load(s, errp)) {
         return;
     }
@@ -886,7 +1049,9 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
     pci_setup_iommu(pcms->pcibus, &swift_vtd_iommu_ops, s);
     /* The IOAPIC sends its interrupts through here too, as requester 0xff:00.0. */
     x86ms->ioapic_as = &swift_vtd_find_add_as(s, NULL, Q35_PSEUDO_DEVFN_IOAPIC,
-                                              SWIFTVTD_NO_PASID, true)->as;
+                                              SWIFTVTD_NO_PASID, true, false)->as;
+    s->machine_done.notify = swift_vtd_machine_done;
+    qemu_add_machine_init_done_notifier(&s->machine_done);
     qemu_add_vm_change_state_handler(swift_vtd_vm_state_change, s);
 }
 
@@ -941,6 +1106,7 @@ static const Property swift_vtd_properties[] = {
     DEFINE_PROP_BOOL("nesting", SwiftVTdState, nesting, false),
     DEFINE_PROP_BOOL("fs5lp", SwiftVTdState, fs5lp, false),
     DEFINE_PROP_STRING("state-dump", SwiftVTdState, state_dump),
+    DEFINE_PROP_STRING("host-mode", SwiftVTdState, host_mode),
 };
 
 static void swift_vtd_instance_init(Object *obj)
@@ -949,6 +1115,7 @@ static void swift_vtd_instance_init(Object *obj)
 
     /* A string property's default must be set here, not in the table. */
     s->library = g_strdup(SWIFT_VTD_DEFAULT_LIBRARY);
+    s->host_mode = g_strdup("auto");
 }
 
 /*
