@@ -20,6 +20,9 @@ typedef struct Api {
     int (*save_state)(swiftvtd_t *, void *, size_t, size_t *);
     int (*load_state)(swiftvtd_t *, const void *, size_t, char *, size_t);
     int (*dump_state)(swiftvtd_t *, char *, size_t, size_t *);
+    int (*host_device_attach)(swiftvtd_t *, uint16_t, const swiftvtd_host_device *, char *, size_t);
+    int (*host_device_detach)(swiftvtd_t *, uint16_t);
+    int (*machine_done)(swiftvtd_t *, uint32_t, char *, size_t);
 } Api;
 
 static Api api;
@@ -133,6 +136,9 @@ static void load_library(void)
     SYM(save_state, "swiftvtd_save_state");
     SYM(load_state, "swiftvtd_load_state");
     SYM(dump_state, "swiftvtd_dump_state");
+    SYM(host_device_attach, "swiftvtd_host_device_attach");
+    SYM(host_device_detach, "swiftvtd_host_device_detach");
+    SYM(machine_done, "swiftvtd_machine_done");
 #undef SYM
 }
 
@@ -633,6 +639,26 @@ static void test_dump_names_device_translation_type(void)
     g_free(g);
 }
 
+/* No host device: the decision changes nothing the guest sees; malformed host devices are refused. */
+static void test_machine_done_without_host_devices(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_t *unit = create_unit(g, NULL);
+    uint64_t cap = api.mmio_read(unit, REG_CAP, 8), ecap = api.mmio_read(unit, REG_ECAP, 8);
+    swiftvtd_host_device dev = { .size = 4 };
+    char text[512] = "";
+
+    g_assert_cmpint(api.host_device_attach(unit, 0x18, &dev, text, sizeof(text)), ==, SWIFTVTD_EVERSION);
+    g_assert_cmpint(api.host_device_detach(unit, 0x18), ==, SWIFTVTD_ENOENT);
+    g_assert_cmpint(api.machine_done(unit, 7, text, sizeof(text)), ==, SWIFTVTD_EINVAL);
+    g_assert_cmpint(api.machine_done(unit, SWIFTVTD_HOST_MODE_AUTO, text, sizeof(text)), ==, SWIFTVTD_OK);
+    g_assert_nonnull(strstr(text, "emulated only"));
+    g_assert_cmphex(api.mmio_read(unit, REG_CAP, 8), ==, cap);
+    g_assert_cmphex(api.mmio_read(unit, REG_ECAP, 8), ==, ecap);
+    api.destroy(unit);
+    g_free(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -654,5 +680,6 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/state/round-trip", test_state_round_trip);
     g_test_add_func("/swiftvtd/state/rejects-bad-blobs", test_state_rejects_bad_blobs);
     g_test_add_func("/swiftvtd/state/dump", test_dump_names_device_translation_type);
+    g_test_add_func("/swiftvtd/host/machine-done-without-devices", test_machine_done_without_host_devices);
     return g_test_run();
 }
