@@ -125,7 +125,8 @@ def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2, e
              "-drive", f"if=none,id=nvme,format=raw,file={work}/nvme.img",
              "-device", "nvme,drive=nvme,serial=swiftvtd0",
              "-netdev", "user,id=n0,net=10.0.2.0/24",
-             "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,romfile=",
+             "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,romfile="
+                        + os.environ.get("SWIFTVTD_VIRTIO_NET_OPTS", ""),
              "-netdev", "user,id=n1,net=10.0.3.0/24",
              "-device", "e1000e,netdev=n1,romfile="]
     return args + list(extra_args)
