@@ -227,6 +227,53 @@ struct HostDeviceExportTests {
         #expect(g.mmio(HReg.iqh) == UInt64(g.tail) << 5)
     }
 
+    @Test("reset puts the device back on the nest parent; detach destroys every HWPT the library made")
+    func resetAndDetach() throws {
+        var (fake, device, g) = try nestedSetup()
+        defer { swiftvtd_destroy(g.unit) }
+        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
+        let parent = try #require(fake.attachment(deviceFD: device.deviceFD))
+        g.programTables()
+        g.enable()
+        g.pasidCacheInvalidation()
+        g.wait()
+        g.submit()
+        let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
+        #expect(nested != parent)
+        #expect(dump(g.unit).contains("host device 00:02.0"))
+
+        swiftvtd_reset(g.unit)
+        #expect(fake.attachment(deviceFD: device.deviceFD) == parent)
+        #expect(fake.objects(iommufd: device.iommufd)[nested] == nil)
+
+        #expect(swiftvtd_host_device_detach(g.unit, g.sid) == SWIFTVTD_OK.rawValue)
+        #expect(fake.hwpts(iommufd: device.iommufd) == [device.hwptID])
+        #expect(fake.attachment(deviceFD: device.deviceFD) == device.hwptID)
+    }
+
+    @Test("hot-plug after the decision: nested adopts at once; a unit decided without devices and without CM refuses")
+    func hotPlug() throws {
+        let (fake, device, g) = try nestedSetup()
+        defer { swiftvtd_destroy(g.unit) }
+        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
+        let second = try fake.assignDevice(requesterID: RequesterID(rawValue: 0x18), iommufd: device.iommufd,
+                                           ioas: device.ioasID)
+        #expect(attach(g.unit, sid: 0x18, hostDevice(second)).0 == SWIFTVTD_OK.rawValue)
+        let attached = try #require(fake.attachment(deviceFD: second.deviceFD))
+        #expect(fake.objects(iommufd: device.iommufd)[attached] == .hwptPaging(ioas: device.ioasID, nestParent: true,
+                                                                                 automatic: false))
+
+        let guest = HostTestGuest()
+        let bare = try #require(guest.makeUnit { $0.scalable_mode = 1 })
+        defer { swiftvtd_destroy(bare) }
+        withHandle(bare) { $0.hostDevices.seam = fake.seam }
+        #expect(machineDone(bare).0 == SWIFTVTD_OK.rawValue)
+        let third = try fake.assignDevice(requesterID: RequesterID(rawValue: 0x20), iommufd: device.iommufd)
+        let (rc, err) = attach(bare, sid: 0x20, hostDevice(third))
+        #expect(rc == SWIFTVTD_EUNSUPPORTED.rawValue)
+        #expect(err.contains("caching-mode=on"))
+    }
+
     @Test("the host refuses a P_IOTLB and its full flush: IQE with IQH on that descriptor, the wait not completed")
     func partialFailure() throws {
         var (fake, _, g) = try nestedSetup()
