@@ -20,7 +20,8 @@ public struct NotificationKinds: OptionSet, Hashable, Sendable {
 struct NotifierRegistry {
     private var kinds: [UInt64: NotificationKinds] = [:]
 
-    private static func key(_ sourceID: UInt16, _ pasid: UInt32?) -> UInt64 {
+    /// One word per (sid, pasid), shared with the shadow records.
+    static func key(_ sourceID: UInt16, _ pasid: UInt32?) -> UInt64 {
         UInt64(sourceID) << 32 | UInt64(pasid ?? noPASID)
     }
 

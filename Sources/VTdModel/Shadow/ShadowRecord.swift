@@ -13,18 +13,14 @@
 struct ShadowRecords {
     private var records: [UInt64: ShadowRecord] = [:]
 
-    private static func key(_ sourceID: UInt16, _ pasid: UInt32?) -> UInt64 {
-        UInt64(sourceID) << 32 | UInt64(pasid ?? noPASID)
-    }
-
     subscript(sourceID: UInt16, pasid: UInt32?) -> ShadowRecord {
-        get { records[Self.key(sourceID, pasid)] ?? ShadowRecord() }
-        set { records[Self.key(sourceID, pasid)] = newValue.mappings.isEmpty ? nil : newValue }
+        get { records[NotifierRegistry.key(sourceID, pasid)] ?? ShadowRecord() }
+        set { records[NotifierRegistry.key(sourceID, pasid)] = newValue.mappings.isEmpty ? nil : newValue }
     }
 
     /// Forgets what (sid, pasid) has mapped (its MAP notifier went away: the host dropped it all).
     mutating func remove(sourceID: UInt16, pasid: UInt32?) {
-        records[Self.key(sourceID, pasid)] = nil
+        records[NotifierRegistry.key(sourceID, pasid)] = nil
     }
 
     mutating func removeAll() { records.removeAll() }
