@@ -1,4 +1,5 @@
-# SwiftVTd entry points. `make` builds libSwiftVTd.so; `make test` runs every test.
+# SwiftVTd entry points. `make` builds libSwiftVTd.so; `make demo` also builds the patched
+# QEMU and boots a guest through it; `make test` runs every test, guest suite included.
 SWIFT     ?= swift
 CC        ?= cc
 PREFIX    ?= /usr/local
@@ -9,13 +10,19 @@ LIB       := $(BUILD_DIR)/libSwiftVTd.so
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xlinker --exclude-libs=ALL
 GLIB_FLAGS = $(shell pkg-config --cflags --libs glib-2.0 gmodule-2.0)
 
-.PHONY: all lib test test-swift test-c test-fuzz test-asan test-tsan fuzz fuzz-build fuzz-merge bench install clean
+.PHONY: all lib deps test test-swift test-c test-fuzz test-asan test-tsan fuzz fuzz-build fuzz-merge bench install clean
 all: lib
 
 lib:
 	$(SWIFT) build $(RELEASE_FLAGS) --product SwiftVTd
 
-test: test-swift test-c test-fuzz
+# Debian packages for the C ABI test and the fuzz harnesses (installs only what is missing).
+deps:
+	scripts/install-deps.sh
+
+# Model and ABI tests first (fast), then real guests through QEMU (builds QEMU and the
+# guest images on first use, cached under $(SWIFTVTD_CACHE)).
+test: deps test-swift test-c test-fuzz guest-test
 
 test-swift:
 	$(SWIFT) test
