@@ -46,13 +46,12 @@ static void interrupt(FuzzInput *in, swiftvtd_t *unit, uint8_t op)
 
 static void translate(FuzzInput *in, swiftvtd_t *unit, uint8_t op)
 {
-    swiftvtd_translate_request req = {
-        .sid = fuzz_u16(in),
-        .access = (op >> 4) & 3 ? (op >> 4) & 3 : SWIFTVTD_ACCESS_READ,
-        .flags = fuzz_u8(in) & 7,
-        .pasid = (op & 0x40) ? fuzz_u32(in) : SWIFTVTD_NO_PASID,
-        .addr = fuzz_u64(in),
-    };
+    /* Fields read one statement at a time: initialiser expressions are unsequenced in C. */
+    swiftvtd_translate_request req = { .access = (op >> 4) & 3 ? (op >> 4) & 3 : SWIFTVTD_ACCESS_READ };
+    req.sid = fuzz_u16(in);
+    req.flags = fuzz_u8(in) & 7;
+    req.pasid = (op & 0x40) ? fuzz_u32(in) : SWIFTVTD_NO_PASID;
+    req.addr = fuzz_u64(in);
     swiftvtd_translation out;
     int r = swiftvtd_translate(unit, &req, &out);
     FUZZ_CHECK(r == SWIFTVTD_OK || r == SWIFTVTD_EINVAL);
@@ -63,8 +62,12 @@ static void translate(FuzzInput *in, swiftvtd_t *unit, uint8_t op)
 
 static void page_request(FuzzInput *in, swiftvtd_t *unit)
 {
-    swiftvtd_pri_request req = { .size = sizeof(req), .sid = fuzz_u16(in), .prg_index = fuzz_u16(in) % 520,
-                                 .pasid = fuzz_u32(in), .flags = fuzz_u8(in) & 0x3F, .addr = fuzz_u64(in) };
+    swiftvtd_pri_request req = { .size = sizeof(req) };
+    req.sid = fuzz_u16(in);
+    req.prg_index = fuzz_u16(in) % 520;
+    req.pasid = fuzz_u32(in);
+    req.flags = fuzz_u8(in) & 0x3F;
+    req.addr = fuzz_u64(in);
     int r = swiftvtd_page_request(unit, &req);
     FUZZ_CHECK(r == SWIFTVTD_PRQ_QUEUED || r == SWIFTVTD_PRQ_DROPPED || r == SWIFTVTD_EUNSUPPORTED
                || r == SWIFTVTD_EINVAL);

@@ -36,12 +36,16 @@ static void put(uint8_t *blob, size_t offset, uint64_t value, unsigned bytes)
 static void use(swiftvtd_t *unit, FuzzInput *in)
 {
     for (int i = 0; i < 4; i++) {
-        swiftvtd_translate_request req = { .sid = fuzz_u16(in), .access = SWIFTVTD_ACCESS_READ,
-                                           .pasid = i & 1 ? fuzz_u32(in) & 0xFFFFF : SWIFTVTD_NO_PASID,
-                                           .addr = fuzz_u64(in) };
+        /* Fields read one statement at a time: initialiser expressions are unsequenced in C. */
+        swiftvtd_translate_request req = { .access = SWIFTVTD_ACCESS_READ };
+        req.sid = fuzz_u16(in);
+        req.pasid = i & 1 ? fuzz_u32(in) & 0xFFFFF : SWIFTVTD_NO_PASID;
+        req.addr = fuzz_u64(in);
         swiftvtd_translation out;
         FUZZ_CHECK(swiftvtd_translate(unit, &req, &out) == SWIFTVTD_OK);
-        swiftvtd_msi msi = { .address = 0xFEE00000u | (fuzz_u32(in) & 0xFFFFF), .data = fuzz_u32(in) }, remapped;
+        swiftvtd_msi msi = { 0 }, remapped;
+        msi.address = 0xFEE00000u | (fuzz_u32(in) & 0xFFFFF);
+        msi.data = fuzz_u32(in);
         FUZZ_CHECK(swiftvtd_interrupt_remap(unit, fuzz_u16(in), &msi, &remapped, 0) >= 0);
     }
     swiftvtd_pri_request pri = { .size = sizeof(pri), .sid = 0x10, .prg_index = 1, .pasid = 1,

@@ -10,6 +10,7 @@
  *
  * Input: configuration, mode (TTM, TE off, aliasing, re-entrant callbacks), request count,
  * requests (sid, pasid, address, access, flags), then RAM. */
+#include <stdio.h>
 #include "fuzz_guest.h"
 
 #define MAX_REQUESTS 8
@@ -55,12 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int count = fuzz_u8(&in) % MAX_REQUESTS + 1;
     swiftvtd_translate_request requests[MAX_REQUESTS];
     for (int i = 0; i < count; i++) {
+        /* One field a statement: initialiser expressions are unsequenced in C. */
         uint32_t pasid = fuzz_u32(&in);
-        requests[i] = (swiftvtd_translate_request){
-            .sid = fuzz_u16(&in),
-            .pasid = (pasid & 0x80000000u) ? SWIFTVTD_NO_PASID : pasid & 0xFFFFF,
-            .addr = fuzz_u64(&in),
-        };
+        requests[i] = (swiftvtd_translate_request){ .pasid = (pasid & 0x80000000u) ? SWIFTVTD_NO_PASID : pasid & 0xFFFFF };
+        requests[i].sid = fuzz_u16(&in);
+        requests[i].addr = fuzz_u64(&in);
         uint8_t access = fuzz_u8(&in);
         requests[i].access = access & 7 ? access & 7 : SWIFTVTD_ACCESS_READ;
         requests[i].flags = (access >> 3) & 7;
@@ -80,6 +80,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     swiftvtd_translation warm[MAX_REQUESTS];
     for (int i = 0; i < count; i++) {
         warm[i] = translate(unit, &requests[i]);
+        if (getenv("FUZZ_VERBOSE")) { /* to check a seed: FUZZ_VERBOSE=1 fuzz-translate FILE */
+            fprintf(stderr, "request %d: sid %04x pasid %x addr %llx -> %s %llx reason %#x\n", i, requests[i].sid,
+                    requests[i].pasid, (unsigned long long)requests[i].addr, warm[i].kind ? "fault" : "ok",
+                    (unsigned long long)warm[i].translated, warm[i].fault_reason);
+        }
     }
     for (int i = 0; i < count && !g.watch_hit; i++) {
         swiftvtd_reset(unit);
