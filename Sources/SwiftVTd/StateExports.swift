@@ -27,6 +27,11 @@ public func swiftvtd_load_state(_ unit: OpaquePointer?, _ buffer: UnsafeRawPoint
         writeMessage("swiftvtd_load_state: unit or buffer is NULL", to: err, length: errLength)
         return SWIFTVTD_EINVAL.rawValue
     }
+    // A size_t beyond Int.max arrives negative; no blob is that long.
+    guard length >= 0 else {
+        writeMessage("swiftvtd_load_state: length \(UInt(bitPattern: length)) is not a blob's", to: err, length: errLength)
+        return SWIFTVTD_EINVAL.rawValue
+    }
     let vtd = withHandle(unit) { $0.unit }
     do throws(StateBlobError) {
         try vtd.loadState(UnsafeRawBufferPointer(start: buffer, count: length))

@@ -38,6 +38,9 @@ struct StateExportTests {
         var err = [CChar](repeating: 0, count: 64)
         #expect(swiftvtd_load_state(handle, nil, 10, &err, err.count) == SWIFTVTD_EINVAL.rawValue)
         #expect(String(cString: err).contains("NULL"))
+        let blob = [UInt8](repeating: 0, count: 8)
+        #expect(swiftvtd_load_state(handle, blob, -1, &err, err.count) == SWIFTVTD_EINVAL.rawValue)
+        #expect(String(cString: err).contains("not a blob"))
         #expect(swiftvtd_save_state(nil, nil, 0, nil) == SWIFTVTD_EINVAL.rawValue)
         #expect(swiftvtd_dump_state(nil, nil, 0, nil) == SWIFTVTD_EINVAL.rawValue)
     }
