@@ -67,7 +67,7 @@ struct StateDumpTests {
             "device 00:02.0 pasid none tt multi-level did 1 walks 1",
             "device 00:03.0 pasid none type unknown walks 1 fault 0x02 (contextEntryNotPresent)",
         ])
-        #expect(dump.contains("hits 2 walks 2 faults 1 untranslated 0"))
+        #expect(dump.contains("hits 2 misses 2 faults 1 untranslated 0"))
         #expect(dump.contains("fault record 0: sid 00:03.0 pasid none reason 0x02 read 0x1000"))
         #expect(lines(dump, startingWith: "fault status: FSTS 0x00000002 PPF").count == 1)
     }

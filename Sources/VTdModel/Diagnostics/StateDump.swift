@@ -188,7 +188,7 @@ struct StateDumpWriter {
     private mutating func caches() {
         let st = snapshot.statistics
         line("caches: iotlb \(snapshot.iotlbEntries)/\(configuration.iotlbCapacity) entries, hits \(st.iotlbHits) "
-             + "walks \(st.walks) faults \(st.faults) untranslated \(st.untranslated); context entries "
+             + "misses \(st.walks) faults \(st.faults) untranslated \(st.untranslated); context entries "
              + "\(snapshot.contextEntries); pasid entries \(snapshot.pasidEntries); interrupt entries "
              + "\(snapshot.interruptEntries)")
     }
