@@ -1,7 +1,8 @@
 /* Fuzz target: register sequences. The input is a guest driver gone wrong: one setup byte (which
  * configuration, aliased RAM, re-entrant callbacks), then operations on the register window,
  * on guest RAM (so the fuzzer can build the tables and queues its register writes point at),
- * and the requests devices make: DMA, interrupts, page requests. */
+ * and the requests devices make: DMA, interrupts, page requests; now and then a reset, or a
+ * migration round trip and a dump. */
 #include "fuzz_guest.h"
 
 enum {
@@ -73,6 +74,29 @@ static void page_request(FuzzInput *in, swiftvtd_t *unit)
                || r == SWIFTVTD_EINVAL);
 }
 
+/* Mid-sequence, whatever the guest has done: the state saves, loads back into the same unit and
+ * saves again to the same bytes, and the dump renders. */
+static void migrate_and_dump(swiftvtd_t *unit)
+{
+    size_t length = 0, again = 0;
+    FUZZ_CHECK(swiftvtd_save_state(unit, NULL, 0, &length) == SWIFTVTD_ENOSPC);
+    uint8_t *blob = malloc(length), *second = malloc(length);
+    FUZZ_CHECK(blob && second);
+    FUZZ_CHECK(swiftvtd_save_state(unit, blob, length, NULL) == SWIFTVTD_OK);
+    char err[256];
+    FUZZ_CHECK(swiftvtd_load_state(unit, blob, length, err, sizeof(err)) == SWIFTVTD_OK);
+    FUZZ_CHECK(swiftvtd_save_state(unit, second, length, &again) == SWIFTVTD_OK && again == length);
+    FUZZ_CHECK(memcmp(blob, second, length) == 0);
+    free(blob);
+    free(second);
+    size_t needed = 0;
+    FUZZ_CHECK(swiftvtd_dump_state(unit, NULL, 0, &needed) == SWIFTVTD_ENOSPC);
+    char *text = malloc(needed + 1024); /* the text may grow between calls, not by much */
+    FUZZ_CHECK(text != NULL);
+    FUZZ_CHECK(swiftvtd_dump_state(unit, text, needed + 1024, NULL) == SWIFTVTD_OK);
+    free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     FuzzInput in = { data, size, 0 };
@@ -129,6 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             if (op & 0x40) {
                 swiftvtd_reset(unit);
+            }
+            if (op & 0x20) {
+                migrate_and_dump(unit);
             }
             break;
         }

@@ -102,6 +102,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g.watch_end = TABLES_END;
 
     swiftvtd_t *unit = fuzz_create(&g, config);
+    /* The host listens, as vhost and VFIO do: invalidations send UNMAP (and with caching mode MAP). */
+    if (swiftvtd_set_notifier(unit, SID, SWIFTVTD_NO_PASID, SWIFTVTD_NOTIFY_UNMAP | SWIFTVTD_NOTIFY_MAP) != SWIFTVTD_OK) {
+        int r = swiftvtd_set_notifier(unit, SID, SWIFTVTD_NO_PASID, SWIFTVTD_NOTIFY_UNMAP);
+        FUZZ_CHECK(r == SWIFTVTD_OK || r == SWIFTVTD_EUNSUPPORTED); /* snoop-control refuses all */
+    }
     if (!(setup & SETUP_FAULTS_OFF)) {
         swiftvtd_mmio_write(unit, 0x38, 0, 4);               /* FECTL: fault events on */
     }
