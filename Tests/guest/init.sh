@@ -54,11 +54,48 @@ disk_test() {
     report "${name}_readback_md5" "$(timeout 60 dd if="$dev" bs=1M skip=12 count=1 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)"
 }
 
+# svt.migrate=1: the host migrates this guest while it does disk DMA (on virtio-blk only:
+# QEMU's nvme cannot migrate, so that machine has none). The guest prints "MIGRATE loop
+# started", then reads 8 MiB and writes and reads back 1 MiB at 13 MiB (two alternating
+# patterns) over and over, printing "MIGRATE iteration N" after each
+# pass, until the host writes "SVTGO" at 15 MiB of the virtio-blk image; the host does that only
+# once the destination QEMU runs. So the VM stops inside the loop and resumes inside it.
+migrate_loop() {
+    wait_for /dev/vda || { report migrate_loop no-vda; return; }
+    ref_vblk=$(dd if=/dev/vda bs=1M count=8 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
+    report migrate_ref_vblk_md5 "$ref_vblk"
+    yes SVT-LOOP-A | head -c 1048576 > /tmp/loop.0
+    yes SVT-LOOP-B | head -c 1048576 > /tmp/loop.1
+    loop_md5_0=$(md5sum < /tmp/loop.0 | cut -d' ' -f1)
+    loop_md5_1=$(md5sum < /tmp/loop.1 | cut -d' ' -f1)
+    echo "MIGRATE loop started"
+    n=0 bad=0 go=0
+    while [ $n -lt 400 ]; do
+        n=$((n + 1))
+        [ "$(dd if=/dev/vda bs=1M count=8 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)" = "$ref_vblk" ] || bad=$((bad + 1))
+        p=$((n % 2))
+        eval want=\$loop_md5_$p
+        dd if=/tmp/loop.$p of=/dev/vda bs=1M seek=13 oflag=direct conv=fsync 2>/dev/null || bad=$((bad + 1))
+        [ "$(dd if=/dev/vda bs=1M skip=13 count=1 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)" = "$want" ] || bad=$((bad + 1))
+        echo "MIGRATE iteration $n bad $bad"
+        if [ "$(dd if=/dev/vda bs=4096 skip=3840 count=1 iflag=direct 2>/dev/null | head -c 5)" = SVTGO ]; then
+            go=1; break
+        fi
+    done
+    report migrate_loop_iterations "$n"
+    report migrate_loop_last_pattern "$p"
+    report migrate_loop_errors "$bad"
+    report migrate_loop_go "$go"
+}
+
+MIGRATE=$(arg migrate)
+[ "$MIGRATE" = 1 ] && migrate_loop
+
 # svt.only=net (or disks) narrows a boot to one part, for bisecting a problem.
 ONLY=$(arg only)
 if [ "$ONLY" != net ]; then
     disk_test vblk /dev/vda
-    disk_test nvme /dev/nvme0n1
+    [ "$MIGRATE" = 1 ] || disk_test nvme /dev/nvme0n1
 fi
 
 # Network test: the virtio-net card is on slirp network 10.0.2.0/24 and the e1000e card on

@@ -14,8 +14,10 @@ import functools
 import hashlib
 import http.server
 import os
+import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +43,7 @@ PT_ARGS = "intel_iommu=on,sm_on iommu=pt"
 
 class Variant:
     def __init__(self, name, kernel, device, cmdline, domain="DMA", scalable=True,
-                 first_level=None, group="reference", translation=None):
+                 first_level=None, group="reference", translation=None, migrate=False):
         self.name = name
         self.kernel = kernel          # "6.12" or "6.1"
         self.device = device          # the -device string of the IOMMU
@@ -53,6 +55,10 @@ class Variant:
         # swift-vtd only: what the library's state dump must say each DMA device uses,
         # e.g. "pgtt first-level" (scalable mode) or "tt multi-level" (legacy mode).
         self.translation = translation
+        # Migrated mid-DMA to a file and resumed in a second QEMU (see run_migrating). QEMU's
+        # nvme cannot migrate ("non-migratable device"), so these machines have no nvme.
+        self.migrate = migrate
+        self.disks = ("vblk",) if migrate else ("vblk", "nvme")
 
 
 def swift_device(opts, library):
@@ -80,6 +86,12 @@ def all_variants(library):
                              domain, scalable, fl, "reference"))
             v.append(Variant(f"swift-{suffix}-{kernel}", kernel, swift_device(opts, library), cmdline,
                              domain, scalable, fl, "swift", translation))
+    # Migration to a file while the guest does disk DMA, first-level scalable mode.
+    _, opts, cmdline, domain, scalable, fl, translation = flts
+    v.append(Variant("intel-migrate-6.12", "6.12", f"intel-iommu,{opts}", cmdline, domain, scalable,
+                     fl, "reference", migrate=True))
+    v.append(Variant("swift-migrate-6.12", "6.12", swift_device(opts, library), cmdline, domain,
+                     scalable, fl, "swift", translation, migrate=True))
     return v
 
 
@@ -119,11 +131,13 @@ def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2, e
              # no_timer_check: under TCG on a busy host the kernel's "does the timer tick through
              # the remapped IO-APIC" probe can miss its window and panic; it proves nothing here.
              "-append", f"console=ttyS0 {variant.cmdline} panic=-1 loglevel=4 no_timer_check "
-                        f"svt.port={port} svt.file={HTTP_FILE} {extra_append}".rstrip(),
+                        f"svt.port={port} svt.file={HTTP_FILE} {'svt.migrate=1 ' if variant.migrate else ''}"
+                        f"{extra_append}".rstrip(),
              "-drive", f"if=none,id=vblk,format=raw,file={work}/vblk.img",
              "-device", "virtio-blk-pci,drive=vblk,iommu_platform=on,disable-legacy=on",
-             "-drive", f"if=none,id=nvme,format=raw,file={work}/nvme.img",
-             "-device", "nvme,drive=nvme,serial=swiftvtd0",
+             *(["-drive", f"if=none,id=nvme,format=raw,file={work}/nvme.img",
+                "-device", "nvme,drive=nvme,serial=swiftvtd0"] if "nvme" in variant.disks else []),
+             *(["-qmp", f"unix:{work}/qmp.sock,server=on,wait=off"] if variant.migrate else []),
              "-netdev", "user,id=n0,net=10.0.2.0/24",
              "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,romfile="
                         + os.environ.get("SWIFTVTD_VIRTIO_NET_OPTS", ""),
@@ -146,8 +160,10 @@ def parse_report(text):
     return report, dmesg, faults
 
 
-# The DMA devices of the test machine, in -device order on q35's root bus.
-DMA_DEVICES = {"00:01.0": "virtio-blk", "00:02.0": "nvme", "00:03.0": "virtio-net", "00:04.0": "e1000e"}
+def dma_devices(variant):
+    """The DMA devices of the test machine, {bdf: name}, in -device order on q35's root bus."""
+    names = ["virtio-blk"] + (["nvme"] if "nvme" in variant.disks else []) + ["virtio-net", "e1000e"]
+    return {f"00:{i + 1:02x}.0": n for i, n in enumerate(names)}
 
 
 def parse_state_dump(text):
@@ -170,7 +186,7 @@ def check(variant, report, dmesg, expected, work):
             modes = None
             bad.append("swift-vtd wrote no state dump")
         if modes is not None:
-            for bdf, name in DMA_DEVICES.items():
+            for bdf, name in dma_devices(variant).items():
                 report[f"translation_{name}"] = modes.get(bdf, "none")
                 if modes.get(bdf) != variant.translation:
                     bad.append(f"{name} ({bdf}) uses {modes.get(bdf)!r}, want {variant.translation!r}")
@@ -181,7 +197,7 @@ def check(variant, report, dmesg, expected, work):
             bad.append(f"{key}: got {got!r}, want {value!r}")
 
     want("done", "1")
-    for disk in ("vblk", "nvme"):
+    for disk in variant.disks:
         want(f"{disk}_present", "1")
         want(f"{disk}_md5", expected["data_md5"][disk])
         want(f"{disk}_write", "ok")
@@ -194,7 +210,7 @@ def check(variant, report, dmesg, expected, work):
     for net in ("net_virtio", "net_e1000e"):
         want(f"{net}_present", "1")
         want(f"{net}_http_md5", expected["http_md5"])
-    for drv in ("virtio_blk", "nvme", "virtio_net", "e1000e"):
+    for drv in ("virtio_blk", "virtio_net", "e1000e") + (("nvme",) if "nvme" in variant.disks else ()):
         want(f"domain_{drv}", variant.domain)
     want("dmar_faults", "0")
     if variant.device is None:
@@ -213,6 +229,173 @@ def check(variant, report, dmesg, expected, work):
             bad.append(f"ECAP.FLTS is {ecap >> 47 & 1}, want {int(variant.first_level)}")
     else:
         bad.append("dmesg has no 'dmar0: ... ecap' line")
+    return bad
+
+
+def read_text(path):
+    with open(path, "rb") as f:
+        return f.read().decode(errors="replace")
+
+
+def start_qemu(cmd, log):
+    log.write((" ".join(cmd) + "\n\n").encode())
+    log.flush()
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+
+def finish_qemu(proc, deadline, log_path=None):
+    """Waits for QEMU to exit until DEADLINE (time.monotonic()), kills it after that.
+    Returns the problems: a timeout or a nonzero exit status."""
+    try:
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return ["timed out (hard per-boot limit reached)"]
+    if proc.returncode != 0:
+        tail = ""
+        if log_path:
+            tail = ": " + " | ".join([l for l in read_text(log_path).splitlines() if l.strip()][-3:])
+        return [f"qemu exited with {proc.returncode}{tail}"]
+    return []
+
+
+class Qmp:
+    """A minimal QMP client on a unix socket; every read is bounded by a socket timeout."""
+
+    def __init__(self, path, deadline):
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(10)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no QMP socket at {path}")
+                time.sleep(0.1)
+        self.buf = b""
+        self.read_message()                       # the greeting
+        self.execute("qmp_capabilities")
+
+    def read_message(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("QMP connection closed")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return json.loads(line)
+
+    def execute(self, command, **arguments):
+        msg = {"execute": command}
+        if arguments:
+            msg["arguments"] = arguments
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            reply = self.read_message()
+            if "error" in reply:
+                raise RuntimeError(f"QMP {command}: {reply['error'].get('desc')}")
+            if "return" in reply:
+                return reply["return"]
+
+    def close(self):
+        self.sock.close()
+
+
+def wait_for_line(path, needle, deadline, proc, start_at=0):
+    """Waits until the log at PATH holds NEEDLE after offset START_AT; False if QEMU exits or
+    DEADLINE passes first."""
+    while time.monotonic() < deadline:
+        if needle in read_text(path)[start_at:]:
+            return True
+        if proc.poll() is not None:
+            return needle in read_text(path)[start_at:]
+        time.sleep(0.2)
+    return False
+
+
+GO_OFFSET = 15 * MIB   # where the host writes "SVTGO" in vblk.img to end the guest's DMA loop
+
+
+def run_migrating(cmd, work, log_path, log_dir, log_name, deadline):
+    """Boots CMD, waits for the guest's "MIGRATE loop started" (its disk DMA loop is running),
+    migrates it through QMP to a file while the loop goes on, quits, and boots the same command
+    line with -incoming from that file. Once the destination has finished one more loop pass,
+    writes "SVTGO" into the virtio-blk image so the guest leaves the loop and runs the normal
+    checks. Returns (the source's console followed by the destination's, problems)."""
+    problems = []
+    image = os.path.join(work, "vm.migration")
+    dest_log_path = os.path.join(log_dir, f"{log_name}.dest.log")
+    with open(log_path, "wb") as log:
+        proc = start_qemu(cmd, log)
+        try:
+            if not wait_for_line(log_path, "MIGRATE loop started", deadline, proc):
+                problems.append("the source guest never started its DMA loop")
+            else:
+                qmp = Qmp(os.path.join(work, "qmp.sock"), deadline)
+                try:
+                    qmp.execute("migrate", uri=f"exec:cat > {image}")
+                    status, info = "setup", {}
+                    while status not in ("completed", "failed", "cancelled") and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                        info = qmp.execute("query-migrate")
+                        status = info.get("status", "none")
+                    ram = info.get("ram", {})
+                    log.write((f"\nRUNNER migration {status}: {info.get('total-time')} ms, "
+                               f"{ram.get('transferred')} bytes, {ram.get('dirty-sync-count')} dirty syncs"
+                               f" {info.get('error-desc', '')}\n").encode())
+                    log.flush()
+                    if status != "completed":
+                        problems.append(f"migration ended {status}: {info.get('error-desc', '')}")
+                    qmp.execute("quit")
+                finally:
+                    qmp.close()
+        except (OSError, ValueError, RuntimeError) as e:
+            problems.append(f"source QMP: {e}")
+        problems += ["source: " + p for p in finish_qemu(proc, min(deadline, time.monotonic() + 30), log_path)]
+    source_text = read_text(log_path)
+    state = os.path.join(work, "state.txt")
+    if os.path.exists(state):
+        os.replace(state, os.path.join(log_dir, f"{log_name}.source-state.txt"))
+    if problems:
+        return source_text, problems
+    if not re.search(r"MIGRATE loop started", source_text):
+        problems.append("source console lacks the loop marker")
+    with open(dest_log_path, "wb") as log:
+        proc = start_qemu(cmd + ["-incoming", f"exec:cat {image}"], log)
+        # The guest resumes inside its loop: one more pass shows DMA works after the move.
+        if wait_for_line(dest_log_path, "MIGRATE iteration", deadline, proc):
+            with open(os.path.join(work, "vblk.img"), "r+b") as f:
+                f.seek(GO_OFFSET)
+                f.write(b"SVTGO")
+                f.flush()
+                os.fsync(f.fileno())
+        else:
+            problems.append("the destination never finished a loop pass")
+        problems += ["destination: " + p for p in finish_qemu(proc, deadline, dest_log_path)]
+    return source_text + read_text(dest_log_path), problems
+
+
+def check_migrate_loop(report, expected, work):
+    """The DMA loop that ran across the migration: every pass read the host's data and read
+    back what it wrote, it ended because of the host's "SVTGO", and the image holds the last
+    pattern it wrote."""
+    bad = []
+    for key, value in (("migrate_ref_vblk_md5", expected["data_md5"]["vblk"]),
+                       ("migrate_loop_errors", "0"), ("migrate_loop_go", "1")):
+        if report.get(key) != value:
+            bad.append(f"{key}: got {report.get(key)!r}, want {value!r}")
+    last = report.get("migrate_loop_last_pattern")
+    if last in ("0", "1"):
+        line = b"SVT-LOOP-" + (b"A" if last == "0" else b"B") + b"\n"
+        with open(os.path.join(work, "vblk.img"), "rb") as f:
+            f.seek(13 * MIB)
+            if f.read(MIB) != (line * (MIB // len(line) + 1))[:MIB]:
+                bad.append("vblk: the host does not see the loop's last write in the image")
+    else:
+        bad.append(f"migrate_loop_last_pattern: {last!r}")
     return bad
 
 
@@ -240,33 +423,26 @@ def run_variant(args, variant, log_dir, log_name):
                            args.qemu_arg)
         log_path = os.path.join(log_dir, f"{log_name}.log")
         start = time.monotonic()
-        timed_out = False
-        with open(log_path, "wb") as log:
-            log.write((" ".join(cmd) + "\n\n").encode())
-            log.flush()
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                proc.wait(timeout=args.timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                proc.kill()
-                proc.wait()
+        problems = []
+        if variant.migrate:
+            text, migrate_problems = run_migrating(cmd, work, log_path, log_dir, log_name,
+                                                   start + args.timeout)
+            problems += migrate_problems
+        else:
+            with open(log_path, "wb") as log:
+                proc = start_qemu(cmd, log)
+                problems += finish_qemu(proc, start + args.timeout)
+            text = read_text(log_path)
         elapsed = time.monotonic() - start
         server.shutdown()
         server.server_close()
-        with open(log_path, "rb") as f:
-            text = f.read().decode(errors="replace")
         report, dmesg, faults = parse_report(text)
         state_path = os.path.join(work, "state.txt")
         if os.path.exists(state_path):
             shutil.copy(state_path, os.path.join(log_dir, f"{log_name}.state.txt"))
-        problems = []
-        if timed_out:
-            problems.append(f"timed out after {args.timeout} s")
-        elif proc.returncode != 0:
-            tail = [l for l in text.splitlines() if l.strip()][-3:]
-            problems.append(f"qemu exited with {proc.returncode}: " + " | ".join(tail))
         problems += check(variant, report, dmesg, expected, work)
+        if variant.migrate:
+            problems += check_migrate_loop(report, expected, work)
         problems += [f"fault: {f}" for f in faults]
         return not problems, elapsed, problems, report
     finally:
