@@ -375,7 +375,26 @@ def run_migrating(cmd, work, log_path, log_dir, log_name, deadline):
         else:
             problems.append("the destination never finished a loop pass")
         problems += ["destination: " + p for p in finish_qemu(proc, deadline, dest_log_path)]
-    return source_text + read_text(dest_log_path), problems
+    dest_text = read_text(dest_log_path)
+    problems += check_resumed_in_loop(source_text, dest_text)
+    return source_text + dest_text, problems
+
+
+def check_resumed_in_loop(source_text, dest_text):
+    """The VM stopped inside the DMA loop and the same guest went on with it: the source
+    counted passes and never left the loop, the destination did not boot afresh and its first
+    pass follows the source's last (one more if the line was cut in two by the stop)."""
+    bad = []
+    iteration = re.compile(r"^MIGRATE iteration (\d+) ", re.M)
+    src = [int(n) for n in iteration.findall(source_text)]
+    dst = [int(n) for n in iteration.findall(dest_text)]
+    if "migrate_loop_iterations=" in source_text:
+        bad.append("the loop ended before the source stopped")
+    if "MIGRATE loop started" in dest_text or "REPORT kernel=" in dest_text:
+        bad.append("the destination booted afresh instead of resuming")
+    if dst and dst[0] not in ((src[-1] if src else 0) + 1, (src[-1] if src else 0) + 2):
+        bad.append(f"the destination's first pass is {dst[0]}, the source's last {src[-1:]}")
+    return bad
 
 
 def check_migrate_loop(report, expected, work):
@@ -496,10 +515,11 @@ def main():
         print(f"{'PASS' if ok else 'FAIL'} {v.name:18} {elapsed:6.1f} s  -device {v.device or '(none)'}",
               flush=True)
         if args.show_report:
-            with open(os.path.join(args.log_dir, f"{log_name}.log"), errors="replace") as f:
-                for line in f:
-                    if line.startswith(("REPORT ", "DMESG ", "FAULT ")):
-                        print("    " + line.rstrip())
+            for suffix in (".log", ".dest.log") if v.migrate else (".log",):
+                with open(os.path.join(args.log_dir, log_name + suffix), errors="replace") as f:
+                    for line in f:
+                        if line.startswith(("REPORT ", "DMESG ", "FAULT ", "RUNNER ")):
+                            print("    " + line.rstrip())
             for k in sorted(report):
                 if k.startswith("translation_"):
                     print(f"    LIBRARY {k}={report[k]}")
