@@ -61,6 +61,10 @@ class Variant:
         # nvme cannot migrate ("non-migratable device"), so these machines have no nvme.
         self.migrate = migrate
         self.disks = ("vblk",) if migrate else ("vblk", "nvme")
+        # After an incoming migration the guest's e1000e download hung in 1 of 9 intel-iommu
+        # and 1 of 16 swift-vtd runs (the same with both IOMMUs: a device-model matter, not
+        # the IOMMU's), so migrating machines carry virtio-net only.
+        self.nics = ("net_virtio",) if migrate else ("net_virtio", "net_e1000e")
         # False: runs only when named on the command line (kept out of make guest-test).
         self.default = default
 
@@ -147,8 +151,8 @@ def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2, e
              "-netdev", "user,id=n0,net=10.0.2.0/24",
              "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,romfile="
                         + os.environ.get("SWIFTVTD_VIRTIO_NET_OPTS", ""),
-             "-netdev", "user,id=n1,net=10.0.3.0/24",
-             "-device", "e1000e,netdev=n1,romfile="]
+             *(["-netdev", "user,id=n1,net=10.0.3.0/24",
+                "-device", "e1000e,netdev=n1,romfile="] if "net_e1000e" in variant.nics else [])]
     return args + list(extra_args)
 
 
@@ -168,7 +172,8 @@ def parse_report(text):
 
 def dma_devices(variant):
     """The DMA devices of the test machine, {bdf: name}, in -device order on q35's root bus."""
-    names = ["virtio-blk"] + (["nvme"] if "nvme" in variant.disks else []) + ["virtio-net", "e1000e"]
+    names = ["virtio-blk"] + (["nvme"] if "nvme" in variant.disks else []) + ["virtio-net"] \
+        + (["e1000e"] if "net_e1000e" in variant.nics else [])
     return {f"00:{i + 1:02x}.0": n for i, n in enumerate(names)}
 
 
@@ -213,10 +218,11 @@ def check(variant, report, dmesg, expected, work):
             f.seek(PATTERN_OFFSET)
             if f.read(MIB) != pattern(disk):
                 bad.append(f"{disk}: the host does not see the guest's write in the image")
-    for net in ("net_virtio", "net_e1000e"):
+    for net in variant.nics:
         want(f"{net}_present", "1")
         want(f"{net}_http_md5", expected["http_md5"])
-    for drv in ("virtio_blk", "virtio_net", "e1000e") + (("nvme",) if "nvme" in variant.disks else ()):
+    for drv in ("virtio_blk", "virtio_net") + (("e1000e",) if "net_e1000e" in variant.nics else ()) \
+            + (("nvme",) if "nvme" in variant.disks else ()):
         want(f"domain_{drv}", variant.domain)
     want("dmar_faults", "0")
     if variant.device is None:
