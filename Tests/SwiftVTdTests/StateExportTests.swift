@@ -3,20 +3,6 @@ import Testing
 import VTdModel
 @testable import SwiftVTd
 
-/// A unit behind the C ABI with guest memory that reads as zeros.
-private func makeHandle() -> OpaquePointer? {
-    var cfg = swiftvtd_config()
-    swiftvtd_config_init(&cfg)
-    var ops = swiftvtd_host_ops()
-    ops.size = UInt32(MemoryLayout<swiftvtd_host_ops>.size)
-    ops.dma_read = { _, _, buf, len in
-        buf?.initializeMemory(as: UInt8.self, repeating: 0, count: Int(len))
-        return 0
-    }
-    ops.dma_write = { _, _, _, _ in 0 }
-    return swiftvtd_create(&cfg, &ops, nil, 0)
-}
-
 @Suite("C ABI save, load and dump")
 struct StateExportTests {
     @Test("the header's SWIFTVTD_STATE_VERSION is the format version the library writes")

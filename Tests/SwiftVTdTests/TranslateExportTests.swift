@@ -2,20 +2,6 @@ import CSwiftVTd
 import Testing
 @testable import SwiftVTd
 
-/// A unit behind the C ABI with guest memory that reads as zeros.
-private func makeHandle() -> OpaquePointer? {
-    var cfg = swiftvtd_config()
-    swiftvtd_config_init(&cfg)
-    var ops = swiftvtd_host_ops()
-    ops.size = UInt32(MemoryLayout<swiftvtd_host_ops>.size)
-    ops.dma_read = { _, _, buf, len in
-        buf?.initializeMemory(as: UInt8.self, repeating: 0, count: Int(len))
-        return 0
-    }
-    ops.dma_write = { _, _, _, _ in 0 }
-    return swiftvtd_create(&cfg, &ops, nil, 0)
-}
-
 @Suite("C ABI translate")
 struct TranslateExportTests {
     @Test("with remapping off, swiftvtd_translate answers identity for the whole page")
