@@ -14,3 +14,8 @@ CONFIG_PCIE_PORT=y
 CONFIG_PCI_EXPRESS_GENERIC_BRIDGE=y
 CONFIG_PCI_BRIDGE=y
 CONFIG_EDU=y
+# Device assignment: vfio-pci, with iommufd (-object iommufd) as its backend beside the
+# legacy type1 container. Both need a Linux host; Kconfig enables them only there.
+CONFIG_VFIO=y
+CONFIG_VFIO_PCI=y
+CONFIG_IOMMUFD=y
