@@ -382,6 +382,12 @@ typedef enum swiftvtd_host_mode {
    the reason in decision. */
 int swiftvtd_machine_done(swiftvtd_t *unit, uint32_t host_mode, char *decision, size_t len);
 
+/* The mode swiftvtd_machine_done decided: SWIFTVTD_HOST_MODE_NESTED (host devices keep guest RAM
+   as their address space: it is the nest parent) or SWIFTVTD_HOST_MODE_SHADOW (host devices are
+   shown the IOMMU and fed MAP/UNMAP notifications); SWIFTVTD_ENOENT before the decision or when
+   it found no host device. The glue arranges each VFIO device's address space by it. */
+int swiftvtd_host_decision(swiftvtd_t *unit);
+
 #ifdef __cplusplus
 }
 #endif

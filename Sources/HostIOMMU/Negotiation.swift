@@ -115,7 +115,7 @@ public enum Negotiation {
                     HostError(
                         .configuration,
                         "\(forcedBy) needs every assigned device to nest, but " + refusals.joined(separator: "; ")
-                            + " (use x-flts=auto to fall back to shadowing)"))
+                            + " (use host-mode=auto to fall back to shadowing, or host-mode=shadow)"))
             }
             nested = true
         } else if wantsShadow {

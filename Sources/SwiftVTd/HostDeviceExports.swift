@@ -80,3 +80,13 @@ public func swiftvtd_machine_done(_ unit: OpaquePointer?, _ hostMode: UInt32,
         }
     }
 }
+
+@_cdecl("swiftvtd_host_decision")
+public func swiftvtd_host_decision(_ unit: OpaquePointer?) -> Int32 {
+    guard let unit else { return SWIFTVTD_EINVAL.rawValue }
+    switch withHandle(unit, { $0.hostDevices.decision?.mode }) {
+    case .nested: return Int32(SWIFTVTD_HOST_MODE_NESTED.rawValue)
+    case .shadow: return Int32(SWIFTVTD_HOST_MODE_SHADOW.rawValue)
+    case .emulatedOnly, nil: return SWIFTVTD_ENOENT.rawValue
+    }
+}

@@ -111,7 +111,11 @@ final class HostDevices: HostBindingObserver {
         let guest = Self.guestProfile(configuration)
         let result = Negotiation.decide(properties, guest: guest,
                                         devices: candidates.map { Negotiation.Candidate(name: $0.name, info: $0.info) })
-        guard case .success(let decision) = result else { return result }
+        guard case .success(var decision) = result else { return result }
+        if decision.mode == .emulatedOnly {
+            // Nothing is renegotiated: say what the guest sees, library-only properties included.
+            decision.description = "host mode: emulated only (no assigned devices); " + Self.shownFlags(configuration)
+        }
         if decision.mode != .emulatedOnly {
             do throws(ConfigurationError) {
                 try unit.adoptHostDecision(cachingMode: decision.cachingMode, firstLevel: decision.exposeFirstLevel)
@@ -137,6 +141,13 @@ final class HostDevices: HostBindingObserver {
         if nested != nil { unit.setHostBindingObserver(self) }
         platform.log(.info, decision.description)
         return .success(decision)
+    }
+
+    /// The translation capabilities the guest sees, for the decision line.
+    static func shownFlags(_ c: VTdConfiguration) -> String {
+        guard c.scalableMode else { return "legacy CM=\(c.cachingMode ? 1 : 0)" }
+        let slts = !c.firstLevel || c.secondLevelWithFirstLevel
+        return "FLTS=\(c.firstLevel ? 1 : 0) SLTS=\(slts ? 1 : 0) NEST=\(c.nesting ? 1 : 0) CM=\(c.cachingMode ? 1 : 0)"
     }
 
     /// What the guest will be shown, as the host's capability audit needs it.

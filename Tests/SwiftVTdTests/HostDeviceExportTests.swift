@@ -178,9 +178,12 @@ struct HostDeviceExportTests {
     func nestedDecision() throws {
         let (_, _, g) = try nestedSetup()
         defer { swiftvtd_destroy(g.unit) }
+        #expect(swiftvtd_host_decision(g.unit) == SWIFTVTD_ENOENT.rawValue)  // not decided yet
         let (rc, decision) = machineDone(g.unit)
         #expect(rc == SWIFTVTD_OK.rawValue)
         #expect(decision.hasPrefix("host mode: nested first-level"))
+        // The glue keeps VFIO devices on guest RAM (the nest parent) by this answer.
+        #expect(swiftvtd_host_decision(g.unit) == Int32(SWIFTVTD_HOST_MODE_NESTED.rawValue))
         let cap = g.mmio(HReg.cap), ecap = g.mmio(HReg.ecap)
         #expect(bit(cap, 7))  // CM
         #expect(bit(ecap, 47) && !bit(ecap, 46))  // FLTS, no SLTS
@@ -308,6 +311,8 @@ struct HostDeviceExportTests {
         let (rc, decision) = machineDone(g.unit)
         #expect(rc == SWIFTVTD_OK.rawValue)
         #expect(decision.hasPrefix("host mode: shadow second-level"))
+        // The glue switches VFIO devices to the IOMMU region by this answer.
+        #expect(swiftvtd_host_decision(g.unit) == Int32(SWIFTVTD_HOST_MODE_SHADOW.rawValue))
         let cap = g.mmio(HReg.cap), ecap = g.mmio(HReg.ecap)
         #expect(bit(cap, 7))
         #expect(bit(ecap, 46) && !bit(ecap, 47))
@@ -325,6 +330,20 @@ struct HostDeviceExportTests {
         #expect(g.mmio(HReg.cap) == capBefore && g.mmio(HReg.ecap) == ecapBefore)
     }
 
+    @Test("no host device: the decision line shows what the guest sees, library-only slts and nesting included")
+    func emulatedOnlyLineShowsCapabilities() throws {
+        let guest = HostTestGuest()
+        let unit = try #require(guest.makeUnit {
+            $0.scalable_mode = 1; $0.flts = 1; $0.slts = 1; $0.nesting = 1
+        })
+        defer { swiftvtd_destroy(unit) }
+        let ecap = swiftvtd_mmio_read(unit, HReg.ecap, 8)
+        #expect(bit(ecap, 47) && bit(ecap, 46) && bit(ecap, 26))  // FLTS, SLTS, NEST
+        let (rc, decision) = machineDone(unit)
+        #expect(rc == SWIFTVTD_OK.rawValue)
+        #expect(decision == "host mode: emulated only (no assigned devices); FLTS=1 SLTS=1 NEST=1 CM=0")
+    }
+
     @Test("no host device: machine_done changes neither CAP nor ECAP")
     func noDevices() throws {
         let guest = HostTestGuest()
@@ -334,6 +353,7 @@ struct HostDeviceExportTests {
         let (rc, decision) = machineDone(unit)
         #expect(rc == SWIFTVTD_OK.rawValue)
         #expect(decision.hasPrefix("host mode: emulated only"))
+        #expect(swiftvtd_host_decision(unit) == SWIFTVTD_ENOENT.rawValue)
         #expect(swiftvtd_mmio_read(unit, HReg.cap, 8) == cap && swiftvtd_mmio_read(unit, HReg.ecap, 8) == ecap)
     }
 
