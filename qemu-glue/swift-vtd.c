@@ -82,6 +82,7 @@ typedef struct SwiftVTdLib {
     typeof(swiftvtd_host_device_attach) *host_device_attach;
     typeof(swiftvtd_host_device_detach) *host_device_detach;
     typeof(swiftvtd_machine_done) *machine_done;
+    typeof(swiftvtd_host_decision) *host_decision;
 } SwiftVTdLib;
 
 /* One DMA address space: a (PCI bus, devfn, PASID) requester. */
@@ -92,13 +93,21 @@ typedef struct SwiftVTdAS {
     uint8_t devfn;
     uint32_t pasid;       /* SWIFTVTD_NO_PASID for requests without PASID */
     bool is_ioapic;       /* the q35 IOAPIC's pseudo requester */
-    bool guest_physical;  /* a VFIO device under host-mode=nested: its DMA is translated
-                             by the host IOMMU (guest first level over a GPA nest parent),
-                             so QEMU shows VFIO guest RAM, not an IOMMU region */
+    /*
+     * A VFIO device has two views, one enabled at a time, chosen by the library's
+     * host decision: guest RAM (nested: the host IOMMU walks the guest's first level
+     * over a nest parent holding GPA -> HVA, so VFIO must see RAM), or the IOMMU
+     * region (shadowed through MAP/UNMAP notifications, like an emulated device).
+     */
+    bool vfio;
+    bool guest_physical;  /* the guest-RAM view is the enabled one */
     MemoryRegion root;
-    MemoryRegion gpa;     /* alias of system memory (guest_physical only) */
     IOMMUMemoryRegion iommu;
     MemoryRegion ir;      /* the interrupt window, overlapping the IOMMU region */
+    MemoryRegion gpa_view;  /* vfio only: gpa alias + its own interrupt window */
+    MemoryRegion gpa;
+    MemoryRegion gpa_ir;
+    QLIST_ENTRY(SwiftVTdAS) next_vfio;
     AddressSpace as;
     IOMMUNotifierFlag notifier_flags;
     QLIST_ENTRY(SwiftVTdAS) next_with_notifiers;
@@ -140,6 +149,8 @@ struct SwiftVTdState {
     char *host_mode;      /* "host-mode": auto, nested or shadow (VFIO host devices) */
     uint32_t host_mode_value;      /* swiftvtd_host_mode */
     unsigned host_devices;         /* VFIO devices handed to the library */
+    bool decided;                  /* swiftvtd_machine_done has run */
+    bool decided_nested;           /* ... and chose nesting: VFIO devices see guest RAM */
     Notifier machine_done;
 
     SwiftVTdLib lib;
@@ -147,6 +158,7 @@ struct SwiftVTdState {
     MemoryRegion csrmem;
     GHashTable *address_spaces;   /* SwiftVTdASKey -> SwiftVTdAS */
     QLIST_HEAD(, SwiftVTdAS) with_notifiers;
+    QLIST_HEAD(, SwiftVTdAS) vfio_spaces;  /* address spaces of VFIO devices */
     IOMMUNotifier *replaying;     /* the one notifier a replay's MAP events go to */
     /* migration: the library's state blob */
     uint8_t *migration_blob;
@@ -589,12 +601,33 @@ static gboolean swift_vtd_as_equal(gconstpointer a, gconstpointer b)
     return x->bus == y->bus && x->devfn == y->devfn && x->pasid == y->pasid;
 }
 
+/* Shows a VFIO device guest RAM (true) or the IOMMU region (false). */
+static void swift_vtd_set_view(SwiftVTdAS *vas, bool guest_physical)
+{
+    memory_region_transaction_begin();
+    memory_region_set_enabled(&vas->gpa_view, guest_physical);
+    memory_region_set_enabled(MEMORY_REGION(&vas->iommu), !guest_physical);
+    memory_region_transaction_commit();
+    vas->guest_physical = guest_physical;
+}
+
+/*
+ * The view a VFIO device starts with. Before the decision every VFIO device
+ * sees guest RAM (VFIO maps GPA -> HVA, the nest parent nesting needs; a
+ * shadow decision switches it to the IOMMU region at machine-init-done, before
+ * the guest runs); after it, hot-plugged devices get the decided view.
+ */
+static bool swift_vtd_vfio_starts_guest_physical(SwiftVTdState *s)
+{
+    return s->decided ? s->decided_nested : true;
+}
+
 static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devfn,
-                                         uint32_t pasid, bool is_ioapic,
-                                         bool guest_physical)
+                                         uint32_t pasid, bool is_ioapic)
 {
     SwiftVTdASKey key = { .bus = bus, .devfn = devfn, .pasid = pasid };
     SwiftVTdAS *vas = g_hash_table_lookup(s->address_spaces, &key);
+    PCIDevice *pdev = bus ? bus->devices[devfn] : NULL;
     g_autofree char *name = NULL;
 
     if (vas) {
@@ -606,7 +639,8 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
     vas->devfn = devfn;
     vas->pasid = pasid;
     vas->is_ioapic = is_ioapic;
-    vas->guest_physical = guest_physical;
+    vas->vfio = pasid == SWIFTVTD_NO_PASID && pdev &&
+                object_dynamic_cast(OBJECT(pdev), "vfio-pci");
     if (pasid == SWIFTVTD_NO_PASID) {
         name = g_strdup_printf("swift-vtd-%02x.%x", PCI_SLOT(devfn), PCI_FUNC(devfn));
     } else {
@@ -615,61 +649,65 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
     }
     /*
      * root -> IOMMU region (every access translated by the library)
-     *      -> interrupt window on top of it, for requests without PASID.
+     *      -> interrupt window on top of it, for requests without PASID;
+     * VFIO devices also: root -> guest RAM + its interrupt window (disabled
+     * while the IOMMU region is enabled, and the other way round).
      */
     memory_region_init(&vas->root, OBJECT(s), name, UINT64_MAX);
     memory_region_init_iommu(&vas->iommu, sizeof(vas->iommu), TYPE_SWIFT_VTD_IOMMU_MR,
                              OBJECT(s), name, UINT64_MAX);
-    if (guest_physical) {
-        /* VFIO maps guest RAM (GPA -> HVA) into its IOAS: the nest parent. */
-        memory_region_init_alias(&vas->gpa, OBJECT(s), "swift-vtd-gpa", get_system_memory(),
-                                 0, memory_region_size(get_system_memory()));
-        memory_region_add_subregion_overlap(&vas->root, 0, &vas->gpa, 0);
-    } else {
-        memory_region_add_subregion_overlap(&vas->root, 0, MEMORY_REGION(&vas->iommu), 0);
-    }
+    memory_region_add_subregion_overlap(&vas->root, 0, MEMORY_REGION(&vas->iommu), 0);
     if (pasid == SWIFTVTD_NO_PASID) {
+        /* Remappable MSIs reach the library, whatever translates DMA. */
         memory_region_init_io(&vas->ir, OBJECT(s), &swift_vtd_ir_ops, vas,
                               "swift-vtd-ir", SWIFT_VTD_IR_SIZE);
-        /* Remappable MSIs still reach the library, whatever translates DMA. */
-        memory_region_add_subregion_overlap(guest_physical ? &vas->root
-                                            : MEMORY_REGION(&vas->iommu),
-                                            SWIFT_VTD_IR_BASE, &vas->ir,
-                                            guest_physical ? 2 : 1);
+        memory_region_add_subregion_overlap(MEMORY_REGION(&vas->iommu),
+                                            SWIFT_VTD_IR_BASE, &vas->ir, 1);
+    }
+    if (vas->vfio) {
+        memory_region_init(&vas->gpa_view, OBJECT(s), "swift-vtd-gpa-view", UINT64_MAX);
+        memory_region_init_alias(&vas->gpa, OBJECT(s), "swift-vtd-gpa", get_system_memory(),
+                                 0, memory_region_size(get_system_memory()));
+        memory_region_add_subregion_overlap(&vas->gpa_view, 0, &vas->gpa, 0);
+        memory_region_init_io(&vas->gpa_ir, OBJECT(s), &swift_vtd_ir_ops, vas,
+                              "swift-vtd-ir", SWIFT_VTD_IR_SIZE);
+        memory_region_add_subregion_overlap(&vas->gpa_view, SWIFT_VTD_IR_BASE,
+                                            &vas->gpa_ir, 1);
+        memory_region_add_subregion_overlap(&vas->root, 0, &vas->gpa_view, 0);
+        swift_vtd_set_view(vas, swift_vtd_vfio_starts_guest_physical(s));
+        QLIST_INSERT_HEAD(&s->vfio_spaces, vas, next_vfio);
     }
     address_space_init(&vas->as, &vas->root, name);
     g_hash_table_insert(s->address_spaces, g_memdup2(&key, sizeof(key)), vas);
     return vas;
 }
 
-/*
- * With host-mode=nested a VFIO device's DMA never comes through QEMU: the host
- * IOMMU walks the guest's first-level tables over a nest parent holding guest
- * RAM. VFIO fixes its address space when it realizes (before QEMU hands the
- * host device over), so this is decided from the property alone.
- */
-static bool swift_vtd_wants_guest_physical(SwiftVTdState *s, PCIBus *bus, int devfn)
+static AddressSpace *swift_vtd_get_address_space(PCIBus *bus, void *opaque, int devfn)
 {
-    PCIDevice *pdev = bus ? bus->devices[devfn] : NULL;
-
-    return s->host_mode_value == SWIFTVTD_HOST_MODE_NESTED && pdev &&
-           object_dynamic_cast(OBJECT(pdev), "vfio-pci");
+    return &swift_vtd_find_add_as(opaque, bus, devfn, SWIFTVTD_NO_PASID, false)->as;
 }
 
-static AddressSpace *swift_vtd_get_address_space(PCIBus *bus, void *opaque, int devfn)
+/* Asked by VFIO before it fills its IOAS (see patches/0004). */
+static bool swift_vtd_wants_nest_parent(PCIBus *bus, void *opaque, int devfn)
 {
     SwiftVTdState *s = opaque;
 
-    return &swift_vtd_find_add_as(s, bus, devfn, SWIFTVTD_NO_PASID, false,
-                                  swift_vtd_wants_guest_physical(s, bus, devfn))->as;
+    if (s->decided) {
+        return s->decided_nested;
+    }
+    return s->host_mode_value != SWIFTVTD_HOST_MODE_SHADOW;
 }
 
+/*
+ * Hands the library the facts about a VFIO device: its iommufd objects, or
+ * that it sits in a legacy container. What can work with it is the library's
+ * call (at the decision, or at once for a device hot-plugged after it).
+ */
 static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
                                        HostIOMMUDevice *hiod, Error **errp)
 {
     SwiftVTdState *s = opaque;
-    SwiftVTdAS *vas = swift_vtd_find_add_as(s, bus, devfn, SWIFTVTD_NO_PASID, false,
-                                            swift_vtd_wants_guest_physical(s, bus, devfn));
+    SwiftVTdAS *vas = swift_vtd_find_add_as(s, bus, devfn, SWIFTVTD_NO_PASID, false);
     swiftvtd_host_device dev = {
         .size = sizeof(dev),
         .iommufd = -1,
@@ -683,11 +721,6 @@ static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
         error_setg(errp, "swift-vtd: %s is behind a bridge; host devices must be on "
                    "the root bus for now (their requester ID is not known before the "
                    "guest numbers buses)", hiod->name);
-        return false;
-    }
-    if (!s->lib.host_device_attach) {
-        error_setg(errp, "swift-vtd: library '%s' cannot take host devices "
-                   "(no swiftvtd_host_device_attach)", s->library);
         return false;
     }
     if (object_dynamic_cast(OBJECT(hiod), TYPE_HOST_IOMMU_DEVICE_IOMMUFD)) {
@@ -707,30 +740,13 @@ static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
         dev.hwpt_id = vbasedev->hwpt->hwpt_id;
         dev.hwpt_is_nest_parent =
             !!(vbasedev->hwpt->hwpt_flags & IOMMU_HWPT_ALLOC_NEST_PARENT);
+        if (vbasedev->bcontainer->bypass_ro) {
+            info_report("swift-vtd: %s: the host IOMMU reports erratum 772415 (no "
+                        "read-only mappings in a nest parent): read-only sections "
+                        "(ROMs) are kept out of its IOAS", hiod->name);
+        }
     } else {
-        /*
-         * A legacy VFIO container is shadowed through MAP/UNMAP notifications,
-         * which need caching mode from the first mapping on: say so instead of
-         * exiting as intel-iommu does.
-         */
-        if (!s->caching_mode) {
-            error_setg(errp, "swift-vtd: %s uses a legacy VFIO container, which "
-                       "needs caching-mode=on (or use iommufd)", hiod->name);
-            return false;
-        }
-        if (s->host_mode_value == SWIFTVTD_HOST_MODE_NESTED) {
-            error_setg(errp, "swift-vtd: %s uses a legacy VFIO container, which "
-                       "cannot nest (host-mode=nested needs iommufd)", hiod->name);
-            return false;
-        }
         dev.flags = SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER;
-    }
-    if (!vas->guest_physical && !s->caching_mode) {
-        /* VFIO already registered a MAP notifier on this IOMMU region. */
-        error_setg(errp, "swift-vtd: %s is shadowed (host-mode=%s), which needs "
-                   "caching-mode=on; or bind its tables with host-mode=nested",
-                   hiod->name, s->host_mode);
-        return false;
     }
     if (s->lib.host_device_attach(s->unit, swift_vtd_sid(vas), &dev, err,
                                   sizeof(err)) != SWIFTVTD_OK) {
@@ -744,41 +760,36 @@ static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
 static void swift_vtd_unset_iommu_device(PCIBus *bus, void *opaque, int devfn)
 {
     SwiftVTdState *s = opaque;
-    SwiftVTdAS *vas = swift_vtd_find_add_as(s, bus, devfn, SWIFTVTD_NO_PASID, false,
-                                            swift_vtd_wants_guest_physical(s, bus, devfn));
+    SwiftVTdAS *vas = swift_vtd_find_add_as(s, bus, devfn, SWIFTVTD_NO_PASID, false);
 
-    if (s->lib.host_device_detach &&
-        s->lib.host_device_detach(s->unit, swift_vtd_sid(vas)) == SWIFTVTD_OK) {
+    if (s->lib.host_device_detach(s->unit, swift_vtd_sid(vas)) == SWIFTVTD_OK) {
         s->host_devices--;
     }
 }
 
 /*
- * Capabilities are decided once, here, from the properties and the host
- * devices handed over: a guest reads CAP/ECAP once at boot.
+ * Capabilities are decided once, here, by the library from the properties and
+ * the host devices handed over (a guest reads CAP/ECAP once at boot); then
+ * each VFIO device is shown the view that decision needs.
  */
 static void swift_vtd_machine_done(Notifier *notifier, void *data)
 {
     SwiftVTdState *s = container_of(notifier, SwiftVTdState, machine_done);
-    uint32_t mode = s->host_mode_value;
     char decision[1024] = "";
+    SwiftVTdAS *vas;
 
-    if (!s->unit || !s->lib.machine_done) {
+    if (!s->unit) {
         return;
     }
-    /*
-     * QEMU 10.0's VFIO fixed each device's address space at realize, before its
-     * host IOMMU was known: a device shown an IOMMU region can only be shadowed.
-     */
-    if (mode == SWIFTVTD_HOST_MODE_AUTO && s->host_devices) {
-        info_report("swift-vtd: host-mode=auto with VFIO devices: shadowing, as their "
-                    "address spaces were fixed before the host IOMMU was known; "
-                    "use host-mode=nested to bind guest first-level tables");
-        mode = SWIFTVTD_HOST_MODE_SHADOW;
-    }
-    if (s->lib.machine_done(s->unit, mode, decision, sizeof(decision)) != SWIFTVTD_OK) {
+    if (s->lib.machine_done(s->unit, s->host_mode_value, decision,
+                            sizeof(decision)) != SWIFTVTD_OK) {
         error_report("swift-vtd: %s", decision);
         exit(1);
+    }
+    s->decided = true;
+    s->decided_nested = s->lib.host_decision(s->unit) == SWIFTVTD_HOST_MODE_NESTED;
+    QLIST_FOREACH(vas, &s->vfio_spaces, next_vfio) {
+        swift_vtd_set_view(vas, s->decided_nested);
     }
 }
 
@@ -786,6 +797,7 @@ static PCIIOMMUOps swift_vtd_iommu_ops = {
     .get_address_space = swift_vtd_get_address_space,
     .set_iommu_device = swift_vtd_set_iommu_device,
     .unset_iommu_device = swift_vtd_unset_iommu_device,
+    .wants_nest_parent = swift_vtd_wants_nest_parent,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -807,8 +819,8 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
         SYM(mmio_read, false), SYM(mmio_write, false), SYM(translate, false),
         SYM(interrupt_remap, true), SYM(set_notifier, true), SYM(replay, true),
         SYM(save_state, true), SYM(load_state, true), SYM(dump_state, true),
-        SYM(host_device_attach, true), SYM(host_device_detach, true),
-        SYM(machine_done, true),
+        SYM(host_device_attach, false), SYM(host_device_detach, false),
+        SYM(machine_done, false), SYM(host_decision, false),
 #undef SYM
     };
 
@@ -1041,6 +1053,7 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
     }
 
     QLIST_INIT(&s->with_notifiers);
+    QLIST_INIT(&s->vfio_spaces);
     s->address_spaces = g_hash_table_new_full(swift_vtd_as_hash, swift_vtd_as_equal,
                                               g_free, NULL);
     memory_region_init_io(&s->csrmem, OBJECT(s), &swift_vtd_mmio_ops, s,
@@ -1049,7 +1062,7 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
     pci_setup_iommu(pcms->pcibus, &swift_vtd_iommu_ops, s);
     /* The IOAPIC sends its interrupts through here too, as requester 0xff:00.0. */
     x86ms->ioapic_as = &swift_vtd_find_add_as(s, NULL, Q35_PSEUDO_DEVFN_IOAPIC,
-                                              SWIFTVTD_NO_PASID, true, false)->as;
+                                              SWIFTVTD_NO_PASID, true)->as;
     s->machine_done.notify = swift_vtd_machine_done;
     qemu_add_machine_init_done_notifier(&s->machine_done);
     qemu_add_vm_change_state_handler(swift_vtd_vm_state_change, s);
