@@ -134,7 +134,9 @@ extension UnitState {
 
     /// The PASID-IOTLB descriptor at ring `index`, for the host (only while one is bound).
     func hostInvalidation(_ d: InvalidationDescriptor, index: Int) -> HostPASIDInvalidation? {
-        guard hostBound, d.type == .pasidIOTLB, let scope = PASIDIOTLBDescriptor(d: d).scope else { return nil }
+        guard hostBound, d.type == .pasidIOTLB,
+              let scope = PASIDIOTLBDescriptor(d: d).scope(maximumAddressMask: UInt8(capability.maximumAddressMaskValue))
+        else { return nil }
         switch scope {
         case let .pasid(domain, pasid):
             return HostPASIDInvalidation(domainID: domain, pasid: pasid, address: nil, addressMask: 0, leafOnly: false,

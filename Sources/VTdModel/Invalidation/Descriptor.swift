@@ -159,9 +159,14 @@ struct PASIDIOTLBDescriptor {
     var invalidationHint: Bool { d.high & (1 << 6) != 0 }
     var addressMask: UInt8 { UInt8(truncatingIfNeeded: d.high & 0x3F) }
     /// 10 every address of the PASID, 11 page-selective; 00 and 01 are not granularities here.
-    var scope: IOTLBInvalidationScope? {
+    /// An address mask above CAP.MAMV widens to the whole PASID rather than being refused: Linux
+    /// sends first-level unmaps with AM = log2(pages) uncapped (cache_tag_flush_range ->
+    /// qi_flush_piotlb), and an IQE there makes qi_check_fault drop the descriptor, leaving the old
+    /// translation usable. Over-invalidating is always allowed (spec 6.5.2.4, 6.1).
+    func scope(maximumAddressMask: UInt8) -> IOTLBInvalidationScope? {
         switch d.granularity {
         case 2: .pasid(domain: domainID, pasid: pasid)
+        case 3 where addressMask > maximumAddressMask: .pasid(domain: domainID, pasid: pasid)
         case 3: .pasidPages(domain: domainID, pasid: pasid, address: address, addressMask: addressMask,
                             leafOnly: invalidationHint)
         default: nil

@@ -283,8 +283,9 @@ extension UnitState {
             if view.interruptFlag { signalInvalidationWaitCompletion(effects: &effects) }
         case .pasidIOTLB:
             let view = PASIDIOTLBDescriptor(d: d)
-            guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
-            if case .pasidPages = scope, view.addressMask > maximumAddressMask { return .error(.reservedFieldSet) }
+            guard !view.reservedBitsSet, let scope = view.scope(maximumAddressMask: maximumAddressMask) else {
+                return .error(.reservedFieldSet)
+            }
             invalidateIOTLB(scope, effects: &effects)
         case .pasidCache:
             let view = PASIDCacheDescriptor(d: d)
