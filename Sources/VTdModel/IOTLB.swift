@@ -15,8 +15,15 @@
 // second comparison.
 //
 // Validity: an entry records a stamp, global + domain + (domain, PASID) generation, when it
-// is inserted. Global, domain-selective and PASID-selective invalidations bump one counter,
-// so they are O(1); an entry whose stamp no longer adds up is dead and its way is free.
+// is inserted; a nested entry adds its domain's nested generation. Global, domain-selective and
+// PASID-selective invalidations bump one counter, so they are O(1); an entry whose stamp no
+// longer adds up is dead and its way is free.
+//
+// Nested entries (PGTT 011) are tagged by their first-stage input page only, but also depend on
+// every second-stage page the walk went through. A second-stage invalidation names guest-physical
+// pages, so a page-selective IOTLB invalidation of a domain bumps that domain's nested generation:
+// every nested translation of the domain goes (Linux relies on it, nested.c: "There is no easy way
+// to identify the exact set of nested translations affected by a change in S2").
 // The domain and (domain, PASID) counters are hashed into small tables: two domains sharing
 // a counter only over-invalidate, which the spec allows.
 //
@@ -50,6 +57,8 @@ public struct IOTLBEntry: Equatable, Sendable {
     public var inputPage: UInt64
     /// Output address of the page.
     public var outputPage: UInt64
+    /// Walked through a second stage (PGTT 011): any second-stage invalidation of the domain ends it.
+    public var nested: Bool
     /// 12, 21 or 30.
     public var pageShift: UInt8
     /// What a hit may grant without a walk. The translate path leaves out what needs a walk
@@ -58,7 +67,7 @@ public struct IOTLBEntry: Equatable, Sendable {
 
     public init(domainID: UInt16, sourceID: UInt16, pasid: UInt32, effectivePASID: UInt32? = nil,
                 privileged: Bool = false, inputPage: UInt64, outputPage: UInt64, pageShift: UInt8,
-                permissions: Permissions) {
+                permissions: Permissions, nested: Bool = false) {
         self.domainID = domainID
         self.sourceID = sourceID
         self.pasid = pasid
@@ -68,6 +77,7 @@ public struct IOTLBEntry: Equatable, Sendable {
         self.outputPage = outputPage
         self.pageShift = pageShift
         self.permissions = permissions
+        self.nested = nested
     }
 
     public var pageSize: UInt64 { 1 << UInt64(pageShift) }
@@ -102,7 +112,7 @@ final class IOTLBStorage: @unchecked Sendable {
     /// Size of each generation table (domain, domain+PASID).
     static let generationSlots = 4096
     /// Words of payload per way: requester key; output page; stamp << 32 | effective PASID;
-    /// domain << 8 | permissions.
+    /// nested << 32 | domain << 8 | permissions.
     static let slotWords = 4
 
     let sets: Int
@@ -116,6 +126,9 @@ final class IOTLBStorage: @unchecked Sendable {
     let clocks: UnsafeMutablePointer<Atomic<UInt16>>
     let domainGenerations: UnsafeMutablePointer<Atomic<UInt32>>
     let pasidGenerations: UnsafeMutablePointer<Atomic<UInt32>>
+    /// Per domain slot: bumped by second-stage (page-selective IOTLB) invalidations; only nested
+    /// entries count it.
+    let nestedGenerations: UnsafeMutablePointer<Atomic<UInt32>>
     let globalGeneration = Atomic<UInt32>(0)
     /// Ways holding a tag of each page size (dead ones included until reused): a size with
     /// none is not probed.
@@ -145,6 +158,7 @@ final class IOTLBStorage: @unchecked Sendable {
         clocks = atomics(sets, UInt16(0))
         domainGenerations = atomics(Self.generationSlots, UInt32(0))
         pasidGenerations = atomics(Self.generationSlots, UInt32(0))
+        nestedGenerations = atomics(Self.generationSlots, UInt32(0))
         lockFreeHits = atomics(8, UInt64(0))
     }
 
@@ -156,12 +170,15 @@ final class IOTLBStorage: @unchecked Sendable {
         UnsafeMutableRawPointer(clocks).deallocate()
         UnsafeMutableRawPointer(domainGenerations).deallocate()
         UnsafeMutableRawPointer(pasidGenerations).deallocate()
+        UnsafeMutableRawPointer(nestedGenerations).deallocate()
         UnsafeMutableRawPointer(lockFreeHits).deallocate()
     }
 
     // MARK: Keys, hashes, stamps (shared by writer and readers)
 
     static let privilegedBit: UInt64 = 1 << 48
+    /// In the fourth payload word: the entry is a nested translation.
+    static let nestedBit: UInt64 = 1 << 32
 
     @inline(__always)
     static func requesterKey(sourceID: UInt16, pasid: UInt32, privileged: Bool) -> UInt64 {
@@ -188,10 +205,19 @@ final class IOTLBStorage: @unchecked Sendable {
     }
 
     @inline(__always)
-    func stamp(_ domain: UInt16, _ pasid: UInt32) -> UInt32 {
-        globalGeneration.load(ordering: .relaxed)
+    func stamp(_ domain: UInt16, _ pasid: UInt32, nested: Bool) -> UInt32 {
+        let common = globalGeneration.load(ordering: .relaxed)
             &+ domainGenerations[Self.domainSlot(domain)].load(ordering: .relaxed)
             &+ pasidGenerations[Self.pasidSlot(domain, pasid)].load(ordering: .relaxed)
+        guard nested else { return common }
+        return common &+ nestedGenerations[Self.domainSlot(domain)].load(ordering: .relaxed)
+    }
+
+    /// The stamp an entry must carry to be live, from its third and fourth payload words.
+    @inline(__always)
+    func stamp(third: UInt64, fourth: UInt64) -> UInt32 {
+        stamp(UInt16(truncatingIfNeeded: fourth &>> 8), UInt32(truncatingIfNeeded: third),
+              nested: fourth & Self.nestedBit != 0)
     }
 
     @inline(__always)
@@ -228,7 +254,7 @@ final class IOTLBStorage: @unchecked Sendable {
             pasid: UInt32(truncatingIfNeeded: requester), effectivePASID: UInt32(truncatingIfNeeded: third),
             privileged: requester & privilegedBit != 0, inputPage: tag & ~((1 &<< size.shift) &- 1),
             outputPage: outputPage, pageShift: UInt8(truncatingIfNeeded: size.shift),
-            permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: fourth)))
+            permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: fourth)), nested: fourth & nestedBit != 0)
     }
 }
 
@@ -287,8 +313,7 @@ public struct IOTLBReader: @unchecked Sendable {
             atomicMemoryFence(ordering: .acquiring)
             guard s.sequences[set].load(ordering: .relaxed) == sequence else { return .busy }
             guard candidate == requester,
-                  UInt32(truncatingIfNeeded: third &>> 32)
-                    == s.stamp(UInt16(truncatingIfNeeded: fourth &>> 8), UInt32(truncatingIfNeeded: third))
+                  UInt32(truncatingIfNeeded: third &>> 32) == s.stamp(third: third, fourth: fourth)
             else { continue }
             s.markReferenced(set: set, way: way)
             s.lockFreeHits[0].store(s.lockFreeHits[0].load(ordering: .relaxed) &+ 1, ordering: .relaxed)
@@ -377,14 +402,15 @@ public struct IOTLB {
         }
         if target < 0 { target = evictionVictim(set: set) }
         let index = first + target
-        let stamp = s.stamp(entry.domainID, entry.effectivePASID)
+        let stamp = s.stamp(entry.domainID, entry.effectivePASID, nested: entry.nested)
         writing(set: set) {
             forgetSize(of: s.tags[index].load(ordering: .relaxed))
             let words = s.slots + index * IOTLBStorage.slotWords
             words[0].store(requester, ordering: .relaxed)
             words[1].store(entry.outputPage, ordering: .relaxed)
             words[2].store(UInt64(stamp) << 32 | UInt64(entry.effectivePASID), ordering: .relaxed)
-            words[3].store(UInt64(entry.domainID) << 8 | UInt64(entry.permissions.rawValue), ordering: .relaxed)
+            words[3].store((entry.nested ? IOTLBStorage.nestedBit : 0) | UInt64(entry.domainID) << 8
+                           | UInt64(entry.permissions.rawValue), ordering: .relaxed)
             s.tags[index].store(tag, ordering: .relaxed)
             countSize(of: tag)
         }
@@ -421,7 +447,9 @@ public struct IOTLB {
         case .pasid(let domain, let pasid):
             if countBump() { s.pasidGenerations[IOTLBStorage.pasidSlot(domain, pasid)].wrappingAdd(1, ordering: .releasing) }
         case .pages(let domain, let address, let mask, _):
-            // IH only spares paging-structure caches; these are leaf entries.
+            // IH only spares paging-structure caches; these are leaf entries. The address is a
+            // second-stage input: nested entries of the domain may have used it anywhere.
+            if countBump() { s.nestedGenerations[IOTLBStorage.domainSlot(domain)].wrappingAdd(1, ordering: .releasing) }
             removePages(domain: domain, pasid: nil, address: address, addressMask: mask)
         case .pasidPages(let domain, let pasid, let address, let mask, _):
             removePages(domain: domain, pasid: pasid, address: address, addressMask: mask)
@@ -440,6 +468,7 @@ public struct IOTLB {
         for i in 0..<IOTLBStorage.generationSlots {
             s.domainGenerations[i].store(0, ordering: .relaxed)
             s.pasidGenerations[i].store(0, ordering: .relaxed)
+            s.nestedGenerations[i].store(0, ordering: .relaxed)
         }
         s.globalGeneration.store(0, ordering: .relaxed)
         s.ways4K.store(0, ordering: .relaxed)
@@ -533,9 +562,8 @@ public struct IOTLB {
         let s = storage
         let words = s.slots + index * IOTLBStorage.slotWords
         let third = words[2].load(ordering: .relaxed)
-        let domain = UInt16(truncatingIfNeeded: words[3].load(ordering: .relaxed) >> 8)
         return s.tags[index].load(ordering: .relaxed) != 0
-            && UInt32(truncatingIfNeeded: third >> 32) == s.stamp(domain, UInt32(truncatingIfNeeded: third))
+            && UInt32(truncatingIfNeeded: third >> 32) == s.stamp(third: third, fourth: words[3].load(ordering: .relaxed))
     }
 
     private func countSize(of tag: UInt64) {

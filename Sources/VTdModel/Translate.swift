@@ -126,6 +126,8 @@ extension UnitState {
     /// Under the lock again: cache what the walk read, unless an invalidation (or a new root
     /// table) came in between.
     mutating func fillCaches(_ r: TranslationRequest, snapshot: WalkSnapshot, result: WalkResult) {
+        // Even when not cached: the requester holds the translation from now on.
+        if let entry = result.iotlbEntry, entry.nested { nestedDomains.insert(entry.domainID) }
         guard invalidationGeneration == snapshot.generation && translationRootTable == snapshot.root else { return }
         if let context = result.context {
             contextCache.insert(sourceID: r.sourceID, root: snapshot.root, context: context)

@@ -269,7 +269,7 @@ struct TranslationEngine: Sendable {
             throw .smInterruptAddressRange
         }
         return cacheable(r, effectivePASID: pasid, domain: entry.domainID, page: page, shift: shift,
-                         permissions: permissions, into: &result)
+                         permissions: permissions, nested: entry.translationType == .nested, into: &result)
     }
 
     func readScalableContext(_ sourceID: UInt16, root: RootTablePointer, platform: any Platform,
@@ -425,12 +425,13 @@ struct TranslationEngine: Sendable {
     /// own PASID and privilege, invalidated through `effectivePASID` (RID_PASID for requests
     /// without PASID in scalable mode).
     private func cacheable(_ r: TranslationRequest, effectivePASID: UInt32, domain: UInt16, page: UInt64,
-                           shift: UInt8, permissions: Permissions, into result: inout WalkResult) -> Translation {
+                           shift: UInt8, permissions: Permissions, nested: Bool = false,
+                           into result: inout WalkResult) -> Translation {
         let offsetMask: UInt64 = (1 << UInt64(shift)) - 1
         result.iotlbEntry = IOTLBEntry(domainID: domain, sourceID: r.sourceID, pasid: r.pasid ?? noPASID,
                                        effectivePASID: effectivePASID, privileged: r.privileged,
                                        inputPage: r.address & ~offsetMask, outputPage: page,
-                                       pageShift: shift, permissions: permissions)
+                                       pageShift: shift, permissions: permissions, nested: nested)
         return Translation(translated: page | (r.address & offsetMask), pageMask: ~offsetMask,
                            permissions: permissions)
     }

@@ -30,6 +30,8 @@ struct UnitState {
     var notifiers = NotifierRegistry()
     /// What hosts with MAP notifiers were told is mapped (caching-mode shadowing).
     var shadows = ShadowRecords()
+    /// Domains nested translations were given for: second-stage invalidations reach all their addresses.
+    var nestedDomains = NestedDomains()
     /// For the state dump: translate counters, and what walks found per device.
     var statistics = TranslationStatistics()
     var devicesSeen = DevicesSeen()
@@ -53,6 +55,7 @@ struct UnitState {
         interruptEntryCache.invalidateAll()
         pageRequestReservations.reset()
         devicesSeen.removeAll()
+        nestedDomains.removeAll()
         invalidationGeneration &+= 1
     }
 

@@ -82,10 +82,13 @@ extension UnitState {
             pasid = nil
         case .pasid(_, let p):
             pasid = p
-        case .pages(_, let a, let mask, _), .pasidPages(_, _, let a, let mask, _):
+        case .pages(let domain, let a, let mask, _), .pasidPages(let domain, _, let a, let mask, _):
             if case .pasidPages(_, let p, _, _, _) = scope { pasid = p } else { pasid = nil }
             let shift = UInt64(mask) + 12
-            if shift < 64 {
+            // A page-selective IOTLB invalidation names second-stage pages: what a nested
+            // translation of the domain went through is not known here, so it goes whole.
+            let secondStageOfNested = pasid == nil && nestedDomains.contains(domain)
+            if shift < 64 && !secondStageOfNested {
                 size = 1 << shift
                 address = a & ~(size - 1)
             }
