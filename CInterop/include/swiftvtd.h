@@ -186,12 +186,14 @@ typedef struct swiftvtd_translate_request {
 } swiftvtd_translate_request;
 
 #define SWIFTVTD_REQ_PRIVILEGED 1u  /* supervisor request (PASID TLP with PMR) */
-#define SWIFTVTD_REQ_ATS        2u  /* ATS translation request: result not cached for the device, faults not recorded */
+#define SWIFTVTD_REQ_ATS        2u  /* ATS translation request: result cached by the device, not the IOTLB */
 /* SWIFTVTD_REQ_ATS: a PCIe ATS Translation Request from a device with a device-TLB (ECAP.DT,
    context TT 01 or scalable DTE). The answer is for the device to cache: the host keeps it and
    drops it on SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE (sid, pasid, [addr, addr + size_bytes)). A
-   fault comes back in kind/fault_reason only; it is never recorded in the fault registers, since
-   the device reports it itself (and may follow up with swiftvtd_page_request). */
+   fault comes back in kind/fault_reason. As the spec says (4.2.3), faults of the root, context
+   and PASID structures (e.g. 0x0D TT blocks translation requests, 0x44 DTE clear) are recorded
+   as for DMA (the device gets UR/CA); a page the tables do not map or permit is answered with
+   R = W = 0 and not recorded (the device reports it, or asks with swiftvtd_page_request). */
 #define SWIFTVTD_REQ_NO_FAULT   4u  /* probe only (replay, dumps): never record a fault */
 
 typedef enum swiftvtd_translation_kind {
@@ -211,7 +213,8 @@ typedef struct swiftvtd_translation {
 
 /* Returns SWIFTVTD_OK with *out filled (a fault is a result, not an error), or an error code for
    malformed arguments. Records the fault in the fault recording registers and raises the fault
-   event as the spec says, unless SWIFTVTD_REQ_NO_FAULT/ATS is set or fault processing is disabled. */
+   event as the spec says, unless SWIFTVTD_REQ_NO_FAULT is set, fault processing is disabled, or
+   SWIFTVTD_REQ_ATS meets a page-table fault (see above). */
 int swiftvtd_translate(swiftvtd_t *unit, const swiftvtd_translate_request *req,
                        swiftvtd_translation *out);
 

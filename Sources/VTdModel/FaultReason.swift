@@ -80,3 +80,25 @@ public enum FaultReason: UInt8, Sendable, CaseIterable {
     case flAccessedDirtyNoSnoop = 0x90
     case flAccessedDirtyUpdateFailed = 0x91  // QEMU's code for a failed A/D write
 }
+
+extension FaultReason {
+    /// Whether an ATS translation request (VT-d 4.2.3) meeting this fault has it recorded.
+    /// Faults of the root, context and PASID structures (not present, reserved bits, invalid
+    /// programming, access errors, TT blocking 0x0D, DTE clear 0x44) complete the request with
+    /// UR or CA and are recorded as for DMA. What well-formed paging structures answer for this
+    /// address (not present, no permission, out of range, user/supervisor, execute, interrupt
+    /// range) completes successfully with R = W = 0 and is not recorded: the device reports it
+    /// or asks for the page with a page request.
+    public var isRecordedForTranslationRequests: Bool {
+        switch self {
+        case .addressBeyondMGAW, .writeDenied, .readDenied, .interruptAddressRange,
+             .flEntryNotPresent, .nestedFLAddressBeyondMGAW, .nestedFLRootReadDenied, .nestedFLEntryReadDenied,
+             .nestedFLEntryWriteDenied, .slEntryPermissionDenied, .flNonCanonical, .flUserSupervisor,
+             .executeDenied, .addressBeyondHardwareMax, .slAddressBeyondMax, .smWriteDenied, .smReadDenied,
+             .smInterruptAddressRange:
+            return false
+        default:
+            return true
+        }
+    }
+}

@@ -23,8 +23,8 @@ struct WalkResult {
 
     /// Whether the fault, if any, goes to the fault recording registers.
     func recordsFault(for request: TranslationRequest) -> Bool {
-        guard case .fault(let reason) = outcome else { return false }
-        if !request.recordsFaults || request.isTranslationRequest { return false }
+        guard case .fault(let reason) = outcome, request.recordsFaults else { return false }
+        if request.isTranslationRequest && !reason.isRecordedForTranslationRequests { return false }
         return !(faultProcessingDisabled && reason.isQualified)
     }
 }
@@ -123,10 +123,12 @@ struct TranslationEngine: Sendable {
         result.faultProcessingDisabled = context.faultProcessingDisabled
 
         switch context.translationType {
+        // TT 10b passes untranslated requests through and blocks translation requests (spec
+        // 9.3, TT): the device must not cache an identity it would then send as translated.
+        case .passThrough where r.isTranslationRequest, .multiLevel where r.isTranslationRequest:
+            throw .contextEntryBlockedTranslationRequest
         case .passThrough:
             return Self.identity(r.address)
-        case .multiLevel where r.isTranslationRequest:
-            throw .contextEntryBlockedTranslationRequest
         default:
             break
         }

@@ -1,5 +1,5 @@
-// Device-TLB (ATS) coordination: invalidation ranges for every size encoding, and translation
-// requests that answer without recording faults.
+// Device-TLB (ATS) coordination: invalidation ranges for every size encoding, and which faults
+// of translation requests are recorded.
 
 import Testing
 @testable import VTdModel
@@ -31,8 +31,8 @@ struct DeviceTLBTests {
         }
     }
 
-    @Test("an ATS translation request that faults answers with the reason but records nothing (spec 4.2.3)")
-    func translationRequestFaultNotRecorded() {
+    @Test("an ATS translation request meeting a root/context fault has it recorded, as a DMA would (UR, spec 4.2.3)")
+    func translationRequestStructureFaultRecorded() {
         let rig = Rig()
         rig.write64(Reg.rootTableAddress, 0x10000)  // an empty root table: every device faults
         rig.command(.setRootTablePointer)
@@ -40,13 +40,24 @@ struct DeviceTLBTests {
         var ats = TranslationRequest(sourceID: 0x0308, address: 0x1000, access: .read)
         ats.isTranslationRequest = true
         #expect(rig.unit.translate(ats) == .fault(.rootEntryNotPresent))
-        #expect(rig.read32(Reg.faultStatus) & 2 == 0)
-        #expect(!rig.state { $0.faultRecord(0) }.fault)
-
-        // The same request as a DMA is recorded.
-        ats.isTranslationRequest = false
-        #expect(rig.unit.translate(ats) == .fault(.rootEntryNotPresent))
         #expect(rig.read32(Reg.faultStatus) & 2 == 2)
-        #expect(rig.state { $0.faultRecord(0) }.reason == FaultReason.rootEntryNotPresent.rawValue)
+        let record = rig.state { $0.faultRecord(0) }
+        #expect(record.fault && record.reason == FaultReason.rootEntryNotPresent.rawValue && record.sourceID == 0x0308)
+    }
+
+    @Test("an ATS translation request for a page the tables do not map answers R=W=0 and records nothing (spec 4.2.3)")
+    func translationRequestPageFaultNotRecorded() {
+        let guest = GuestMemory()
+        let unit = guest.makeUnit(.legacy.with { $0.deviceIOTLB = true })
+        let root = guest.legacyRoot()
+        root.device(translationType: 0b01).map(iova: 0x1000, to: 0x3000, permissions: .read)
+        unit.enableTranslation(root)
+        var ats = TranslationRequest.write(0x5000)
+        ats.isTranslationRequest = true
+        #expect(unit.translate(ats).faultReason == .writeDenied)
+        ats.address = 0x1000
+        #expect(unit.translate(ats).faultReason == .writeDenied)
+        #expect(!unit.faultRecord(0).fault)
+        #expect(!unit.faultStatus.contains(.primaryPendingFault))
     }
 }

@@ -122,8 +122,14 @@ struct FaultScenario: CustomTestStringConvertible, Sendable {
             (legacyUnit { _, _, d in d.secondLevel.map(iova: 0x1000, to: 0x2000, extraBits: SecondLevelTables.snoop) },
              .read(0x1000))
         },
-        .init(reason: .contextEntryBlockedTranslationRequest, what: "ATS translation request, TT 00", recorded: false) {
+        // Translation requests record structure faults as DMA does (spec 4.2.3): 0x0D and 0x44
+        // exist only for them.
+        .init(reason: .contextEntryBlockedTranslationRequest, what: "ATS translation request, TT 00") {
             (legacyUnit(), ats(.read(0x1000)))
+        },
+        .init(reason: .contextEntryBlockedTranslationRequest, what: "ATS translation request, TT 10 (pass-through)") {
+            (legacyUnit { g, _, d in g.write64(d.contextEntry, g.read64(d.contextEntry) | 0b10 << 2) },
+             ats(.read(0x1000)))
         },
         .init(reason: .interruptAddressRange, what: "output in 0xFEEx_xxxx") {
             (legacyUnit { _, _, d in d.map(iova: 0x1000, to: 0xFEE0_0000) }, .write(0x1000))
@@ -166,7 +172,7 @@ struct FaultScenario: CustomTestStringConvertible, Sendable {
         .init(reason: .smContextEntryReserved, what: "context entry bit 128") {
             (firstLevelUnit { g, _, d, _ in g.write64(d.contextEntry + 16, 1) }, .read(0x1000))
         },
-        .init(reason: .smContextEntryDTEClear, what: "ATS translation request, DTE clear", recorded: false) {
+        .init(reason: .smContextEntryDTEClear, what: "ATS translation request, DTE clear") {
             (firstLevelUnit(), ats(.read(0x1000)))
         },
         .init(reason: .smContextEntryPASIDEClear, what: "request with PASID, PASIDE clear") {
@@ -303,7 +309,7 @@ struct FaultScenario: CustomTestStringConvertible, Sendable {
 
 @Suite("Translation: every fault reason the engine raises (VT-d 7.1.3)")
 struct FaultReasonTests {
-    @Test("the scenario faults with its reason, recorded in FRCD 0 unless a translation request",
+    @Test("the scenario faults with its reason and is recorded in FRCD 0, ATS translation requests included (spec 7.1.3, 4.2.3)",
           arguments: FaultScenario.all)
     func raises(_ scenario: FaultScenario) {
         let (unit, request) = scenario.run()

@@ -114,6 +114,21 @@ struct LegacyTranslationTests {
         #expect(unit.translate(ats).faultReason == .contextEntryBlockedTranslationRequest)
     }
 
+    @Test("TT 10b (pass-through) blocks translation requests with 0xD and records it; DMA passes through (spec 9.3 TT, 4.2.3)")
+    func passThroughBlocksTranslationRequests() {
+        let guest = GuestMemory()
+        let unit = guest.makeUnit(.legacy.with { $0.deviceIOTLB = true })
+        let root = guest.legacyRoot()
+        root.device(translationType: 0b10)
+        unit.enableTranslation(root)
+        #expect(unit.translate(.read(0x1234_5000)).translation?.identity == true)
+        var ats = TranslationRequest.read(0x1234_5000)
+        ats.isTranslationRequest = true
+        #expect(unit.translate(ats).faultReason == .contextEntryBlockedTranslationRequest)
+        let record = unit.faultRecord(0)
+        #expect(record.fault && record.reason == FaultReason.contextEntryBlockedTranslationRequest.rawValue)
+    }
+
     @Test("output pages in the interrupt range fault (reason 0xE, VT-d 3.15)")
     func interruptRange() {
         let guest = GuestMemory()
