@@ -231,7 +231,8 @@ struct TranslationEngine: Sendable {
         case .passThrough:
             return Self.identity(r.address)
         case .secondLevel:
-            let walk = SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels)
+            let walk = SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels,
+                                       executeEnable: entry.secondLevelExecuteEnable)
             if r.address >> UInt64(limits.maximumGuestAddressWidth) != 0 { throw .addressBeyondHardwareMax }
             let mapping: SecondLevelMapping
             do throws(SecondLevelFault) {
@@ -254,7 +255,8 @@ struct TranslationEngine: Sendable {
             var nested: NestedStage?
             if entry.translationType == .nested {
                 nested = NestedStage(
-                    secondLevel: SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels),
+                    secondLevel: SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels,
+                                                 executeEnable: entry.secondLevelExecuteEnable),
                     maximumGuestAddressWidth: limits.maximumGuestAddressWidth, reserved: secondLevelReserved)
             }
             let walk = FirstLevelWalk(

@@ -33,6 +33,8 @@ struct PASIDEntry: Equatable, Sendable {
     /// AW: second-level tables have AW + 2 levels.
     var addressWidth: UInt8 { UInt8(truncatingIfNeeded: words.0 >> 2) & 0b111 }
     var secondLevelLevels: Int { Int(addressWidth) + 2 }
+    /// SLEE: second-level entries' X bit governs execute requests (clear: R does).
+    var secondLevelExecuteEnable: Bool { words.0 & (1 << 5) != 0 }
     var rawTranslationType: UInt8 { UInt8(truncatingIfNeeded: words.0 >> 6) & 0b111 }
     /// nil for the reserved encodings 000, 101, 110, 111.
     var translationType: TranslationType? { TranslationType(rawValue: rawTranslationType) }

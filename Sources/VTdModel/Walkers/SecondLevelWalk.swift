@@ -28,6 +28,10 @@ struct SecondLevelMapping: Equatable {
 struct SecondLevelWalk {
     let root: UInt64
     let levels: Int
+    /// SLEE (PASID entry bit 5): execute requests need X in every entry. Clear, X is ignored and
+    /// an instruction fetch needs only R, as a read does (spec 3.7, 3.8.2). Legacy context
+    /// entries have no such bit; requests without PASID never execute.
+    var executeEnable = true
 
     /// Input addresses below 2^inputWidth translate.
     var inputWidth: Int { 12 + 9 * levels }
@@ -48,7 +52,11 @@ struct SecondLevelWalk {
             let entry = SecondLevelEntry(raw)
             guard entry.isPresent else { throw .notPresent }
             if entry.hasReservedBits(atLevel: level, reserved) { throw .reserved }
-            granted.formIntersection(entry.permissions)
+            var rights = entry.permissions
+            if !executeEnable {
+                if rights.contains(.read) { rights.insert(.execute) } else { rights.remove(.execute) }
+            }
+            granted.formIntersection(rights)
             if entry.isLeaf(atLevel: level) {
                 if access.contains(.write) && !granted.contains(.write) { throw .writeDenied }
                 if access.contains(.read) && !granted.contains(.read) { throw .readDenied }

@@ -116,6 +116,36 @@ struct ScalableModeTests {
         #expect(unit.translate(.read(0x1000, pasid: 9)).address == 0x7000)
     }
 
+    @Test("second level: with SLEE (PASID entry bit 5) clear an execute request needs only R; with it set, X (spec 3.7, 3.8.2)")
+    func secondLevelExecuteEnable() {
+        let guest = GuestMemory()
+        let unit = guest.makeUnit(.scalableSecondLevel)
+        let root = guest.scalableRoot()
+        let device = root.device()
+        let readOnly = device.secondLevel(pasid: 1, options: [.executeRequests])
+        readOnly.map(iova: 0x1000, to: 0x7000, permissions: .read)
+        let enabled = device.secondLevel(pasid: 2, options: [.executeRequests])
+        enabled.map(iova: 0x1000, to: 0x7000, permissions: .read)
+        enabled.map(iova: 0x2000, to: 0x8000, permissions: [.read, .execute])
+        let entry = device.pasidEntryAddress(2)
+        guest.write64(entry, guest.read64(entry) | 1 << 5)
+        unit.enableTranslation(root)
+        #expect(unit.translate(.execute(0x1000, pasid: 1)).address == 0x7000)
+        #expect(unit.translate(.execute(0x1000, pasid: 2)).faultReason == .executeDenied)
+        #expect(unit.translate(.execute(0x2000, pasid: 2)).address == 0x8000)
+    }
+
+    @Test("nested: with SLEE clear the second stage lets an instruction fetch through with R only (spec 3.8.2)")
+    func nestedSecondStageExecute() {
+        let guest = GuestMemory()
+        let unit = guest.makeUnit(.scalableNested)
+        let root = guest.scalableRoot()
+        let tables = root.device().nested(pasid: 3, options: [.noExecute, .executeRequests])
+        tables.map(iova: 0x1000, guestPhysical: 0x8_0000, host: 0x3_0000)  // second level R/W, no X
+        unit.enableTranslation(root)
+        #expect(unit.translate(.execute(0x1000, pasid: 3)).address == 0x3_0000)
+    }
+
     @Test("each PGTT is accepted only where the unit offers it (ECAP.FLTS/SLTS/NEST/PT), per entry")
     func pgttPerEntry() {
         let first = VTdConfiguration.scalableFirstLevel
