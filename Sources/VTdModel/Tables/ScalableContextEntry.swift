@@ -25,8 +25,11 @@ struct ScalableContextEntry: Equatable, Sendable {
     var pasidDirectorySize: UInt8 { UInt8(truncatingIfNeeded: w0 >> 9) & 0b111 }
     var pasidDirectoryEntries: UInt32 { 1 << (UInt32(pasidDirectorySize) + 7) }
     var pasidDirectoryPointer: UInt64 { w0 & ~0xFFF }
-    /// RID_PASID: the PASID that requests without PASID use.
-    var ridPASID: UInt32 { UInt32(truncatingIfNeeded: w1) & 0xF_FFFF }
+    /// RID_PASID field (83:64): honoured only by units that advertise ECAP.RPS (bit 49).
+    var ridPASIDField: UInt32 { UInt32(truncatingIfNeeded: w1) & 0xF_FFFF }
+    /// The PASID requests without PASID use. This unit never advertises ECAP.RPS (QEMU 10.0's
+    /// capabilities, bit for bit), so RID_PASID is ignored and they use PASID 0 (spec 9.4).
+    var ridPASID: UInt32 { 0 }
     /// RID_PRIV: requests without PASID are supervisor requests.
     var ridPrivileged: Bool { w1 & (1 << 20) != 0 }
 

@@ -16,16 +16,18 @@ struct ScalableModeTests {
         #expect(root.contextTable(bus: 1, upper: true) != root.contextTable(bus: 1, upper: false))
     }
 
-    @Test("requests with a PASID use that PASID's entry; without one, RID_PASID's")
+    @Test("requests with a PASID use that PASID's entry; without one PASID 0's, RID_PASID ignored as ECAP.RPS (bit 49) is clear (spec 9.4)")
     func pasidSelectsEntry() {
         let guest = GuestMemory()
         let unit = guest.makeUnit(.scalableFirstLevel)
+        #expect(unit.mmioRead(offset: Reg.extendedCapability, width: 8) & (1 << 49) == 0)
         let root = guest.scalableRoot()
         let device = root.device(ridPASID: 7)
+        device.firstLevel(pasid: 0).map(iova: 0x1000, to: 0x6000)
         device.firstLevel(pasid: 7).map(iova: 0x1000, to: 0x7000)
         device.firstLevel(pasid: 0x1234).map(iova: 0x1000, to: 0x8000)
         unit.enableTranslation(root)
-        #expect(unit.translate(.read(0x1000)).address == 0x7000)
+        #expect(unit.translate(.read(0x1000)).address == 0x6000)
         #expect(unit.translate(.read(0x1000, pasid: 0x1234)).address == 0x8000)
         #expect(unit.translate(.read(0x1000, pasid: 7)).address == 0x7000)
     }
@@ -43,7 +45,7 @@ struct ScalableModeTests {
         #expect(unit.translate(.read(0x1000, pasid: 5)).faultReason == .smContextEntryPASIDEClear)
     }
 
-    @Test("PDTS bounds the PASID directory: PASIDs past it fault (0x46), RID_PASID past it 0x48")
+    @Test("PDTS bounds the PASID directory: PASIDs past it fault (0x46); requests without PASID use PASID 0")
     func directorySize() {
         let guest = GuestMemory()
         let unit = guest.makeUnit(.scalableFirstLevel)
@@ -57,9 +59,11 @@ struct ScalableModeTests {
         device.firstLevel(pasid: 8192).map(iova: 0x1000, to: 0x8000)
         #expect(unit.translate(.read(0x1000, pasid: 8192)).faultReason == .smPASIDTooLarge)
 
+        // RID_PASID is ignored without ECAP.RPS: requests without PASID use PASID 0, which every
+        // directory holds, whatever the field says.
         let other = root.device(0x0020, pasidDirectorySize: 0, ridPASID: 9000)
-        _ = other
-        #expect(unit.translate(.read(0x1000, sid: 0x0020)).faultReason == .smRIDPASIDError)
+        other.firstLevel(pasid: 0).map(iova: 0x1000, to: 0x9000)
+        #expect(unit.translate(.read(0x1000, sid: 0x0020)).address == 0x9000)
     }
 
     @Test("translation requests need DTE in the context entry (0x44)")
