@@ -178,10 +178,11 @@ struct TranslationEngine: Sendable {
         case .reserved: throw .contextEntryInvalid
         case .deviceTLB where !limits.deviceTLB: throw .contextEntryInvalid
         case .passThrough where !limits.passThrough: throw .contextEntryInvalid
-        case .multiLevel, .deviceTLB:
+        case .multiLevel, .deviceTLB, .passThrough:
+            // AW must be a width SAGAW offers whatever TT says: with pass-through it names no
+            // table, but a value the unit lacks is still a programming error (QEMU checks it
+            // for every TT; Linux programs the largest supported width for pass-through).
             if !limits.supportsSecondLevel(levels: context.levels) { throw .contextEntryInvalid }
-        case .passThrough:
-            break
         }
         return context
     }

@@ -129,6 +129,24 @@ struct LegacyTranslationTests {
         #expect(record.fault && record.reason == FaultReason.contextEntryBlockedTranslationRequest.rawValue)
     }
 
+    @Test("TT 10b with an AW value SAGAW lacks is an invalid context entry (0x3), not pass-through (spec 9.3 AW; QEMU)")
+    func passThroughNeedsSupportedWidth() {
+        for (aw, supported) in [(0, false), (1, true), (2, true), (3, false), (4, false), (7, false)] as [(UInt64, Bool)] {
+            let guest = GuestMemory()
+            let unit = guest.makeUnit()  // aw-bits 48: SAGAW offers 3 and 4 levels (AW 1, 2)
+            let root = guest.legacyRoot()
+            let device = root.device(translationType: 0b10)
+            guest.write64(device.contextEntry + 8, guest.read64(device.contextEntry + 8) & ~0b111 | aw)
+            unit.enableTranslation(root)
+            let outcome = unit.translate(.read(0x5000))
+            if supported {
+                #expect(outcome.translation?.identity == true, "AW \(aw)")
+            } else {
+                #expect(outcome.faultReason == .contextEntryInvalid, "AW \(aw)")
+            }
+        }
+    }
+
     @Test("output pages in the interrupt range fault (reason 0xE, VT-d 3.15)")
     func interruptRange() {
         let guest = GuestMemory()
