@@ -65,14 +65,19 @@ struct PASIDEntry: Equatable, Sendable {
     var extendedAccessed: Bool { words.2 & (1 << 7) != 0 }
     var firstLevelPointer: UInt64 { words.2 & ~0xFFF }
 
-    /// val[0] 11:10, val[1] 22:16, val[2] 11:8, val[3...7]; a table pointer above HAW when
+    /// val[0] 11:10, val[1] 22:16, val[2] 11:8, val[3...7]; SSADE (val[0] bit 9) without
+    /// ECAP.SLADS and EAFE (val[2] bit 7) without ECAP.EAFS; a table pointer above HAW when
     /// the PGTT uses that table (Linux leaves the unused pointer zero, others may not).
     struct ReservedBits: Sendable {
-        let w0: UInt64 = 0xC00
+        let w0: UInt64
         let w1: UInt64 = 0x7F_0000
-        let w2: UInt64 = 0xF00
+        let w2: UInt64
         let pointer: UInt64
-        init(_ limits: TranslationLimits) { pointer = limits.aboveHostAddressWidth }
+        init(_ limits: TranslationLimits) {
+            pointer = limits.aboveHostAddressWidth
+            w0 = 0xC00 | (limits.secondStageAccessedDirty ? 0 : 1 << 9)
+            w2 = 0xF00 | (limits.extendedAccessedFlag ? 0 : 1 << 7)
+        }
     }
 
     func hasReservedBits(_ reserved: ReservedBits) -> Bool {

@@ -27,6 +27,11 @@ struct TranslationLimits: Sendable {
     let nested: Bool
     /// RTADDR.TTM = 01 is honoured (ECAP.SMTS).
     let scalableMode: Bool
+    /// ECAP.SLADS (second-stage accessed/dirty) and ECAP.EAFS (extended-accessed flag): never
+    /// advertised (QEMU 10.0 has neither), so the PASID entry fields that enable them, SSADE
+    /// and EAFE, are reserved (spec 9.6: fields of unsupported features are reserved).
+    let secondStageAccessedDirty = false
+    let extendedAccessedFlag = false
 
     init(configuration c: VTdConfiguration) {
         hostAddressWidth = c.addressWidth

@@ -252,12 +252,13 @@ struct AccessedDirtyTests {
         #expect(unit.translate(.read(0x1000)).translation?.permissions == [.read, .write])
     }
 
-    @Test("EAFE also sets the extended-accessed bit (bit 10)")
+    @Test("EAFE without ECAP.EAFS is a reserved bit (0x5A): no walk, no extended-accessed bit written (spec 9.6)")
     func extendedAccessed() {
         let (_, unit, tables) = FirstLevelTranslationTests.setUp(options: [.noExecute, .extendedAccessed])
+        #expect(unit.mmioRead(offset: Reg.extendedCapability, width: 8) & (1 << 34) == 0)
         tables.map(iova: 0x1000, to: 0x2000)
-        _ = unit.translate(.read(0x1000))
-        for level in 1...4 { #expect(tables.entry(iova: 0x1000, level: level) & F.extendedAccessed != 0) }
+        #expect(unit.translate(.read(0x1000)).faultReason == .pasidEntryReserved)
+        for level in 1...4 { #expect(tables.entry(iova: 0x1000, level: level) & F.extendedAccessed == 0) }
     }
 
     @Test("entries already accessed and dirty are not written at all")

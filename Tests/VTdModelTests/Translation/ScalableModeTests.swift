@@ -93,7 +93,7 @@ struct ScalableModeTests {
         #expect(unit.translate(.write(0xFFFF_E010)).address == 0x3010)
     }
 
-    @Test("reserved PASID entry bits fault with 0x5A; reserved PGTT encodings with 0x5B")
+    @Test("reserved PASID entry bits fault with 0x5A (SSADE without ECAP.SLADS, EAFE without ECAP.EAFS too, spec 9.6); reserved PGTT encodings with 0x5B")
     func pasidEntryValidity() {
         let guest = GuestMemory()
         let unit = guest.makeUnit(.scalableFirstLevel)
@@ -112,6 +112,8 @@ struct ScalableModeTests {
             (6, [good[0] & ~(0b111 << 6) | 0b101 << 6, good[1], good[2]], .pasidEntryInvalid),
             (7, [good[0] & ~(0b111 << 6), good[1], good[2]], .pasidEntryInvalid),
             (8, [good[0], good[1], good[2] | 2 << 2], .pasidEntryInvalid),
+            (10, [good[0] | 1 << 9, good[1], good[2]], .pasidEntryReserved),   // SSADE
+            (11, [good[0], good[1], good[2] | 1 << 7], .pasidEntryReserved),   // EAFE
         ] as [(UInt32, [UInt64], FaultReason)] {
             device.writePASIDEntry(pasid, words)
             #expect(unit.translate(.read(0x1000, pasid: pasid)).faultReason == reason, "PASID \(pasid)")
