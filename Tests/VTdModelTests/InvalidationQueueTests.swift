@@ -251,6 +251,19 @@ struct InvalidationDescriptorTests {
         #expect(q.guest.msis.isEmpty)
     }
 
+    @Test("a 128-bit queue (IQA.DW 0) while the latched root table is scalable: IQE, invalid descriptor width (IQEI 5, spec 6.5.2)")
+    func narrowQueueWithScalableRoot() {
+        let q = InvalidationQueueScenario(scalable: true, setDW: false)
+        q.submit(Desc.iotlbGlobal())  // legacy root (none latched yet): 128-bit is right
+        #expect(!q.queueError && q.head == 1)
+        q.unit.mmioWrite(offset: Reg.rootTableAddress, value: 0x50000 | 1 << 10, width: 8)
+        q.unit.mmioWrite(offset: Reg.globalCommand, value: UInt64(GlobalCommand.queuedInvalidationEnable.rawValue
+                                                                  | GlobalCommand.setRootTablePointer.rawValue), width: 4)
+        q.submit(Desc.iotlbGlobal())
+        #expect(q.queueError && q.errorInfo == 5)
+        #expect(q.head == 1)
+    }
+
     @Test("wait with both SW and IF writes the status, then interrupts; with neither it is a fence")
     func waitCombinations() {
         let q = InvalidationQueueScenario()

@@ -238,6 +238,9 @@ extension UnitState {
 
     /// Validates and applies one descriptor (spec 6.5.2.x per type).
     mutating func process(_ d: InvalidationDescriptor, wide: Bool, effects: inout Effects) -> DescriptorOutcome {
+        // Scalable-mode tables are invalidated with 256-bit descriptors only (spec 6.5.2, IQA.DW):
+        // a 128-bit queue while the latched root table is scalable has the wrong width.
+        if !wide && latchedRootTable?.isScalable == true { return .error(.invalidDescriptorWidth) }
         guard let type = d.type else { return .error(.invalidDescriptorType) }
         if type.needsWideQueue && !wide { return .error(.invalidDescriptorWidth) }
         // A 128-bit type in a 256-bit queue: the upper half is reserved.
