@@ -159,7 +159,13 @@ extension UnitState {
             // PPF is set (the busy record), so this is never a new interrupt condition.
             return
         }
-        setFaultRecord(index, FaultRecordingRegister(record))
+        var register = FaultRecordingRegister(record)
+        // FI holds the page address bits below MGAW; the bits above read as 0 (spec 11.4.14),
+        // even for a request that faulted for being beyond MGAW.
+        if !record.isInterruptFault && configuration.addressWidth < 64 {
+            register.faultInfo &= (1 << UInt64(configuration.addressWidth)) - 1
+        }
+        setFaultRecord(index, register)
         nextFaultRecord = (index + 1) % faultRecordCount
         if !before.contains(.primaryPendingFault) {
             var status = before

@@ -25,6 +25,14 @@ struct FaultRecordingTests {
         #expect(rig.read64(Reg.faultRecordingBase + 8) == UInt64(1) << 63 | 0x05 << 32 | 0x10)
     }
 
+    @Test("FI keeps the page address below MGAW only: the bits above read as 0, spec 11.4.14")
+    func faultInfoBelowMGAW() {
+        let rig = Rig()  // aw-bits 48: MGAW 48
+        rig.recordFault(FaultRecord(sourceID: 0x10, address: 0xFFFF_8000_1234_5678, reason: .addressBeyondMGAW,
+                                    isRead: true))
+        #expect(rig.read64(Reg.faultRecordingBase) == 0x8000_1234_5000)
+    }
+
     @Test("a request with PASID records PP, PV, PRIV and EXE, spec 11.4.14")
     func pasidFault() {
         let rig = Rig()

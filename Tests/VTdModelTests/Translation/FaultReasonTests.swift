@@ -316,7 +316,8 @@ struct FaultReasonTests {
         if scenario.recorded {
             #expect(record.reason == scenario.reason.rawValue)
             #expect(record.sourceID == request.sourceID)
-            #expect(record.faultInfo == request.address & ~0xFFF)
+            let mgaw = Capability(rawValue: unit.mmioRead(offset: Reg.capability, width: 8)).maximumGuestAddressWidth
+            #expect(record.faultInfo == request.address & ~0xFFF & ((1 << UInt64(mgaw)) - 1))
             #expect(record.isRead == !request.access.contains(.write))
             #expect(record.pasidPresent == (request.pasid != nil))
         }
