@@ -251,6 +251,21 @@ struct InvalidationDescriptorTests {
         #expect(q.guest.msis.isEmpty)
     }
 
+    @Test("a wait with IF and no SW (FreeBSD's, which hit QEMU's assertion #3028) completes by interrupt and the queue goes on (6.5.2.8)")
+    func waitInterruptWithoutStatusWrite() {
+        let q = InvalidationQueueScenario()
+        // FreeBSD dmar_qi_emit_wait_descr(intr, !memw, fence): IF | FN, no status data or address.
+        q.submit(Desc.iotlbGlobal(), InvalidationDescriptor(0x5 | 1 << 4 | 1 << 6, 0), Desc.iotlbGlobal())
+        #expect(!q.queueError)
+        #expect(q.head == 3)
+        #expect(q.waitComplete)
+        #expect(q.guest.msis == [MSIMessage(address: 0xFEE0_1000, data: 0x41)])
+        // The guest clears IWC; the next such wait interrupts again.
+        q.unit.mmioWrite(offset: Reg.invalidationCompletionStatus, value: 1, width: 4)
+        q.submit(InvalidationDescriptor(0x5 | 1 << 4, 0))
+        #expect(q.waitComplete && q.head == 4 && q.guest.msis.count == 2)
+    }
+
     @Test("a 128-bit queue (IQA.DW 0) while the latched root table is scalable: IQE, invalid descriptor width (IQEI 5, spec 6.5.2)")
     func narrowQueueWithScalableRoot() {
         let q = InvalidationQueueScenario(scalable: true, setDW: false)

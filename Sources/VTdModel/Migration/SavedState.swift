@@ -46,6 +46,12 @@ extension UnitState {
         if !(0..<faultRecordCount).contains(saved.nextFaultRecord) {
             return .invalidField("next fault record \(saved.nextFaultRecord) of \(faultRecordCount)")
         }
+        // FSTS.FRI names a fault recording register software then reads (QEMU 11.1 aborted a
+        // destination on an out-of-range index in the stream): it must be one this unit has.
+        let recordIndex = FaultStatus(rawValue: saved.registerWords[Reg.faultStatus / 4]).faultRecordIndex
+        if recordIndex >= faultRecordCount {
+            return .invalidField("fault record index (FSTS.FRI) \(recordIndex) of \(faultRecordCount)")
+        }
         if let root = saved.latchedRootTable, root.address & ~hostAddressMask != 0 || root.address & 0xFFF != 0 {
             return .invalidField("latched root table 0x\(String(root.address, radix: 16)) is not a page within aw-bits")
         }
