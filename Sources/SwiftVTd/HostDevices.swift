@@ -192,13 +192,21 @@ final class HostDevices: HostBindingObserver {
         for sid in sids where sourceID == nil || sourceID == sid { rebind(sourceID: sid, pasid: pasid) }
     }
 
+    /// PASIDs looked for in a device's tables when a change names none (state load, global
+    /// PASID-cache invalidation): more than a host device binds in practice.
+    static let pasidScanLimit = 4096
+
     /// Re-reads the PASID entries of `sid` the change can concern and tells the backend.
     private func rebind(sourceID sid: UInt16, pasid: UInt32?) {
         var pasids: [UInt32?] = [nil]
         if let pasid {
             pasids.append(pasid)
         } else {
-            pasids += state.withLock { $0.boundPASIDs[sid] ?? [] }.sorted().map { Optional($0) }
+            // What this process saw bound, and what the tables hold now: after a state load the
+            // first is empty, and a global invalidation may announce entries never named before.
+            var known = state.withLock { $0.boundPASIDs[sid] ?? [] }
+            known.formUnion(unit.presentPASIDs(sourceID: sid, limit: Self.pasidScanLimit))
+            pasids += known.sorted().map { Optional($0) }
         }
         for p in pasids {
             // Guest memory is read here, with no lock of ours held.

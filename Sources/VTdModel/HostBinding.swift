@@ -103,6 +103,14 @@ extension VTdUnit {
         return translationEngine.hostPASIDEntry(sourceID: sourceID, pasid: pasid, root: root, platform: platform)
     }
 
+    /// PASIDs other than 0 whose PASID entries are present for `sourceID` (at most `limit`), for a
+    /// host binding that must find what the guest bound: after a loaded state, or a setup change
+    /// that names no PASID. Reads guest memory without the lock; touches no cache.
+    public func presentPASIDs(sourceID: UInt16, limit: Int) -> [UInt32] {
+        guard let root = state.withLock({ $0.latchedRootTable }) else { return [] }
+        return translationEngine.presentPASIDs(sourceID: sourceID, root: root, platform: platform, limit: limit)
+    }
+
     /// Fixes CAP.CM and ECAP.FLTS/SLTS from the host-mode decision taken at machine-init-done.
     /// Only before the guest has touched the unit: the capability registers are what a guest reads
     /// once at boot.

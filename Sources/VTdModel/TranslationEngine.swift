@@ -424,6 +424,30 @@ struct TranslationEngine: Sendable {
         }
     }
 
+    /// PASIDs other than 0 with a present PASID entry for `sourceID` (context entry present,
+    /// PASIDE set), in order, at most `limit`: what a host binding must look at when it cannot
+    /// know which PASIDs the guest bound (a loaded state, a global PASID-cache invalidation).
+    /// Reads directory entries within PDTS and the first word of each entry of present tables;
+    /// nothing is validated or walked.
+    func presentPASIDs(sourceID: UInt16, root: RootTablePointer, platform: any Platform, limit: Int) -> [UInt32] {
+        guard root.isScalable, !root.blocksAllDMA else { return [] }
+        var scratch = WalkResult()
+        guard let context = try? readScalableContext(sourceID, root: root, platform: platform, into: &scratch),
+              context.pasidEnabled else { return [] }
+        var found: [UInt32] = []
+        for index in 0..<UInt64(context.pasidDirectoryEntries) {
+            let address = context.pasidDirectoryPointer &+ index * PASIDDirectoryEntry.size
+            guard let directory = platform.readPASIDDirectoryEntry(address), directory.isPresent else { continue }
+            for slot in 0..<UInt64(64) where index != 0 || slot != 0 {
+                guard let word = platform.readGuest64(directory.pasidTablePointer &+ slot * PASIDEntry.size),
+                      word & 1 != 0 else { continue }
+                found.append(UInt32(index << 6 | slot))
+                if found.count >= limit { return found }
+            }
+        }
+        return found
+    }
+
     // MARK: Output
 
     /// The translation for `r`, and the IOTLB entry that caches it: keyed by the request's

@@ -156,7 +156,7 @@ private func bit(_ value: UInt64, _ n: Int) -> Bool { value & (1 << UInt64(n)) !
 
 /// A scalable-mode unit (x-flts, caching-mode left off: the decision sets them) with a fake host
 /// device at 00:02.0 attached through the C ABI.
-private func nestedSetup(profile: FakeIOMMUFD.HostProfile = .nesting()) throws
+private func nestedSetup(profile: FakeIOMMUFD.HostProfile = .nesting(), pasid: Bool = false) throws
     -> (fake: FakeIOMMUFD, device: AssignedDevice, guest: ScalableGuest)
 {
     let fake = FakeIOMMUFD()
@@ -165,7 +165,7 @@ private func nestedSetup(profile: FakeIOMMUFD.HostProfile = .nesting()) throws
     let device = try fake.assignDevice(requesterID: RequesterID(rawValue: sid),
                                        profile: FakeIOMMUFD.DeviceProfile(host: profile), iommufd: iommufd)
     let guest = HostTestGuest()
-    let unit = try #require(guest.makeUnit { $0.scalable_mode = 1 })
+    let unit = try #require(guest.makeUnit { $0.scalable_mode = 1; $0.pasid = pasid ? 1 : 0 })
     withHandle(unit) { $0.hostDevices.seam = fake.seam }
     let (rc, err) = attach(unit, sid: sid, hostDevice(device))
     #expect(rc == SWIFTVTD_OK.rawValue, "\(err)")
@@ -390,5 +390,55 @@ struct HostDeviceExportTests {
         #expect(rc == SWIFTVTD_OK.rawValue)
         #expect(decision.contains("shadow") && decision.contains("legacy VFIO container"))
         #expect(bit(swiftvtd_mmio_read(unit, HReg.cap, 8), 7))
+    }
+}
+
+@Suite("C ABI host devices across migration")
+struct HostDeviceMigrationTests {
+    @Test("a migrated guest's first-level binding exists again on the destination right after swiftvtd_load_state, before the guest runs")
+    func nestedBindingAfterLoadState() throws {
+        var (fake, device, g) = try nestedSetup(pasid: true)
+        defer { swiftvtd_destroy(g.unit) }
+        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
+        g.programTables()
+        // PASIDE, and PASID 5 on a first-level table of its own (SVA-style, bound by the guest).
+        let context: UInt64 = 0x11000 + UInt64(g.sid & 0x7F) * 32
+        g.guest.write64(context, 0x12000 | 1 << 3 | 1)
+        g.guest.write64(0x13000 + 5 * 64, 1 << 6 | 2 << 2 | 1)
+        g.guest.write64(0x13000 + 5 * 64 + 8, ScalableGuest.domain)
+        g.guest.write64(0x13000 + 5 * 64 + 16, 0x21000)
+        g.enable()
+        g.pasidCacheInvalidation()
+        g.queue(7 | 1 << 4 | ScalableGuest.domain << 16 | 5 << 32)  // PASID-selective, PASID 5
+        g.wait()
+        g.submit()
+        let sourceNested = try #require(fake.attachment(deviceFD: device.deviceFD))
+        #expect(fake.objects(iommufd: device.iommufd)[sourceNested] != nil)
+        #expect(fake.attachment(deviceFD: device.deviceFD, .pasid(PASID(rawValue: 5))) != nil)
+        var needed = 0
+        _ = swiftvtd_save_state(g.unit, nil, 0, &needed)
+        var blob = [UInt8](repeating: 0, count: needed)
+        #expect(swiftvtd_save_state(g.unit, &blob, blob.count, nil) == SWIFTVTD_OK.rawValue)
+
+        // The destination: another process, its own iommufd and device, the guest's RAM copied.
+        let (destinationFake, destinationDevice, d) = try nestedSetup(pasid: true)
+        defer { swiftvtd_destroy(d.unit) }
+        d.guest.pages = g.guest.pages
+        #expect(machineDone(d.unit).0 == SWIFTVTD_OK.rawValue)
+        let parent = try #require(destinationFake.attachment(deviceFD: destinationDevice.deviceFD))
+        var err = [CChar](repeating: 0, count: 256)
+        #expect(swiftvtd_load_state(d.unit, blob, blob.count, &err, err.count) == SWIFTVTD_OK.rawValue,
+                "\(String(cString: err))")
+
+        let nested = try #require(destinationFake.attachment(deviceFD: destinationDevice.deviceFD))
+        #expect(nested != parent)
+        #expect(destinationFake.objects(iommufd: destinationDevice.iommufd)[nested] == .hwptNested(parent: parent))
+        #expect(destinationFake.nestedTable(iommufd: destinationDevice.iommufd, hwpt: nested)
+            == FirstLevelTable(rootPointer: ScalableGuest.flRoot, addressWidth: .bits48, flags: [.writeProtect]))
+        // The PASID the guest bound on the source is bound again too.
+        let pasidHWPT = try #require(destinationFake.attachment(deviceFD: destinationDevice.deviceFD,
+                                                               .pasid(PASID(rawValue: 5))))
+        #expect(destinationFake.nestedTable(iommufd: destinationDevice.iommufd, hwpt: pasidHWPT)
+            == FirstLevelTable(rootPointer: 0x21000, addressWidth: .bits48, flags: []))
     }
 }
