@@ -1,5 +1,5 @@
-/* Layout checks for the public ABI structs: a change here is an ABI change
- * and must bump SWIFTVTD_ABI_VERSION. */
+/* Layout checks for the public ABI structs. Within one major a struct may only grow at its
+ * end (swiftvtd.h's size rule); moving or resizing a field bumps SWIFTVTD_ABI_VERSION. */
 #include <stddef.h>
 #include "swiftvtd.h"
 
@@ -8,7 +8,12 @@ _Static_assert(offsetof(swiftvtd_config, aw_bits) == 8, "swiftvtd_config.aw_bits
 _Static_assert(offsetof(swiftvtd_config, fault_records) == 28, "swiftvtd_config.fault_records");
 _Static_assert(offsetof(swiftvtd_config, iotlb_capacity) == 32, "swiftvtd_config.iotlb_capacity");
 _Static_assert(sizeof(swiftvtd_event) == 48, "swiftvtd_event layout");
-_Static_assert(sizeof(swiftvtd_host_ops) == 64, "swiftvtd_host_ops layout");
+_Static_assert(sizeof(swiftvtd_host_ops) == 72, "swiftvtd_host_ops layout");
+_Static_assert(offsetof(swiftvtd_host_ops, log) == 56, "swiftvtd_host_ops.log (end of 1.0)");
+_Static_assert(offsetof(swiftvtd_host_ops, trace) == 64, "swiftvtd_host_ops.trace (1.1)");
+_Static_assert(sizeof(swiftvtd_trace) == 72, "swiftvtd_trace layout");
+_Static_assert(offsetof(swiftvtd_trace, addr) == 24, "swiftvtd_trace.addr");
+_Static_assert(offsetof(swiftvtd_trace, words) == 40, "swiftvtd_trace.words");
 _Static_assert(sizeof(swiftvtd_translate_request) == 16, "swiftvtd_translate_request layout");
 _Static_assert(sizeof(swiftvtd_translation) == 24, "swiftvtd_translation layout");
 _Static_assert(sizeof(swiftvtd_msi) == 16, "swiftvtd_msi layout");

@@ -3,9 +3,21 @@
  *
  * This header is the whole contract between the library and its host (QEMU's
  * swift-vtd device, the C ABI tests, benchmarks). Rules that hold everywhere:
- *   - Every struct the host passes in starts with a `size` field set to
- *     sizeof(the struct as the host was compiled); the library refuses sizes it
- *     does not know instead of reading past them.
+ *   - Versioning: the SONAME is libSwiftVTd.so.SWIFTVTD_ABI_VERSION and only
+ *     swiftvtd_* symbols are exported. Within one major, structs and functions
+ *     only grow: every struct passed across the ABI starts with a `size` field
+ *     set to sizeof(the struct as its writer was compiled). The library takes
+ *     an older, smaller struct (the fields it lacks keep their defaults: zero,
+ *     NULL, or swiftvtd_config_init's value), and a newer, larger one whose
+ *     extra bytes are all zero; anything smaller than the major's first
+ *     release, or larger with unknown fields set, is SWIFTVTD_EVERSION or a
+ *     create error. Additions need no change in an older host. A change that
+ *     cannot follow this rule bumps SWIFTVTD_ABI_VERSION, and so the SONAME.
+ *   - The exception: swiftvtd_translate_request/swiftvtd_translation and
+ *     swiftvtd_msi carry no size. They are passed on every DMA access and
+ *     every interrupt, from any thread, so they stay fixed-layout, fully
+ *     checked (reserved fields and unknown flags are SWIFTVTD_EINVAL) and
+ *     frozen for the major: a new request field means a new function.
  *   - Functions report failure by return code (and, where a buffer is given,
  *     a message). The library never aborts on bad input: the guest is untrusted.
  *   - No callback is invoked while the library holds an internal lock, so a
@@ -24,13 +36,20 @@
 extern "C" {
 #endif
 
-/* Bumped whenever a struct layout or a function signature changes. */
+/* The major version: the SONAME's number (libSwiftVTd.so.1), bumped only by a change the
+   size rule above cannot absorb. swiftvtd_abi_version() returns it, so a host that loads the
+   library by path can refuse another major before calling anything else. */
 #define SWIFTVTD_ABI_VERSION 1u
+/* The rest of the library's version (MAJOR.MINOR.MICRO; swiftvtd.pc carries the same).
+   MINOR grows with every addition: a host built against 1.N needs a library of 1.N or newer. */
+#define SWIFTVTD_VERSION_MINOR 1
+#define SWIFTVTD_VERSION_MICRO 0
 
 /* Requests without PASID (PCIe requests carrying no PASID TLP prefix). */
 #define SWIFTVTD_NO_PASID 0xFFFFFFFFu
 
 typedef struct swiftvtd swiftvtd_t; /* opaque handle */
+typedef struct swiftvtd_trace swiftvtd_trace; /* a trace record, defined below */
 
 /* Return codes. Faults during translation are not errors: see swiftvtd_translate. */
 typedef enum swiftvtd_status {
@@ -141,7 +160,69 @@ typedef struct swiftvtd_host_ops {
     void (*event)(void *opaque, const swiftvtd_event *event);
     /* Log line (NUL-terminated, no trailing newline); may be NULL. */
     void (*log)(void *opaque, int level, const char *message);
+    /* --- 1.1: everything below is absent from 64-byte (1.0) host ops. --- */
+    /* One structured trace record per decision (see swiftvtd_trace); may be NULL. The one
+       callback that may run with the unit's internal lock held: it must only record, never
+       call into the library. With it NULL no record is built. */
+    void (*trace)(void *opaque, const swiftvtd_trace *trace);
 } swiftvtd_host_ops;
+
+/* ------------------------------------------------------------------------ */
+/* Trace records: what a guest engineer debugs with, one record per decision. */
+/* Fields a kind does not use are zero.                                       */
+/* ------------------------------------------------------------------------ */
+typedef enum swiftvtd_trace_kind {
+    /* A queued-invalidation descriptor was processed: code = descriptor type (bits 11:9,3:0),
+       words = its 2 (128-bit queue) or 4 (256-bit) quadwords, scope = 1 done, 2 wait with status
+       write, 3 refused (IQE: data = the queue error). */
+    SWIFTVTD_TRACE_DESCRIPTOR = 1,
+    /* A fault was recorded in a fault recording register: code = reason, sid, pasid, addr
+       (page or interrupt index), data = FRCD index, scope = 1 read, 2 write. */
+    SWIFTVTD_TRACE_FAULT = 2,
+    /* Context-cache invalidation: scope = SWIFTVTD_SCOPE_*; did, sid, data = function mask. */
+    SWIFTVTD_TRACE_CONTEXT_INVALIDATE = 3,
+    /* PASID-cache invalidation: scope; did, pasid. */
+    SWIFTVTD_TRACE_PASID_INVALIDATE = 4,
+    /* IOTLB or PASID-IOTLB invalidation: scope; did, pasid, addr, data = address mask, code = 1
+       when the invalidation hint (IH) is set. */
+    SWIFTVTD_TRACE_IOTLB_INVALIDATE = 5,
+    /* A guest PASID entry handed to the host IOMMU (nested): sid, pasid, did, addr = first-level
+       table pointer (0 for pass-through/second-level), code = 0, the errno it failed with, or -1
+       for another failure (the reason is logged). */
+    SWIFTVTD_TRACE_HOST_BIND = 6,
+    /* ... a cleared entry taken off the host: sid, pasid, did, code as above. */
+    SWIFTVTD_TRACE_HOST_UNBIND = 7,
+    /* A PASID-IOTLB invalidation forwarded to the host IOMMU: scope = SWIFTVTD_SCOPE_PASID or
+       _PASID_PAGES, did, pasid, addr, data = address mask. A batch the host failed is one more
+       record with code = -1 (the reason is logged). */
+    SWIFTVTD_TRACE_HOST_INVALIDATE = 8,
+    /* An interrupt request was remapped: sid, addr/words[0] = input address/data, words[1]/
+       words[2] = output address/data, code = the swiftvtd_irq_result, data = the IRTE index
+       (0 for compatibility format). */
+    SWIFTVTD_TRACE_INTERRUPT_REMAP = 9,
+} swiftvtd_trace_kind;
+
+typedef enum swiftvtd_trace_scope {
+    SWIFTVTD_SCOPE_GLOBAL = 1,
+    SWIFTVTD_SCOPE_DOMAIN = 2,
+    SWIFTVTD_SCOPE_DEVICE = 3,      /* context cache: one source-id (with function mask) */
+    SWIFTVTD_SCOPE_PASID = 4,       /* every page of one PASID of a domain */
+    SWIFTVTD_SCOPE_PAGES = 5,       /* 2^data pages from addr, in a domain */
+    SWIFTVTD_SCOPE_PASID_PAGES = 6, /* 2^data pages from addr, in one PASID of a domain */
+} swiftvtd_trace_scope;
+
+struct swiftvtd_trace {
+    uint32_t size;        /* sizeof(swiftvtd_trace) */
+    uint32_t kind;        /* swiftvtd_trace_kind */
+    uint32_t scope;       /* kind-specific, see above */
+    uint32_t code;        /* kind-specific, see above */
+    uint16_t sid;
+    uint16_t did;
+    uint32_t pasid;       /* or SWIFTVTD_NO_PASID */
+    uint64_t addr;
+    uint64_t data;
+    uint64_t words[4];
+};
 
 /* ------------------------------------------------------------------------ */
 /* Lifecycle                                                                 */
@@ -379,7 +460,8 @@ typedef enum swiftvtd_host_mode {
 /* Decides, once at machine-init-done and before the guest runs, how host devices are translated,
    and fixes what the guest is shown: with no host device nothing changes; when every host device
    can nest, ECAP.FLTS (no SLTS) and CAP.CM; otherwise ECAP.SLTS and CAP.CM without FLTS. The
-   decision is logged (SWIFTVTD_LOG_INFO), written to decision (when len > 0) and shown in the
+   decision is logged (SWIFTVTD_LOG_INFO with host devices, SWIFTVTD_LOG_TRACE without: it would
+   be on every run's stderr), written to decision (when len > 0) and shown in the
    state dump. Returns SWIFTVTD_OK, SWIFTVTD_EINVAL for an unknown mode or a second call, or
    SWIFTVTD_EUNSUPPORTED when a forced choice (host_mode or x-flts/caching-mode) cannot work, with
    the reason in decision. */

@@ -35,17 +35,16 @@ enum CConfiguration {
     static func decode(_ p: UnsafePointer<swiftvtd_config>) -> Result<VTdConfiguration, ConfigurationError> {
         // Read size and version before touching anything a differently sized struct may not have.
         let raw = UnsafeRawPointer(p)
-        let size = raw.load(as: UInt32.self)
         let version = raw.load(fromByteOffset: 4, as: UInt32.self)
         guard version == SWIFTVTD_ABI_VERSION else {
             return .failure(ConfigurationError(
                 "swiftvtd_create: ABI version \(version) requested, this library implements \(SWIFTVTD_ABI_VERSION)"))
         }
-        guard size == MemoryLayout<swiftvtd_config>.size else {
-            return .failure(ConfigurationError(
-                "swiftvtd_create: config size \(size), this library takes \(MemoryLayout<swiftvtd_config>.size)"))
+        // Fields an older host does not know keep their defaults.
+        var cfg = encode(VTdConfiguration())
+        if let problem = SizedStruct.read(raw, into: &cfg, minimum: SizedStruct.configMinimum, name: "config") {
+            return .failure(ConfigurationError("swiftvtd_create: \(problem)"))
         }
-        let cfg = p.pointee
         guard cfg.reserved0 == 0, cfg.reserved1 == 0, cfg.reserved2 == 0 else {
             return .failure(ConfigurationError("swiftvtd_create: reserved config fields must be zero"))
         }

@@ -65,17 +65,17 @@ public func swiftvtd_create(_ cfg: UnsafePointer<swiftvtd_config>?, _ ops: Unsaf
     case .success(let c):
         configuration = c
     }
-    let opsSize = UnsafeRawPointer(ops).load(as: UInt32.self)
-    guard opsSize == MemoryLayout<swiftvtd_host_ops>.size else {
-        writeMessage("swiftvtd_create: host ops size \(opsSize), this library takes \(MemoryLayout<swiftvtd_host_ops>.size)",
-                     to: err, length: errLength)
+    // 1.0 hosts pass 64-byte ops without `trace`: it reads as NULL.
+    var hostOps = swiftvtd_host_ops()
+    if let problem = SizedStruct.read(ops, into: &hostOps, minimum: SizedStruct.hostOpsMinimum, name: "host ops") {
+        writeMessage("swiftvtd_create: \(problem)", to: err, length: errLength)
         return nil
     }
-    guard ops.pointee.dma_read != nil, ops.pointee.dma_write != nil else {
+    guard hostOps.dma_read != nil, hostOps.dma_write != nil else {
         writeMessage("swiftvtd_create: dma_read and dma_write callbacks are required", to: err, length: errLength)
         return nil
     }
-    let platform = HostPlatform(ops: ops.pointee)
+    let platform = HostPlatform(ops: hostOps)
     do {
         let unit = try VTdUnit(configuration: configuration, platform: platform)
         let handle = UnitHandle(unit: unit, platform: platform)

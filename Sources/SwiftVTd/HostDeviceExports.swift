@@ -13,13 +13,11 @@ public func swiftvtd_host_device_attach(_ unit: OpaquePointer?, _ sid: UInt16,
         writeMessage("swiftvtd_host_device_attach: unit or device is NULL", to: err, length: errLength)
         return SWIFTVTD_EINVAL.rawValue
     }
-    let size = UnsafeRawPointer(dev).load(as: UInt32.self)
-    guard size == MemoryLayout<swiftvtd_host_device>.size else {
-        writeMessage("swiftvtd_host_device_attach: struct size \(size), this library takes "
-                     + "\(MemoryLayout<swiftvtd_host_device>.size)", to: err, length: errLength)
+    var d = swiftvtd_host_device()
+    if let problem = SizedStruct.read(dev, into: &d, minimum: SizedStruct.hostDeviceMinimum, name: "host device") {
+        writeMessage("swiftvtd_host_device_attach: \(problem)", to: err, length: errLength)
         return SWIFTVTD_EVERSION.rawValue
     }
-    let d = dev.pointee
     let legacy = d.flags & SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER != 0
     guard d.flags & ~SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER == 0,
           d.reserved.0 == 0, d.reserved.1 == 0, d.reserved.2 == 0,

@@ -3,6 +3,7 @@
 // HostIOMMU backend calls. Control paths only (attach, decision, PASID-entry changes, invalidation
 // batches); translate never comes here.
 
+import CSwiftVTd
 import HostIOMMU
 import Synchronization
 import VTdModel
@@ -139,7 +140,8 @@ final class HostDevices: HostBindingObserver {
             s.nested = nested
         }
         if nested != nil { unit.setHostBindingObserver(self) }
-        platform.log(.info, decision.description)
+        // Every run without assigned devices would print it: a trace line then, a log line otherwise.
+        platform.log(decision.mode == .emulatedOnly ? .trace : .info, decision.description)
         return .success(decision)
     }
 
@@ -219,10 +221,33 @@ final class HostDevices: HostBindingObserver {
                         s.boundPASIDs[sid, default: []].insert(entry.pasid)
                     }
                 }
-                do { try s.nested?.pasidEntryChanged(binding) } catch {
+                guard let nested = s.nested else { return }
+                var failed: HostError?
+                do throws(HostError) { try nested.pasidEntryChanged(binding) } catch {
+                    failed = error
                     platform.log(.guestError, "host binding \(binding): \(error)")
                 }
+                Self.traceBinding(binding, entry, failed, platform)
             }
+        }
+    }
+
+    /// SWIFTVTD_TRACE_HOST_BIND / _UNBIND for what the backend was just told.
+    static func traceBinding(_ binding: PASIDBinding, _ entry: HostPASIDEntry, _ failed: HostError?,
+                             _ platform: HostPlatform) {
+        let kind: swiftvtd_trace_kind
+        var table: UInt64 = 0
+        switch binding.translation {
+        case .cleared: kind = SWIFTVTD_TRACE_HOST_UNBIND
+        case .firstLevel(let t): kind = SWIFTVTD_TRACE_HOST_BIND; table = t.rootPointer
+        default: kind = SWIFTVTD_TRACE_HOST_BIND
+        }
+        platform.trace(kind) { t in
+            t.sid = binding.requesterID.rawValue
+            t.pasid = entry.pasid
+            t.did = entry.domainID
+            t.addr = table
+            t.code = failed.map { UInt32(bitPattern: $0.errno?.rawValue ?? -1) } ?? 0
         }
     }
 
@@ -251,7 +276,19 @@ final class HostDevices: HostBindingObserver {
         let request = PASIDInvalidation(domainID: DomainID(rawValue: invalidation.domainID),
                                         pasid: PASID(rawValue: invalidation.pasid), scope: scope,
                                         leafOnly: invalidation.leafOnly, tag: UInt64(invalidation.descriptorIndex))
-        state.withLock { $0.nested?.enqueue(request) }
+        let forwarded = state.withLock { s -> Bool in
+            guard let nested = s.nested else { return false }
+            nested.enqueue(request)
+            return true
+        }
+        guard forwarded else { return }
+        platform.trace(SWIFTVTD_TRACE_HOST_INVALIDATE) { t in
+            t.did = invalidation.domainID
+            t.pasid = invalidation.pasid
+            t.addr = invalidation.address ?? 0
+            t.data = UInt64(invalidation.addressMask)
+            t.scope = (invalidation.address == nil ? SWIFTVTD_SCOPE_PASID : SWIFTVTD_SCOPE_PASID_PAGES).rawValue
+        }
     }
 
     func invalidationBarrier(descriptorIndex: Int?) -> Int? {
@@ -264,6 +301,7 @@ final class HostDevices: HostBindingObserver {
             return nil
         case .failed(let failure):
             platform.log(.guestError, "host invalidation failed: \(failure)")
+            platform.trace(SWIFTVTD_TRACE_HOST_INVALIDATE) { t in t.code = UInt32(bitPattern: -1) }
             return Int(clamping: failure.tag)
         }
     }

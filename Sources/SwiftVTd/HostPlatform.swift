@@ -65,3 +65,95 @@ final class HostPlatform: Platform {
         message.withCString { log(ops.opaque, level.rawValue, $0) }
     }
 }
+
+// MARK: Trace records (swiftvtd_trace)
+
+extension HostPlatform: TraceSink {
+    var tracing: Bool { ops.trace != nil }
+
+    /// Hands one record to the host; builds nothing when the host has no trace callback.
+    @inline(__always)
+    func trace(_ kind: swiftvtd_trace_kind, _ fill: (inout swiftvtd_trace) -> Void) {
+        guard let deliver = ops.trace else { return }
+        var t = swiftvtd_trace()
+        t.size = UInt32(MemoryLayout<swiftvtd_trace>.size)
+        t.kind = kind.rawValue
+        t.pasid = SWIFTVTD_NO_PASID
+        fill(&t)
+        withUnsafePointer(to: &t) { deliver(ops.opaque, $0) }
+    }
+
+    func trace(_ record: TraceRecord) {
+        switch record {
+        case let .descriptor(d, wide, outcome):
+            trace(SWIFTVTD_TRACE_DESCRIPTOR) { t in
+                t.code = UInt32(d.typeCode)
+                t.words = wide ? d.words : (d.words.0, d.words.1, 0, 0)
+                switch outcome {
+                case .done: t.scope = 1
+                case .statusWrite: t.scope = 2
+                case .refused(let error):
+                    t.scope = 3
+                    t.data = error.traceCode
+                }
+            }
+        case let .fault(f, index):
+            trace(SWIFTVTD_TRACE_FAULT) { t in
+                t.code = UInt32(f.reason.rawValue)
+                t.sid = f.sourceID
+                t.pasid = f.pasid ?? SWIFTVTD_NO_PASID
+                t.addr = f.address
+                t.data = UInt64(index)
+                t.scope = f.isRead ? 1 : 2
+            }
+        case .contextInvalidation(let scope):
+            trace(SWIFTVTD_TRACE_CONTEXT_INVALIDATE) { t in
+                switch scope {
+                case .global: t.scope = SWIFTVTD_SCOPE_GLOBAL.rawValue
+                case .domain(let did): t.scope = SWIFTVTD_SCOPE_DOMAIN.rawValue; t.did = did
+                case let .device(sid, mask, did):
+                    t.scope = SWIFTVTD_SCOPE_DEVICE.rawValue; t.sid = sid; t.did = did; t.data = UInt64(mask)
+                }
+            }
+        case .pasidCacheInvalidation(let scope):
+            trace(SWIFTVTD_TRACE_PASID_INVALIDATE) { t in
+                switch scope {
+                case .global: t.scope = SWIFTVTD_SCOPE_GLOBAL.rawValue
+                case .domain(let did): t.scope = SWIFTVTD_SCOPE_DOMAIN.rawValue; t.did = did
+                case let .pasid(did, pasid): t.scope = SWIFTVTD_SCOPE_PASID.rawValue; t.did = did; t.pasid = pasid
+                }
+            }
+        case .iotlbInvalidation(let scope):
+            trace(SWIFTVTD_TRACE_IOTLB_INVALIDATE) { t in
+                switch scope {
+                case .global: t.scope = SWIFTVTD_SCOPE_GLOBAL.rawValue
+                case .domain(let did): t.scope = SWIFTVTD_SCOPE_DOMAIN.rawValue; t.did = did
+                case let .pasid(did, pasid): t.scope = SWIFTVTD_SCOPE_PASID.rawValue; t.did = did; t.pasid = pasid
+                case let .pages(did, address, mask, leafOnly):
+                    t.scope = SWIFTVTD_SCOPE_PAGES.rawValue; t.did = did; t.addr = address
+                    t.data = UInt64(mask); t.code = leafOnly ? 1 : 0
+                case let .pasidPages(did, pasid, address, mask, leafOnly):
+                    t.scope = SWIFTVTD_SCOPE_PASID_PAGES.rawValue; t.did = did; t.pasid = pasid; t.addr = address
+                    t.data = UInt64(mask); t.code = leafOnly ? 1 : 0
+                }
+            }
+        }
+    }
+}
+
+extension InvalidationQueueError {
+    /// IQERCD's detail code for the trace (ICE/ITE as 0x10/0x20 with the source-id above).
+    var traceCode: UInt64 {
+        switch self {
+        case .invalidTail: 1
+        case .descriptorFetchFailed: 2
+        case .invalidDescriptorType: 3
+        case .reservedFieldSet: 4
+        case .invalidDescriptorWidth: 5
+        case .misalignedTail: 6
+        case .statusWriteFailed, .hostInvalidationFailed: 0
+        case .completionError(let sid): 0x10 | UInt64(sid) << 16
+        case .timeout(let sid): 0x20 | UInt64(sid) << 16
+        }
+    }
+}

@@ -9,18 +9,35 @@ public func swiftvtd_interrupt_remap(_ unit: OpaquePointer?, _ sid: UInt16, _ in
     guard let unit, let input, let output else { return SWIFTVTD_EINVAL.rawValue }
     let request = input.pointee
     guard request.reserved == 0, flags & ~SWIFTVTD_IRQ_NO_FAULT == 0 else { return SWIFTVTD_EINVAL.rawValue }
-    let outcome = withHandle(unit) {
-        $0.unit.remapInterrupt(sourceID: sid, address: request.address, data: request.data,
-                               recordsFaults: flags & SWIFTVTD_IRQ_NO_FAULT == 0)
-    }
-    switch outcome {
-    case .remapped(let message):
-        output.pointee = swiftvtd_msi(address: message.address, data: message.data, reserved: 0)
-        return Int32(SWIFTVTD_IRQ_REMAPPED.rawValue)
-    case .passThrough:
-        output.pointee = request
-        return Int32(SWIFTVTD_IRQ_PASSTHROUGH.rawValue)
-    case .blocked(let reason):
-        return Int32(reason.rawValue)
+    return withHandle(unit) { handle in
+        let outcome = handle.unit.remapInterrupt(sourceID: sid, address: request.address, data: request.data,
+                                                 recordsFaults: flags & SWIFTVTD_IRQ_NO_FAULT == 0)
+        let result: Int32
+        switch outcome {
+        case .remapped(let message):
+            output.pointee = swiftvtd_msi(address: message.address, data: message.data, reserved: 0)
+            result = Int32(SWIFTVTD_IRQ_REMAPPED.rawValue)
+        case .passThrough:
+            output.pointee = request
+            result = Int32(SWIFTVTD_IRQ_PASSTHROUGH.rawValue)
+        case .blocked(let reason):
+            result = Int32(reason.rawValue)
+        }
+        handle.platform.trace(SWIFTVTD_TRACE_INTERRUPT_REMAP) { t in
+            let address = InterruptRequestAddress(rawValue: request.address)
+            t.sid = sid
+            t.code = UInt32(bitPattern: result)
+            t.addr = request.address
+            t.words.0 = UInt64(request.data)
+            if result == Int32(SWIFTVTD_IRQ_REMAPPED.rawValue) {
+                t.words.1 = output.pointee.address
+                t.words.2 = UInt64(output.pointee.data)
+            }
+            if address.isRemappable {
+                let sub = address.subhandleValid ? InterruptRequestData(rawValue: request.data).subhandle : 0
+                t.data = UInt64(address.handle &+ sub)
+            }
+        }
+        return result
     }
 }

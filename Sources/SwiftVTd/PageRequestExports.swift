@@ -6,10 +6,10 @@ import VTdModel
 @_cdecl("swiftvtd_page_request")
 public func swiftvtd_page_request(_ unit: OpaquePointer?, _ request: UnsafePointer<swiftvtd_pri_request>?) -> Int32 {
     guard let unit, let request else { return SWIFTVTD_EINVAL.rawValue }
-    guard UnsafeRawPointer(request).load(as: UInt32.self) == MemoryLayout<swiftvtd_pri_request>.size else {
+    var r = swiftvtd_pri_request()
+    guard SizedStruct.read(request, into: &r, minimum: SizedStruct.priRequestMinimum, name: "page request") == nil else {
         return SWIFTVTD_EVERSION.rawValue
     }
-    let r = request.pointee
     let known = SWIFTVTD_PRQ_READ | SWIFTVTD_PRQ_WRITE | SWIFTVTD_PRQ_EXEC | SWIFTVTD_PRQ_PRIV | SWIFTVTD_PRQ_LAST
     guard r.flags & ~known == 0 else { return SWIFTVTD_EINVAL.rawValue }
     let pageRequest = PageRequest(

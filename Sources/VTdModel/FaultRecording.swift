@@ -166,6 +166,7 @@ extension UnitState {
             register.faultInfo &= (1 << UInt64(configuration.addressWidth)) - 1
         }
         setFaultRecord(index, register)
+        tracer?.trace(.fault(record, index: index))
         nextFaultRecord = (index + 1) % faultRecordCount
         if !before.contains(.primaryPendingFault) {
             var status = before

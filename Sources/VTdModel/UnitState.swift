@@ -35,6 +35,8 @@ struct UnitState {
     /// For the state dump: translate counters, and what walks found per device.
     var statistics = TranslationStatistics()
     var devicesSeen = DevicesSeen()
+    /// Hears trace records (Trace.swift); nil unless the host asked for them.
+    var tracer: (any TraceSink)?
 
     init(configuration: VTdConfiguration) {
         self.configuration = configuration

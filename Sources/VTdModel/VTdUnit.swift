@@ -32,7 +32,8 @@ public final class VTdUnit: @unchecked Sendable {
         if let problem = configuration.validationError() { throw ConfigurationError(problem) }
         self.configuration = configuration
         self.platform = platform
-        let initial = UnitState(configuration: configuration)
+        var initial = UnitState(configuration: configuration)
+        if let sink = platform as? any TraceSink, sink.tracing { initial.tracer = sink }
         self.iotlbReader = initial.iotlb.reader
         self.state = Mutex(initial)
         self.translationEngine = TranslationEngine(configuration: configuration)

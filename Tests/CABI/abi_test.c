@@ -659,6 +659,84 @@ static void test_machine_done_without_host_devices(void)
     g_free(g);
 }
 
+/* The size rule: a 1.0 host's 64-byte ops (no trace member) still work; a newer host's larger
+   ops are taken when the bytes this library does not know are zero, refused otherwise. */
+static void test_create_takes_older_and_newer_host_ops(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_host_ops ops = guest_ops(g);
+    unsigned char buf[sizeof(swiftvtd_host_ops) + 16];
+    swiftvtd_config cfg;
+    swiftvtd_t *unit;
+    char err[256] = "";
+
+    api.config_init(&cfg);
+    memset(buf, 0xAA, sizeof(buf));
+    ops.size = offsetof(swiftvtd_host_ops, trace);
+    memcpy(buf, &ops, offsetof(swiftvtd_host_ops, trace));
+    unit = api.create(&cfg, (const swiftvtd_host_ops *)buf, err, sizeof(err));
+    g_assert_nonnull(unit);
+    g_assert_cmphex(api.mmio_read(unit, REG_VER, 4), ==, 0x10);
+    api.destroy(unit);
+
+    memset(buf, 0, sizeof(buf));
+    ops.size = sizeof(buf);
+    memcpy(buf, &ops, sizeof(ops));
+    unit = api.create(&cfg, (const swiftvtd_host_ops *)buf, err, sizeof(err));
+    g_assert_nonnull(unit);
+    api.destroy(unit);
+    buf[sizeof(swiftvtd_host_ops) + 3] = 1;
+    expect_create_error(&cfg, (swiftvtd_host_ops *)buf, "does not know");
+    g_free(g);
+}
+
+typedef struct TraceLog {
+    int count;
+    swiftvtd_trace records[16];
+} TraceLog;
+
+static TraceLog trace_log;
+
+static void record_trace(void *opaque, const swiftvtd_trace *t)
+{
+    (void)opaque;
+    g_assert_cmpuint(t->size, ==, sizeof(*t));
+    if (trace_log.count < 16) {
+        trace_log.records[trace_log.count++] = *t;
+    }
+}
+
+/* One queued descriptor (a domain-selective IOTLB invalidation of domain 7): the host hears a
+   descriptor record with its type and words, then the invalidation with its scope. */
+static void test_trace_records_of_a_queued_invalidation(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_host_ops ops = guest_ops(g);
+    swiftvtd_config cfg;
+    swiftvtd_t *unit;
+    uint64_t desc = 2 | (2u << 4) | (7ull << 16);
+
+    memset(&trace_log, 0, sizeof(trace_log));
+    ops.trace = record_trace;
+    api.config_init(&cfg);
+    unit = api.create(&cfg, &ops, NULL, 0);
+    g_assert_nonnull(unit);
+    memcpy(g->ram + 0x4000, &desc, sizeof(desc));
+    api.mmio_write(unit, REG_IQA, 0x4000, 8);
+    api.mmio_write(unit, REG_GCMD, GCMD_QIE, 4);
+    api.mmio_write(unit, REG_IQT, 1 << 4, 8);
+    g_assert_cmpint(trace_log.count, ==, 2);
+    g_assert_cmpuint(trace_log.records[0].kind, ==, SWIFTVTD_TRACE_IOTLB_INVALIDATE);
+    g_assert_cmpuint(trace_log.records[0].scope, ==, SWIFTVTD_SCOPE_DOMAIN);
+    g_assert_cmpuint(trace_log.records[0].did, ==, 7);
+    g_assert_cmpuint(trace_log.records[1].kind, ==, SWIFTVTD_TRACE_DESCRIPTOR);
+    g_assert_cmpuint(trace_log.records[1].code, ==, 2);
+    g_assert_cmpuint(trace_log.records[1].scope, ==, 1);
+    g_assert_cmphex(trace_log.records[1].words[0], ==, desc);
+    api.destroy(unit);
+    g_free(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -667,6 +745,8 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/create/rejects-wrong-version", test_create_rejects_wrong_version);
     g_test_add_func("/swiftvtd/create/read-version", test_create_and_read_version);
     g_test_add_func("/swiftvtd/create/rejects-bad-configs", test_create_rejects_bad_configs);
+    g_test_add_func("/swiftvtd/create/older-and-newer-host-ops", test_create_takes_older_and_newer_host_ops);
+    g_test_add_func("/swiftvtd/trace/queued-invalidation", test_trace_records_of_a_queued_invalidation);
     g_test_add_func("/swiftvtd/registers/default-config", test_registers_of_the_default_config);
     g_test_add_func("/swiftvtd/registers/gcmd-sets-gsts", test_global_command_sets_status);
     g_test_add_func("/swiftvtd/registers/bad-accesses-logged", test_bad_accesses_are_logged);

@@ -4,6 +4,7 @@
 
 extension UnitState {
     mutating func invalidateContextCache(_ scope: ContextInvalidationScope, effects: inout Effects) {
+        tracer?.trace(.contextInvalidation(scope))
         contextCache.invalidate(scope)
         // PASID entries hang off context entries: whatever is cached below the invalidated
         // context entries goes too (as the register-based interface does).
@@ -65,6 +66,7 @@ extension UnitState {
     }
 
     mutating func invalidateIOTLB(_ scope: IOTLBInvalidationScope) {
+        tracer?.trace(.iotlbInvalidation(scope))
         iotlb.invalidate(scope)
         invalidationGeneration &+= 1
     }
@@ -101,6 +103,7 @@ extension UnitState {
     }
 
     mutating func invalidatePASIDCache(_ scope: PASIDCacheInvalidationScope, effects: inout Effects) {
+        tracer?.trace(.pasidCacheInvalidation(scope))
         pasidCache.invalidate(scope)
         invalidationGeneration &+= 1
         requestShadowResync(effects: &effects) { _, registered in

@@ -187,7 +187,9 @@ extension UnitState {
                 ? InvalidationDescriptor(UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]),
                                          UInt64(littleEndian: w[2]), UInt64(littleEndian: w[3]))
                 : InvalidationDescriptor(UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]))
-            switch process(descriptor, wide: window.wide, effects: &effects) {
+            let outcome = process(descriptor, wide: window.wide, effects: &effects)
+            if let tracer { tracer.trace(.descriptor(descriptor, wide: window.wide, outcome: outcome.traced)) }
+            switch outcome {
             case .done:
                 if let host = hostInvalidation(descriptor, index: window.head + i) { effects.hostInvalidations.append(host) }
                 processed += 1
@@ -234,6 +236,14 @@ extension UnitState {
         case done
         case statusWrite(PendingStatusWrite)
         case error(InvalidationQueueError)
+
+        var traced: TraceRecord.DescriptorOutcome {
+            switch self {
+            case .done: .done
+            case .statusWrite: .statusWrite
+            case .error(let e): .refused(e)
+            }
+        }
     }
 
     /// Validates and applies one descriptor (spec 6.5.2.x per type).
