@@ -3,18 +3,34 @@
 SWIFT     ?= swift
 CC        ?= cc
 PREFIX    ?= /usr/local
+LIBDIR    ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 BUILD_DIR := .build/release
 LIB       := $(BUILD_DIR)/libSwiftVTd.so
+# The library's version lives in the header: MAJOR (the ABI, the SONAME's number).MINOR.MICRO.
+HEADER    := CInterop/include/swiftvtd.h
+ABI_MAJOR := $(shell sed -n 's/^\#define SWIFTVTD_ABI_VERSION \([0-9]*\)u.*/\1/p' $(HEADER))
+LIB_VERSION := $(ABI_MAJOR).$(shell sed -n 's/^\#define SWIFTVTD_VERSION_MINOR \([0-9]*\).*/\1/p' $(HEADER)).$(shell sed -n 's/^\#define SWIFTVTD_VERSION_MICRO \([0-9]*\).*/\1/p' $(HEADER))
+SONAME    := libSwiftVTd.so.$(ABI_MAJOR)
 # The Swift runtime is linked in statically, and its symbols hidden, so the .so loads
 # into a C process (QEMU) on a machine without the Swift toolchain.
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xlinker --exclude-libs=ALL
+# The shipped library: a SONAME, and only swiftvtd_* exported (CInterop/libSwiftVTd.map).
+LIB_FLAGS := $(RELEASE_FLAGS) -Xlinker -soname=$(SONAME) -Xlinker --version-script=$(abspath CInterop/libSwiftVTd.map)
 GLIB_FLAGS = $(shell pkg-config --cflags --libs glib-2.0 gmodule-2.0)
+# Big downloads and builds (QEMU, guest kernels): /var/cache/swiftvtd, or the per-user cache
+# when that is not writable (scripts/cache-dir.sh). The included makefiles use this value.
+ifeq ($(origin SWIFTVTD_CACHE),undefined)
+SWIFTVTD_CACHE := $(shell scripts/cache-dir.sh)
+endif
+export SWIFTVTD_CACHE
 
-.PHONY: all lib deps test test-swift test-c test-fuzz test-asan test-tsan fuzz fuzz-build fuzz-merge bench install clean
+.PHONY: all lib deps check test test-swift test-c test-fuzz test-asan test-tsan fuzz fuzz-build fuzz-merge bench \
+	install uninstall clean
 all: lib
 
 lib:
-	$(SWIFT) build $(RELEASE_FLAGS) --product SwiftVTd
+	$(SWIFT) build $(LIB_FLAGS) --product SwiftVTd
 
 # Debian packages for the C ABI test and the fuzz harnesses (installs only what is missing).
 deps:
@@ -23,6 +39,9 @@ deps:
 # Model and ABI tests first (fast), then real guests through QEMU (builds QEMU and the
 # guest images on first use, cached under $(SWIFTVTD_CACHE)).
 test: deps test-swift test-c test-fuzz guest-test
+
+# The fast offline subset: the Swift suites and the C ABI test; no fuzzing, no guests.
+check: test-swift test-c
 
 test-swift:
 	$(SWIFT) test
@@ -34,6 +53,10 @@ $(BUILD_DIR)/abi-test: Tests/CABI/abi_test.c CInterop/include/swiftvtd.h
 
 test-c: lib $(BUILD_DIR)/abi-test
 	SWIFTVTD_LIBRARY=$(abspath $(LIB)) $(BUILD_DIR)/abi-test
+	@readelf -d $(LIB) | grep -q 'Library soname: \[$(SONAME)\]' || { echo "$(LIB): SONAME is not $(SONAME)"; exit 1; }
+	@extra=$$(readelf --dyn-syms -W $(LIB) | awk '$$5 == "GLOBAL" && $$7 != "UND" && $$8 !~ /^swiftvtd_/ && $$8 != "SWIFTVTD_$(ABI_MAJOR)"'); \
+		[ -z "$$extra" ] || { echo "$(LIB) exports more than swiftvtd_*:"; echo "$$extra"; exit 1; }; \
+		echo "$(LIB): SONAME $(SONAME), exports $$(readelf --dyn-syms -W $(LIB) | awk '$$5 == "GLOBAL" && $$7 != "UND" && $$8 ~ /^swiftvtd_/' | wc -l) swiftvtd_* symbols and nothing else"
 
 # Sanitizer and fuzz builds use the Swift toolchain's own clang: its runtimes match swiftc's.
 SAN_CC := $(dir $(realpath $(shell command -v $(SWIFT))))clang
@@ -48,7 +71,7 @@ SWIFT_RUNTIME_DIR := $(dir $(SAN_CC))../lib/swift/linux
 test-tsan: SAN_LIBS := -L$(SWIFT_RUNTIME_DIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_RUNTIME_DIR)
 test-asan test-tsan:
 	$(SWIFT) test --scratch-path .build-$(SAN) --sanitize=$(SAN) --disable-xctest
-	$(SWIFT) build --scratch-path .build-$(SAN) $(RELEASE_FLAGS) -Xswiftc -sanitize=$(SAN) --product SwiftVTd
+	$(SWIFT) build --scratch-path .build-$(SAN) $(LIB_FLAGS) -Xswiftc -sanitize=$(SAN) --product SwiftVTd
 	$(SAN_CC) -std=gnu11 -O1 -g -fsanitize=$(SAN) -fuse-ld=lld -Wall -Wextra -Werror -ICInterop/include \
 		Tests/CABI/abi_test.c -o .build-$(SAN)/abi-test $(GLIB_FLAGS) $(SAN_LIBS)
 	SWIFTVTD_LIBRARY=$(abspath .build-$(SAN)/release/libSwiftVTd.so) .build-$(SAN)/abi-test
@@ -60,11 +83,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 5
 FUZZ_TARGETS := mmio qi translate irq prq state
 FUZZ_DIR := .build-fuzz
-FUZZ_LIB_FLAGS := $(RELEASE_FLAGS) --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=address \
+FUZZ_LIB_FLAGS := $(LIB_FLAGS) --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=address \
 	-Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
 
 fuzz-build:
 	$(SWIFT) build $(FUZZ_LIB_FLAGS) --product SwiftVTd
+	ln -sf libSwiftVTd.so $(FUZZ_DIR)/release/$(SONAME)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "$(SAN_CC) ... Tests/Fuzz/fuzz_$$t.c -o $(FUZZ_DIR)/fuzz-$$t"; \
 		$(SAN_CC) -std=gnu11 -O1 -g -fsanitize=fuzzer,address -fuse-ld=lld -Wall -Wextra -Werror -ICInterop/include \

@@ -30,10 +30,17 @@ if ! "$venv/bin/python3" -c 'import mesonbuild, pycotap' 2>/dev/null; then
     "$venv/bin/pip" install -q --disable-pip-version-check 'meson>=1.5,<1.9' 'pycotap>=1.1'
 fi
 
-# 3. The source package, through a project-local apt configuration.
-apt_local trixie-src "deb-src [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR trixie main"
-version="${SWIFTVTD_QEMU_VERSION:-$(apt-cache "${APT_OPTS[@]}" showsrc qemu \
-    | sed -n 's/^Version: //p' | sort -V | tail -1)}"
+# 3. The source package, through a project-local apt configuration. A source already
+# unpacked is reused without asking apt (SWIFTVTD_QEMU_REFRESH=1 looks for a newer one).
+APT_OPTS=()
+version="${SWIFTVTD_QEMU_VERSION:-}"
+if [ -z "$version" ] && [ -z "${SWIFTVTD_QEMU_REFRESH:-}" ]; then
+    version=$(cat "$qroot"/src-10.0.*/.swiftvtd-extracted 2>/dev/null | sort -V | tail -1 || true)
+fi
+if [ -z "$version" ]; then
+    apt_local trixie-src "deb-src [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR trixie main"
+    version=$(apt-cache "${APT_OPTS[@]}" showsrc qemu | sed -n 's/^Version: //p' | sort -V | tail -1)
+fi
 [ -n "$version" ] || die "trixie has no qemu source package in the index"
 upstream="${version#*:}"; upstream="${upstream%%+*}"; upstream="${upstream%%-*}"
 case "$upstream" in 10.0.*) ;; *) die "expected QEMU 10.0.x from trixie, got $version";; esac
@@ -42,6 +49,7 @@ build="$qroot/build-$upstream"
 if [ ! -f "$src/.swiftvtd-extracted" ]; then
     dl="$qroot/dl"; mkdir -p "$dl"
     log "fetching qemu $version source from trixie"
+    [ ${#APT_OPTS[@]} -gt 0 ] || apt_local trixie-src "deb-src [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR trixie main"
     (cd "$dl" && apt-get "${APT_OPTS[@]}" -qq source --download-only "qemu=$version") \
         || die "apt-get source qemu=$version failed"
     dsc=$(ls "$dl"/qemu_"${version#*:}".dsc)
@@ -50,8 +58,22 @@ if [ ! -f "$src/.swiftvtd-extracted" ]; then
     echo "$version" > "$src/.swiftvtd-extracted"
 fi
 
-# 4. The glue.
+# 4. The glue, and the library's default path: where swiftvtd.pc (make install) says it is,
+# as QEMU finds its other dependencies. Rewritten only when it changes (no needless rebuild).
 "$repo/qemu-glue/apply.sh" "$src" >&2
+if pkg-config --exists swiftvtd 2>/dev/null; then
+    default_library=$(pkg-config --variable=library swiftvtd)
+    log "swift-vtd's default library: $default_library (swiftvtd.pc $(pkg-config --modversion swiftvtd))"
+else
+    default_library=/usr/local/lib/libSwiftVTd.so.1
+    log "no swiftvtd.pc (make install, or PKG_CONFIG_PATH): default library $default_library"
+fi
+printf '#define SWIFT_VTD_DEFAULT_LIBRARY "%s"\n' "$default_library" > "$qroot/swiftvtd-default.h.new"
+if cmp -s "$qroot/swiftvtd-default.h.new" "$src/hw/i386/swiftvtd-default.h"; then
+    rm -f "$qroot/swiftvtd-default.h.new"
+else
+    mv "$qroot/swiftvtd-default.h.new" "$src/hw/i386/swiftvtd-default.h"
+fi
 
 # 5. Configure when the build dir is new or configure's inputs changed.
 config_args=(

@@ -2,9 +2,10 @@
 #
 # SWIFTVTD_CACHE holds everything big and downloaded (QEMU source and build, kernels, the
 # Python venv, guest images). It lives outside the work tree so clones stay small and
-# rebuilds are incremental.
+# rebuilds are incremental: /var/cache/swiftvtd, or the per-user cache when that is not
+# writable (cache-dir.sh says which).
 
-SWIFTVTD_CACHE="${SWIFTVTD_CACHE:-/var/cache/swiftvtd}"
+SWIFTVTD_CACHE="$("$(dirname "${BASH_SOURCE[0]}")/../cache-dir.sh")"
 export SWIFTVTD_CACHE
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -16,6 +17,8 @@ as_root() {
 }
 
 # Install Debian packages that are not installed yet (one apt-get call, only when needed).
+# With all of them installed it does nothing and needs no root; otherwise it names them and
+# needs root or password-less sudo, else it stops with the command to run.
 ensure_debs() {
     local missing=() p
     for p in "$@"; do
@@ -23,7 +26,11 @@ ensure_debs() {
             || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing Debian packages: ${missing[*]}"
+    log "missing Debian packages: ${missing[*]}"
+    if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
+        die "installing them needs root; run: sudo apt-get install --no-install-recommends ${missing[*]}"
+    fi
+    log "installing them with apt-get"
     as_root apt-get update -qq || true
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
