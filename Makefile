@@ -119,14 +119,27 @@ bench:
 	$(SWIFT) build $(RELEASE_FLAGS) --product host-bench
 	$(BUILD_DIR)/host-bench
 
+# As shared libraries are installed: the real file carries the full version, the SONAME link
+# is what programs load, the unversioned link is what -lSwiftVTd finds. swiftvtd.pc tells
+# `make qemu` (and anyone using pkg-config) where the library is.
 install: lib
-	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libSwiftVTd.so
-	install -D -m 0644 CInterop/include/swiftvtd.h $(DESTDIR)$(PREFIX)/include/swiftvtd.h
-	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	sed -e 's|@PREFIX@|$(PREFIX)|g' swiftvtd.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/swiftvtd.pc
+	install -D -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libSwiftVTd.so.$(LIB_VERSION)
+	ln -sfn libSwiftVTd.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libSwiftVTd.so
+	install -D -m 0644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/swiftvtd.h
+	@mkdir -p $(DESTDIR)$(LIBDIR)/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+		-e 's|@VERSION@|$(LIB_VERSION)|g' -e 's|@SONAME@|$(SONAME)|g' \
+		swiftvtd.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/swiftvtd.pc
 
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libSwiftVTd.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+		$(DESTDIR)$(LIBDIR)/libSwiftVTd.so $(DESTDIR)$(INCLUDEDIR)/swiftvtd.h \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/swiftvtd.pc
+
+# Every build folder this Makefile creates (release, sanitizers, fuzzing).
 clean:
-	rm -rf .build
+	rm -rf .build .build-address .build-thread $(FUZZ_DIR)
 
 -include qemu-glue/qemu.mk
 -include Tests/guest/guest.mk
