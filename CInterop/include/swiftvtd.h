@@ -75,9 +75,9 @@ typedef struct swiftvtd_config {
     /* QEMU intel-iommu properties */
     uint8_t aw_bits;        /* "aw-bits": 39 or 48 (57 when five-level is supported); default 48 */
     uint8_t caching_mode;   /* "caching-mode": CAP.CM; default 0 */
-    uint8_t scalable_mode;  /* "x-scalable-mode": default 0 */
-    uint8_t flts;           /* "x-flts": first-level translation; default 0 */
-    uint8_t pasid;          /* "x-pasid-mode": ECAP.PASID; default 0 */
+    uint8_t scalable_mode;  /* "scalable-mode" (10.0: x-scalable-mode): default 0 */
+    uint8_t flts;           /* "fsts" (10.0: x-flts): first-level translation; default 0 */
+    uint8_t pasid;          /* "pasid-bits" > 0 (10.0: x-pasid-mode): ECAP.PASID; default 0 */
     uint8_t intremap;       /* "intremap" (resolved): ECAP.IR; default 1 */
     uint8_t eim;            /* "eim" (resolved): ECAP.EIM; default 0 */
     uint8_t device_iotlb;   /* "device-iotlb": ECAP.DT; default 0 */
@@ -86,19 +86,19 @@ typedef struct swiftvtd_config {
     uint8_t snoop_control;  /* "snoop-control": ECAP.SC; default 0 */
     uint8_t dma_translation;/* "dma-translation": default 1 */
     uint8_t stale_tm;       /* "stale-tm": default 0 */
-    uint8_t fs1gp;          /* "fs1gp": CAP.FS1GP with x-flts; default 1 */
+    uint8_t fs1gp;          /* "fs1gp": CAP.FS1GP with fsts; default 1 */
 
     /* The library's own properties */
-    uint8_t slts;           /* offer second-level beside first-level (both FLTS and SLTS); default 0 */
-    uint8_t nesting;        /* "nesting": ECAP.NEST, nested PGTT; default 0 */
-    uint8_t page_requests;  /* "page-requests": ECAP.PRS|PDS, page request queue; default 0 */
-    uint8_t fs5lp;          /* "fs5lp": CAP.FS5LP, five-level first-level tables; default 0 */
+    uint8_t slts;           /* "x-slts": offer second-level beside first-level (both FLTS and SLTS); default 0 */
+    uint8_t nesting;        /* "x-nesting": ECAP.NEST, nested PGTT; default 0 */
+    uint8_t page_requests;  /* "x-page-requests" (or "svm"): ECAP.PRS|PDS, page request queue; default 0 */
+    uint8_t fs5lp;          /* "x-fs5lp": CAP.FS5LP, five-level first-level tables; default 0 */
     uint8_t pasid_bits;     /* "pasid-bits": PASID width 1..20 advertised in ECAP.PSS when pasid is on with
                                page_requests or nesting (x-pasid-mode alone keeps QEMU's PSS 0); default 20 */
     uint8_t reserved0;      /* must be zero */
-    uint16_t fault_records; /* "fault-records": number of FRCD registers, 1..256; default 1 */
+    uint16_t fault_records; /* "x-fault-records": number of FRCD registers, 1..256; default 1 */
     uint16_t reserved1;     /* must be zero */
-    uint32_t iotlb_capacity;/* "iotlb-size": IOTLB entries, 16..1<<20; default 4096 */
+    uint32_t iotlb_capacity;/* "x-iotlb-size": IOTLB entries, 16..1<<20; default 4096 */
     uint32_t reserved2;     /* must be zero */
 } swiftvtd_config;
 

@@ -49,8 +49,8 @@ enum CConfiguration {
             return .failure(ConfigurationError("swiftvtd_create: reserved config fields must be zero"))
         }
         let flags: [(String, UInt8)] = [
-            ("caching-mode", cfg.caching_mode), ("x-scalable-mode", cfg.scalable_mode), ("x-flts", cfg.flts),
-            ("x-pasid-mode", cfg.pasid), ("intremap", cfg.intremap), ("eim", cfg.eim),
+            ("caching-mode", cfg.caching_mode), ("scalable-mode", cfg.scalable_mode), ("fsts", cfg.flts),
+            ("pasid", cfg.pasid), ("intremap", cfg.intremap), ("eim", cfg.eim),
             ("device-iotlb", cfg.device_iotlb), ("pt", cfg.pt), ("dma-drain", cfg.dma_drain),
             ("snoop-control", cfg.snoop_control), ("dma-translation", cfg.dma_translation),
             ("stale-tm", cfg.stale_tm), ("fs1gp", cfg.fs1gp), ("slts", cfg.slts), ("nesting", cfg.nesting),

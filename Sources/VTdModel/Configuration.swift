@@ -5,9 +5,9 @@ public struct VTdConfiguration: Equatable, Sendable {
     // QEMU intel-iommu properties
     public var addressWidth: Int = 48          // aw-bits
     public var cachingMode = false             // caching-mode
-    public var scalableMode = false            // x-scalable-mode
-    public var firstLevel = false              // x-flts
-    public var pasid = false                   // x-pasid-mode
+    public var scalableMode = false            // scalable-mode (10.0: x-scalable-mode)
+    public var firstLevel = false              // fsts (10.0: x-flts)
+    public var pasid = false                   // pasid-bits > 0 (10.0: x-pasid-mode)
     public var interruptRemapping = true       // intremap (resolved by the host)
     public var extendedInterruptMode = false   // eim (resolved by the host)
     public var deviceIOTLB = false             // device-iotlb
@@ -35,17 +35,17 @@ public struct VTdConfiguration: Equatable, Sendable {
             return "aw-bits must be 39, 48 or 57 (got \(addressWidth))"
         }
         if addressWidth == 57 && !firstLevel5Level && firstLevel {
-            return "aw-bits=57 with x-flts needs fs5lp=on"
+            return "aw-bits=57 with fsts needs fs5lp=on"
         }
-        if firstLevel && !scalableMode { return "x-flts is only available in scalable mode" }
-        if firstLevel && addressWidth < 48 { return "x-flts needs aw-bits of at least 48" }
-        if firstLevel5Level && !firstLevel { return "fs5lp needs x-flts" }
-        if secondLevelWithFirstLevel && !firstLevel { return "slts is only meaningful with x-flts" }
-        if pasid && !scalableMode { return "x-pasid-mode needs x-scalable-mode" }
-        if scalableMode && !dmaDrain { return "x-scalable-mode needs dma-drain" }
+        if firstLevel && !scalableMode { return "fsts is only available in scalable mode" }
+        if firstLevel && addressWidth < 48 { return "fsts needs aw-bits of at least 48" }
+        if firstLevel5Level && !firstLevel { return "fs5lp needs fsts" }
+        if secondLevelWithFirstLevel && !firstLevel { return "slts is only meaningful with fsts" }
+        if pasid && !scalableMode { return "PASID support (pasid-bits) needs scalable-mode" }
+        if scalableMode && !dmaDrain { return "scalable-mode needs dma-drain" }
         if extendedInterruptMode && !interruptRemapping { return "eim=on needs intremap=on" }
-        if nesting && !(scalableMode && firstLevel) { return "nesting needs x-scalable-mode and x-flts" }
-        if pageRequests && !(scalableMode && pasid) { return "page-requests needs x-scalable-mode and x-pasid-mode" }
+        if nesting && !(scalableMode && firstLevel) { return "nesting needs scalable-mode and fsts" }
+        if pageRequests && !(scalableMode && pasid) { return "page-requests (svm) needs scalable-mode and pasid-bits" }
         if !(1...20).contains(pasidBits) { return "pasid-bits must be 1..20 (got \(pasidBits))" }
         if !(1...256).contains(faultRecords) { return "fault-records must be 1..256 (got \(faultRecords))" }
         if !(16...(1 << 20)).contains(iotlbCapacity) { return "iotlb-size must be 16..1048576 (got \(iotlbCapacity))" }

@@ -8,10 +8,10 @@ struct ConfigurationTests {
         #expect(VTdConfiguration().validationError() == nil)
     }
 
-    @Test("x-flts without scalable mode is refused, as QEMU refuses it")
+    @Test("fsts (x-flts) without scalable mode is refused, as QEMU refuses it")
     func firstLevelNeedsScalableMode() {
         var c = VTdConfiguration()
         c.firstLevel = true
-        #expect(c.validationError() == "x-flts is only available in scalable mode")
+        #expect(c.validationError() == "fsts is only available in scalable mode")
     }
 }
