@@ -18,6 +18,10 @@
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qapi/error.h"
+#include "qapi/type-helpers.h"
+#include "qom/object_interfaces.h"
+#include "monitor/monitor.h"
+#include "hw/core/qdev-prop-internal.h"
 #include "hw/i386/x86-iommu.h"
 #include "hw/i386/apic_internal.h"
 #include "hw/i386/pc.h"
@@ -46,8 +50,12 @@
 #define TYPE_SWIFT_VTD "swift-vtd"
 #define TYPE_SWIFT_VTD_IOMMU_MR "swift-vtd-iommu-memory-region"
 
+/* Where `make install` put the library: written by scripts/build-qemu.sh from swiftvtd.pc. */
+#if __has_include("swiftvtd-default.h")
+#include "swiftvtd-default.h"
+#endif
 #ifndef SWIFT_VTD_DEFAULT_LIBRARY
-#define SWIFT_VTD_DEFAULT_LIBRARY "/usr/local/lib/libSwiftVTd.so"
+#define SWIFT_VTD_DEFAULT_LIBRARY "/usr/local/lib/libSwiftVTd.so.1"
 #endif
 
 /* Where q35 puts the register window (the DMAR table's DRHD says the same). */
@@ -58,7 +66,10 @@
 
 OBJECT_DECLARE_SIMPLE_TYPE(SwiftVTdState, SWIFT_VTD)
 
-/* The library's entry points, resolved with g_module_symbol(). */
+/*
+ * The library's entry points, resolved with g_module_symbol(). All of them are
+ * in every library of ABI major 1 this glue was built for (1.1 or newer).
+ */
 typedef struct SwiftVTdLib {
     GModule *module;
     typeof(swiftvtd_abi_version) *abi_version;
@@ -70,12 +81,9 @@ typedef struct SwiftVTdLib {
     typeof(swiftvtd_mmio_read) *mmio_read;
     typeof(swiftvtd_mmio_write) *mmio_write;
     typeof(swiftvtd_translate) *translate;
-    /* Optional: without it, interrupts pass through unchanged. */
     typeof(swiftvtd_interrupt_remap) *interrupt_remap;
-    /* Optional: notifier registration and replay. */
     typeof(swiftvtd_set_notifier) *set_notifier;
     typeof(swiftvtd_replay) *replay;
-    /* Optional: migration and the state dump. */
     typeof(swiftvtd_save_state) *save_state;
     typeof(swiftvtd_load_state) *load_state;
     typeof(swiftvtd_dump_state) *dump_state;
@@ -122,31 +130,32 @@ typedef struct SwiftVTdASKey {
 struct SwiftVTdState {
     X86IOMMUState parent_obj;
 
-    /* intel-iommu's properties, same names and defaults */
+    /* intel-iommu's properties, with today's names (10.0's are aliases) and defaults */
     uint32_t version;     /* unused, as in intel-iommu */
     OnOffAuto eim;
     bool buggy_eim;
     uint8_t aw_bits;
     bool caching_mode;
-    bool scalable_mode;
-    bool flts;
-    bool pasid;
+    bool scalable_mode;   /* scalable-mode (x-scalable-mode) */
+    bool flts;            /* fsts (x-flts) */
+    uint8_t pasid_bits;   /* pasid-bits: 0 no PASID, else the PASID width */
+    bool pasid_mode;      /* x-pasid-mode (10.0): PASID on, width 20 unless pasid-bits says */
+    bool svm;             /* svm: shared virtual memory (page requests, PRS/PDS/NWFS) */
     bool dma_drain;
     bool snoop_control;
     bool dma_translation;
     bool stale_tm;
     bool fs1gp;
-    /* the library's own */
+    /* the library's own; x- ones may change between releases */
     char *library;
+    int host_mode;        /* "host-mode": swiftvtd_host_mode */
     uint16_t fault_records;
     uint32_t iotlb_size;
-    uint8_t pasid_bits;
     bool page_requests;
     bool slts;
     bool nesting;
     bool fs5lp;
-    char *state_dump;     /* "state-dump": file that gets the library's dump when the VM stops */
-    char *host_mode;      /* "host-mode": auto, nested or shadow (VFIO host devices) */
+    char *state_dump;     /* "x-state-dump": file that gets the library's dump when the VM stops */
     uint32_t host_mode_value;      /* swiftvtd_host_mode */
     unsigned host_devices;         /* VFIO devices handed to the library */
     bool decided;                  /* swiftvtd_machine_done has run */
@@ -254,6 +263,77 @@ static void swift_vtd_host_log(void *opaque, int level, const char *message)
         break;
     default:
         trace_swift_vtd_log(message);
+        break;
+    }
+}
+
+static const char *swift_vtd_scope_name(uint32_t scope)
+{
+    static const char *const names[] = {
+        [SWIFTVTD_SCOPE_GLOBAL] = "global", [SWIFTVTD_SCOPE_DOMAIN] = "domain",
+        [SWIFTVTD_SCOPE_DEVICE] = "device", [SWIFTVTD_SCOPE_PASID] = "pasid",
+        [SWIFTVTD_SCOPE_PAGES] = "pages", [SWIFTVTD_SCOPE_PASID_PAGES] = "pasid-pages",
+    };
+
+    return scope < ARRAY_SIZE(names) && names[scope] ? names[scope] : "-";
+}
+
+static const char *swift_vtd_descriptor_name(uint32_t type)
+{
+    static const char *const names[] = {
+        [1] = "context-cache", [2] = "iotlb", [3] = "device-tlb", [4] = "iec",
+        [5] = "wait", [6] = "pasid-iotlb", [7] = "pasid-cache",
+        [8] = "pasid-device-tlb", [9] = "page-group-response",
+    };
+
+    return type < ARRAY_SIZE(names) && names[type] ? names[type] : "unknown";
+}
+
+/*
+ * The library's structured decisions, one trace event each. It may call this
+ * with its lock held: only record here. A disabled event costs one check.
+ */
+static void swift_vtd_host_trace(void *opaque, const swiftvtd_trace *t)
+{
+    static const char *const outcomes[] = { "-", "done", "wait-write", "refused" };
+
+    switch (t->kind) {
+    case SWIFTVTD_TRACE_DESCRIPTOR:
+        trace_swift_vtd_descriptor(swift_vtd_descriptor_name(t->code), t->code,
+                                   outcomes[t->scope < 4 ? t->scope : 0], t->words[0],
+                                   t->words[1], t->words[2], t->words[3], t->data);
+        break;
+    case SWIFTVTD_TRACE_FAULT:
+        trace_swift_vtd_fault_recorded(t->code, t->sid, t->pasid, t->addr,
+                                       t->scope == 1 ? "read" : "write", t->data);
+        break;
+    case SWIFTVTD_TRACE_CONTEXT_INVALIDATE:
+        trace_swift_vtd_context_invalidate(swift_vtd_scope_name(t->scope), t->did,
+                                           t->sid, t->data);
+        break;
+    case SWIFTVTD_TRACE_PASID_INVALIDATE:
+        trace_swift_vtd_pasid_cache_invalidate(swift_vtd_scope_name(t->scope), t->did,
+                                               t->pasid);
+        break;
+    case SWIFTVTD_TRACE_IOTLB_INVALIDATE:
+        trace_swift_vtd_iotlb_invalidate(swift_vtd_scope_name(t->scope), t->did, t->pasid,
+                                         t->addr, t->data, t->code);
+        break;
+    case SWIFTVTD_TRACE_HOST_BIND:
+        trace_swift_vtd_host_bind(t->sid, t->pasid, t->did, t->addr, (int32_t)t->code);
+        break;
+    case SWIFTVTD_TRACE_HOST_UNBIND:
+        trace_swift_vtd_host_unbind(t->sid, t->pasid, t->did, (int32_t)t->code);
+        break;
+    case SWIFTVTD_TRACE_HOST_INVALIDATE:
+        trace_swift_vtd_host_invalidate(swift_vtd_scope_name(t->scope), t->did, t->pasid,
+                                        t->addr, t->data, (int32_t)t->code);
+        break;
+    case SWIFTVTD_TRACE_INTERRUPT_REMAP:
+        trace_swift_vtd_interrupt_remap(t->sid, t->addr, (uint32_t)t->words[0], t->data,
+                                        (int32_t)t->code, t->words[1], (uint32_t)t->words[2]);
+        break;
+    default:
         break;
     }
 }
@@ -412,10 +492,6 @@ static int swift_vtd_remap(SwiftVTdState *s, uint16_t sid, const MSIMessage *in,
     swiftvtd_msi res = {};
     int r;
 
-    if (!s->lib.interrupt_remap) {
-        *out = *in;
-        return 0;
-    }
     r = s->lib.interrupt_remap(s->unit, sid, &req, &res, flags);
     trace_swift_vtd_irq(sid, in->address, in->data, r);
     if (r == SWIFTVTD_IRQ_REMAPPED) {
@@ -527,37 +603,23 @@ static int swift_vtd_notify_flag_changed(IOMMUMemoryRegion *iommu,
     SwiftVTdAS *vas = container_of(iommu, SwiftVTdAS, iommu);
     SwiftVTdState *s = vas->s;
 
-    if (s->lib.set_notifier) {
-        uint32_t flags = (new & IOMMU_NOTIFIER_UNMAP ? SWIFTVTD_NOTIFY_UNMAP : 0) |
-                         (new & IOMMU_NOTIFIER_MAP ? SWIFTVTD_NOTIFY_MAP : 0) |
-                         (new & IOMMU_NOTIFIER_DEVIOTLB_UNMAP ?
-                          SWIFTVTD_NOTIFY_DEVIOTLB_UNMAP : 0);
-        int r = s->lib.set_notifier(s->unit, swift_vtd_sid(vas), vas->pasid, flags);
+    uint32_t flags = (new & IOMMU_NOTIFIER_UNMAP ? SWIFTVTD_NOTIFY_UNMAP : 0) |
+                     (new & IOMMU_NOTIFIER_MAP ? SWIFTVTD_NOTIFY_MAP : 0) |
+                     (new & IOMMU_NOTIFIER_DEVIOTLB_UNMAP ?
+                      SWIFTVTD_NOTIFY_DEVIOTLB_UNMAP : 0);
+    int r = s->lib.set_notifier(s->unit, swift_vtd_sid(vas), vas->pasid, flags);
 
-        if (r == SWIFTVTD_EUNSUPPORTED) {
-            error_setg_errno(errp, ENOTSUP, "device %02x.%02x.%x: swift-vtd cannot "
-                             "send these notifications in this configuration (MAP "
-                             "needs caching-mode, device-TLB needs device-iotlb, "
-                             "none with snoop-control)", pci_bus_num(vas->bus),
-                             PCI_SLOT(vas->devfn), PCI_FUNC(vas->devfn));
-            return -ENOTSUP;
-        }
-        if (r != SWIFTVTD_OK) {
-            error_setg_errno(errp, EINVAL, "swift-vtd: notifier refused (%d)", r);
-            return -EINVAL;
-        }
-    } else if (!s->caching_mode && (new & IOMMU_NOTIFIER_MAP)) {
-        /* An older library: the same rules and messages as intel-iommu. */
-        error_setg_errno(errp, ENOTSUP, "device %02x.%02x.%x requires caching mode",
-                         pci_bus_num(vas->bus), PCI_SLOT(vas->devfn),
-                         PCI_FUNC(vas->devfn));
+    if (r == SWIFTVTD_EUNSUPPORTED) {
+        error_setg_errno(errp, ENOTSUP, "device %02x.%02x.%x: swift-vtd cannot "
+                         "send these notifications in this configuration (MAP "
+                         "needs caching-mode, device-TLB needs device-iotlb, "
+                         "none with snoop-control)", pci_bus_num(vas->bus),
+                         PCI_SLOT(vas->devfn), PCI_FUNC(vas->devfn));
         return -ENOTSUP;
     }
-    if (!X86_IOMMU_DEVICE(s)->dt_supported && (new & IOMMU_NOTIFIER_DEVIOTLB_UNMAP)) {
-        error_setg_errno(errp, ENOTSUP, "device %02x.%02x.%x requires device IOTLB mode",
-                         pci_bus_num(vas->bus), PCI_SLOT(vas->devfn),
-                         PCI_FUNC(vas->devfn));
-        return -ENOTSUP;
+    if (r != SWIFTVTD_OK) {
+        error_setg_errno(errp, EINVAL, "swift-vtd: notifier refused (%d)", r);
+        return -EINVAL;
     }
     vas->notifier_flags = new;
     if (old == IOMMU_NOTIFIER_NONE) {
@@ -579,7 +641,7 @@ static void swift_vtd_replay(IOMMUMemoryRegion *iommu, IOMMUNotifier *n)
     SwiftVTdState *s = vas->s;
 
     memory_region_unmap_iommu_notifier_range(n);
-    if (!s->lib.replay || !(n->notifier_flags & IOMMU_NOTIFIER_MAP)) {
+    if (!(n->notifier_flags & IOMMU_NOTIFIER_MAP)) {
         return;
     }
     s->replaying = n;
@@ -811,16 +873,13 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
     static const struct {
         const char *name;
         size_t offset;
-        bool optional;
     } symbols[] = {
-#define SYM(field, opt) { "swiftvtd_" #field, offsetof(SwiftVTdLib, field), opt }
-        SYM(abi_version, false), SYM(config_init, false), SYM(create, false),
-        SYM(destroy, false), SYM(reset, false), SYM(mmio_size, false),
-        SYM(mmio_read, false), SYM(mmio_write, false), SYM(translate, false),
-        SYM(interrupt_remap, true), SYM(set_notifier, true), SYM(replay, true),
-        SYM(save_state, true), SYM(load_state, true), SYM(dump_state, true),
-        SYM(host_device_attach, false), SYM(host_device_detach, false),
-        SYM(machine_done, false), SYM(host_decision, false),
+#define SYM(field) { "swiftvtd_" #field, offsetof(SwiftVTdLib, field) }
+        SYM(abi_version), SYM(config_init), SYM(create), SYM(destroy), SYM(reset),
+        SYM(mmio_size), SYM(mmio_read), SYM(mmio_write), SYM(translate),
+        SYM(interrupt_remap), SYM(set_notifier), SYM(replay), SYM(save_state),
+        SYM(load_state), SYM(dump_state), SYM(host_device_attach),
+        SYM(host_device_detach), SYM(machine_done), SYM(host_decision),
 #undef SYM
     };
 
@@ -836,7 +895,8 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
         error_setg(errp, "swift-vtd: library '%s' not found", s->library);
         error_append_hint(errp, "Build it with 'make lib' and pass "
                           "library=/path/to/libSwiftVTd.so, or install it "
-                          "to %s.\n", SWIFT_VTD_DEFAULT_LIBRARY);
+                          "to %s ('make install'; 'make qemu' reads its path from "
+                          "swiftvtd.pc).\n", SWIFT_VTD_DEFAULT_LIBRARY);
         return false;
     }
     lib->module = g_module_open(s->library, G_MODULE_BIND_LOCAL);
@@ -849,19 +909,17 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
         gpointer *slot = (gpointer *)((char *)lib + symbols[i].offset);
 
         if (!g_module_symbol(lib->module, symbols[i].name, slot)) {
-            *slot = NULL;
-            if (!symbols[i].optional) {
-                error_setg(errp, "swift-vtd: '%s' has no symbol %s: not a "
-                           "SwiftVTd library, or too old", s->library,
-                           symbols[i].name);
-                goto fail;
-            }
+            error_setg(errp, "swift-vtd: '%s' has no symbol %s: not a SwiftVTd "
+                       "library, or older than %u.%u", s->library, symbols[i].name,
+                       SWIFTVTD_ABI_VERSION, SWIFTVTD_VERSION_MINOR);
+            goto fail;
         }
     }
+    /* The SONAME's major, for a library loaded by path: another major is another ABI. */
     version = lib->abi_version();
     if (version != SWIFTVTD_ABI_VERSION) {
-        error_setg(errp, "swift-vtd: '%s' has ABI version %u, this QEMU was "
-                   "built for version %u", s->library, version,
+        error_setg(errp, "swift-vtd: '%s' is libSwiftVTd.so.%u, this QEMU was "
+                   "built for libSwiftVTd.so.%u", s->library, version,
                    SWIFTVTD_ABI_VERSION);
         goto fail;
     }
@@ -882,7 +940,10 @@ static void swift_vtd_fill_config(SwiftVTdState *s, swiftvtd_config *cfg)
     cfg->caching_mode = s->caching_mode;
     cfg->scalable_mode = s->scalable_mode;
     cfg->flts = s->flts;
-    cfg->pasid = s->pasid;
+    cfg->pasid = s->pasid_bits > 0 || s->pasid_mode;
+    if (s->pasid_bits > 0) {
+        cfg->pasid_bits = s->pasid_bits;
+    }
     cfg->intremap = x86_iommu_ir_supported(x86);
     cfg->eim = s->eim == ON_OFF_AUTO_ON;
     cfg->device_iotlb = x86->dt_supported;
@@ -894,9 +955,8 @@ static void swift_vtd_fill_config(SwiftVTdState *s, swiftvtd_config *cfg)
     cfg->fs1gp = s->fs1gp;
     cfg->slts = s->slts;
     cfg->nesting = s->nesting;
-    cfg->page_requests = s->page_requests;
+    cfg->page_requests = s->page_requests || s->svm;
     cfg->fs5lp = s->fs5lp;
-    cfg->pasid_bits = s->pasid_bits;
     cfg->fault_records = s->fault_records;
     cfg->iotlb_capacity = s->iotlb_size;
 }
@@ -910,7 +970,7 @@ static char *swift_vtd_dump(SwiftVTdState *s)
     size_t needed = 0;
     char *text;
 
-    if (!s->unit || !s->lib.dump_state) {
+    if (!s->unit) {
         return NULL;
     }
     s->lib.dump_state(s->unit, NULL, 0, &needed);
@@ -942,10 +1002,6 @@ static int swift_vtd_pre_save(void *opaque)
     SwiftVTdState *s = opaque;
     size_t needed = 0;
 
-    if (!s->lib.save_state) {
-        error_report("swift-vtd: the library cannot save its state");
-        return -ENOTSUP;
-    }
     g_free(s->migration_blob);
     s->lib.save_state(s->unit, NULL, 0, &needed);
     s->migration_blob = g_malloc0(needed);
@@ -973,10 +1029,6 @@ static int swift_vtd_post_load(void *opaque, int version_id)
     char err[256] = "";
     int r;
 
-    if (!s->lib.load_state) {
-        error_report("swift-vtd: the library cannot load a saved state");
-        return -ENOTSUP;
-    }
     r = s->lib.load_state(s->unit, s->migration_blob, s->migration_blob_len,
                           err, sizeof(err));
     swift_vtd_post_save(s);
@@ -1008,6 +1060,7 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
         .send_msi = swift_vtd_host_send_msi,
         .event = swift_vtd_host_event,
         .log = swift_vtd_host_log,
+        .trace = swift_vtd_host_trace,
     };
 
     /*
@@ -1029,17 +1082,26 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
         return;
     }
 
-    if (!s->host_mode || !strcmp(s->host_mode, "auto")) {
-        s->host_mode_value = SWIFTVTD_HOST_MODE_AUTO;
-    } else if (!strcmp(s->host_mode, "nested")) {
-        s->host_mode_value = SWIFTVTD_HOST_MODE_NESTED;
-    } else if (!strcmp(s->host_mode, "shadow")) {
-        s->host_mode_value = SWIFTVTD_HOST_MODE_SHADOW;
-    } else {
-        error_setg(errp, "swift-vtd: host-mode must be auto, nested or shadow, not '%s'",
-                   s->host_mode);
-        return;
+    /* svm is refused where intel-iommu refuses it; the rest is the library's call. */
+    if (s->svm) {
+        if (!x86->dt_supported) {
+            error_setg(errp, "svm=on needs device-iotlb=on");
+            return;
+        }
+        if (!s->flts) {
+            error_setg(errp, "svm=on needs fsts=on");
+            return;
+        }
+        if (!s->dma_translation) {
+            error_setg(errp, "svm=on needs dma-translation=on");
+            return;
+        }
+        if (!s->pasid_bits && !s->pasid_mode) {
+            error_setg(errp, "svm=on needs PASID support (pasid-bits=1..20)");
+            return;
+        }
     }
+    s->host_mode_value = s->host_mode;
     if (!swift_vtd_load(s, errp)) {
         return;
     }
@@ -1093,33 +1155,107 @@ static void swift_vtd_finalize(Object *obj)
     }
 }
 
+/* host-mode: an enumeration, so -device swift-vtd,help shows its choices. */
+static const char *const swift_vtd_host_mode_names[] = {
+    [SWIFTVTD_HOST_MODE_AUTO] = "auto",
+    [SWIFTVTD_HOST_MODE_NESTED] = "nested",
+    [SWIFTVTD_HOST_MODE_SHADOW] = "shadow",
+};
+
+static const QEnumLookup swift_vtd_host_mode_lookup = {
+    .array = swift_vtd_host_mode_names,
+    .size = ARRAY_SIZE(swift_vtd_host_mode_names),
+};
+
+static const PropertyInfo swift_vtd_prop_host_mode = {
+    .type = "SwiftVTdHostMode",
+    .description = "auto/nested/shadow",
+    .enum_table = &swift_vtd_host_mode_lookup,
+    .get = qdev_propinfo_get_enum,
+    .set = qdev_propinfo_set_enum,
+    .set_default_value = qdev_propinfo_set_default_value_enum,
+};
+
 static const Property swift_vtd_properties[] = {
-    /* intel-iommu's, with its names and defaults */
+    /* intel-iommu's, with the names and defaults of QEMU 11 */
     DEFINE_PROP_UINT32("version", SwiftVTdState, version, 0),
     DEFINE_PROP_ON_OFF_AUTO("eim", SwiftVTdState, eim, ON_OFF_AUTO_AUTO),
     DEFINE_PROP_BOOL("x-buggy-eim", SwiftVTdState, buggy_eim, false),
     DEFINE_PROP_UINT8("aw-bits", SwiftVTdState, aw_bits, 48),
     DEFINE_PROP_BOOL("caching-mode", SwiftVTdState, caching_mode, false),
-    DEFINE_PROP_BOOL("x-scalable-mode", SwiftVTdState, scalable_mode, false),
-    DEFINE_PROP_BOOL("x-flts", SwiftVTdState, flts, false),
+    DEFINE_PROP_BOOL("scalable-mode", SwiftVTdState, scalable_mode, false),
+    DEFINE_PROP_BOOL("fsts", SwiftVTdState, flts, false),
     DEFINE_PROP_BOOL("snoop-control", SwiftVTdState, snoop_control, false),
-    DEFINE_PROP_BOOL("x-pasid-mode", SwiftVTdState, pasid, false),
+    DEFINE_PROP_UINT8("pasid-bits", SwiftVTdState, pasid_bits, 0),
+    DEFINE_PROP_BOOL("svm", SwiftVTdState, svm, false),
     DEFINE_PROP_BOOL("dma-drain", SwiftVTdState, dma_drain, true),
     DEFINE_PROP_BOOL("dma-translation", SwiftVTdState, dma_translation, true),
     DEFINE_PROP_BOOL("stale-tm", SwiftVTdState, stale_tm, false),
     DEFINE_PROP_BOOL("fs1gp", SwiftVTdState, fs1gp, true),
+    /* 10.0's PASID switch: a bool, so not an alias of pasid-bits */
+    DEFINE_PROP_BOOL("x-pasid-mode", SwiftVTdState, pasid_mode, false),
     /* (intremap, device-iotlb and pt come from the x86-iommu base) */
-    /* the library's own */
+    /* the library's own: stable */
     DEFINE_PROP_STRING("library", SwiftVTdState, library),
-    DEFINE_PROP_UINT16("fault-records", SwiftVTdState, fault_records, 1),
-    DEFINE_PROP_UINT32("iotlb-size", SwiftVTdState, iotlb_size, 4096),
-    DEFINE_PROP_UINT8("pasid-bits", SwiftVTdState, pasid_bits, 20),
-    DEFINE_PROP_BOOL("page-requests", SwiftVTdState, page_requests, false),
-    DEFINE_PROP_BOOL("slts", SwiftVTdState, slts, false),
-    DEFINE_PROP_BOOL("nesting", SwiftVTdState, nesting, false),
-    DEFINE_PROP_BOOL("fs5lp", SwiftVTdState, fs5lp, false),
-    DEFINE_PROP_STRING("state-dump", SwiftVTdState, state_dump),
-    DEFINE_PROP_STRING("host-mode", SwiftVTdState, host_mode),
+    DEFINE_PROP_SIGNED("host-mode", SwiftVTdState, host_mode, SWIFTVTD_HOST_MODE_AUTO,
+                       swift_vtd_prop_host_mode, int),
+    /* the library's own: experimental, so x- (the unprefixed names are aliases) */
+    DEFINE_PROP_UINT16("x-fault-records", SwiftVTdState, fault_records, 1),
+    DEFINE_PROP_UINT32("x-iotlb-size", SwiftVTdState, iotlb_size, 4096),
+    DEFINE_PROP_BOOL("x-page-requests", SwiftVTdState, page_requests, false),
+    DEFINE_PROP_BOOL("x-slts", SwiftVTdState, slts, false),
+    DEFINE_PROP_BOOL("x-nesting", SwiftVTdState, nesting, false),
+    DEFINE_PROP_BOOL("x-fs5lp", SwiftVTdState, fs5lp, false),
+    DEFINE_PROP_STRING("x-state-dump", SwiftVTdState, state_dump),
+};
+
+/* Old names that keep working: QEMU 10.0's, and the library's before the x- prefix. */
+static const struct {
+    const char *alias;
+    const char *target;
+} swift_vtd_aliases[] = {
+    { "x-scalable-mode", "scalable-mode" },
+    { "x-flts", "fsts" },
+    { "fault-records", "x-fault-records" },
+    { "iotlb-size", "x-iotlb-size" },
+    { "page-requests", "x-page-requests" },
+    { "slts", "x-slts" },
+    { "nesting", "x-nesting" },
+    { "fs5lp", "x-fs5lp" },
+    { "state-dump", "x-state-dump" },
+};
+
+/* What -device swift-vtd,help says beside each property's type and default. */
+static const struct {
+    const char *name;
+    const char *text;
+} swift_vtd_descriptions[] = {
+    { "version", "unused (as intel-iommu's)" },
+    { "x-buggy-eim", "let eim=auto turn on without a KVM irqchip" },
+    { "aw-bits", "guest address width: 39, 48 or 57" },
+    { "caching-mode", "CAP.CM: the guest invalidates after every map (shadowing)" },
+    { "scalable-mode", "scalable-mode translation (PASID tables)" },
+    { "fsts", "first-stage (first-level) translation; needs scalable-mode" },
+    { "snoop-control", "ECAP.SC" },
+    { "pasid-bits", "PASID support and width: 0 (none) or 1..20" },
+    { "svm", "shared virtual memory (page requests); needs device-iotlb, fsts, "
+             "dma-translation and pasid-bits" },
+    { "dma-drain", "CAP.DRD/DWD; scalable mode needs it" },
+    { "dma-translation", "DMA remapping (off: interrupt remapping only)" },
+    { "stale-tm", "stale TM handling, as intel-iommu's" },
+    { "fs1gp", "1 GiB pages in first-stage tables" },
+    { "x-pasid-mode", "QEMU 10.0's PASID switch (width 20 unless pasid-bits says)" },
+    { "library", "path of libSwiftVTd.so; default " SWIFT_VTD_DEFAULT_LIBRARY
+                 " (swiftvtd.pc when QEMU was built)" },
+    { "host-mode", "how assigned (VFIO) devices are translated: auto/nested/shadow "
+                   "(auto: nested when every device can nest, else shadow)" },
+    { "x-fault-records", "number of fault recording registers, 1..256" },
+    { "x-iotlb-size", "IOTLB entries, 16..1048576" },
+    { "x-page-requests", "page request queue (ECAP.PRS/PDS)" },
+    { "x-slts", "offer second-level beside first-level translation" },
+    { "x-nesting", "ECAP.NEST: nested translation" },
+    { "x-fs5lp", "five-level first-stage tables" },
+    { "x-state-dump", "file that gets the state dump when the VM stops" },
 };
 
 static void swift_vtd_instance_init(Object *obj)
@@ -1128,7 +1264,49 @@ static void swift_vtd_instance_init(Object *obj)
 
     /* A string property's default must be set here, not in the table. */
     s->library = g_strdup(SWIFT_VTD_DEFAULT_LIBRARY);
-    s->host_mode = g_strdup("auto");
+    for (size_t i = 0; i < ARRAY_SIZE(swift_vtd_aliases); i++) {
+        g_autofree char *text = g_strdup_printf("old name of %s", swift_vtd_aliases[i].target);
+
+        object_property_add_alias(obj, swift_vtd_aliases[i].alias, obj,
+                                  swift_vtd_aliases[i].target);
+        object_property_set_description(obj, swift_vtd_aliases[i].alias, text);
+    }
+}
+
+/* "x-state": the library's state dump, live, for qom-get (QMP and HMP). */
+static char *swift_vtd_get_state(Object *obj, Error **errp)
+{
+    char *text = swift_vtd_dump(SWIFT_VTD(obj));
+
+    if (!text) {
+        error_setg(errp, "swift-vtd: no state before the device is realized");
+    }
+    return text;
+}
+
+/* HMP "info swift-vtd": the same text as x-state, for every swift-vtd device. */
+static int swift_vtd_hmp_one(Object *obj, void *opaque)
+{
+    GString *out = opaque;
+    g_autofree char *text = NULL;
+
+    if (!object_dynamic_cast(obj, TYPE_SWIFT_VTD)) {
+        return 0;
+    }
+    text = swift_vtd_dump(SWIFT_VTD(obj));
+    g_string_append(out, text ? text : "swift-vtd: not realized\n");
+    return 0;
+}
+
+static HumanReadableText *swift_vtd_hmp_info(Error **errp)
+{
+    g_autoptr(GString) out = g_string_new("");
+
+    object_child_foreach_recursive(object_get_root(), swift_vtd_hmp_one, out);
+    if (!out->len) {
+        g_string_append(out, "no swift-vtd device\n");
+    }
+    return human_readable_text_from_str(out);
 }
 
 /*
@@ -1160,6 +1338,13 @@ static void swift_vtd_class_init(ObjectClass *klass, void *data)
     rc->phases.exit = swift_vtd_reset_exit;
     dc->vmsd = &swift_vtd_vmstate;
     device_class_set_props(dc, swift_vtd_properties);
+    for (size_t i = 0; i < ARRAY_SIZE(swift_vtd_descriptions); i++) {
+        object_class_property_set_description(klass, swift_vtd_descriptions[i].name,
+                                              swift_vtd_descriptions[i].text);
+    }
+    object_class_property_add_str(klass, "x-state", swift_vtd_get_state, NULL);
+    object_class_property_set_description(klass, "x-state",
+                                          "the library's state dump, live (read-only)");
     dc->hotpluggable = false;
     x86_class->realize = swift_vtd_realize;
     x86_class->int_remap = swift_vtd_int_remap;
@@ -1192,4 +1377,11 @@ static const TypeInfo swift_vtd_types[] = {
     },
 };
 
-DEFINE_TYPES(swift_vtd_types)
+static void swift_vtd_register_types(void)
+{
+    type_register_static_array(swift_vtd_types, ARRAY_SIZE(swift_vtd_types));
+    /* The command is declared by patches/0005 in hmp-commands-info.hx. */
+    monitor_register_hmp_info_hrt("swift-vtd", swift_vtd_hmp_info);
+}
+
+type_init(swift_vtd_register_types)
