@@ -89,9 +89,19 @@ final class HostDevices: HostBindingObserver {
             guard s.candidates.removeValue(forKey: sid) != nil else { return false }
             s.boundPASIDs[sid] = nil
             if let nested = s.nested {
-                do { try nested.release(RequesterID(rawValue: sid)) } catch {
-                    platform.log(.info, "host device \(RequesterID(rawValue: sid)) detached with an error: \(error)")
+                // Release stops at the first step the kernel refuses and can be resumed: try it
+                // once more, then the HWPT destroys that failed, so that a passing refusal does not
+                // leave HWPTs (or the device on one of them) that nobody would free later.
+                let requester = RequesterID(rawValue: sid)
+                for attempt in 1...2 {
+                    do throws(HostError) {
+                        try nested.release(requester)
+                        break
+                    } catch {
+                        platform.log(.info, "host device \(requester) detached with an error (attempt \(attempt)): \(error)")
+                    }
                 }
+                nested.retryPendingDestroys()
             }
             return true
         }

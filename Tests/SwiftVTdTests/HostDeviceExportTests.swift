@@ -442,3 +442,101 @@ struct HostDeviceMigrationTests {
             == FirstLevelTable(rootPointer: 0x21000, addressWidth: .bits48, flags: []))
     }
 }
+
+/// The errnos the kernel documents for each ioctl the host-device path makes (iommufd main.c,
+/// hw_pagetable.c, device.c, VT-d nested.c; VFIO device_cdev.c), plus ENOMEM everywhere.
+private let documentedErrnos: [IoctlRequest: [Errno]] = [
+    .getHWInfo: [.enoent, .eopnotsupp, .efault, .enomem],
+    .hwptAlloc: [.einval, .eopnotsupp, .enoent, .efault, .e2big, .enomem],
+    .vfioDeviceAttach: [.einval, .enodev, .eopnotsupp, .ebusy, .enomem],
+    .vfioDeviceDetach: [.einval, .enoent],
+    .destroy: [.enoent, .ebusy],
+    .hwptInvalidate: [.einval, .eopnotsupp, .enoent, .efault, .e2big, .enomem],
+]
+
+/// The whole life of one assigned device through the C ABI: attach, machine_done, the guest's
+/// tables, TE, a PASID-cache invalidation for RID_PASID and PASID 5 with P_IOTLBs and a wait,
+/// a new first-level root with another batch, detach. Returns what each wait looked like.
+private struct HostDeviceLifeOutcome {
+    var attached = false
+    var decided = false
+    /// Per batch: the wait's status reached memory / FSTS.IQE was set.
+    var batches: [(completed: Bool, queueError: Bool)] = []
+}
+
+private func runHostDeviceLife(_ fake: FakeIOMMUFD, _ device: AssignedDevice) -> HostDeviceLifeOutcome {
+    var outcome = HostDeviceLifeOutcome()
+    let guest = HostTestGuest()
+    guard let unit = guest.makeUnit({ $0.scalable_mode = 1; $0.pasid = 1 }) else { return outcome }
+    defer { swiftvtd_destroy(unit) }
+    withHandle(unit) { $0.hostDevices.seam = fake.seam }
+    var g = ScalableGuest(guest: guest, unit: unit, sid: device.requesterID.rawValue)
+    outcome.attached = attach(unit, sid: g.sid, hostDevice(device)).0 == SWIFTVTD_OK.rawValue
+    guard outcome.attached else { return outcome }
+    outcome.decided = machineDone(unit).0 == SWIFTVTD_OK.rawValue
+    g.programTables()
+    let context: UInt64 = 0x11000 + UInt64(g.sid & 0x7F) * 32
+    guest.write64(context, 0x12000 | 1 << 3 | 1)
+    guest.write64(0x13000 + 5 * 64, 1 << 6 | 2 << 2 | 1)
+    guest.write64(0x13000 + 5 * 64 + 8, ScalableGuest.domain)
+    guest.write64(0x13000 + 5 * 64 + 16, 0x21000)
+    g.enable()
+    for (batch, root) in [UInt64(ScalableGuest.flRoot), 0x22000].enumerated() {
+        guest.write64(0x13010, root | 1 << 4)
+        guest.write64(ScalableGuest.status, 0)
+        g.pasidCacheInvalidation()
+        g.queue(7 | 1 << 4 | ScalableGuest.domain << 16 | 5 << 32)
+        g.pasidIOTLB(page: UInt64(batch) + 1)
+        g.queue(6 | 3 << 4 | ScalableGuest.domain << 16 | 5 << 32, 0x3000)
+        g.wait()
+        g.submit()
+        let queueError = g.mmio32(HReg.fsts) & 0x10 != 0
+        outcome.batches.append((g.guest.read32(ScalableGuest.status) == 1, queueError))
+        if queueError { break }
+    }
+    _ = swiftvtd_host_device_detach(unit, g.sid)
+    return outcome
+}
+
+@Suite("C ABI host devices against a failing kernel (robustness, issue 11 item 9)")
+struct HostDeviceInjectedFailureTests {
+    @Test("every documented errno at every ioctl of a device's life: no crash, no HWPT left once detached, an invalidation the host could not do is IQE, never a completed wait")
+    func everyErrnoAtEveryIoctl() throws {
+        // The life without failures: how many ioctls, and that it ends clean.
+        let clean = FakeIOMMUFD()
+        let cleanDevice = try clean.assignDevice(requesterID: RequesterID(rawValue: 0x0010),
+                                                 iommufd: clean.openIOMMUFD())
+        clean.clearCallLog()
+        let reference = runHostDeviceLife(clean, cleanDevice)
+        #expect(reference.decided && reference.batches.count == 2 && reference.batches.allSatisfy { $0.completed })
+        #expect(clean.hwpts(iommufd: cleanDevice.iommufd) == [cleanDevice.hwptID])
+        let calls = clean.calls
+        #expect(calls.count > 10)
+
+        var runs = 0
+        for (index, request) in calls.enumerated() {
+            for errno in documentedErrnos[request] ?? [.enomem] {
+                let fake = FakeIOMMUFD()
+                let device = try fake.assignDevice(requesterID: RequesterID(rawValue: 0x0010),
+                                                   iommufd: fake.openIOMMUFD())
+                fake.clearCallLog()
+                fake.failCall(at: index, with: errno)
+                let outcome = runHostDeviceLife(fake, device)
+                runs += 1
+                let what = "\(request) #\(index) failing with \(errno)"
+                // Nothing of ours outlives the device: only VFIO's own HWPT is left, attached.
+                #expect(fake.hwpts(iommufd: device.iommufd) == [device.hwptID], "\(what)")
+                #expect(fake.attachment(deviceFD: device.deviceFD) == device.hwptID, "\(what)")
+                // A wait completes only after what the host had to do: a refused invalidation
+                // the host could not recover from stops the queue with IQE instead.
+                for batch in outcome.batches {
+                    #expect(batch.completed != batch.queueError, "\(what): completed \(batch.completed), IQE \(batch.queueError)")
+                }
+                if request == .hwptInvalidate, outcome.decided {
+                    #expect(outcome.batches.allSatisfy { $0.completed || $0.queueError }, "\(what)")
+                }
+            }
+        }
+        #expect(runs > calls.count)
+    }
+}
