@@ -133,7 +133,7 @@ def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2, e
         if os.path.isdir(d):
             args += ["-L", d]
     args += ["-smp", str(smp), "-cpu", "max", "-m", "512M", "-nographic", "-no-reboot", "-vga", "none",
-             *(["-device", variant.device + (f",state-dump={work}/state.txt"
+             *(["-device", variant.device + (f",state-dump={work}/state.txt,id={SWIFT_ID}"
                                              if variant.group == "swift" else "")]
                if variant.device else []),
              "-kernel", os.path.join(guest_dir, "vmlinuz"),
@@ -147,13 +147,40 @@ def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2, e
              "-device", "virtio-blk-pci,drive=vblk,iommu_platform=on,disable-legacy=on",
              *(["-drive", f"if=none,id=nvme,format=raw,file={work}/nvme.img",
                 "-device", "nvme,drive=nvme,serial=swiftvtd0"] if "nvme" in variant.disks else []),
-             *(["-qmp", f"unix:{work}/qmp.sock,server=on,wait=off"] if variant.migrate else []),
+             *(["-qmp", f"unix:{work}/qmp.sock,server=on,wait=off"]
+               if variant.migrate or variant.group == "swift" else []),
              "-netdev", "user,id=n0,net=10.0.2.0/24",
              "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,romfile="
                         + os.environ.get("SWIFTVTD_VIRTIO_NET_OPTS", ""),
              *(["-netdev", "user,id=n1,net=10.0.3.0/24",
                 "-device", "e1000e,netdev=n1,romfile="] if "net_e1000e" in variant.nics else [])]
     return args + list(extra_args)
+
+
+SWIFT_ID = "svtd"
+
+
+def check_live_state(work, log_path, proc, deadline):
+    """While the guest runs (its first disk is up, so remapping is on and virtio-blk has been
+    translated), reads the library's state through QMP qom-get of x-state and through HMP
+    'info swift-vtd', as management tools would. Returns the problems."""
+    if not wait_for_line(log_path, "REPORT vblk_present=1", deadline, proc):
+        return ["live state: the guest never reported its first disk"]
+    try:
+        qmp = Qmp(os.path.join(work, "qmp.sock"), deadline)
+        try:
+            state = qmp.execute("qom-get", path=f"/machine/peripheral/{SWIFT_ID}", property="x-state")
+            hmp = qmp.execute("human-monitor-command", **{"command-line": "info swift-vtd"})
+        finally:
+            qmp.close()
+    except (OSError, RuntimeError, TimeoutError, ConnectionError, ValueError) as e:
+        return [f"live state: {e}"]
+    bad = []
+    if "DMA remapping on" not in state or not re.search(r"^device 00:01\.0 pasid none ", state, re.M):
+        bad.append("live state: x-state lacks 'DMA remapping on' or virtio-blk's device line")
+    if hmp.splitlines()[:1] != state.splitlines()[:1]:
+        bad.append("live state: 'info swift-vtd' does not start as x-state does")
+    return bad
 
 
 def parse_report(text):
@@ -462,6 +489,8 @@ def run_variant(args, variant, log_dir, log_name):
         else:
             with open(log_path, "wb") as log:
                 proc = start_qemu(cmd, log)
+                if variant.group == "swift":
+                    problems += check_live_state(work, log_path, proc, start + args.timeout)
                 problems += finish_qemu(proc, start + args.timeout, log_path)
             text = read_text(log_path)
         elapsed = time.monotonic() - start
