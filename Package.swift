@@ -33,10 +33,13 @@ let package = Package(
             dependencies: ["CSwiftVTd", "VTdModel", "HostIOMMU"],
             path: "Sources/SwiftVTd"
         ),
-        // Linux iommufd/VFIO uAPI: ioctl numbers and struct layouts, with static size/offset asserts.
+        // Linux iommufd/VFIO uAPI: ioctl numbers and struct layouts as Swift sees them, checked at
+        // compile time against the kernel's own headers vendored in linux-headers/.
         .target(
             name: "LinuxUAPI",
-            path: "CInterop/LinuxUAPI"
+            path: "CInterop/LinuxUAPI",
+            exclude: ["linux-headers/VERSION"],
+            cSettings: [.headerSearchPath("linux-headers")]
         ),
         // Host IOMMU backends (nested iommufd, shadowing, negotiation). Below the model: never imports it.
         .target(

@@ -1,9 +1,10 @@
 // Linux iommufd and VFIO-cdev user API, as SwiftVTd uses it.
 //
-// Written by hand from the facts in shared/VTD-FACTS.md Part C (numbers, sizes, offsets); no kernel
-// header is included or copied. Names carry a `uapi_` prefix so this file can never collide with a
-// real <linux/iommufd.h> that some other translation unit may include. linux_uapi.c checks every size
-// and offset at compile time.
+// The names Swift sees (a `uapi_` prefix, so they never collide with a real <linux/iommufd.h>).
+// Swift cannot import the kernel's _IO() macros, and some structs here mirror an older, shorter
+// version the kernel still takes, so this file stays; kernel_headers_check.c proves at compile time
+// that every number, flag, size and field offset here is the kernel's, against the headers of one
+// release vendored verbatim in ../linux-headers/ (scripts/refresh-linux-headers.sh).
 #ifndef SWIFTVTD_LINUX_UAPI_H
 #define SWIFTVTD_LINUX_UAPI_H
 
