@@ -457,6 +457,135 @@ def check_migrate_loop(report, expected, work):
     return bad
 
 
+LIBVIRT_DOMAIN = "swiftvtd-guest-suite"
+
+
+def libvirt_domain_xml(qemu, guest_dir, work, library):
+    """The README's libvirt example, filled in: TCG (type='qemu'), the project's QEMU as
+    <emulator>, swift-vtd and the DMA disks added through <qemu:commandline> (after the IOMMU,
+    so their DMA goes through it), the console to a file."""
+    lib = f"library={library}," if library else ""
+    args = ["-device", f"swift-vtd,{lib}intremap=on,scalable-mode=on,fsts=on,x-state-dump={work}/state.txt",
+            "-drive", f"if=none,id=vblk,format=raw,file={work}/vblk.img",
+            "-device", "virtio-blk-pci,drive=vblk,iommu_platform=on,disable-legacy=on",
+            "-drive", f"if=none,id=nvme,format=raw,file={work}/nvme.img",
+            "-device", "nvme,drive=nvme,serial=swiftvtd0"]
+    for d in FIRMWARE_DIRS:
+        if os.path.isdir(d):
+            args += ["-L", d]
+    qemu_args = "\n".join(f"    <qemu:arg value='{a}'/>" for a in args)
+    return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>{LIBVIRT_DOMAIN}</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu>2</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>{guest_dir}/vmlinuz</kernel>
+    <initrd>{guest_dir}/initramfs.cpio.gz</initrd>
+    <cmdline>console=ttyS0 {SM_ARGS} panic=-1 loglevel=4 no_timer_check svt.only=disks</cmdline>
+  </os>
+  <features><acpi/><ioapic driver='qemu'/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>{qemu}</emulator>
+    <serial type='file'><source path='{work}/console.log'/><target port='0'/></serial>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+  <qemu:commandline>
+{qemu_args}
+  </qemu:commandline>
+</domain>
+"""
+
+
+def run_libvirt(args, log_dir):
+    """Defines, starts and (once the guest powers itself off) undefines the README's libvirt
+    domain under a libvirt session daemon run by an unprivileged user (Debian's
+    libvirt-daemon-driver-qemu and libvirt-clients; the system daemon would need
+    libvirt-daemon-system, which brings systemd in). Checks the guest's disk DMA as a boot does."""
+    name = "libvirt-swift-flts-6.12"
+    if not shutil.which("virsh"):
+        return name, False, 0.0, ["no virsh (apt-get install --no-install-recommends libvirt-clients "
+                                  "libvirt-daemon libvirt-daemon-driver-qemu)"]
+    guest_dir = os.path.join(args.guest_dir, "6.12")
+    work = tempfile.mkdtemp(prefix="swiftvtd-libvirt-")
+    start = time.monotonic()
+    problems = []
+    try:
+        os.chmod(work, 0o777)
+        home = os.path.join(work, "home")
+        os.mkdir(home)
+        env = dict(os.environ, HOME=home, XDG_RUNTIME_DIR=os.path.join(home, "run"),
+                   XDG_CONFIG_HOME=os.path.join(home, "config"), XDG_CACHE_HOME=os.path.join(home, "cache"))
+        user = []
+        if os.geteuid() == 0:
+            # libvirt's session daemon, as nobody: no libvirt-qemu user, no /etc/libvirt changes.
+            os.chown(home, 65534, 65534)
+            user = ["runuser", "-u", "nobody", "--"]
+        expected = {"data_md5": {}}
+        for disk in ("vblk", "nvme"):
+            data = os.urandom(DATA_SIZE)
+            expected["data_md5"][disk] = md5(data)
+            path = os.path.join(work, f"{disk}.img")
+            with open(path, "wb") as f:
+                f.write(data + bytes(DISK_SIZE - DATA_SIZE))
+            os.chmod(path, 0o666)
+        xml = os.path.join(work, "domain.xml")
+        with open(xml, "w") as f:
+            f.write(libvirt_domain_xml(args.qemu, guest_dir, work, args.library))
+
+        def virsh(*cmd, check=True):
+            r = subprocess.run(user + ["virsh", "-c", "qemu:///session", *cmd], env=env,
+                               capture_output=True, text=True, timeout=120)
+            if check and r.returncode != 0:
+                raise RuntimeError(f"virsh {' '.join(cmd)}: {r.stderr.strip()}")
+            return r.stdout
+
+        try:
+            virsh("define", xml)
+            virsh("start", LIBVIRT_DOMAIN)
+            deadline = start + args.timeout
+            while "running" in virsh("domstate", LIBVIRT_DOMAIN, check=False) and time.monotonic() < deadline:
+                time.sleep(1)
+            if "running" in virsh("domstate", LIBVIRT_DOMAIN, check=False):
+                problems.append("timed out (hard per-boot limit reached)")
+                virsh("destroy", LIBVIRT_DOMAIN, check=False)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            problems.append(str(e))
+        finally:
+            virsh("destroy", LIBVIRT_DOMAIN, check=False)
+            virsh("undefine", LIBVIRT_DOMAIN, check=False)
+        console = os.path.join(work, "console.log")
+        text = read_text(console) if os.path.exists(console) else ""
+        with open(os.path.join(log_dir, f"{name}.log"), "w") as f:
+            f.write(text)
+        for src, dst in (("state.txt", f"{name}.state.txt"), ("domain.xml", f"{name}.xml")):
+            if os.path.exists(os.path.join(work, src)):
+                shutil.copy(os.path.join(work, src), os.path.join(log_dir, dst))
+        qemu_log = os.path.join(home, "cache", "libvirt", "qemu", "log", f"{LIBVIRT_DOMAIN}.log")
+        if os.path.exists(qemu_log):
+            shutil.copy(qemu_log, os.path.join(log_dir, f"{name}.qemu.log"))
+        report, _, faults = parse_report(text)
+        for disk in ("vblk", "nvme"):
+            for key, value in ((f"{disk}_present", "1"), (f"{disk}_md5", expected["data_md5"][disk]),
+                               (f"{disk}_write", "ok"), (f"{disk}_readback_md5", md5(pattern(disk)))):
+                if report.get(key) != value:
+                    problems.append(f"{key}: got {report.get(key)!r}, want {value!r}")
+        for key, value in (("dmar_faults", "0"), ("done", "1")):
+            if report.get(key) != value:
+                problems.append(f"{key}: got {report.get(key)!r}, want {value!r}")
+        problems += [f"fault: {f}" for f in faults]
+        state = os.path.join(work, "state.txt")
+        modes = parse_state_dump(read_text(state)) if os.path.exists(state) else {}
+        if modes.get("00:01.0") != "pgtt first-level":
+            problems.append(f"virtio-blk (00:01.0) uses {modes.get('00:01.0')!r}, want 'pgtt first-level'")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return name, not problems, time.monotonic() - start, problems
+
+
 def run_variant(args, variant, log_dir, log_name):
     guest_dir = os.path.join(args.guest_dir, variant.kernel)
     if not os.path.exists(os.path.join(guest_dir, "initramfs.cpio.gz")):
@@ -525,6 +654,8 @@ def main():
                     help="extra QEMU argument (repeat for several), e.g. --qemu-arg=-d --qemu-arg=guest_errors")
     ap.add_argument("--repeat", type=int, default=1, help="boot each variant this many times")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--libvirt", action=argparse.BooleanOptionalAction, default=None,
+                    help="also boot the README's libvirt domain (default: when no variant is named)")
     ap.add_argument("variants", nargs="*", help="variant names or substrings (default: all of the group)")
     args = ap.parse_args()
 
@@ -572,6 +703,14 @@ def main():
             print(f"    {p}")
         if not ok:
             print(f"    log: {os.path.join(args.log_dir, log_name + '.log')}")
+        passed += ok
+        failed += not ok
+    if args.libvirt or (args.libvirt is None and not args.variants and args.group in ("all", "swift")):
+        name, ok, elapsed, problems = run_libvirt(args, args.log_dir)
+        print(f"{'PASS' if ok else 'FAIL'} {name:18} {elapsed:6.1f} s  virsh define/start, <qemu:commandline> "
+              f"-device swift-vtd", flush=True)
+        for p in problems[:12]:
+            print(f"    {p}")
         passed += ok
         failed += not ok
     print(f"{passed} passed, {failed} failed")
