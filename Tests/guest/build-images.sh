@@ -10,6 +10,8 @@ repo="$(cd "$here/../.." && pwd)"
 . "$repo/scripts/lib/common.sh"
 
 ensure_debs dpkg-dev cpio zstd gzip
+# The runner's libvirt boot: the session daemon with the QEMU driver, and virsh.
+ensure_debs libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
 
 groot="$SWIFTVTD_CACHE/guest"
 debs="$groot/debs"
