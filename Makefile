@@ -143,3 +143,4 @@ clean:
 
 -include qemu-glue/qemu.mk
 -include Tests/guest/guest.mk
+-include Tests/host/host.mk

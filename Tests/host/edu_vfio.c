@@ -1,0 +1,288 @@
+/*
+ * The L2 guest's edu DMA test: QEMU's edu device, assigned from L0 through L1, driven from L2
+ * user space through VFIO's type1 container. Every VFIO_IOMMU_MAP_DMA / UNMAP_DMA is a map or
+ * unmap in the L2 kernel's VT-d driver (its first-level tables under nesting, second-level under
+ * shadowing), so each round exercises the whole chain:
+ *   L2 driver -> swift-vtd in L1's QEMU -> L1 iommufd -> L1 VT-d driver -> swift-vtd in L0 -> edu.
+ *
+ * Usage: edu_vfio BDF ROUNDS [BIG_ROUNDS]
+ * Prints "edu: ..." lines; the last one is "edu: PASS ..." or "edu: FAIL ...". Exit status 0 on
+ * PASS.
+ *
+ * edu's registers (QEMU docs/specs/edu.rst): 0x00 identification 0x010000ed, 0x80 DMA source,
+ * 0x88 DMA destination, 0x90 DMA count, 0x98 DMA command (bit 0 start, bit 1 edu -> RAM);
+ * its DMA buffer is at 0x40000 in its own address space, 4 KiB.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <linux/vfio.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EDU_ID          0x00
+#define EDU_DMA_SRC     0x80
+#define EDU_DMA_DST     0x88
+#define EDU_DMA_COUNT   0x90
+#define EDU_DMA_CMD     0x98
+#define EDU_CMD_START   0x1
+#define EDU_CMD_TO_RAM  0x2
+#define EDU_BUFFER      0x40000
+#define PAGE            4096
+
+/* IOVAs the test maps; far from each other so no mapping covers another. */
+#define IOVA_SRC        0x10000000ull
+#define IOVA_DST        0x20000000ull
+#define IOVA_UNMAPPED   0x30000000ull
+#define IOVA_BIG        0x40000000ull
+#define BIG             (1u << 20)
+
+static int container, device;
+static volatile uint8_t *bar0;
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    printf("edu: FAIL ");
+    vprintf(fmt, ap);
+    printf(" (errno %d: %s)\n", errno, strerror(errno));
+    va_end(ap);
+    fflush(stdout);
+    exit(1);
+}
+
+/* edu takes only 4-byte accesses below 0x80 (an 8-byte read there returns all ones). */
+static uint32_t reg_read32(unsigned off) { return *(volatile uint32_t *)(bar0 + off); }
+static uint64_t reg_read(unsigned off) { return *(volatile uint64_t *)(bar0 + off); }
+static void reg_write(unsigned off, uint64_t v) { *(volatile uint64_t *)(bar0 + off) = v; }
+
+static void dma_map_size(void *buf, uint64_t iova, uint64_t size, uint32_t flags)
+{
+    struct vfio_iommu_type1_dma_map map = {
+        .argsz = sizeof(map), .flags = flags, .vaddr = (uintptr_t)buf, .iova = iova, .size = size,
+    };
+
+    if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map)) {
+        die("VFIO_IOMMU_MAP_DMA iova 0x%" PRIx64, iova);
+    }
+}
+
+static void dma_map(void *buf, uint64_t iova, uint32_t flags) { dma_map_size(buf, iova, PAGE, flags); }
+
+static void dma_unmap_size(uint64_t iova, uint64_t size)
+{
+    struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap), .iova = iova, .size = size };
+
+    if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) || unmap.size != size) {
+        die("VFIO_IOMMU_UNMAP_DMA iova 0x%" PRIx64, iova);
+    }
+}
+
+static void dma_unmap(uint64_t iova) { dma_unmap_size(iova, PAGE); }
+
+/* One edu DMA of a page, waited for by polling (edu clears START when done). */
+static void edu_dma(uint64_t src, uint64_t dst, uint64_t cmd)
+{
+    reg_write(EDU_DMA_SRC, src);
+    reg_write(EDU_DMA_DST, dst);
+    reg_write(EDU_DMA_COUNT, PAGE);
+    reg_write(EDU_DMA_CMD, cmd | EDU_CMD_START);
+    for (long spins = 0; reg_read(EDU_DMA_CMD) & EDU_CMD_START; spins++) {
+        if (spins > 100000000L) {
+            die("edu DMA never completed");
+        }
+    }
+}
+
+static void fill(uint8_t *p, unsigned round)
+{
+    for (unsigned i = 0; i < PAGE; i++) {
+        p[i] = (uint8_t)(i * 7 + round * 13 + 1);
+    }
+}
+
+static void open_device(const char *bdf)
+{
+    char path[256], link[256];
+    struct vfio_group_status status = { .argsz = sizeof(status) };
+    struct vfio_region_info bar = { .argsz = sizeof(bar), .index = VFIO_PCI_BAR0_REGION_INDEX };
+    struct vfio_region_info config = { .argsz = sizeof(config), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+    ssize_t n;
+    int group;
+    uint16_t command;
+
+    snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+    n = readlink(path, link, sizeof(link) - 1);
+    if (n < 0) {
+        die("%s has no IOMMU group", bdf);
+    }
+    link[n] = 0;
+    snprintf(path, sizeof(path), "/dev/vfio/%s", basename(link));
+    container = open("/dev/vfio/vfio", O_RDWR);
+    group = open(path, O_RDWR);
+    if (container < 0 || group < 0) {
+        die("opening /dev/vfio/vfio or %s", path);
+    }
+    if (ioctl(group, VFIO_GROUP_GET_STATUS, &status) || !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+        die("group %s is not viable", path);
+    }
+    if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) ||
+        ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
+        die("setting up the type1 container");
+    }
+    device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+    if (device < 0) {
+        die("VFIO_GROUP_GET_DEVICE_FD %s", bdf);
+    }
+    if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar) || bar.size < 0x100 ||
+        !(bar.flags & VFIO_REGION_INFO_FLAG_MMAP)) {
+        die("BAR0 of %s cannot be mapped", bdf);
+    }
+    bar0 = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, device, bar.offset);
+    if (bar0 == MAP_FAILED) {
+        die("mmap BAR0");
+    }
+    /* Bus mastering on, or edu's DMA never leaves the device. */
+    if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &config) ||
+        pread(device, &command, 2, config.offset + 4) != 2) {
+        die("reading the command register");
+    }
+    command |= 0x4;
+    if (pwrite(device, &command, 2, config.offset + 4) != 2) {
+        die("writing the command register");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    unsigned rounds = argc > 2 ? (unsigned)atoi(argv[2]) : 100;
+    unsigned big_rounds = argc > 3 ? (unsigned)atoi(argv[3]) : 0;
+    uint8_t *pages, *src[2], *dst[2];
+    struct timespec t0, t1;
+    double us;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s BDF [ROUNDS]\n", argv[0]);
+        return 2;
+    }
+    open_device(argv[1]);
+    if (reg_read32(EDU_ID) != 0x010000ed) {
+        errno = 0;
+        die("identification register reads 0x%x", reg_read32(EDU_ID));
+    }
+    pages = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (pages == MAP_FAILED) {
+        die("mmap buffers");
+    }
+    for (int i = 0; i < 2; i++) {
+        src[i] = pages + (2 * i) * PAGE;
+        dst[i] = pages + (2 * i + 1) * PAGE;
+    }
+
+    /*
+     * Each round maps a source and a destination page, copies source -> edu -> destination and
+     * compares, then unmaps both. Rounds alternate between two buffer pairs at the same IOVAs:
+     * a translation that outlived its unmap would put this round's data into the last round's
+     * destination, and the compare fails.
+     */
+    /* L1 counts the host's ioctls as these lines pass: the pauses keep the loop between them. */
+    printf("edu: start\n");
+    sleep(3);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned r = 0; r < rounds; r++) {
+        uint8_t *s = src[r & 1], *d = dst[r & 1];
+
+        fill(s, r);
+        memset(d, 0, PAGE);
+        dma_map(s, IOVA_SRC, VFIO_DMA_MAP_FLAG_READ);
+        dma_map(d, IOVA_DST, VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
+        edu_dma(IOVA_SRC, EDU_BUFFER, 0);
+        edu_dma(EDU_BUFFER, IOVA_DST, EDU_CMD_TO_RAM);
+        if (memcmp(s, d, PAGE)) {
+            errno = 0;
+            die("round %u: the destination differs from the source", r);
+        }
+        dma_unmap(IOVA_SRC);
+        dma_unmap(IOVA_DST);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("edu: loop done\n");
+    sleep(3);
+    us = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3;
+    printf("edu: %u rounds of map+map, 2 DMAs, unmap+unmap: %.1f us per map+unmap pair\n",
+           rounds, us / (2.0 * rounds));
+
+    /*
+     * A DMA to an IOVA whose mapping was removed must not land: map, use, unmap the
+     * destination, then point edu at it again.
+     */
+    memset(dst[0], 0, PAGE);
+    dma_map(dst[0], IOVA_UNMAPPED, VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
+    dma_map(src[0], IOVA_SRC, VFIO_DMA_MAP_FLAG_READ);
+    fill(src[0], 77);
+    edu_dma(IOVA_SRC, EDU_BUFFER, 0);
+    edu_dma(EDU_BUFFER, IOVA_UNMAPPED, EDU_CMD_TO_RAM);
+    if (memcmp(src[0], dst[0], PAGE)) {
+        errno = 0;
+        die("the DMA before the unmap did not land");
+    }
+    dma_unmap(IOVA_UNMAPPED);
+    memset(dst[0], 0, PAGE);
+    fill(src[0], 78);
+    edu_dma(IOVA_SRC, EDU_BUFFER, 0);
+    edu_dma(EDU_BUFFER, IOVA_UNMAPPED, EDU_CMD_TO_RAM);
+    for (unsigned i = 0; i < PAGE; i++) {
+        if (dst[0][i]) {
+            errno = 0;
+            die("a DMA to the unmapped IOVA 0x%llx landed (byte %u is 0x%02x)", IOVA_UNMAPPED, i, dst[0][i]);
+        }
+    }
+    dma_unmap(IOVA_SRC);
+
+    /*
+     * 1 MiB map+unmap pairs, as a driver maps a large buffer: the host's cost per pair is what
+     * differs most between nesting (no map ioctl, one invalidation) and shadowing (every page
+     * the guest maps reaches the host). One DMA into the buffer's last page checks each map.
+     */
+    if (big_rounds) {
+        uint8_t *big = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+        if (big == MAP_FAILED) {
+            die("mmap 1 MiB");
+        }
+        printf("edu: big start\n");
+        sleep(3);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (unsigned r = 0; r < big_rounds; r++) {
+            memset(big + BIG - PAGE, 0, PAGE);
+            dma_map_size(big, IOVA_BIG, BIG, VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
+            edu_dma(EDU_BUFFER, IOVA_BIG + BIG - PAGE, EDU_CMD_TO_RAM);
+            if (memcmp(big + BIG - PAGE, src[0], PAGE)) {
+                errno = 0;
+                die("1 MiB round %u: the DMA into the last page did not land", r);
+            }
+            dma_unmap_size(IOVA_BIG, BIG);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("edu: big done\n");
+        sleep(3);
+        us = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3;
+        printf("edu: %u rounds of 1 MiB map, DMA, unmap: %.1f us per 1 MiB map+unmap pair\n", big_rounds,
+               us / big_rounds);
+    }
+    printf("edu: PASS %u rounds compared; the DMA to unmapped IOVA 0x%llx did not land; %u 1 MiB rounds\n",
+           rounds, IOVA_UNMAPPED, big_rounds);
+    return 0;
+}

@@ -1,0 +1,62 @@
+#!/bin/busybox sh
+# The L2 guest's init: Linux with its VT-d driver on swift-vtd (inside L1's QEMU), driving the
+# devices L0 created and L1 assigned: edu through VFIO from user space (edu_vfio), the nvme disk
+# through the kernel's nvme driver. Prints "edu: ..." / "nvme: ..." lines and powers off.
+# Kernel arguments: svt.rounds=N (edu page rounds), svt.bigrounds=N (edu 1 MiB rounds),
+# svt.pattern=TEXT (written to the nvme disk).
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+
+arg() { sed -n "s/.*\bsvt\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+rounds=$(arg rounds); rounds=${rounds:-100}
+bigrounds=$(arg bigrounds); bigrounds=${bigrounds:-0}
+pattern=$(arg pattern); pattern=${pattern:-SWIFTVTD-HOST}
+
+edu=; nvme=
+for d in /sys/bus/pci/devices/*; do
+    case "$(cat "$d/vendor"):$(cat "$d/device")" in 0x1234:0x11e8) edu=${d##*/} ;; esac
+    case "$(cat "$d/class")" in 0x010802) nvme=${d##*/} ;; esac
+done
+echo "l2: ready edu=${edu:-none} nvme=${nvme:-none} $(grep -o 'intel_iommu=[^ ]*' /proc/cmdline) uptime $(cut -d' ' -f1 /proc/uptime)"
+dmesg | grep -e 'DMAR: dmar0' -e 'DMAR-IR: Enabled' -e 'DMAR:.*fault' | sed 's/^/l2: dmesg: /'
+
+if [ -n "$edu" ]; then
+    echo vfio-pci > "/sys/bus/pci/devices/$edu/driver_override"
+    echo "$edu" > /sys/bus/pci/drivers_probe
+    /bin/edu_vfio "$edu" "$rounds" "$bigrounds"
+else
+    echo "edu: FAIL no edu device in L2"
+fi
+
+if [ -n "$nvme" ]; then
+    i=0
+    while [ ! -b /dev/nvme0n1 ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+    if [ -b /dev/nvme0n1 ]; then
+        # A 1 MiB pattern L0 finds in its disk image, then 1 MiB of random data read back.
+        yes "$pattern" | head -c 1048576 > /tmp/pattern
+        dd if=/dev/urandom of=/tmp/random bs=64k count=16 2>/dev/null
+        dd if=/tmp/pattern of=/dev/nvme0n1 bs=64k oflag=direct 2>/dev/null
+        dd if=/tmp/random of=/dev/nvme0n1 bs=64k seek=16 oflag=direct 2>/dev/null
+        sync
+        echo 3 > /proc/sys/vm/drop_caches
+        dd if=/dev/nvme0n1 of=/tmp/back bs=64k skip=16 count=16 iflag=direct 2>/dev/null
+        dd if=/dev/nvme0n1 of=/tmp/back-pattern bs=64k count=16 iflag=direct 2>/dev/null
+        want=$(md5sum < /tmp/random); got=$(md5sum < /tmp/back)
+        wantp=$(md5sum < /tmp/pattern); gotp=$(md5sum < /tmp/back-pattern)
+        if [ "$want" = "$got" ] && [ "$wantp" = "$gotp" ]; then
+            echo "nvme: PASS 2 MiB written and read back through the IOMMUs, md5 ${got%% *}"
+        else
+            echo "nvme: FAIL read back md5 ${got%% *} / ${gotp%% *}, wrote ${want%% *} / ${wantp%% *}"
+        fi
+    else
+        echo "nvme: FAIL /dev/nvme0n1 never appeared"
+    fi
+else
+    echo "nvme: FAIL no nvme device in L2"
+fi
+dmesg | grep -i -e 'DMAR:.*fault' -e 'nvme.*timeout' -e 'vfio' | tail -5 | sed 's/^/l2: dmesg: /'
+echo "l2: done"
+poweroff -f
