@@ -60,21 +60,19 @@
 
 /* Where q35 puts the register window (the DMAR table's DRHD says the same). */
 #define SWIFT_VTD_MMIO_BASE 0xfed90000ULL
-/* The interrupt window that remappable MSIs are written to. */
-#define SWIFT_VTD_IR_BASE   0xfee00000ULL
-#define SWIFT_VTD_IR_SIZE   0x100000ULL
 
 OBJECT_DECLARE_SIMPLE_TYPE(SwiftVTdState, SWIFT_VTD)
 
 /*
  * The library's entry points, resolved with g_module_symbol(). All of them are
- * in every library of ABI major 1 this glue was built for (1.1 or newer).
+ * in every library of ABI major 1 this glue was built for (1.2 or newer).
  */
 typedef struct SwiftVTdLib {
     GModule *module;
     typeof(swiftvtd_abi_version) *abi_version;
     typeof(swiftvtd_config_init) *config_init;
     typeof(swiftvtd_create) *create;
+    typeof(swiftvtd_get_config) *get_config;
     typeof(swiftvtd_destroy) *destroy;
     typeof(swiftvtd_reset) *reset;
     typeof(swiftvtd_mmio_size) *mmio_size;
@@ -82,7 +80,8 @@ typedef struct SwiftVTdLib {
     typeof(swiftvtd_mmio_write) *mmio_write;
     typeof(swiftvtd_translate) *translate;
     typeof(swiftvtd_interrupt_remap) *interrupt_remap;
-    typeof(swiftvtd_set_notifier) *set_notifier;
+    typeof(swiftvtd_interrupt_window) *interrupt_window;
+    typeof(swiftvtd_set_notifications) *set_notifications;
     typeof(swiftvtd_replay) *replay;
     typeof(swiftvtd_save_state) *save_state;
     typeof(swiftvtd_load_state) *load_state;
@@ -164,6 +163,7 @@ struct SwiftVTdState {
 
     SwiftVTdLib lib;
     swiftvtd_t *unit;
+    uint64_t ir_base, ir_size;    /* the interrupt window, as the library gives it */
     MemoryRegion csrmem;
     GHashTable *address_spaces;   /* SwiftVTdASKey -> SwiftVTdAS */
     QLIST_HEAD(, SwiftVTdAS) with_notifiers;
@@ -338,21 +338,16 @@ static void swift_vtd_host_trace(void *opaque, const swiftvtd_trace *t)
     }
 }
 
-/* Send one range as naturally aligned power-of-two chunks, as notifiers expect. */
+/*
+ * Send one range as naturally aligned power-of-two chunks, as notifiers expect.
+ * The library sends no empty range and none beyond the guest's address width.
+ */
 static void swift_vtd_notify_range(SwiftVTdAS *vas, IOMMUNotifierFlag type,
                                    uint64_t start, uint64_t size,
                                    uint64_t translated, IOMMUAccessFlags perm)
 {
-    uint64_t end = size ? start + size - 1 : start;
-    uint64_t limit = vas->s->aw_bits >= 64 ? UINT64_MAX
-                     : (1ULL << vas->s->aw_bits) - 1;
+    uint64_t end = start + size - 1;
 
-    if (size == 0 || start > limit) {
-        return;
-    }
-    if (end > limit || end < start) {
-        end = limit;
-    }
     for (;;) {
         uint64_t mask = dma_aligned_pow2_mask(start, end, 64);
         IOMMUTLBEvent event = {
@@ -517,7 +512,7 @@ static MemTxResult swift_vtd_ir_write(void *opaque, hwaddr addr, uint64_t value,
                                       unsigned size, MemTxAttrs attrs)
 {
     SwiftVTdAS *vas = opaque;
-    MSIMessage from = { .address = SWIFT_VTD_IR_BASE + addr, .data = value };
+    MSIMessage from = { .address = vas->s->ir_base + addr, .data = value };
     MSIMessage to;
     /* PCI MSIs carry their requester id; the IOAPIC's writes do not. */
     uint16_t sid = attrs.unspecified ? swift_vtd_sid(vas) : attrs.requester_id;
@@ -607,19 +602,17 @@ static int swift_vtd_notify_flag_changed(IOMMUMemoryRegion *iommu,
                      (new & IOMMU_NOTIFIER_MAP ? SWIFTVTD_NOTIFY_MAP : 0) |
                      (new & IOMMU_NOTIFIER_DEVIOTLB_UNMAP ?
                       SWIFTVTD_NOTIFY_DEVIOTLB_UNMAP : 0);
-    int r = s->lib.set_notifier(s->unit, swift_vtd_sid(vas), vas->pasid, flags);
+    char err[256] = "";
+    int r = s->lib.set_notifications(s->unit, swift_vtd_sid(vas), vas->pasid, flags,
+                                     err, sizeof(err));
 
-    if (r == SWIFTVTD_EUNSUPPORTED) {
-        error_setg_errno(errp, ENOTSUP, "device %02x.%02x.%x: swift-vtd cannot "
-                         "send these notifications in this configuration (MAP "
-                         "needs caching-mode, device-TLB needs device-iotlb, "
-                         "none with snoop-control)", pci_bus_num(vas->bus),
-                         PCI_SLOT(vas->devfn), PCI_FUNC(vas->devfn));
-        return -ENOTSUP;
-    }
     if (r != SWIFTVTD_OK) {
-        error_setg_errno(errp, EINVAL, "swift-vtd: notifier refused (%d)", r);
-        return -EINVAL;
+        int code = r == SWIFTVTD_EUNSUPPORTED ? ENOTSUP : EINVAL;
+
+        error_setg_errno(errp, code, "device %02x.%02x.%x: swift-vtd: %s",
+                         vas->bus ? pci_bus_num(vas->bus) : 0, PCI_SLOT(vas->devfn),
+                         PCI_FUNC(vas->devfn), err);
+        return -code;
     }
     vas->notifier_flags = new;
     if (old == IOMMU_NOTIFIER_NONE) {
@@ -722,9 +715,9 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
     if (pasid == SWIFTVTD_NO_PASID) {
         /* Remappable MSIs reach the library, whatever translates DMA. */
         memory_region_init_io(&vas->ir, OBJECT(s), &swift_vtd_ir_ops, vas,
-                              "swift-vtd-ir", SWIFT_VTD_IR_SIZE);
+                              "swift-vtd-ir", s->ir_size);
         memory_region_add_subregion_overlap(MEMORY_REGION(&vas->iommu),
-                                            SWIFT_VTD_IR_BASE, &vas->ir, 1);
+                                            s->ir_base, &vas->ir, 1);
     }
     if (vas->vfio) {
         memory_region_init(&vas->gpa_view, OBJECT(s), "swift-vtd-gpa-view", UINT64_MAX);
@@ -732,8 +725,8 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
                                  0, memory_region_size(get_system_memory()));
         memory_region_add_subregion_overlap(&vas->gpa_view, 0, &vas->gpa, 0);
         memory_region_init_io(&vas->gpa_ir, OBJECT(s), &swift_vtd_ir_ops, vas,
-                              "swift-vtd-ir", SWIFT_VTD_IR_SIZE);
-        memory_region_add_subregion_overlap(&vas->gpa_view, SWIFT_VTD_IR_BASE,
+                              "swift-vtd-ir", s->ir_size);
+        memory_region_add_subregion_overlap(&vas->gpa_view, s->ir_base,
                                             &vas->gpa_ir, 1);
         memory_region_add_subregion_overlap(&vas->root, 0, &vas->gpa_view, 0);
         swift_vtd_set_view(vas, swift_vtd_vfio_starts_guest_physical(s));
@@ -875,10 +868,10 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
         size_t offset;
     } symbols[] = {
 #define SYM(field) { "swiftvtd_" #field, offsetof(SwiftVTdLib, field) }
-        SYM(abi_version), SYM(config_init), SYM(create), SYM(destroy), SYM(reset),
-        SYM(mmio_size), SYM(mmio_read), SYM(mmio_write), SYM(translate),
-        SYM(interrupt_remap), SYM(set_notifier), SYM(replay), SYM(save_state),
-        SYM(load_state), SYM(dump_state), SYM(host_device_attach),
+        SYM(abi_version), SYM(config_init), SYM(create), SYM(get_config), SYM(destroy),
+        SYM(reset), SYM(mmio_size), SYM(mmio_read), SYM(mmio_write), SYM(translate),
+        SYM(interrupt_remap), SYM(interrupt_window), SYM(set_notifications), SYM(replay),
+        SYM(save_state), SYM(load_state), SYM(dump_state), SYM(host_device_attach),
         SYM(host_device_detach), SYM(machine_done), SYM(host_decision),
 #undef SYM
     };
@@ -931,6 +924,7 @@ fail:
     return false;
 }
 
+/* The properties as given, and the facts only QEMU knows; the library resolves the rest. */
 static void swift_vtd_fill_config(SwiftVTdState *s, swiftvtd_config *cfg)
 {
     X86IOMMUState *x86 = X86_IOMMU_DEVICE(s);
@@ -946,6 +940,9 @@ static void swift_vtd_fill_config(SwiftVTdState *s, swiftvtd_config *cfg)
     }
     cfg->intremap = x86_iommu_ir_supported(x86);
     cfg->eim = s->eim == ON_OFF_AUTO_ON;
+    cfg->eim_auto = s->eim == ON_OFF_AUTO_AUTO;
+    cfg->kvm_irqchip = kvm_irqchip_in_kernel();
+    cfg->buggy_eim = s->buggy_eim;
     cfg->device_iotlb = x86->dt_supported;
     cfg->pt = x86->pt_supported;
     cfg->dma_drain = s->dma_drain;
@@ -955,7 +952,8 @@ static void swift_vtd_fill_config(SwiftVTdState *s, swiftvtd_config *cfg)
     cfg->fs1gp = s->fs1gp;
     cfg->slts = s->slts;
     cfg->nesting = s->nesting;
-    cfg->page_requests = s->page_requests || s->svm;
+    cfg->svm = s->svm;
+    cfg->page_requests = s->page_requests;
     cfg->fs5lp = s->fs5lp;
     cfg->fault_records = s->fault_records;
     cfg->iotlb_capacity = s->iotlb_size;
@@ -1043,12 +1041,9 @@ static int swift_vtd_post_load(void *opaque, int version_id)
 /* Device                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static void swift_vtd_realize(DeviceState *dev, Error **errp)
+/* Loads the library and creates the unit from the properties; false with errp set. */
+static bool swift_vtd_create_unit(SwiftVTdState *s, Error **errp)
 {
-    SwiftVTdState *s = SWIFT_VTD(dev);
-    X86IOMMUState *x86 = X86_IOMMU_DEVICE(dev);
-    PCMachineState *pcms = PC_MACHINE(qdev_get_machine());
-    X86MachineState *x86ms = X86_MACHINE(qdev_get_machine());
     swiftvtd_config cfg;
     char err[512] = "";
     swiftvtd_host_ops ops = {
@@ -1063,57 +1058,47 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
         .trace = swift_vtd_host_trace,
     };
 
-    /*
-     * "eim" is a tri-state only the host can resolve (it depends on the
-     * irqchip): the same resolution as intel-iommu.
-     */
-    if (s->eim == ON_OFF_AUTO_ON && !x86_iommu_ir_supported(x86)) {
-        error_setg(errp, "eim=on cannot be selected without intremap=on");
-        return;
-    }
-    if (s->eim == ON_OFF_AUTO_AUTO) {
-        s->eim = (kvm_irqchip_in_kernel() || s->buggy_eim) &&
-                 x86_iommu_ir_supported(x86) ? ON_OFF_AUTO_ON : ON_OFF_AUTO_OFF;
-    }
-    if (s->eim == ON_OFF_AUTO_ON && !s->buggy_eim && kvm_irqchip_is_split() &&
-        !kvm_enable_x2apic()) {
-        error_setg(errp, "eim=on requires support on the KVM side "
-                   "(X2APIC_API, first shipped in v4.7)");
-        return;
-    }
-
-    /* svm is refused where intel-iommu refuses it; the rest is the library's call. */
-    if (s->svm) {
-        if (!x86->dt_supported) {
-            error_setg(errp, "svm=on needs device-iotlb=on");
-            return;
-        }
-        if (!s->flts) {
-            error_setg(errp, "svm=on needs fsts=on");
-            return;
-        }
-        if (!s->dma_translation) {
-            error_setg(errp, "svm=on needs dma-translation=on");
-            return;
-        }
-        if (!s->pasid_bits && !s->pasid_mode) {
-            error_setg(errp, "svm=on needs PASID support (pasid-bits=1..20)");
-            return;
-        }
-    }
-    s->host_mode_value = s->host_mode;
     if (!swift_vtd_load(s, errp)) {
-        return;
+        return false;
     }
     swift_vtd_fill_config(s, &cfg);
     s->unit = s->lib.create(&cfg, &ops, err, sizeof(err));
     if (!s->unit) {
         error_setg(errp, "swift-vtd: %s", err[0] ? err : "the library refused the configuration");
-        g_module_close(s->lib.module);
-        memset(&s->lib, 0, sizeof(s->lib));
+        goto fail;
+    }
+    /*
+     * With the extended interrupt mode the library chose, 32-bit APIC IDs reach
+     * KVM: a split irqchip must be told (intel-iommu does the same; x-buggy-eim
+     * skips it).
+     */
+    s->lib.get_config(s->unit, &cfg);
+    if (cfg.eim && !s->buggy_eim && kvm_irqchip_is_split() && !kvm_enable_x2apic()) {
+        error_setg(errp, "eim=on requires support on the KVM side "
+                   "(X2APIC_API, first shipped in v4.7)");
+        s->lib.destroy(s->unit);
+        s->unit = NULL;
+        goto fail;
+    }
+    s->lib.interrupt_window(s->unit, &s->ir_base, &s->ir_size);
+    return true;
+
+fail:
+    g_module_close(s->lib.module);
+    memset(&s->lib, 0, sizeof(s->lib));
+    return false;
+}
+
+static void swift_vtd_realize(DeviceState *dev, Error **errp)
+{
+    SwiftVTdState *s = SWIFT_VTD(dev);
+    PCMachineState *pcms = PC_MACHINE(qdev_get_machine());
+    X86MachineState *x86ms = X86_MACHINE(qdev_get_machine());
+
+    s->host_mode_value = s->host_mode;
+    if (!swift_vtd_create_unit(s, errp)) {
         return;
     }
-
     QLIST_INIT(&s->with_notifiers);
     QLIST_INIT(&s->vfio_spaces);
     s->address_spaces = g_hash_table_new_full(swift_vtd_as_hash, swift_vtd_as_equal,

@@ -3,10 +3,11 @@
 #include <stddef.h>
 #include "swiftvtd.h"
 
-_Static_assert(sizeof(swiftvtd_config) == 40, "swiftvtd_config layout");
+_Static_assert(sizeof(swiftvtd_config) == 48, "swiftvtd_config layout");
 _Static_assert(offsetof(swiftvtd_config, aw_bits) == 8, "swiftvtd_config.aw_bits");
 _Static_assert(offsetof(swiftvtd_config, fault_records) == 28, "swiftvtd_config.fault_records");
 _Static_assert(offsetof(swiftvtd_config, iotlb_capacity) == 32, "swiftvtd_config.iotlb_capacity");
+_Static_assert(offsetof(swiftvtd_config, eim_auto) == 40, "swiftvtd_config.eim_auto (1.2)");
 _Static_assert(sizeof(swiftvtd_event) == 48, "swiftvtd_event layout");
 _Static_assert(sizeof(swiftvtd_host_ops) == 72, "swiftvtd_host_ops layout");
 _Static_assert(offsetof(swiftvtd_host_ops, log) == 56, "swiftvtd_host_ops.log (end of 1.0)");

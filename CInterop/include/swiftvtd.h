@@ -42,7 +42,7 @@ extern "C" {
 #define SWIFTVTD_ABI_VERSION 1u
 /* The rest of the library's version (MAJOR.MINOR.MICRO; swiftvtd.pc carries the same).
    MINOR grows with every addition: a host built against 1.N needs a library of 1.N or newer. */
-#define SWIFTVTD_VERSION_MINOR 1
+#define SWIFTVTD_VERSION_MINOR 2
 #define SWIFTVTD_VERSION_MICRO 0
 
 /* Requests without PASID (PCIe requests carrying no PASID TLP prefix). */
@@ -100,6 +100,16 @@ typedef struct swiftvtd_config {
     uint16_t reserved1;     /* must be zero */
     uint32_t iotlb_capacity;/* "x-iotlb-size": IOTLB entries, 16..1<<20; default 4096 */
     uint32_t reserved2;     /* must be zero */
+
+    /* --- 1.2: everything below is absent from 40-byte (1.0, 1.1) configs. The host passes */
+    /* facts and unresolved properties; the library resolves and refuses them as intel-iommu. */
+    uint8_t eim_auto;       /* "eim=auto": the library resolves eim (then `eim` must be 0) from intremap,
+                               kvm_irqchip and buggy_eim; swiftvtd_get_config says what it chose */
+    uint8_t kvm_irqchip;    /* fact: KVM's interrupt controller is in the kernel (full or split) */
+    uint8_t buggy_eim;      /* "x-buggy-eim": eim=auto turns on without a KVM irqchip */
+    uint8_t svm;            /* "svm": page requests, refused without device_iotlb, flts, dma_translation
+                               and pasid (as intel-iommu refuses it); implies page_requests */
+    uint32_t reserved3;     /* must be zero */
 } swiftvtd_config;
 
 /* Fills *cfg with the defaults above, size and abi_version set. */
@@ -137,7 +147,8 @@ typedef struct swiftvtd_event {
     uint16_t reserved;
     uint32_t pasid;       /* or SWIFTVTD_NO_PASID */
     uint64_t addr;        /* IOVA (MAP/UNMAP/device-TLB) or interrupt index */
-    uint64_t size_bytes;  /* range length; count for interrupt-cache events */
+    uint64_t size_bytes;  /* range length, never 0, the range inside [0, 2^aw_bits) (since 1.2);
+                             count for interrupt-cache events */
     uint64_t translated;  /* MAP: output address */
     uint32_t perm;        /* MAP: SWIFTVTD_PERM_*; page group response: response code */
     uint32_t data;        /* event-specific extra (page group index, ...) */
@@ -236,6 +247,11 @@ void swiftvtd_destroy(swiftvtd_t *unit);
 /* Power-on reset: every register back to its reset value, caches emptied. */
 void swiftvtd_reset(swiftvtd_t *unit);
 
+/* 1.2: the configuration the unit runs with, as resolved at create (eim from eim_auto, page_requests
+   from svm) and fixed by swiftvtd_machine_done (caching_mode, flts). cfg->size says how much the
+   caller's struct holds, as for create. SWIFTVTD_EVERSION for an unknown size. */
+int swiftvtd_get_config(const swiftvtd_t *unit, swiftvtd_config *cfg);
+
 /* ------------------------------------------------------------------------ */
 /* Register window (MMIO). Size is 0x230 bytes, more with extra fault records. */
 /* Accesses of 4 or 8 bytes at naturally aligned offsets; anything else is    */
@@ -311,6 +327,11 @@ int swiftvtd_translate(swiftvtd_t *unit, const swiftvtd_translate_request *req,
    device-iotlb); SWIFTVTD_EINVAL for unknown flags or a PASID over 20 bits. */
 int swiftvtd_set_notifier(swiftvtd_t *unit, uint16_t sid, uint32_t pasid, uint32_t flags);
 
+/* 1.2: swiftvtd_set_notifier with the reason for a refusal, in the library's words, written to err
+   (when err_len > 0; empty on success). Same return codes. */
+int swiftvtd_set_notifications(swiftvtd_t *unit, uint16_t sid, uint32_t pasid, uint32_t flags,
+                               char *err, size_t err_len);
+
 /* Replay (QEMU's IOMMU replay): sends a SWIFTVTD_EVENT_MAP event for every translation (sid, pasid)
    has now and returns how many (>= 0), or SWIFTVTD_EINVAL. None when remapping is off or the device
    passes through, faults or uses nested tables. Bounded: tables that point at themselves end it. */
@@ -336,6 +357,10 @@ typedef enum swiftvtd_irq_result {
     SWIFTVTD_IRQ_FAULT_FIRST = 0x20,
     SWIFTVTD_IRQ_FAULT_LAST = 0x2F,
 } swiftvtd_irq_result;
+
+/* 1.2: the interrupt address range (VT-d 5.1: 0xFEEx_xxxx): writes there by any requester are
+   interrupt requests, not DMA, and go to swiftvtd_interrupt_remap. Fills *base and *size. */
+void swiftvtd_interrupt_window(const swiftvtd_t *unit, uint64_t *base, uint64_t *size);
 
 /* Remaps one interrupt request: a DWORD write of in->data to in->address (0xFEEx_xxxx) by the
    requester `sid` (bus << 8 | devfn). Interrupts from an IOAPIC come through here too, with the
@@ -472,6 +497,14 @@ int swiftvtd_machine_done(swiftvtd_t *unit, uint32_t host_mode, char *decision, 
    shown the IOMMU and fed MAP/UNMAP notifications); SWIFTVTD_ENOENT before the decision or when
    it found no host device. The glue arranges each VFIO device's address space by it. */
 int swiftvtd_host_decision(swiftvtd_t *unit);
+
+/* 1.2: how the host arranges each VFIO device's address space, for host_mode (the property
+   swiftvtd_machine_done will be given). Before the decision every host device starts on guest RAM
+   (MAP notifiers need the caching mode that the decision fixes), with a nest parent unless shadowing
+   is forced; after it, the decision's view (hot-plugged devices too). */
+#define SWIFTVTD_VIEW_GUEST_RAM   0x1u  /* show the device guest RAM (and the interrupt window), not the IOMMU */
+#define SWIFTVTD_VIEW_NEST_PARENT 0x2u  /* its host page table must be allocated as a nest parent */
+uint32_t swiftvtd_host_view(const swiftvtd_t *unit, uint32_t host_mode);
 
 #ifdef __cplusplus
 }

@@ -45,7 +45,7 @@ enum CConfiguration {
         if let problem = SizedStruct.read(raw, into: &cfg, minimum: SizedStruct.configMinimum, name: "config") {
             return .failure(ConfigurationError("swiftvtd_create: \(problem)"))
         }
-        guard cfg.reserved0 == 0, cfg.reserved1 == 0, cfg.reserved2 == 0 else {
+        guard cfg.reserved0 == 0, cfg.reserved1 == 0, cfg.reserved2 == 0, cfg.reserved3 == 0 else {
             return .failure(ConfigurationError("swiftvtd_create: reserved config fields must be zero"))
         }
         let flags: [(String, UInt8)] = [
@@ -54,7 +54,8 @@ enum CConfiguration {
             ("device-iotlb", cfg.device_iotlb), ("pt", cfg.pt), ("dma-drain", cfg.dma_drain),
             ("snoop-control", cfg.snoop_control), ("dma-translation", cfg.dma_translation),
             ("stale-tm", cfg.stale_tm), ("fs1gp", cfg.fs1gp), ("slts", cfg.slts), ("nesting", cfg.nesting),
-            ("page-requests", cfg.page_requests), ("fs5lp", cfg.fs5lp),
+            ("page-requests", cfg.page_requests), ("fs5lp", cfg.fs5lp), ("eim_auto", cfg.eim_auto),
+            ("kvm_irqchip", cfg.kvm_irqchip), ("x-buggy-eim", cfg.buggy_eim), ("svm", cfg.svm),
         ]
         for (name, value) in flags where value > 1 {
             return .failure(ConfigurationError("swiftvtd_create: \(name) must be 0 or 1 (got \(value))"))
@@ -81,6 +82,12 @@ enum CConfiguration {
         c.pasidBits = Int(cfg.pasid_bits)
         c.faultRecords = Int(cfg.fault_records)
         c.iotlbCapacity = Int(cfg.iotlb_capacity)
+        guard cfg.eim_auto == 0 || cfg.eim == 0 else {
+            return .failure(ConfigurationError("swiftvtd_create: eim_auto with eim set: eim is resolved, not given"))
+        }
+        let facts = HostFacts(eimAuto: cfg.eim_auto != 0, kvmIrqchipInKernel: cfg.kvm_irqchip != 0,
+                              buggyEIM: cfg.buggy_eim != 0, svm: cfg.svm != 0)
+        if let problem = c.resolve(facts) { return .failure(ConfigurationError("swiftvtd_create: \(problem)")) }
         if let problem = c.validationError() { return .failure(ConfigurationError("swiftvtd_create: \(problem)")) }
         return .success(c)
     }

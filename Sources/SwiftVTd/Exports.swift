@@ -75,7 +75,7 @@ public func swiftvtd_create(_ cfg: UnsafePointer<swiftvtd_config>?, _ ops: Unsaf
         writeMessage("swiftvtd_create: dma_read and dma_write callbacks are required", to: err, length: errLength)
         return nil
     }
-    let platform = HostPlatform(ops: hostOps)
+    let platform = HostPlatform(ops: hostOps, addressWidth: configuration.addressWidth)
     do {
         let unit = try VTdUnit(configuration: configuration, platform: platform)
         let handle = UnitHandle(unit: unit, platform: platform)
@@ -84,6 +84,21 @@ public func swiftvtd_create(_ cfg: UnsafePointer<swiftvtd_config>?, _ ops: Unsaf
         writeMessage("swiftvtd_create: \(error.description)", to: err, length: errLength)
         return nil
     }
+}
+
+@_cdecl("swiftvtd_get_config")
+public func swiftvtd_get_config(_ unit: OpaquePointer?, _ cfg: UnsafeMutablePointer<swiftvtd_config>?) -> Int32 {
+    guard let unit, let cfg else { return SWIFTVTD_EINVAL.rawValue }
+    let size = Int(UnsafeRawPointer(cfg).load(as: UInt32.self))
+    guard size >= SizedStruct.configMinimum else { return SWIFTVTD_EVERSION.rawValue }
+    // A newer host's larger struct gets zeros past what this library knows.
+    var resolved = CConfiguration.encode(withHandle(unit) { $0.unit.configuration })
+    let raw = UnsafeMutableRawPointer(cfg)
+    let known = MemoryLayout<swiftvtd_config>.size
+    withUnsafeBytes(of: &resolved) { raw.copyMemory(from: $0.baseAddress!, byteCount: min(size, known)) }
+    if size > known { (raw + known).initializeMemory(as: UInt8.self, repeating: 0, count: size - known) }
+    raw.storeBytes(of: UInt32(size), as: UInt32.self)
+    return SWIFTVTD_OK.rawValue
 }
 
 @_cdecl("swiftvtd_destroy")
@@ -158,15 +173,26 @@ public func swiftvtd_translate(_ unit: OpaquePointer?, _ req: UnsafePointer<swif
 
 @_cdecl("swiftvtd_set_notifier")
 public func swiftvtd_set_notifier(_ unit: OpaquePointer?, _ sid: UInt16, _ pasid: UInt32, _ flags: UInt32) -> Int32 {
+    swiftvtd_set_notifications(unit, sid, pasid, flags, nil, 0)
+}
+
+@_cdecl("swiftvtd_set_notifications")
+public func swiftvtd_set_notifications(_ unit: OpaquePointer?, _ sid: UInt16, _ pasid: UInt32, _ flags: UInt32,
+                                       _ err: UnsafeMutablePointer<CChar>?, _ errLength: Int) -> Int32 {
     guard let unit, flags & ~NotificationKinds.all.rawValue == 0,
-          pasid == SWIFTVTD_NO_PASID || pasid <= 0xF_FFFF else { return SWIFTVTD_EINVAL.rawValue }
+          pasid == SWIFTVTD_NO_PASID || pasid <= 0xF_FFFF else {
+        writeMessage("swiftvtd_set_notifier: unknown flags or a PASID over 20 bits", to: err, length: errLength)
+        return SWIFTVTD_EINVAL.rawValue
+    }
     return withHandle(unit) { handle in
         do throws(NotifierError) {
             try handle.unit.setNotifications(NotificationKinds(rawValue: flags), sourceID: sid,
                                              pasid: pasid == SWIFTVTD_NO_PASID ? nil : pasid)
+            writeMessage("", to: err, length: errLength)
             return SWIFTVTD_OK.rawValue
         } catch {
             handle.platform.log(.unimplemented, "swiftvtd_set_notifier: \(error.description)")
+            writeMessage(error.description, to: err, length: errLength)
             return SWIFTVTD_EUNSUPPORTED.rawValue
         }
     }

@@ -54,16 +54,21 @@ public func swiftvtd_host_device_detach(_ unit: OpaquePointer?, _ sid: UInt16) -
     return withHandle(unit) { $0.hostDevices.detach(sid: sid) } ? SWIFTVTD_OK.rawValue : SWIFTVTD_ENOENT.rawValue
 }
 
+/// swiftvtd_host_mode as the negotiation names it; nil for an unknown value.
+private func hostModeChoice(_ hostMode: UInt32) -> Negotiation.HostModeChoice? {
+    switch hostMode {
+    case SWIFTVTD_HOST_MODE_AUTO.rawValue: .auto
+    case SWIFTVTD_HOST_MODE_NESTED.rawValue: .nested
+    case SWIFTVTD_HOST_MODE_SHADOW.rawValue: .shadow
+    default: nil
+    }
+}
+
 @_cdecl("swiftvtd_machine_done")
 public func swiftvtd_machine_done(_ unit: OpaquePointer?, _ hostMode: UInt32,
                                   _ decision: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int32 {
     guard let unit else { return SWIFTVTD_EINVAL.rawValue }
-    let choice: Negotiation.HostModeChoice
-    switch hostMode {
-    case SWIFTVTD_HOST_MODE_AUTO.rawValue: choice = .auto
-    case SWIFTVTD_HOST_MODE_NESTED.rawValue: choice = .nested
-    case SWIFTVTD_HOST_MODE_SHADOW.rawValue: choice = .shadow
-    default:
+    guard let choice = hostModeChoice(hostMode) else {
         writeMessage("swiftvtd_machine_done: unknown host mode \(hostMode)", to: decision, length: length)
         return SWIFTVTD_EINVAL.rawValue
     }
@@ -87,4 +92,11 @@ public func swiftvtd_host_decision(_ unit: OpaquePointer?) -> Int32 {
     case .shadow: return Int32(SWIFTVTD_HOST_MODE_SHADOW.rawValue)
     case .emulatedOnly, nil: return SWIFTVTD_ENOENT.rawValue
     }
+}
+
+@_cdecl("swiftvtd_host_view")
+public func swiftvtd_host_view(_ unit: OpaquePointer?, _ hostMode: UInt32) -> UInt32 {
+    // An unknown mode cannot be decided (machine_done refuses it): treat it as auto until then.
+    guard let unit else { return 0 }
+    return withHandle(unit) { $0.hostDevices.view(hostMode: hostModeChoice(hostMode) ?? .auto).rawValue }
 }

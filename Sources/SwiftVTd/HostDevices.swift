@@ -107,6 +107,26 @@ final class HostDevices: HostBindingObserver {
         }
     }
 
+    /// How the host arranges a host device's address space (SWIFTVTD_VIEW_*).
+    struct View: OptionSet {
+        let rawValue: UInt32
+        /// DMA sees guest RAM: nesting, where the host IOMMU walks the guest's tables over GPA -> HVA.
+        static let guestRAM = View(rawValue: 1 << 0)
+        /// The host page table holding guest RAM must be a nest parent.
+        static let nestParent = View(rawValue: 1 << 1)
+    }
+
+    /// Before the decision every device starts on guest RAM: MAP notifiers, which the IOMMU view
+    /// brings, need the caching mode that the decision fixes; the nest parent is built unless
+    /// shadowing is forced, so that nesting stays possible. After it, what was decided.
+    func view(hostMode: Negotiation.HostModeChoice) -> View {
+        switch decision?.mode {
+        case nil: return hostMode == .shadow ? [.guestRAM] : [.guestRAM, .nestParent]
+        case .nested: return [.guestRAM, .nestParent]
+        case .shadow, .emulatedOnly: return []
+        }
+    }
+
     // MARK: The decision
 
     /// Decides the host mode, fixes the unit's capabilities and binds the devices.

@@ -5,8 +5,13 @@ import VTdModel
 
 final class HostPlatform: Platform {
     private let ops: swiftvtd_host_ops
+    /// aw-bits: the C ABI promises event ranges inside the guest's address width.
+    private let addressWidth: Int
 
-    init(ops: swiftvtd_host_ops) { self.ops = ops }
+    init(ops: swiftvtd_host_ops, addressWidth: Int) {
+        self.ops = ops
+        self.addressWidth = addressWidth
+    }
 
     func readGuest(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         guard let read = ops.dma_read, let base = buffer.baseAddress else { return false }
@@ -29,7 +34,7 @@ final class HostPlatform: Platform {
     }
 
     func notify(_ event: PlatformEvent) {
-        guard let deliver = ops.event else { return }
+        guard let deliver = ops.event, let event = event.clamped(toAddressWidth: addressWidth) else { return }
         var e = swiftvtd_event()
         e.size = UInt32(MemoryLayout<swiftvtd_event>.size)
         e.pasid = SWIFTVTD_NO_PASID

@@ -41,3 +41,12 @@ public func swiftvtd_interrupt_remap(_ unit: OpaquePointer?, _ sid: UInt16, _ in
         return result
     }
 }
+
+@_cdecl("swiftvtd_interrupt_window")
+public func swiftvtd_interrupt_window(_ unit: OpaquePointer?, _ base: UnsafeMutablePointer<UInt64>?,
+                                      _ size: UnsafeMutablePointer<UInt64>?) {
+    // The same for every unit: the architecture fixes it.
+    let window = VTdUnit.interruptAddressRange
+    base?.pointee = window.lowerBound
+    size?.pointee = window.upperBound - window.lowerBound + 1
+}

@@ -43,7 +43,7 @@ public struct VTdConfiguration: Equatable, Sendable {
         if secondLevelWithFirstLevel && !firstLevel { return "slts is only meaningful with fsts" }
         if pasid && !scalableMode { return "PASID support (pasid-bits) needs scalable-mode" }
         if scalableMode && !dmaDrain { return "scalable-mode needs dma-drain" }
-        if extendedInterruptMode && !interruptRemapping { return "eim=on needs intremap=on" }
+        if extendedInterruptMode && !interruptRemapping { return "eim=on cannot be selected without intremap=on" }
         if nesting && !(scalableMode && firstLevel) { return "nesting needs scalable-mode and fsts" }
         if pageRequests && !(scalableMode && pasid) { return "page-requests (svm) needs scalable-mode and pasid-bits" }
         if !(1...20).contains(pasidBits) { return "pasid-bits must be 1..20 (got \(pasidBits))" }
@@ -51,6 +51,47 @@ public struct VTdConfiguration: Equatable, Sendable {
         if !(16...(1 << 20)).contains(iotlbCapacity) { return "iotlb-size must be 16..1048576 (got \(iotlbCapacity))" }
         if !(1...(1 << 24)).contains(shadowMappingLimit) {
             return "shadow-limit must be 1..16777216 (got \(shadowMappingLimit))"
+        }
+        return nil
+    }
+}
+
+/// Properties intel-iommu resolves at realize from what only the host knows, and the facts it
+/// resolves them from. The host passes them unresolved; `resolve` applies QEMU's rules once.
+public struct HostFacts: Equatable, Sendable {
+    /// "eim=auto" (the configuration's `extendedInterruptMode` is then ignored).
+    public var eimAuto = false
+    /// KVM's interrupt controller is in the kernel (full or split): it delivers x2APIC destinations.
+    public var kvmIrqchipInKernel = false
+    /// "x-buggy-eim": eim=auto turns on without a KVM irqchip.
+    public var buggyEIM = false
+    /// "svm": shared virtual memory, i.e. page requests with intel-iommu's requirements.
+    public var svm = false
+
+    public init(eimAuto: Bool = false, kvmIrqchipInKernel: Bool = false, buggyEIM: Bool = false, svm: Bool = false) {
+        self.eimAuto = eimAuto
+        self.kvmIrqchipInKernel = kvmIrqchipInKernel
+        self.buggyEIM = buggyEIM
+        self.svm = svm
+    }
+}
+
+extension VTdConfiguration {
+    /// Resolves eim=auto and svm as intel-iommu's realize does, in its order and words; nil, or
+    /// why the properties cannot be combined.
+    public mutating func resolve(_ facts: HostFacts) -> String? {
+        if facts.eimAuto {
+            // EIM needs interrupt remapping, and 32-bit destinations someone can deliver.
+            extendedInterruptMode = interruptRemapping && (facts.kvmIrqchipInKernel || facts.buggyEIM)
+        } else if extendedInterruptMode && !interruptRemapping {
+            return "eim=on cannot be selected without intremap=on"
+        }
+        if facts.svm {
+            if !deviceIOTLB { return "svm=on needs device-iotlb=on" }
+            if !firstLevel { return "svm=on needs fsts=on" }
+            if !dmaTranslation { return "svm=on needs dma-translation=on" }
+            if !pasid { return "svm=on needs PASID support (pasid-bits=1..20)" }
+            pageRequests = true
         }
         return nil
     }

@@ -55,3 +55,31 @@ extension Platform {
         return withUnsafeBytes(of: &le) { writeGuest(address, from: $0) }
     }
 }
+
+extension PlatformEvent {
+    /// The event with its range cut to the unit's input address space, [0, 2^width): nothing
+    /// above it can be translated, and a host keeps its notifier ranges inside it. nil when
+    /// nothing of the range is left (or it was empty). Events without a range are unchanged.
+    public func clamped(toAddressWidth width: Int) -> PlatformEvent? {
+        let last: UInt64 = width >= 64 ? .max : (1 << UInt64(width)) - 1
+        func size(from address: UInt64, _ size: UInt64) -> UInt64? {
+            guard size > 0, address <= last else { return nil }
+            let end = address &+ (size - 1)
+            return end < address || end > last ? last - address + 1 : size
+        }
+        switch self {
+        case let .unmap(sid, pasid, address, length):
+            return size(from: address, length).map { .unmap(sid: sid, pasid: pasid, address: address, size: $0) }
+        case let .map(sid, pasid, address, length, translated, permissions):
+            return size(from: address, length).map {
+                .map(sid: sid, pasid: pasid, address: address, size: $0, translated: translated, permissions: permissions)
+            }
+        case let .deviceTLBInvalidate(sid, pasid, address, length):
+            return size(from: address, length).map {
+                .deviceTLBInvalidate(sid: sid, pasid: pasid, address: address, size: $0)
+            }
+        case .contextChanged, .interruptCacheInvalidate, .pageGroupResponse:
+            return self
+        }
+    }
+}

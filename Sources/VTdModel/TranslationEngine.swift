@@ -66,7 +66,7 @@ struct TranslationEngine: Sendable {
     }
 
     /// The interrupt address range (VT-d 3.15): DMA without PASID may not be remapped into it.
-    static let interruptRange: ClosedRange<UInt64> = 0xFEE0_0000...0xFEEF_FFFF
+    static var interruptRange: ClosedRange<UInt64> { VTdUnit.interruptAddressRange }
 
     @inline(__always)
     static func overlapsInterruptRange(page: UInt64, shift: UInt8) -> Bool {

@@ -158,8 +158,9 @@ static void test_create_rejects_wrong_version(void)
     g_assert_null(api.create(&cfg, &ops, err, sizeof(err)));
     g_assert_nonnull(strstr(err, "ABI version"));
 
+    /* Smaller than 1.0's config (40 bytes): not this ABI. */
     api.config_init(&cfg);
-    cfg.size = sizeof(cfg) - 4;
+    cfg.size = offsetof(swiftvtd_config, eim_auto) - 4;
     g_assert_null(api.create(&cfg, &ops, err, sizeof(err)));
     g_assert_nonnull(strstr(err, "config size"));
 
@@ -690,6 +691,41 @@ static void test_create_takes_older_and_newer_host_ops(void)
     g_free(g);
 }
 
+/* The size rule for configs: a 1.1 host's 40-byte config (no host facts) still creates a unit,
+   with eim as given; a 1.2 host passes eim=auto with the facts and reads back what was chosen. */
+static void test_create_takes_1_1_configs_and_resolves_facts(void)
+{
+    Guest *g = g_new0(Guest, 1);
+    swiftvtd_host_ops ops = guest_ops(g);
+    swiftvtd_config cfg, out;
+    swiftvtd_t *unit;
+    char err[256] = "";
+    int (*get_config)(const swiftvtd_t *, swiftvtd_config *);
+
+    g_assert_true(g_module_symbol(module, "swiftvtd_get_config", (gpointer *)&get_config));
+    api.config_init(&cfg);
+    cfg.size = offsetof(swiftvtd_config, eim_auto);
+    cfg.eim = 1;
+    cfg.eim_auto = 0xAA; /* past the caller's size: never read */
+    unit = api.create(&cfg, &ops, err, sizeof(err));
+    g_assert_nonnull(unit);
+    out.size = sizeof(out);
+    g_assert_cmpint(get_config(unit, &out), ==, SWIFTVTD_OK);
+    g_assert_cmpuint(out.eim, ==, 1);
+    api.destroy(unit);
+
+    api.config_init(&cfg);
+    cfg.eim_auto = 1;
+    cfg.kvm_irqchip = 1;
+    unit = api.create(&cfg, &ops, err, sizeof(err));
+    g_assert_nonnull(unit);
+    g_assert_cmpint(get_config(unit, &out), ==, SWIFTVTD_OK);
+    g_assert_cmpuint(out.eim, ==, 1);
+    g_assert_cmpuint(out.eim_auto, ==, 0);
+    api.destroy(unit);
+    g_free(g);
+}
+
 typedef struct TraceLog {
     int count;
     swiftvtd_trace records[16];
@@ -746,6 +782,7 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/create/read-version", test_create_and_read_version);
     g_test_add_func("/swiftvtd/create/rejects-bad-configs", test_create_rejects_bad_configs);
     g_test_add_func("/swiftvtd/create/older-and-newer-host-ops", test_create_takes_older_and_newer_host_ops);
+    g_test_add_func("/swiftvtd/create/1.1-configs-and-host-facts", test_create_takes_1_1_configs_and_resolves_facts);
     g_test_add_func("/swiftvtd/trace/queued-invalidation", test_trace_records_of_a_queued_invalidation);
     g_test_add_func("/swiftvtd/registers/default-config", test_registers_of_the_default_config);
     g_test_add_func("/swiftvtd/registers/gcmd-sets-gsts", test_global_command_sets_status);
