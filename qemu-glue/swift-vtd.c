@@ -89,7 +89,7 @@ typedef struct SwiftVTdLib {
     typeof(swiftvtd_host_device_attach) *host_device_attach;
     typeof(swiftvtd_host_device_detach) *host_device_detach;
     typeof(swiftvtd_machine_done) *machine_done;
-    typeof(swiftvtd_host_decision) *host_decision;
+    typeof(swiftvtd_host_view) *host_view;
 } SwiftVTdLib;
 
 /* One DMA address space: a (PCI bus, devfn, PASID) requester. */
@@ -155,10 +155,7 @@ struct SwiftVTdState {
     bool nesting;
     bool fs5lp;
     char *state_dump;     /* "x-state-dump": file that gets the library's dump when the VM stops */
-    uint32_t host_mode_value;      /* swiftvtd_host_mode */
     unsigned host_devices;         /* VFIO devices handed to the library */
-    bool decided;                  /* swiftvtd_machine_done has run */
-    bool decided_nested;           /* ... and chose nesting: VFIO devices see guest RAM */
     Notifier machine_done;
 
     SwiftVTdLib lib;
@@ -666,15 +663,10 @@ static void swift_vtd_set_view(SwiftVTdAS *vas, bool guest_physical)
     vas->guest_physical = guest_physical;
 }
 
-/*
- * The view a VFIO device starts with. Before the decision every VFIO device
- * sees guest RAM (VFIO maps GPA -> HVA, the nest parent nesting needs; a
- * shadow decision switches it to the IOMMU region at machine-init-done, before
- * the guest runs); after it, hot-plugged devices get the decided view.
- */
-static bool swift_vtd_vfio_starts_guest_physical(SwiftVTdState *s)
+/* How VFIO devices are arranged now (SWIFTVTD_VIEW_*): the library's call. */
+static uint32_t swift_vtd_host_view(SwiftVTdState *s)
 {
-    return s->decided ? s->decided_nested : true;
+    return s->lib.host_view(s->unit, s->host_mode);
 }
 
 static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devfn,
@@ -729,7 +721,7 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
         memory_region_add_subregion_overlap(&vas->gpa_view, s->ir_base,
                                             &vas->gpa_ir, 1);
         memory_region_add_subregion_overlap(&vas->root, 0, &vas->gpa_view, 0);
-        swift_vtd_set_view(vas, swift_vtd_vfio_starts_guest_physical(s));
+        swift_vtd_set_view(vas, swift_vtd_host_view(s) & SWIFTVTD_VIEW_GUEST_RAM);
         QLIST_INSERT_HEAD(&s->vfio_spaces, vas, next_vfio);
     }
     address_space_init(&vas->as, &vas->root, name);
@@ -745,12 +737,7 @@ static AddressSpace *swift_vtd_get_address_space(PCIBus *bus, void *opaque, int 
 /* Asked by VFIO before it fills its IOAS (see patches/0004). */
 static bool swift_vtd_wants_nest_parent(PCIBus *bus, void *opaque, int devfn)
 {
-    SwiftVTdState *s = opaque;
-
-    if (s->decided) {
-        return s->decided_nested;
-    }
-    return s->host_mode_value != SWIFTVTD_HOST_MODE_SHADOW;
+    return swift_vtd_host_view(opaque) & SWIFTVTD_VIEW_NEST_PARENT;
 }
 
 /*
@@ -831,20 +818,20 @@ static void swift_vtd_machine_done(Notifier *notifier, void *data)
 {
     SwiftVTdState *s = container_of(notifier, SwiftVTdState, machine_done);
     char decision[1024] = "";
+    bool guest_ram;
     SwiftVTdAS *vas;
 
     if (!s->unit) {
         return;
     }
-    if (s->lib.machine_done(s->unit, s->host_mode_value, decision,
+    if (s->lib.machine_done(s->unit, s->host_mode, decision,
                             sizeof(decision)) != SWIFTVTD_OK) {
         error_report("swift-vtd: %s", decision);
         exit(1);
     }
-    s->decided = true;
-    s->decided_nested = s->lib.host_decision(s->unit) == SWIFTVTD_HOST_MODE_NESTED;
+    guest_ram = swift_vtd_host_view(s) & SWIFTVTD_VIEW_GUEST_RAM;
     QLIST_FOREACH(vas, &s->vfio_spaces, next_vfio) {
-        swift_vtd_set_view(vas, s->decided_nested);
+        swift_vtd_set_view(vas, guest_ram);
     }
 }
 
@@ -872,7 +859,7 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
         SYM(reset), SYM(mmio_size), SYM(mmio_read), SYM(mmio_write), SYM(translate),
         SYM(interrupt_remap), SYM(interrupt_window), SYM(set_notifications), SYM(replay),
         SYM(save_state), SYM(load_state), SYM(dump_state), SYM(host_device_attach),
-        SYM(host_device_detach), SYM(machine_done), SYM(host_decision),
+        SYM(host_device_detach), SYM(machine_done), SYM(host_view),
 #undef SYM
     };
 
@@ -1095,7 +1082,6 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
     PCMachineState *pcms = PC_MACHINE(qdev_get_machine());
     X86MachineState *x86ms = X86_MACHINE(qdev_get_machine());
 
-    s->host_mode_value = s->host_mode;
     if (!swift_vtd_create_unit(s, errp)) {
         return;
     }
