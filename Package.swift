@@ -2,6 +2,7 @@
 // SwiftVTd: an emulated Intel VT-d IOMMU as a shared library with a C ABI.
 // Layers, top to bottom (nothing below imports anything above):
 //   SwiftVTd (C ABI exports, host-device adapter) -> VTdModel (the pure VT-d model) ; HostIOMMU (Linux host backends)
+//   -> VTdSpec (layouts and identifiers both of those share)
 import PackageDescription
 
 let package = Package(
@@ -21,16 +22,23 @@ let package = Package(
             sources: ["abi"],
             publicHeadersPath: "include"
         ),
+        // The spec's layouts and identifiers: bit fields (one way to declare them), CAP/ECAP,
+        // RequesterID/PASID/DomainID, architectural limits and address ranges. No logic.
+        .target(
+            name: "VTdSpec",
+            path: "Sources/VTdSpec"
+        ),
         // The VT-d model: registers, tables, walkers, caches, invalidation, faults.
         // No I/O except through the Platform protocol.
         .target(
             name: "VTdModel",
+            dependencies: ["VTdSpec"],
             path: "Sources/VTdModel"
         ),
         // The exported C ABI: converts and calls the model.
         .target(
             name: "SwiftVTd",
-            dependencies: ["CSwiftVTd", "VTdModel", "HostIOMMU"],
+            dependencies: ["CSwiftVTd", "VTdSpec", "VTdModel", "HostIOMMU"],
             path: "Sources/SwiftVTd"
         ),
         // Linux iommufd/VFIO uAPI: ioctl numbers and struct layouts as Swift sees them, checked at
@@ -44,7 +52,7 @@ let package = Package(
         // Host IOMMU backends (nested iommufd, shadowing, negotiation). Below the model: never imports it.
         .target(
             name: "HostIOMMU",
-            dependencies: ["LinuxUAPI"],
+            dependencies: ["VTdSpec", "LinuxUAPI"],
             path: "Sources/HostIOMMU"
         ),
         // A test double of the kernel's iommufd and VFIO cdev, installed at HostIOMMU's IoctlSeam.

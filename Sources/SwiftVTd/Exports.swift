@@ -146,7 +146,7 @@ public func swiftvtd_translate(_ unit: OpaquePointer?, _ req: UnsafePointer<swif
     }
     // PASIDs are 20 bits.
     let pasid: UInt32? = r.pasid == SWIFTVTD_NO_PASID ? nil : r.pasid
-    if let pasid, pasid > 0xF_FFFF { return SWIFTVTD_EINVAL.rawValue }
+    if let pasid, pasid > PASID.maximum { return SWIFTVTD_EINVAL.rawValue }
     let request = TranslationRequest(
         sourceID: r.sid, pasid: pasid, address: r.addr, access: Permissions(rawValue: r.access),
         privileged: r.flags & UInt8(SWIFTVTD_REQ_PRIVILEGED) != 0,
@@ -180,7 +180,7 @@ public func swiftvtd_set_notifier(_ unit: OpaquePointer?, _ sid: UInt16, _ pasid
 public func swiftvtd_set_notifications(_ unit: OpaquePointer?, _ sid: UInt16, _ pasid: UInt32, _ flags: UInt32,
                                        _ err: UnsafeMutablePointer<CChar>?, _ errLength: Int) -> Int32 {
     guard let unit, flags & ~NotificationKinds.all.rawValue == 0,
-          pasid == SWIFTVTD_NO_PASID || pasid <= 0xF_FFFF else {
+          pasid == SWIFTVTD_NO_PASID || pasid <= PASID.maximum else {
         writeMessage("swiftvtd_set_notifier: unknown flags or a PASID over 20 bits", to: err, length: errLength)
         return SWIFTVTD_EINVAL.rawValue
     }
@@ -200,7 +200,7 @@ public func swiftvtd_set_notifications(_ unit: OpaquePointer?, _ sid: UInt16, _ 
 
 @_cdecl("swiftvtd_replay")
 public func swiftvtd_replay(_ unit: OpaquePointer?, _ sid: UInt16, _ pasid: UInt32) -> Int32 {
-    guard let unit, pasid == SWIFTVTD_NO_PASID || pasid <= 0xF_FFFF else { return SWIFTVTD_EINVAL.rawValue }
+    guard let unit, pasid == SWIFTVTD_NO_PASID || pasid <= PASID.maximum else { return SWIFTVTD_EINVAL.rawValue }
     let count = withHandle(unit) { $0.unit.replay(sourceID: sid, pasid: pasid == SWIFTVTD_NO_PASID ? nil : pasid) }
     return Int32(clamping: count)
 }

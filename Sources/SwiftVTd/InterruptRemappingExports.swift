@@ -46,7 +46,7 @@ public func swiftvtd_interrupt_remap(_ unit: OpaquePointer?, _ sid: UInt16, _ in
 public func swiftvtd_interrupt_window(_ unit: OpaquePointer?, _ base: UnsafeMutablePointer<UInt64>?,
                                       _ size: UnsafeMutablePointer<UInt64>?) {
     // The same for every unit: the architecture fixes it.
-    let window = VTdUnit.interruptAddressRange
+    let window = AddressRanges.interrupt
     base?.pointee = window.lowerBound
     size?.pointee = window.upperBound - window.lowerBound + 1
 }

@@ -85,7 +85,7 @@ struct PASIDCache {
 
     @inline(__always)
     private static func slot(sourceID: UInt16, pasid: UInt32) -> Int {
-        let key = UInt64(sourceID) << 20 | UInt64(pasid & 0xF_FFFF)
+        let key = UInt64(sourceID) << 20 | UInt64(pasid).bits(19, 0)
         return Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 54)
     }
 

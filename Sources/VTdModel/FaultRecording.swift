@@ -105,7 +105,7 @@ public struct FaultRecordingRegister: Equatable, Sendable {
         reason = record.reason.rawValue
         if let p = record.pasid {
             pasidPresent = true
-            pasid = p & 0xF_FFFF
+            pasid = p & PASID.maximum
             privileged = record.privileged
             execute = record.execute
         }

@@ -65,8 +65,8 @@ struct TranslationEngine: Sendable {
         secondLevelReserved = .init(limits)
     }
 
-    /// The interrupt address range (VT-d 3.15): DMA without PASID may not be remapped into it.
-    static var interruptRange: ClosedRange<UInt64> { VTdUnit.interruptAddressRange }
+    /// DMA without PASID may not be remapped into the interrupt range.
+    static var interruptRange: ClosedRange<UInt64> { AddressRanges.interrupt }
 
     @inline(__always)
     static func overlapsInterruptRange(page: UInt64, shift: UInt8) -> Bool {
@@ -158,7 +158,8 @@ struct TranslationEngine: Sendable {
 
     private func readLegacyContext(_ sourceID: UInt16, root: RootTablePointer, platform: any Platform,
                                    into result: inout WalkResult) throws(FaultReason) -> ContextEntry {
-        let bus = UInt64(sourceID >> 8), devfn = UInt64(sourceID & 0xFF)
+        let requester = RequesterID(rawValue: sourceID)
+        let bus = UInt64(requester.bus), devfn = UInt64(requester.devfn)
         guard let rootEntry = platform.readRootEntry(root.address + bus * RootEntry.size) else {
             throw .rootTableAccessError
         }
@@ -191,95 +192,129 @@ struct TranslationEngine: Sendable {
 
     private func walkScalable(_ r: TranslationRequest, root: RootTablePointer, platform: any Platform,
                               hints: CacheHints, into result: inout WalkResult) throws(FaultReason) -> Translation {
+        let found = try lookupPASIDEntry(sourceID: r.sourceID, pasid: r.pasid,
+                                         translationRequest: r.isTranslationRequest, root: root,
+                                         platform: platform, hints: hints, into: &result)
+        let entry = found.entry.entry
+        result.faultProcessingDisabled = found.context.faultProcessingDisabled
+            || found.entry.directoryFaultProcessingDisabled || entry.faultProcessingDisabled
+        // Requests without PASID use RID_PASID, with RID_PRIV as their privilege.
+        let privileged = r.pasid != nil ? r.privileged : found.context.ridPrivileged
+        if privileged && !entry.supervisorRequests { throw .pasidEntrySREClear }
+        if r.access.contains(.execute) && !entry.executeRequests { throw .pasidEntryEREClear }
+
+        let mapping: (page: UInt64, shift: UInt8, permissions: Permissions)
+        switch found.type {
+        case .passThrough:
+            return Self.identity(r.address)
+        case .secondLevel:
+            mapping = try walkSecondLevel(r, entry: entry, platform: platform)
+        case .firstLevel, .nested:
+            mapping = try walkFirstLevel(r, entry: entry, nested: found.type == .nested, privileged: privileged,
+                                         platform: platform)
+        }
+        var permissions = mapping.permissions
+        if !entry.executeRequests { permissions.remove(.execute) }
+        if r.pasid == nil && Self.overlapsInterruptRange(page: mapping.page, shift: mapping.shift) {
+            throw .smInterruptAddressRange
+        }
+        return cacheable(r, effectivePASID: found.pasid, domain: entry.domainID, page: mapping.page,
+                         shift: mapping.shift, permissions: permissions, nested: found.type == .nested,
+                         into: &result)
+    }
+
+    /// PGTT 010b: the second-level tables alone, with scalable mode's fault reasons.
+    private func walkSecondLevel(_ r: TranslationRequest, entry: PASIDEntry, platform: any Platform)
+        throws(FaultReason) -> (page: UInt64, shift: UInt8, permissions: Permissions) {
+        let walk = SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels,
+                                   executeEnable: entry.secondLevelExecuteEnable)
+        if r.address >> UInt64(limits.maximumGuestAddressWidth) != 0 { throw .addressBeyondHardwareMax }
+        do throws(SecondLevelFault) {
+            let m = try walk.translate(r.address, access: r.access, platform: platform, reserved: secondLevelReserved)
+            return (m.outputPage, m.pageShift, m.permissions)
+        } catch {
+            switch error {
+            case .beyondAddressWidth: throw .slAddressBeyondMax
+            case .rootAccessError: throw .slRootInvalid
+            case .accessError: throw .slEntryAccessError
+            case .reserved: throw .slEntryReserved
+            case .notPresent: throw .slEntryPermissionDenied
+            case .readDenied: throw .smReadDenied
+            case .writeDenied: throw .smWriteDenied
+            case .executeDenied: throw .executeDenied
+            }
+        }
+    }
+
+    /// PGTT 001b and 011b: first-level tables, their table reads through the second level when nested.
+    private func walkFirstLevel(_ r: TranslationRequest, entry: PASIDEntry, nested: Bool, privileged: Bool,
+                                platform: any Platform)
+        throws(FaultReason) -> (page: UInt64, shift: UInt8, permissions: Permissions) {
+        var stage: NestedStage?
+        if nested {
+            stage = NestedStage(
+                secondLevel: SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels,
+                                             executeEnable: entry.secondLevelExecuteEnable),
+                maximumGuestAddressWidth: limits.maximumGuestAddressWidth, reserved: secondLevelReserved)
+        }
+        let walk = FirstLevelWalk(
+            root: entry.firstLevelPointer, levels: entry.firstLevelLevels,
+            writeProtect: entry.writeProtect, noExecute: entry.noExecute,
+            supervisorExecuteProtect: entry.supervisorExecuteProtect,
+            extendedAccessed: entry.extendedAccessed, nested: stage)
+        let m = try walk.translate(r.address, access: r.access, privileged: privileged,
+                                   platform: platform, reserved: firstLevelReserved)
+        return (m.outputPage, m.pageShift, m.permissions)
+    }
+
+    /// What the one way from a scalable root to a PASID entry found.
+    struct PASIDLookup {
+        let context: ScalableContextEntry
+        /// The PASID the entry is for: the request's, or RID_PASID for requests without one.
+        let pasid: UInt32
+        let entry: CachedPASIDEntry
+        /// Validated when the entry was read (cached entries were too).
+        let type: PASIDEntry.TranslationType
+    }
+
+    /// root → scalable context → PASID (RID_PASID without one) → PDTS bound → PASID entry, with
+    /// the spec's fault at each step. Translation, replay and the host bindings all come here;
+    /// `hints` reuse cached entries; `result.context` holds the context once read, even on a fault.
+    func lookupPASIDEntry(sourceID: UInt16, pasid: UInt32?, translationRequest: Bool = false,
+                          root: RootTablePointer, platform: any Platform, hints: CacheHints = CacheHints(),
+                          into result: inout WalkResult) throws(FaultReason) -> PASIDLookup {
         let context: ScalableContextEntry
         if case .scalable(let cached)? = hints.context {
             context = cached
         } else {
-            context = try readScalableContext(r.sourceID, root: root, platform: platform, into: &result)
+            context = try readScalableContext(sourceID, root: root, platform: platform, into: &result)
             result.context = .scalable(context)
         }
         result.faultProcessingDisabled = context.faultProcessingDisabled
-
-        if r.pasid != nil && !context.pasidEnabled { throw .smContextEntryPASIDEClear }
-        if r.isTranslationRequest && !context.deviceTLBEnabled { throw .smContextEntryDTEClear }
-        // Requests without PASID use RID_PASID, with RID_PRIV as their privilege.
-        let pasid = r.pasid ?? context.ridPASID
-        let privileged = r.pasid != nil ? r.privileged : context.ridPrivileged
+        if pasid != nil && !context.pasidEnabled { throw .smContextEntryPASIDEClear }
+        if translationRequest && !context.deviceTLBEnabled { throw .smContextEntryDTEClear }
+        let effective = pasid ?? context.ridPASID
         // PDTS bounds the directory (QEMU does not check it and reads past the directory).
-        if UInt64(pasid >> 6) >= UInt64(context.pasidDirectoryEntries) || pasid > 0xF_FFFF {
-            throw r.pasid == nil ? .smRIDPASIDError : .smPASIDTooLarge
+        if UInt64(effective >> 6) >= UInt64(context.pasidDirectoryEntries) || effective > PASID.maximum {
+            throw pasid == nil ? .smRIDPASIDError : .smPASIDTooLarge
         }
-
         let cached: CachedPASIDEntry
-        if let hint = hints.pasidEntry, hint.sourceID == r.sourceID, hint.pasid == pasid,
+        if let hint = hints.pasidEntry, hint.sourceID == sourceID, hint.pasid == effective,
            hint.directory == context.pasidDirectoryPointer {
             cached = hint
         } else {
-            cached = try readPASIDEntry(r.sourceID, pasid: pasid, directory: context.pasidDirectoryPointer,
+            cached = try readPASIDEntry(sourceID, pasid: effective, directory: context.pasidDirectoryPointer,
                                         platform: platform, into: &result)
             result.pasidEntry = cached
         }
-        let entry = cached.entry
-        result.faultProcessingDisabled = context.faultProcessingDisabled
-            || cached.directoryFaultProcessingDisabled || entry.faultProcessingDisabled
-
-        if privileged && !entry.supervisorRequests { throw .pasidEntrySREClear }
-        if r.access.contains(.execute) && !entry.executeRequests { throw .pasidEntryEREClear }
-
-        let page: UInt64, shift: UInt8
-        var permissions: Permissions
-        switch entry.translationType! {
-        case .passThrough:
-            return Self.identity(r.address)
-        case .secondLevel:
-            let walk = SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels,
-                                       executeEnable: entry.secondLevelExecuteEnable)
-            if r.address >> UInt64(limits.maximumGuestAddressWidth) != 0 { throw .addressBeyondHardwareMax }
-            let mapping: SecondLevelMapping
-            do throws(SecondLevelFault) {
-                mapping = try walk.translate(r.address, access: r.access, platform: platform,
-                                             reserved: secondLevelReserved)
-            } catch {
-                switch error {
-                case .beyondAddressWidth: throw .slAddressBeyondMax
-                case .rootAccessError: throw .slRootInvalid
-                case .accessError: throw .slEntryAccessError
-                case .reserved: throw .slEntryReserved
-                case .notPresent: throw .slEntryPermissionDenied
-                case .readDenied: throw .smReadDenied
-                case .writeDenied: throw .smWriteDenied
-                case .executeDenied: throw .executeDenied
-                }
-            }
-            (page, shift, permissions) = (mapping.outputPage, mapping.pageShift, mapping.permissions)
-        case .firstLevel, .nested:
-            var nested: NestedStage?
-            if entry.translationType == .nested {
-                nested = NestedStage(
-                    secondLevel: SecondLevelWalk(root: entry.secondLevelPointer, levels: entry.secondLevelLevels,
-                                                 executeEnable: entry.secondLevelExecuteEnable),
-                    maximumGuestAddressWidth: limits.maximumGuestAddressWidth, reserved: secondLevelReserved)
-            }
-            let walk = FirstLevelWalk(
-                root: entry.firstLevelPointer, levels: entry.firstLevelPagingMode == 1 ? 5 : 4,
-                writeProtect: entry.writeProtect, noExecute: entry.noExecute,
-                supervisorExecuteProtect: entry.supervisorExecuteProtect,
-                extendedAccessed: entry.extendedAccessed, nested: nested)
-            let mapping = try walk.translate(r.address, access: r.access, privileged: privileged,
-                                             platform: platform, reserved: firstLevelReserved)
-            (page, shift, permissions) = (mapping.outputPage, mapping.pageShift, mapping.permissions)
-        }
-        if !entry.executeRequests { permissions.remove(.execute) }
-        if r.pasid == nil && Self.overlapsInterruptRange(page: page, shift: shift) {
-            throw .smInterruptAddressRange
-        }
-        return cacheable(r, effectivePASID: pasid, domain: entry.domainID, page: page, shift: shift,
-                         permissions: permissions, nested: entry.translationType == .nested, into: &result)
+        guard let type = cached.entry.translationType else { throw .pasidEntryInvalid }
+        return PASIDLookup(context: context, pasid: effective, entry: cached, type: type)
     }
 
     func readScalableContext(_ sourceID: UInt16, root: RootTablePointer, platform: any Platform,
                              into result: inout WalkResult) throws(FaultReason) -> ScalableContextEntry {
-        let bus = UInt64(sourceID >> 8), devfn = UInt8(sourceID & 0xFF)
+        let requester = RequesterID(rawValue: sourceID)
+        let bus = UInt64(requester.bus), devfn = requester.devfn
         guard let rootEntry = platform.readRootEntry(root.address + bus * RootEntry.size) else {
             throw .smRootEntryAccessError
         }
@@ -366,22 +401,17 @@ struct TranslationEngine: Sendable {
                 return .success(.secondLevel(root: context.secondLevelPointer, levels: context.levels,
                                              domain: context.domainID))
             }
-            let context = try readScalableContext(sourceID, root: root, platform: platform, into: &scratch)
-            if pasid != nil && !context.pasidEnabled { throw .smContextEntryPASIDEClear }
-            let effective = pasid ?? context.ridPASID
-            if UInt64(effective >> 6) >= UInt64(context.pasidDirectoryEntries) || effective > 0xF_FFFF {
-                throw pasid == nil ? .smRIDPASIDError : .smPASIDTooLarge
-            }
-            let entry = try readPASIDEntry(sourceID, pasid: effective, directory: context.pasidDirectoryPointer,
-                                           platform: platform, into: &scratch).entry
-            switch entry.translationType! {
+            let found = try lookupPASIDEntry(sourceID: sourceID, pasid: pasid, root: root, platform: platform,
+                                             into: &scratch)
+            let entry = found.entry.entry
+            switch found.type {
             case .passThrough: return .success(.passThrough)
             case .secondLevel:
                 return .success(.secondLevel(root: entry.secondLevelPointer, levels: entry.secondLevelLevels,
                                              domain: entry.domainID))
             case .firstLevel:
-                return .success(.firstLevel(root: entry.firstLevelPointer,
-                                            levels: entry.firstLevelPagingMode == 1 ? 5 : 4, domain: entry.domainID))
+                return .success(.firstLevel(root: entry.firstLevelPointer, levels: entry.firstLevelLevels,
+                                            domain: entry.domainID))
             case .nested:
                 return .success(.nested(domain: entry.domainID))
             }
@@ -395,31 +425,28 @@ struct TranslationEngine: Sendable {
     func hostPASIDEntry(sourceID: UInt16, pasid: UInt32?, root: RootTablePointer,
                         platform: any Platform) -> HostPASIDEntry {
         var scratch = WalkResult()
-        var ridPASID: UInt32 = 0
         do throws(FaultReason) {
             if root.blocksAllDMA { throw .smRootTableAddressInvalid }
             if !root.isScalable { throw .smTTMZeroForPASIDRequest }
-            let context = try readScalableContext(sourceID, root: root, platform: platform, into: &scratch)
-            ridPASID = context.ridPASID
-            if pasid != nil && !context.pasidEnabled { throw .smContextEntryPASIDEClear }
-            let effective = pasid ?? context.ridPASID
-            if UInt64(effective >> 6) >= UInt64(context.pasidDirectoryEntries) || effective > 0xF_FFFF {
-                throw pasid == nil ? .smRIDPASIDError : .smPASIDTooLarge
-            }
-            let entry = try readPASIDEntry(sourceID, pasid: effective, directory: context.pasidDirectoryPointer,
-                                           platform: platform, into: &scratch).entry
+            let found = try lookupPASIDEntry(sourceID: sourceID, pasid: pasid, root: root, platform: platform,
+                                             into: &scratch)
+            let entry = found.entry.entry
             let translation: HostPASIDEntry.Translation
-            switch entry.translationType! {
+            switch found.type {
             case .firstLevel:
-                translation = .firstLevel(pointer: entry.firstLevelPointer, fiveLevel: entry.firstLevelPagingMode == 1,
+                translation = .firstLevel(pointer: entry.firstLevelPointer, fiveLevel: entry.firstLevelLevels == 5,
                                           supervisorRequests: entry.supervisorRequests,
                                           writeProtect: entry.writeProtect, extendedAccessed: entry.extendedAccessed)
             case .secondLevel: translation = .secondLevel
             case .nested: translation = .nested
             case .passThrough: translation = .passThrough
             }
-            return HostPASIDEntry(pasid: effective, ridPASID: ridPASID, domainID: entry.domainID, translation: translation)
+            return HostPASIDEntry(pasid: found.pasid, ridPASID: found.context.ridPASID, domainID: entry.domainID,
+                                  translation: translation)
         } catch {
+            // The context entry, when it was read, still names RID_PASID.
+            var ridPASID: UInt32 = 0
+            if case .scalable(let context)? = scratch.context { ridPASID = context.ridPASID }
             return HostPASIDEntry(pasid: pasid ?? ridPASID, ridPASID: ridPASID, domainID: 0, translation: .blocked(error))
         }
     }

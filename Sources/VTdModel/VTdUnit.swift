@@ -39,9 +39,6 @@ public final class VTdUnit: @unchecked Sendable {
         self.translationEngine = TranslationEngine(configuration: configuration)
     }
 
-    /// The interrupt address range (VT-d 3.15, 5.1): writes there are interrupt requests, not DMA.
-    public static let interruptAddressRange: ClosedRange<UInt64> = 0xFEE0_0000...0xFEEF_FFFF
-
     /// Size of the register window in bytes.
     public var windowSize: Int { state.withLock { $0.registers.size } }
 

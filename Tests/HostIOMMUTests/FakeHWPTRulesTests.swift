@@ -99,8 +99,8 @@ import HostIOMMUTesting
         #expect(info.cap.rawValue == host.cap)
         #expect(info.ecap.rawValue == host.ecap)
         #expect(info.readOnlyNestParentErratum)
-        #expect(info.ecap.nested && info.ecap.firstStage && info.ecap.pasidWidth == 20)
-        #expect(info.cap.maximumAddressWidth == 48 && info.cap.firstStage1GPages)
+        #expect(info.ecap.nestedTranslation && info.ecap.firstLevelTranslation && info.ecap.pasidWidth == 20)
+        #expect(info.cap.maximumGuestAddressWidth == 48 && info.cap.firstLevel1GPages)
     }
 
     @Test func hwInfoCopiesWhatFitsZeroesTheRestAndAlwaysReportsTheKernelLength() throws {

@@ -8,7 +8,7 @@ import HostIOMMUTesting
         let host = NestedHost()
         let device = try host.assign()
         let info = try host.backend.adopt(device)
-        #expect(info.ecap.nested)
+        #expect(info.ecap.nestedTranslation)
         let parent = try #require(host.backend.parentHWPT(device.requesterID))
         #expect(host.fake.objects(iommufd: device.iommufd)[parent] == .hwptPaging(ioas: device.ioasID, nestParent: true, automatic: false))
         #expect(host.fake.attachment(deviceFD: device.deviceFD) == parent)

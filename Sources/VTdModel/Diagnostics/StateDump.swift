@@ -211,7 +211,8 @@ struct StateDumpWriter {
 
     /// The root, context and PASID entries `d` uses, as guest memory holds them now.
     private mutating func entries(of d: DeviceRoute, root: RootTablePointer) {
-        let bus = UInt64(d.sourceID >> 8), devfn = UInt8(d.sourceID & 0xFF)
+        let requester = RequesterID(rawValue: d.sourceID)
+        let bus = UInt64(requester.bus), devfn = requester.devfn
         let rootAddress = root.address &+ bus * RootEntry.size
         guard let rootEntry = platform.readRootEntry(rootAddress) else { return unreadable("root entry", rootAddress) }
         line("  root entry \(hex(rootAddress)): \(hex(rootEntry.lo, 16)) \(hex(rootEntry.hi, 16))")

@@ -14,49 +14,44 @@ public struct IRTE: RawRepresentable, Equatable, Sendable {
     public var low: UInt64 { UInt64(truncatingIfNeeded: rawValue) }
     public var high: UInt64 { UInt64(truncatingIfNeeded: rawValue >> 64) }
 
-    @inline(__always)
-    private func field(_ shift: Int, _ width: Int) -> UInt64 {
-        UInt64(truncatingIfNeeded: rawValue >> UInt128(shift)) & ((1 << UInt64(width)) - 1)
-    }
-
     /// P (bit 0).
-    public var present: Bool { field(0, 1) != 0 }
+    public var present: Bool { rawValue.bit(0) }
     /// FPD (bit 1): qualified faults for this entry are not recorded.
-    public var faultProcessingDisabled: Bool { field(1, 1) != 0 }
+    public var faultProcessingDisabled: Bool { rawValue.bit(1) }
     /// DM (bit 2): 1 = logical destination.
-    public var destinationModeLogical: Bool { field(2, 1) != 0 }
+    public var destinationModeLogical: Bool { rawValue.bit(2) }
     /// RH (bit 3): redirection hint.
-    public var redirectionHint: Bool { field(3, 1) != 0 }
+    public var redirectionHint: Bool { rawValue.bit(3) }
     /// TM (bit 4): 1 = level-triggered.
-    public var levelTriggered: Bool { field(4, 1) != 0 }
+    public var levelTriggered: Bool { rawValue.bit(4) }
     /// DLM (bits 7:5).
-    public var deliveryMode: DeliveryMode { DeliveryMode(rawValue: UInt8(field(5, 3))) }
+    public var deliveryMode: DeliveryMode { DeliveryMode(rawValue: UInt8(truncatingIfNeeded: rawValue.bits(7, 5))) }
     /// AVAIL (bits 11:8): software's own, never checked.
-    public var available: UInt8 { UInt8(field(8, 4)) }
+    public var available: UInt8 { UInt8(truncatingIfNeeded: rawValue.bits(11, 8)) }
     /// IM (bit 15): 1 = posted format.
-    public var postedFormat: Bool { field(15, 1) != 0 }
+    public var postedFormat: Bool { rawValue.bit(15) }
     /// V (bits 23:16).
-    public var vector: UInt8 { UInt8(field(16, 8)) }
+    public var vector: UInt8 { UInt8(truncatingIfNeeded: rawValue.bits(23, 16)) }
     /// DST (bits 63:32) as stored; what it means depends on IRTA.EIME (see `destination(extended:)`).
-    public var destinationField: UInt32 { UInt32(field(32, 32)) }
+    public var destinationField: UInt32 { UInt32(truncatingIfNeeded: rawValue.bits(63, 32)) }
     /// SID (bits 79:64).
-    public var sourceID: UInt16 { UInt16(field(64, 16)) }
+    public var sourceID: UInt16 { UInt16(truncatingIfNeeded: rawValue.bits(79, 64)) }
     /// SQ (bits 81:80): function-number bits ignored by SVT 01 verification.
-    public var sourceQualifier: UInt8 { UInt8(field(80, 2)) }
+    public var sourceQualifier: UInt8 { UInt8(truncatingIfNeeded: rawValue.bits(81, 80)) }
     /// SVT (bits 83:82).
-    public var sourceValidation: SourceValidationType { SourceValidationType(rawValue: UInt8(field(82, 2)))! }
+    public var sourceValidation: SourceValidationType { SourceValidationType(rawValue: UInt8(truncatingIfNeeded: rawValue.bits(83, 82))) ?? .reserved }
 
     /// The APIC destination: the 32-bit x2APIC id in extended interrupt mode, else the 8-bit
     /// xAPIC id held in DST bits 15:8.
     public func destination(extended: Bool) -> UInt32 {
-        extended ? destinationField : (destinationField >> 8) & 0xFF
+        extended ? destinationField : destinationField.bits(15, 8)
     }
 
     // Reserved (0) bits of the remapped format: 14:12, 31:24 and 127:84; IM (15) while posted
     // interrupts are not offered; in xAPIC mode also DST bits 7:0 and 31:16 (entry bits 39:32, 63:48).
-    static let reservedBits: UInt128 = (UInt128(0x7) << 12) | (UInt128(0xFF) << 24) | (~UInt128(0) << 84)
-    static let postedFormatBit: UInt128 = UInt128(1) << 15
-    static let xAPICReservedDestinationBits: UInt128 = (UInt128(0xFF) << 32) | (UInt128(0xFFFF) << 48)
+    static let reservedBits: UInt128 = .mask(14, 12) | .mask(31, 24) | .mask(127, 84)
+    static let postedFormatBit: UInt128 = .mask(15, 15)
+    static let xAPICReservedDestinationBits: UInt128 = .mask(39, 32) | .mask(63, 48)
 
     /// Whether any bit that must be zero is set, for the given interrupt mode (IRTA.EIME).
     public func hasReservedBitsSet(extended: Bool) -> Bool {

@@ -107,8 +107,9 @@ extension UnitState {
             let mask = ~ignored
             return requester & mask == entry.sourceID & mask
         case .busRange:
-            let bus = requester >> 8
-            return bus >= entry.sourceID >> 8 && bus <= entry.sourceID & 0xFF
+            // SID holds the start bus in 15:8 and the end bus in 7:0.
+            let bus = RequesterID(rawValue: requester).bus, range = RequesterID(rawValue: entry.sourceID)
+            return bus >= range.bus && bus <= range.devfn
         case .reserved:
             return false
         }
@@ -154,13 +155,7 @@ extension UnitState {
 
 extension UInt16 {
     /// "bb:dd.f", how requesters are named in logs.
-    var sourceIDDescription: String {
-        let hex = { (v: UInt16, width: Int) -> String in
-            let s = String(v, radix: 16)
-            return String(repeating: "0", count: Swift.max(0, width - s.count)) + s
-        }
-        return "\(hex(self >> 8, 2)):\(hex((self >> 3) & 0x1F, 2)).\(self & 0x7)"
-    }
+    var sourceIDDescription: String { RequesterID(rawValue: self).description }
 }
 
 extension VTdUnit {

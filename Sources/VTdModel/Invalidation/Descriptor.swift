@@ -40,29 +40,17 @@ public struct InvalidationDescriptor: Equatable, Sendable {
     public var type: DescriptorType? { DescriptorType(rawValue: typeCode) }
     /// Granularity field, bits 5:4, for the types that have one.
     var granularity: UInt8 { UInt8(truncatingIfNeeded: (low >> 4) & 3) }
-
-    /// Bits `range` of `word`, right-aligned.
-    @inline(__always)
-    static func field(_ word: UInt64, _ high: UInt64, _ low: UInt64) -> UInt64 {
-        (word >> low) & ((1 << (high - low + 1)) - 1)
-    }
-}
-
-/// A mask of bit positions, written as the spec's ranges.
-@inline(__always)
-func bits(_ ranges: ClosedRange<UInt64>...) -> UInt64 {
-    ranges.reduce(0) { mask, r in mask | (((1 << (r.upperBound - r.lowerBound + 1)) &- 1) << r.lowerBound) }
 }
 
 /// Type bits (3:0 and 11:9) never count as reserved: the type code already decided them.
-private let typeBits = bits(0...3, 9...11)
+private let typeBits = UInt64.mask(3, 0) | UInt64.mask(11, 9)
 
 // MARK: Typed views. Each checks its own reserved bits in `reservedBitsSet`.
 
 /// Context-cache invalidate (type 1, spec 6.5.2.1).
 struct ContextCacheDescriptor {
     let d: InvalidationDescriptor
-    static let reservedLow = bits(6...8, 12...15, 50...63)
+    static let reservedLow = UInt64.mask(8, 6) | UInt64.mask(15, 12) | UInt64.mask(63, 50)
     var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high != 0 }
     var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
     var sourceID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 32) }
@@ -81,8 +69,8 @@ struct ContextCacheDescriptor {
 /// IOTLB invalidate (type 2, spec 6.5.2.2).
 struct IOTLBDescriptor {
     let d: InvalidationDescriptor
-    static let reservedLow = bits(8...8, 12...15, 32...63)
-    static let reservedHigh = bits(7...11)
+    static let reservedLow = UInt64.mask(8, 8) | UInt64.mask(15, 12) | UInt64.mask(63, 32)
+    static let reservedHigh = UInt64.mask(11, 7)
     var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 }
     var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
     /// Drain reads / writes (bits 7, 6): satisfied at once, every request is synchronous here.
@@ -105,8 +93,8 @@ struct IOTLBDescriptor {
 /// Device-TLB invalidate (type 3, spec 6.5.2.5).
 struct DeviceTLBDescriptor {
     let d: InvalidationDescriptor
-    static let reservedLow = bits(4...8, 21...31, 48...51)
-    static let reservedHigh = bits(1...11)
+    static let reservedLow = UInt64.mask(8, 4) | UInt64.mask(31, 21) | UInt64.mask(51, 48)
+    static let reservedHigh = UInt64.mask(11, 1)
     var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 }
     var sourceID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 32) }
     var range: (address: UInt64, size: UInt64) { atsInvalidationRange(address: d.high & ~0xFFF, sizeBit: d.high & 1 != 0) }
@@ -115,7 +103,7 @@ struct DeviceTLBDescriptor {
 /// Interrupt entry cache invalidate (type 4, spec 6.5.2.7).
 struct InterruptEntryCacheDescriptor {
     let d: InvalidationDescriptor
-    static let reservedLow = bits(5...8, 12...26, 48...63)
+    static let reservedLow = UInt64.mask(8, 5) | UInt64.mask(26, 12) | UInt64.mask(63, 48)
     var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high != 0 }
     var indexSelective: Bool { d.low & (1 << 4) != 0 }
     var indexMask: UInt8 { UInt8(truncatingIfNeeded: (d.low >> 27) & 0x1F) }
@@ -132,8 +120,8 @@ struct InterruptEntryCacheDescriptor {
 struct WaitDescriptor {
     let d: InvalidationDescriptor
     /// PD (bit 7) is reserved unless page requests (ECAP.PDS) are offered.
-    static func reservedLow(pageDrain: Bool) -> UInt64 { bits(8...8, 12...31) | (pageDrain ? 0 : bits(7...7)) }
-    static let reservedHigh = bits(0...1)
+    static func reservedLow(pageDrain: Bool) -> UInt64 { UInt64.mask(8, 8) | UInt64.mask(31, 12) | (pageDrain ? 0 : UInt64.mask(7, 7)) }
+    static let reservedHigh = UInt64.mask(1, 0)
     func reservedBitsSet(pageDrain: Bool) -> Bool {
         d.low & Self.reservedLow(pageDrain: pageDrain) != 0 || d.high & Self.reservedHigh != 0
     }
@@ -148,13 +136,13 @@ struct WaitDescriptor {
 /// PASID-based IOTLB invalidate (type 6, spec 6.5.2.4).
 struct PASIDIOTLBDescriptor {
     let d: InvalidationDescriptor
-    static let reservedLow = bits(6...8, 12...15, 52...63)
-    static let reservedHigh = bits(7...11)
+    static let reservedLow = UInt64.mask(8, 6) | UInt64.mask(15, 12) | UInt64.mask(63, 52)
+    static let reservedHigh = UInt64.mask(11, 7)
     var reservedBitsSet: Bool {
         d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 || !d.upperHalfIsZero
     }
     var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
-    var pasid: UInt32 { UInt32(truncatingIfNeeded: (d.low >> 32) & 0xF_FFFF) }
+    var pasid: UInt32 { UInt32(truncatingIfNeeded: d.low.bits(51, 32)) }
     var address: UInt64 { d.high & ~0xFFF }
     var invalidationHint: Bool { d.high & (1 << 6) != 0 }
     var addressMask: UInt8 { UInt8(truncatingIfNeeded: d.high & 0x3F) }
@@ -177,10 +165,10 @@ struct PASIDIOTLBDescriptor {
 /// PASID cache invalidate (type 7, spec 6.5.2.3).
 struct PASIDCacheDescriptor {
     let d: InvalidationDescriptor
-    static let reservedLow = bits(6...8, 12...15, 52...63)
+    static let reservedLow = UInt64.mask(8, 6) | UInt64.mask(15, 12) | UInt64.mask(63, 52)
     var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high != 0 || !d.upperHalfIsZero }
     var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
-    var pasid: UInt32 { UInt32(truncatingIfNeeded: (d.low >> 32) & 0xF_FFFF) }
+    var pasid: UInt32 { UInt32(truncatingIfNeeded: d.low.bits(51, 32)) }
     /// 00 domain-selective, 01 PASID-selective, 11 global; 10 is reserved.
     var scope: PASIDCacheInvalidationScope? {
         switch d.granularity {
@@ -195,10 +183,10 @@ struct PASIDCacheDescriptor {
 /// PASID-based device-TLB invalidate (type 8, spec 6.5.2.6).
 struct PASIDDeviceTLBDescriptor {
     let d: InvalidationDescriptor
-    static let reservedHigh = bits(1...10)
+    static let reservedHigh = UInt64.mask(10, 1)
     var reservedBitsSet: Bool { d.high & Self.reservedHigh != 0 || !d.upperHalfIsZero }
     var sourceID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
-    var pasid: UInt32 { UInt32(truncatingIfNeeded: (d.low >> 32) & 0xF_FFFF) }
+    var pasid: UInt32 { UInt32(truncatingIfNeeded: d.low.bits(51, 32)) }
     /// Global: translations of every PASID with the global attribute go too.
     var global: Bool { d.high & 1 != 0 }
     var range: (address: UInt64, size: UInt64) {
@@ -209,8 +197,8 @@ struct PASIDDeviceTLBDescriptor {
 /// Page group response (type 9, spec 6.5.2.9): fields in PageRequests/PageGroupResponseDescriptor.swift;
 /// these are the bits no revision of the descriptor uses.
 enum PageGroupResponseReservedBits {
-    static let low = bits(6...8, 52...63)
-    static let high = bits(0...1)
+    static let low = UInt64.mask(8, 6) | UInt64.mask(63, 52)
+    static let high = UInt64.mask(1, 0)
     static func set(in d: InvalidationDescriptor) -> Bool {
         d.low & low != 0 || d.high & high != 0 || !d.upperHalfIsZero
     }

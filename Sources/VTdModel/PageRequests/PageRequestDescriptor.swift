@@ -42,7 +42,7 @@ public struct PageRequest: Equatable, Sendable {
     /// What is wrong with the request as a device sent it, if anything.
     public var malformation: String? {
         if groupIndex > 0x1FF { return "page request group index \(groupIndex) exceeds 9 bits" }
-        if let pasid, pasid > 0xF_FFFF { return "PASID 0x\(String(pasid, radix: 16)) exceeds 20 bits" }
+        if let pasid, pasid > PASID.maximum { return "PASID 0x\(String(pasid, radix: 16)) exceeds 20 bits" }
         if pasid == nil && (execute || privileged) { return "execute/privileged page request without a PASID" }
         return nil
     }
@@ -59,7 +59,7 @@ public struct PageRequestDescriptor: Equatable, Sendable {
 
     public init(_ request: PageRequest) {
         var qw0 = Self.type | UInt64(request.sourceID) << 16
-        if let pasid = request.pasid { qw0 |= 1 << 8 | UInt64(pasid & 0xF_FFFF) << 32 }
+        if let pasid = request.pasid { qw0 |= 1 << 8 | UInt64(pasid & PASID.maximum) << 32 }
         if request.execute { qw0 |= 1 << 52 }
         if request.privileged { qw0 |= 1 << 53 }
         var qw1 = request.address & ~0xFFF | UInt64(request.groupIndex & 0x1FF) << 3
@@ -76,7 +76,7 @@ public struct PageRequestDescriptor: Equatable, Sendable {
     public var descriptorType: UInt8 { UInt8(truncatingIfNeeded: words.0) }
     public var pasidPresent: Bool { words.0 & (1 << 8) != 0 }
     public var requesterID: UInt16 { UInt16(truncatingIfNeeded: words.0 >> 16) }
-    public var pasid: UInt32 { UInt32(truncatingIfNeeded: words.0 >> 32) & 0xF_FFFF }
+    public var pasid: UInt32 { UInt32(truncatingIfNeeded: words.0.bits(51, 32)) }
     public var execute: Bool { words.0 & (1 << 52) != 0 }
     public var privileged: Bool { words.0 & (1 << 53) != 0 }
     public var read: Bool { words.1 & 1 != 0 }

@@ -17,7 +17,8 @@ struct PASIDEntry: Equatable, Sendable {
             && a.words.4 == b.words.4 && a.words.5 == b.words.5 && a.words.6 == b.words.6 && a.words.7 == b.words.7
     }
 
-    static func index(of pasid: UInt32) -> UInt64 { UInt64(pasid & 0x3F) }
+    /// PASID 5:0 indexes the table.
+    static func index(of pasid: UInt32) -> UInt64 { UInt64(pasid).bits(5, 0) }
 
     /// PGTT: PASID-granular translation type.
     enum TranslationType: UInt8, Sendable {
@@ -28,55 +29,61 @@ struct PASIDEntry: Equatable, Sendable {
     }
 
     // val[0]
-    var isPresent: Bool { words.0 & 1 != 0 }
-    var faultProcessingDisabled: Bool { words.0 & (1 << 1) != 0 }
-    /// AW: second-level tables have AW + 2 levels.
-    var addressWidth: UInt8 { UInt8(truncatingIfNeeded: words.0 >> 2) & 0b111 }
+    var isPresent: Bool { words.0.bit(0) }
+    var faultProcessingDisabled: Bool { words.0.bit(1) }
+    /// AW, 4:2: second-level tables have AW + 2 levels.
+    var addressWidth: UInt8 { UInt8(truncatingIfNeeded: words.0.bits(4, 2)) }
     var secondLevelLevels: Int { Int(addressWidth) + 2 }
-    /// SLEE: second-level entries' X bit governs execute requests (clear: R does).
-    var secondLevelExecuteEnable: Bool { words.0 & (1 << 5) != 0 }
-    var rawTranslationType: UInt8 { UInt8(truncatingIfNeeded: words.0 >> 6) & 0b111 }
+    /// SLEE, 5: second-level entries' X bit governs execute requests (clear: R does).
+    var secondLevelExecuteEnable: Bool { words.0.bit(5) }
+    /// PGTT, 8:6.
+    var rawTranslationType: UInt8 { UInt8(truncatingIfNeeded: words.0.bits(8, 6)) }
     /// nil for the reserved encodings 000, 101, 110, 111.
     var translationType: TranslationType? { TranslationType(rawValue: rawTranslationType) }
-    /// SSADE: second-stage accessed/dirty enable.
-    var secondLevelAccessedDirty: Bool { words.0 & (1 << 9) != 0 }
-    var secondLevelPointer: UInt64 { words.0 & ~0xFFF }
+    /// SSADE, 9: second-stage accessed/dirty enable.
+    var secondLevelAccessedDirty: Bool { words.0.bit(9) }
+    /// SSPTPTR, 63:12.
+    var secondLevelPointer: UInt64 { words.0 & .mask(63, 12) }
 
     // val[1]
-    var domainID: UInt16 { UInt16(truncatingIfNeeded: words.1) }
-    /// PWSNP, PGSNP: page-walk snoop, page snoop.
-    var pageWalkSnoop: Bool { words.1 & (1 << 23) != 0 }
-    var pageSnoop: Bool { words.1 & (1 << 24) != 0 }
+    /// DID, 15:0.
+    var domainID: UInt16 { UInt16(truncatingIfNeeded: words.1.bits(15, 0)) }
+    /// PWSNP (23), PGSNP (24): page-walk snoop, page snoop.
+    var pageWalkSnoop: Bool { words.1.bit(23) }
+    var pageSnoop: Bool { words.1.bit(24) }
 
     // val[2]
-    /// SRE: supervisor requests allowed.
-    var supervisorRequests: Bool { words.2 & 1 != 0 }
-    /// ERE: execute requests allowed.
-    var executeRequests: Bool { words.2 & (1 << 1) != 0 }
-    /// FLPM: 0 = 4-level, 1 = 5-level first-level tables; 2 and 3 are reserved.
-    var firstLevelPagingMode: UInt8 { UInt8(truncatingIfNeeded: words.2 >> 2) & 0b11 }
-    /// WPE: supervisor writes honour R/W (CR0.WP).
-    var writeProtect: Bool { words.2 & (1 << 4) != 0 }
-    /// NXE: XD in first-level entries forbids execute (EFER.NXE). Linux sets it.
-    var noExecute: Bool { words.2 & (1 << 5) != 0 }
-    /// SMEP: supervisor execute of user pages forbidden.
-    var supervisorExecuteProtect: Bool { words.2 & (1 << 6) != 0 }
-    /// EAFE: first-level walks also set the extended-accessed bit.
-    var extendedAccessed: Bool { words.2 & (1 << 7) != 0 }
-    var firstLevelPointer: UInt64 { words.2 & ~0xFFF }
+    /// SRE, 0: supervisor requests allowed.
+    var supervisorRequests: Bool { words.2.bit(0) }
+    /// ERE, 1: execute requests allowed.
+    var executeRequests: Bool { words.2.bit(1) }
+    /// FLPM, 3:2: 0 = 4-level, 1 = 5-level first-level tables; 2 and 3 are reserved.
+    var firstLevelPagingMode: UInt8 { UInt8(truncatingIfNeeded: words.2.bits(3, 2)) }
+    /// Levels of the first-level tables (FLPM validated to 0 or 1 when the entry was read).
+    var firstLevelLevels: Int { firstLevelPagingMode == 1 ? 5 : 4 }
+    /// WPE, 4: supervisor writes honour R/W (CR0.WP).
+    var writeProtect: Bool { words.2.bit(4) }
+    /// NXE, 5: XD in first-level entries forbids execute (EFER.NXE). Linux sets it.
+    var noExecute: Bool { words.2.bit(5) }
+    /// SMEP, 6: supervisor execute of user pages forbidden.
+    var supervisorExecuteProtect: Bool { words.2.bit(6) }
+    /// EAFE, 7: first-level walks also set the extended-accessed bit.
+    var extendedAccessed: Bool { words.2.bit(7) }
+    /// FSPTPTR, 63:12.
+    var firstLevelPointer: UInt64 { words.2 & .mask(63, 12) }
 
     /// val[0] 11:10, val[1] 22:16, val[2] 11:8, val[3...7]; SSADE (val[0] bit 9) without
     /// ECAP.SLADS and EAFE (val[2] bit 7) without ECAP.EAFS; a table pointer above HAW when
     /// the PGTT uses that table (Linux leaves the unused pointer zero, others may not).
     struct ReservedBits: Sendable {
         let w0: UInt64
-        let w1: UInt64 = 0x7F_0000
+        let w1: UInt64 = .mask(22, 16)
         let w2: UInt64
         let pointer: UInt64
         init(_ limits: TranslationLimits) {
             pointer = limits.aboveHostAddressWidth
-            w0 = 0xC00 | (limits.secondStageAccessedDirty ? 0 : 1 << 9)
-            w2 = 0xF00 | (limits.extendedAccessedFlag ? 0 : 1 << 7)
+            w0 = .mask(11, 10) | (limits.secondStageAccessedDirty ? 0 : .mask(9, 9))
+            w2 = .mask(11, 8) | (limits.extendedAccessedFlag ? 0 : .mask(7, 7))
         }
     }
 

@@ -26,7 +26,7 @@ struct ScalableContextEntry: Equatable, Sendable {
     var pasidDirectoryEntries: UInt32 { 1 << (UInt32(pasidDirectorySize) + 7) }
     var pasidDirectoryPointer: UInt64 { w0 & ~0xFFF }
     /// RID_PASID field (83:64): honoured only by units that advertise ECAP.RPS (bit 49).
-    var ridPASIDField: UInt32 { UInt32(truncatingIfNeeded: w1) & 0xF_FFFF }
+    var ridPASIDField: UInt32 { PASID(field: w1).rawValue }
     /// The PASID requests without PASID use. This unit never advertises ECAP.RPS (QEMU 10.0's
     /// capabilities, bit for bit), so RID_PASID is ignored and they use PASID 0 (spec 9.4).
     var ridPASID: UInt32 { 0 }
