@@ -26,13 +26,17 @@ final class HostDevices: HostBindingObserver {
         var remapping = false
         /// The first failed descriptor of the batch being collected (a refused binding makes none).
         var failedDescriptor: Int?
+        var seam: IoctlSeam = .kernel
     }
 
     private unowned let unit: VTdUnit
     private let platform: HostPlatform
     private let state = Mutex(State())
     /// The door to the kernel: the real ioctl, or a test double (tests set it before any attach).
-    var seam: IoctlSeam = .kernel
+    var seam: IoctlSeam {
+        get { state.withLock { $0.seam } }
+        set { state.withLock { $0.seam = newValue } }
+    }
 
     init(unit: VTdUnit, platform: HostPlatform) {
         self.unit = unit

@@ -3,7 +3,10 @@
 import CSwiftVTd
 import VTdModel
 
-final class HostPlatform: Platform {
+// Unchecked: the C host's callback table and its opaque pointer are immutable after create, and
+// swiftvtd.h makes the callbacks callable from any thread (translate runs on any QEMU thread).
+// The compiler cannot see either promise through C pointers.
+final class HostPlatform: Platform, @unchecked Sendable {
     private let ops: swiftvtd_host_ops
     /// aw-bits: the C ABI promises event ranges inside the guest's address width.
     private let addressWidth: Int

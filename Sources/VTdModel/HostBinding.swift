@@ -50,7 +50,7 @@ public struct HostPASIDEntry: Equatable, Sendable {
 }
 
 /// Receives, outside the unit's lock, what an assigned device's host binding depends on.
-public protocol HostBindingObserver: AnyObject {
+public protocol HostBindingObserver: AnyObject, Sendable {
     /// The translation setup of (sid, pasid) may have changed (nil: every device / every PASID):
     /// a context- or PASID-cache invalidation, SRTP, TE, reset or a loaded state.
     func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?)

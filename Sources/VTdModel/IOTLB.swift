@@ -327,7 +327,7 @@ public struct IOTLBReader: @unchecked Sendable {
 /// The IOTLB as the unit's state holds it: the single writer, used under the unit's lock.
 /// All its state is in the storage it shares with `IOTLBReader`, so `UnitState` holds it as a
 /// `let`: the storage readers see can never be swapped for another.
-public struct IOTLB {
+public struct IOTLB: Sendable {
     public static let ways = IOTLBStorage.ways
     /// Page-selective invalidations probing more sets than this scan the table instead.
     static let probeLimit = 64

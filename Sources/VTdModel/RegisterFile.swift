@@ -7,7 +7,7 @@
 // 4 or 8 bytes at a 4-byte-aligned offset, and accesses are naturally aligned, so a word is
 // never split.
 
-public struct RegisterFile {
+public struct RegisterFile: Sendable {
     struct Word {
         var value: UInt32 = 0
         var writable: UInt32 = 0

@@ -19,7 +19,7 @@ public enum TraceRecord: Equatable, Sendable {
     case iotlbInvalidation(IOTLBInvalidationScope)
 }
 
-public protocol TraceSink: AnyObject {
+public protocol TraceSink: AnyObject, Sendable {
     /// Whether records are wanted at all; read once, when the unit is created.
     var tracing: Bool { get }
     func trace(_ record: TraceRecord)

@@ -1,7 +1,7 @@
 // The unit's mutable state. Only touched under VTdUnit.state's lock; every method here is
 // pure with respect to the outside world: what must reach the host goes into `Effects`.
 
-struct UnitState {
+struct UnitState: Sendable {
     var configuration: VTdConfiguration
     /// A host binding observer is installed: record PASID-IOTLB descriptors and setup changes for it.
     var hostBound = false

@@ -2,7 +2,8 @@ import Testing
 @testable import VTdModel
 
 /// Records what the model tells a host binding, in order; can refuse one barrier.
-private final class RecordingHost: HostBindingObserver {
+// Unchecked: each test drives it from one thread.
+private final class RecordingHost: HostBindingObserver, @unchecked Sendable {
     var calls: [String] = []
     /// The ring index the next barrier reports as not done.
     var refuseNextBarrier: Int?

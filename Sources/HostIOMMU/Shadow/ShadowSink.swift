@@ -11,7 +11,7 @@ public protocol ShadowSink: AnyObject {
 
 /// Guest-physical → this process's virtual address, for a range that must be one contiguous piece of
 /// guest RAM (QEMU's RAM blocks). nil: not RAM, or not contiguous.
-public typealias GuestRAMResolver = (_ guestPhysical: UInt64, _ length: UInt64) -> UInt64?
+public typealias GuestRAMResolver = @Sendable (_ guestPhysical: UInt64, _ length: UInt64) -> UInt64?
 
 /// Shadows into an iommufd IOAS with IOMMU_IOAS_MAP/UNMAP (FIXED_IOVA).
 public final class IOASShadowSink: ShadowSink {
