@@ -153,15 +153,9 @@ extension InvalidationQueueError {
     /// IQERCD's detail code for the trace (ICE/ITE as 0x10/0x20 with the source-id above).
     var traceCode: UInt64 {
         switch self {
-        case .invalidTail: 1
-        case .descriptorFetchFailed: 2
-        case .invalidDescriptorType: 3
-        case .reservedFieldSet: 4
-        case .invalidDescriptorWidth: 5
-        case .misalignedTail: 6
-        case .statusWriteFailed, .hostInvalidationFailed: 0
         case .completionError(let sid): 0x10 | UInt64(sid) << 16
         case .timeout(let sid): 0x20 | UInt64(sid) << 16
+        default: queueErrorInfo ?? 0
         }
     }
 }

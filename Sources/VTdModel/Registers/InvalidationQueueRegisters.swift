@@ -72,7 +72,8 @@ public enum InvalidationQueueError: Equatable, Sendable {
     /// FSTS.ITE with IQERCD.ITESID: a device-TLB invalidation timed out.
     case timeout(sourceID: UInt16)
 
-    var queueErrorInfo: UInt64? {
+    /// IQERCD.IQEI for a queue error; nil for ICE and ITE, which carry a source-id instead.
+    public var queueErrorInfo: UInt64? {
         switch self {
         case .invalidTail: 1
         case .descriptorFetchFailed: 2
