@@ -13,6 +13,9 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
+// Unchecked: `configuration` and `translationEngine` are written only by adoptHostDecision, at
+// machine-init-done before the guest runs (no translate in flight); everything else is `let`,
+// Sendable, or behind `state`'s Mutex.
 public final class VTdUnit: @unchecked Sendable {
     /// Fixed at creation, except CAP.CM/ECAP.FLTS by `adoptHostDecision` before the guest runs.
     public internal(set) var configuration: VTdConfiguration
