@@ -280,6 +280,7 @@ struct TranslationEngine: Sendable {
     /// root → scalable context → PASID (RID_PASID without one) → PDTS bound → PASID entry, with
     /// the spec's fault at each step. Translation, replay and the host bindings all come here;
     /// `hints` reuse cached entries; `result.context` holds the context once read, even on a fault.
+    @inline(__always)  // the translate miss path: no PASIDLookup copy through a call
     func lookupPASIDEntry(sourceID: UInt16, pasid: UInt32?, translationRequest: Bool = false,
                           root: RootTablePointer, platform: any Platform, hints: CacheHints = CacheHints(),
                           into result: inout WalkResult) throws(FaultReason) -> PASIDLookup {
