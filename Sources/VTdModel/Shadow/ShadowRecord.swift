@@ -1,17 +1,40 @@
-// What a host that shadows a device's second-level tables (caching mode, a MAP notifier: VFIO's
-// legacy container) was told is mapped: one entry per MAP event sent, so every UNMAP names
-// exactly a range that was mapped (VFIO type1 refuses to split a mapping). Kept in IOVA order,
-// never overlapping, on an array that grows amortised and never beyond the configured limit.
+// What a host that shadows a device's second-level tables (caching mode, a MAP notifier: QEMU's
+// VFIO, on a legacy type1 container or on iommufd) was told is mapped: one entry per MAP event
+// sent, so every UNMAP covers whole entries (neither host splits a mapping: type1 v2 refuses a
+// range that bisects one, iommufd's IOAS_UNMAP returns -ENOENT, which QEMU takes as success).
+// Kept in IOVA order, never overlapping, on an array that grows amortised and never beyond the
+// configured limit.
 //
-// A re-sync replaces the entries over a range with the leaves a walk found there: an entry also
-// found unchanged stays and sends nothing; a gone or changed one is unmapped; a new or changed
-// leaf is mapped. Every UNMAP goes before every MAP, so a changed translation is UNMAP then MAP
-// and a 2 MiB leaf replaced by 4 KiB leaves (or the reverse) never overlaps on the host.
+// A re-sync replaces the entries over a range with the leaves a walk found there: an entry the
+// leaves still tile with its translation stays and sends nothing; any other is unmapped whole;
+// the leaves not under a kept entry are mapped. Every UNMAP goes before every MAP, so a changed
+// translation is UNMAP then MAP, and a 2 MiB leaf replaced by 4 KiB leaves (or the reverse), or a
+// coalesced entry partly unmapped (unmapped whole, the rest mapped again), never overlaps.
+// Per device (`ShadowHost`): one event per leaf, or for an iommufd IOAS UNMAPs per run of removed
+// entries and MAPs per run of leaves contiguous in IOVA and output, cut into aligned blocks.
 // Cost: O(log n) to find the range, O(n) to move the tail when the count changes.
+
+/// How a device's host takes shadow events (docs/INVALIDATION.md, "Caching-mode shadowing").
+public enum ShadowHost: Sendable, Equatable {
+    /// One MAP and one UNMAP per leaf: a legacy VFIO (type1) container, or a device the unit was
+    /// told nothing about.
+    case perLeaf
+    /// An iommufd IOAS: one UNMAP removes every whole area in its range, so removed entries go
+    /// in runs; MAPs are coalesced into aligned blocks of up to 2 MiB.
+    case wholeAreas
+}
 
 /// The (sid, pasid) records; an address space without one has nothing mapped on the host.
 struct ShadowRecords {
     private var records: [UInt64: ShadowRecord] = [:]
+    /// Source-ids whose host is an iommufd IOAS; every other one is per leaf.
+    private var wholeAreas: Set<UInt16> = []
+
+    func host(_ sourceID: UInt16) -> ShadowHost { wholeAreas.contains(sourceID) ? .wholeAreas : .perLeaf }
+
+    mutating func setHost(_ host: ShadowHost, sourceID: UInt16) {
+        if host == .wholeAreas { wholeAreas.insert(sourceID) } else { wholeAreas.remove(sourceID) }
+    }
 
     subscript(sourceID: UInt16, pasid: UInt32?) -> ShadowRecord {
         get { records[NotifierRegistry.key(sourceID, pasid)] ?? ShadowRecord() }
@@ -59,9 +82,10 @@ struct ShadowRecord: Equatable {
 
     /// Replaces what is recorded over `first...last` with `found` (the leaves a walk found there,
     /// in IOVA order, each reaching into the range), appending the events that tell the host.
-    /// Maps nothing that would take the record beyond `limit`; returns how many MAPs it dropped.
+    /// `host` decides how events are cut (see `ShadowHost`). Maps nothing that would take the
+    /// record beyond `limit`; returns how many MAPs it dropped.
     @discardableResult
-    mutating func update(first: UInt64, last: UInt64, found: [Mapping], limit: Int,
+    mutating func update(first: UInt64, last: UInt64, found: [Mapping], limit: Int, host: ShadowHost = .perLeaf,
                          sourceID: UInt16, pasid: UInt32?, events: inout [PlatformEvent]) -> Int {
         // Leaves found may reach past the range, and recorded entries under them must go too.
         var (low, high) = span(first, last)
@@ -69,41 +93,158 @@ struct ShadowRecord: Equatable {
             (low, high) = span(min(low, f.iova), max(high, l.iova &+ (l.size &- 1)))
         }
         let old = overlapping(low, high)
-        var replacement: [Mapping] = []
-        replacement.reserveCapacity(found.count)
-        var maps: [Mapping] = []
-        var i = old.lowerBound
+
+        // An entry stays when the leaves found tile it exactly with its translation and
+        // permissions; the leaves under it are then accounted for.
+        var kept = [Bool](repeating: false, count: old.count)
+        var underKept = [Bool](repeating: false, count: found.count)
         var j = 0
-        while i < old.upperBound || j < found.count {
-            if i < old.upperBound && j < found.count && mappings[i] == found[j] {
-                replacement.append(found[j])
-                i += 1
-                j += 1
-            } else if j == found.count || (i < old.upperBound && mappings[i].iova <= found[j].iova) {
-                let m = mappings[i]
-                events.append(.unmap(sid: sourceID, pasid: pasid, address: m.iova, size: m.size))
-                i += 1
-            } else {
-                maps.append(found[j])
-                replacement.append(found[j])
-                j += 1
+        for (k, i) in old.enumerated() {
+            let e = mappings[i]
+            let eLast = e.iova &+ (e.size &- 1)
+            while j < found.count && found[j].iova &+ (found[j].size &- 1) < e.iova { j += 1 }
+            var t = j
+            var next = e.iova
+            var tiled = false
+            while t < found.count && found[t].iova <= eLast {
+                let f = found[t]
+                let fLast = f.iova &+ (f.size &- 1)
+                guard f.iova == next, fLast <= eLast, f.permissions == e.permissions,
+                      f.output == e.output &+ (f.iova &- e.iova) else { break }
+                t += 1
+                if fLast == eLast {
+                    tiled = true
+                    break
+                }
+                next = fLast &+ 1
+            }
+            guard tiled else { continue }
+            kept[k] = true
+            for u in j..<t { underKept[u] = true }
+            j = t
+        }
+
+        // UNMAPs: per leaf, or per run of removed entries with no kept entry between them.
+        var runStart: UInt64?
+        var runLast: UInt64 = 0
+        for (k, i) in old.enumerated() {
+            let e = mappings[i]
+            if kept[k] {
+                if let start = runStart {
+                    Self.appendChunks(start, runLast, sourceID: sourceID, pasid: pasid, events: &events)
+                    runStart = nil
+                }
+                continue
+            }
+            switch host {
+            case .perLeaf:
+                events.append(.unmap(sid: sourceID, pasid: pasid, address: e.iova, size: e.size))
+            case .wholeAreas:
+                runStart = runStart ?? e.iova
+                runLast = e.iova &+ (e.size &- 1)
             }
         }
-        // Room for what is new: entries outside the range stay, unchanged ones stay.
-        let room = limit - (mappings.count - old.count) - (replacement.count - maps.count)
+        if let start = runStart {
+            Self.appendChunks(start, runLast, sourceID: sourceID, pasid: pasid, events: &events)
+        }
+
+        // MAPs: the leaves not under a kept entry, per leaf or coalesced.
+        var maps: [Mapping] = []
+        var u = 0
+        while u < found.count {
+            if underKept[u] {
+                u += 1
+                continue
+            }
+            guard host == .wholeAreas, found[u].size <= Self.coalescedLimit else {
+                maps.append(found[u])
+                u += 1
+                continue
+            }
+            // A run of new leaves contiguous in IOVA and output with one set of permissions.
+            var end = u + 1
+            while end < found.count && !underKept[end] {
+                let p = found[end - 1]
+                let f = found[end]
+                guard f.size <= Self.coalescedLimit, f.iova == p.iova &+ p.size,
+                      f.output == p.output &+ p.size, f.permissions == p.permissions else { break }
+                end += 1
+            }
+            let l = found[end - 1]
+            Self.appendCoalesced(found[u], last: l.iova &+ (l.size &- 1), into: &maps)
+            u = end
+        }
+
+        // Room for what is new: entries outside the range stay, kept ones stay.
+        let keptCount = kept.reduce(0) { $0 + ($1 ? 1 : 0) }
+        let room = max(limit - (mappings.count - old.count) - keptCount, 0)
         var dropped = 0
         if maps.count > room {
-            dropped = maps.count - max(room, 0)
-            let kept = Set(maps.prefix(max(room, 0)).map(\.iova))
-            let new = Set(maps.map(\.iova))
-            replacement.removeAll { new.contains($0.iova) && !kept.contains($0.iova) }
+            dropped = maps.count - room
             maps.removeLast(dropped)
         }
         for m in maps {
             events.append(.map(sid: sourceID, pasid: pasid, address: m.iova, size: m.size, translated: m.output,
                                permissions: m.permissions))
         }
+        // Kept entries and new ones, merged in IOVA order.
+        var replacement: [Mapping] = []
+        replacement.reserveCapacity(keptCount + maps.count)
+        var n = 0
+        for (k, i) in old.enumerated() where kept[k] {
+            while n < maps.count && maps[n].iova < mappings[i].iova {
+                replacement.append(maps[n])
+                n += 1
+            }
+            replacement.append(mappings[i])
+        }
+        replacement.append(contentsOf: maps[n...])
         mappings.replaceSubrange(old, with: replacement)
         return dropped
+    }
+
+    /// The largest coalesced MAP: a 2 MiB chunk is what a guest may already map as one leaf, so
+    /// coalescing creates no host mapping larger than the tables could (QEMU's vfio_get_xlat_addr
+    /// refuses a MAP whose target crosses a memory-region boundary; RAM regions are 2 MiB aligned).
+    static let coalescedLimit: UInt64 = 1 << 21
+
+    /// `first...last` as the fewest naturally aligned power-of-two UNMAP events. No event cuts
+    /// a recorded entry: entries are aligned power-of-two blocks too, so each is inside one
+    /// event or outside it.
+    static func appendChunks(_ first: UInt64, _ last: UInt64, sourceID: UInt16, pasid: UInt32?,
+                             events: inout [PlatformEvent]) {
+        var start = first
+        while true {
+            let shift = chunkShift(start, nil, last)
+            let size: UInt64 = 1 << UInt64(shift)
+            events.append(.unmap(sid: sourceID, pasid: pasid, address: start, size: size))
+            let chunkLast = start &+ (size &- 1)
+            if chunkLast >= last { return }
+            start = chunkLast &+ 1
+        }
+    }
+
+    /// A run of leaves from `run` to `last` (contiguous in IOVA and output) as the fewest MAPs
+    /// whose IOVA and output are both aligned to their size, none above `coalescedLimit`.
+    static func appendCoalesced(_ run: Mapping, last: UInt64, into maps: inout [Mapping]) {
+        var m = run
+        while true {
+            m.pageShift = min(chunkShift(m.iova, m.output, last), UInt8(coalescedLimit.trailingZeroBitCount))
+            maps.append(m)
+            let chunkLast = m.iova &+ (m.size &- 1)
+            if chunkLast >= last { return }
+            m.output &+= m.size
+            m.iova = chunkLast &+ 1
+        }
+    }
+
+    /// The shift of the largest power-of-two block at `start` that `start` (and `output`) are
+    /// aligned to and that ends at or before `last`.
+    private static func chunkShift(_ start: UInt64, _ output: UInt64?, _ last: UInt64) -> UInt8 {
+        let alignment = start == 0 ? 64 : start.trailingZeroBitCount
+        let outputAlignment = output.map { $0 == 0 ? 64 : $0.trailingZeroBitCount } ?? 64
+        let span = last &- start  // bytes in the range, minus one
+        let fits = span == .max ? 64 : 63 - (span &+ 1).leadingZeroBitCount
+        return UInt8(min(alignment, outputAlignment, fits, 63))
     }
 }

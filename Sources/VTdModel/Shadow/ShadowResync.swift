@@ -89,7 +89,7 @@ extension VTdUnit {
                 var record = s.shadows[sid, pasid]
                 let dropped = record.update(first: first, last: last, found: walk.leaves,
                                             limit: s.configuration.shadowMappingLimit,
-                                            sourceID: sid, pasid: pasid, events: &effects.events)
+                                            host: s.shadows.host(sid), sourceID: sid, pasid: pasid, events: &effects.events)
                 s.shadows[sid, pasid] = record
                 if dropped > 0 {
                     effects.log(.guestError, "shadow of 0x\(String(sid, radix: 16)) holds its limit of "
@@ -141,6 +141,12 @@ extension VTdUnit {
         state.withLock { $0.shadows.remove(sourceID: sourceID, pasid: pasid) }
         resyncShadow(ShadowResyncRequest(sourceID: sourceID, pasid: pasid), budget: budget)
         return state.withLock { $0.shadows[sourceID, pasid].mappings.count }
+    }
+
+    /// How the host of `sourceID` takes shadow events (HostDevices: from the attach flags). A record
+    /// already held stays valid either way: its entries are what the host holds.
+    public func setShadowHost(_ host: ShadowHost, sourceID: UInt16) {
+        state.withLock { $0.shadows.setHost(host, sourceID: sourceID) }
     }
 
     /// What the host shadowing (sid, pasid) was told is mapped (tests, dumps).
