@@ -46,6 +46,19 @@ import HostIOMMUTesting
         }
     }
 
+    /// Issue 15: the hint once named x-flts=auto, which QEMU rejects (x-flts is on/off).
+    @Test func theRefusalOfForcedNestingPointsAtHostModeAutoOrShadow() {
+        for properties in [Negotiation.Properties(flts: .on), Negotiation.Properties(hostMode: .nested)] {
+            guard case .failure(let error) = decide(properties, [.init(name: "0000:af:00.0", info: plain)]) else {
+                Issue.record("expected a failure")
+                continue
+            }
+            #expect(error.message.contains("host-mode=auto"))
+            #expect(error.message.contains("host-mode=shadow"))
+            #expect(!error.message.contains("x-flts=auto"))
+        }
+    }
+
     @Test func contradictoryChoicesAreRefused() {
         if case .success = decide(.init(flts: .on, hostMode: .shadow), [.init(name: "d", info: nesting)]) {
             Issue.record("x-flts=on with forced shadowing must fail")
