@@ -85,11 +85,15 @@ final class HostDevices: HostBindingObserver {
             }
         }
         state.withLock { $0.candidates[sid] = candidate }
+        // Shadow events for an iommufd IOAS go in runs and coalesced blocks; a legacy type1
+        // container keeps one per leaf (docs/INVALIDATION.md).
+        unit.setShadowHost(candidate.device == nil ? .perLeaf : .wholeAreas, sourceID: sid)
         if decision?.mode == .nested { rebind(sourceID: sid, pasid: nil) }
     }
 
     func detach(sid: UInt16) -> Bool {
-        state.withLock { s in
+        unit.setShadowHost(.perLeaf, sourceID: sid)
+        return state.withLock { s in
             guard s.candidates.removeValue(forKey: sid) != nil else { return false }
             s.boundPASIDs[sid] = nil
             if let nested = s.nested {
