@@ -67,7 +67,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "host-bench",
-            dependencies: ["HostIOMMU", "HostIOMMUTesting"],
+            dependencies: ["HostIOMMU", "HostIOMMUTesting", "VTdModel"],
             path: "Sources/host-bench",
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

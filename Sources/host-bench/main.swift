@@ -6,6 +6,7 @@
 import Glibc
 import HostIOMMU
 import HostIOMMUTesting
+import VTdModel
 
 let pairs = 1_000
 let page: UInt64 = 0x1000
@@ -103,9 +104,121 @@ func shadow() -> Figures {
     return figures
 }
 
+// MARK: The model's caching-mode shadow events per 1 MiB map+unmap pair
+
+/// Guest memory for the model: a flat array holding the tables (targets are never read).
+final class BenchGuest: Platform, @unchecked Sendable {
+    var bytes = [UInt8](repeating: 0, count: 4 << 20)
+    var next: UInt64 = 0x10000
+    var maps = 0
+    var unmaps = 0
+    func readGuest(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        guard address + UInt64(buffer.count) <= UInt64(bytes.count) else { return false }
+        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[Int(address)..<Int(address) + buffer.count])) }
+        return true
+    }
+    func writeGuest(_ address: UInt64, from source: UnsafeRawBufferPointer) -> Bool {
+        guard address + UInt64(source.count) <= UInt64(bytes.count) else { return false }
+        bytes.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[Int(address)..<Int(address) + source.count]).copyMemory(from: source) }
+        return true
+    }
+    func compareExchangeGuest64(_ address: UInt64, expected: UInt64, desired: UInt64) -> UInt64? {
+        guard let old = readGuest64(address) else { return nil }
+        if old == expected { write(address, desired) }
+        return old
+    }
+    func sendMSI(address: UInt64, data: UInt32) {}
+    func notify(_ event: PlatformEvent) {
+        switch event {
+        case .map: maps += 1
+        case .unmap: unmaps += 1
+        default: break
+        }
+    }
+    func log(_ level: LogLevel, _ message: String) {}
+    func write(_ address: UInt64, _ value: UInt64) {
+        var le = value.littleEndian
+        _ = withUnsafeBytes(of: &le) { writeGuest(address, from: $0) }
+    }
+    func page() -> UInt64 {
+        defer { next += 0x1000 }
+        return next
+    }
+    /// The 4 KiB second-level leaf slot of `iova` under the 4-level table at `root`.
+    func leafSlot(root: UInt64, iova: UInt64) -> UInt64 {
+        var table = root
+        for level in stride(from: 4, to: 1, by: -1) {
+            let slot = table + (iova >> UInt64(12 + 9 * (level - 1)) & 0x1FF) * 8
+            var entry = readGuest64(slot)!
+            if entry & 3 == 0 {
+                entry = page() | 3
+                write(slot, entry)
+            }
+            table = entry & 0x000F_FFFF_FFFF_F000
+        }
+        return table + (iova >> 12 & 0x1FF) * 8
+    }
+}
+
+/// Legacy mode with caching mode and a MAP notifier on 00:01.0 (domain 1): the guest maps 1 MiB
+/// (256 pages, scattered or contiguous in guest-physical memory), invalidates it page-selectively,
+/// unmaps it and invalidates again. Counts the MAP and UNMAP events, one VFIO ioctl each.
+func modelShadow(contiguous: Bool, host: ShadowHost, pairs: Int = 200) -> Figures {
+    let guest = BenchGuest()
+    var configuration = VTdConfiguration()
+    configuration.cachingMode = true
+    guard let unit = try? VTdUnit(configuration: configuration, platform: guest) else { fail("model unit") }
+    let sid: UInt16 = 0x08
+    let (rootTable, contextTable, slRoot) = (guest.page(), guest.page(), guest.page())
+    guest.write(rootTable, contextTable | 1)
+    guest.write(contextTable + UInt64(sid) * 16, slRoot | 1)
+    guest.write(contextTable + UInt64(sid) * 16 + 8, 1 << 8 | 2)
+    do { try unit.setNotifications([.map, .unmap], sourceID: sid, pasid: nil) } catch { fail("\(error)") }
+    unit.setShadowHost(host, sourceID: sid)
+    unit.mmioWrite(offset: 0x20, value: rootTable, width: 8)
+    unit.mmioWrite(offset: 0x18, value: 1 << 30, width: 4)
+    unit.mmioWrite(offset: 0x18, value: 1 << 31, width: 4)
+    let iro = Int(unit.mmioRead(offset: 0x10, width: 8) >> 8 & 0x3FF) * 16
+    let base: UInt64 = 0x1000_0000
+    let slots = (0..<256).map { guest.leafSlot(root: slRoot, iova: base + UInt64($0) << 12) }
+    func invalidate() {
+        unit.mmioWrite(offset: iro, value: base | 8, width: 8)                       // IVA, AM 8: 1 MiB
+        unit.mmioWrite(offset: iro + 8, value: 1 << 63 | 3 << 60 | 1 << 32, width: 8)  // PSI, domain 1
+    }
+    var figures = Figures(name: "model shadow, \(host == .wholeAreas ? "iommufd" : "per leaf"), "
+                              + (contiguous ? "contiguous" : "scattered"))
+    let start = now()
+    for _ in 0..<pairs {
+        for (i, slot) in slots.enumerated() {
+            guest.write(slot, 0x4000_0000 + UInt64(contiguous ? i : 2 * i) << 12 | 3)
+        }
+        invalidate()
+        for slot in slots { guest.write(slot, 0) }
+        invalidate()
+        figures.traps += 2
+    }
+    figures.nanoseconds = (now() - start) * UInt64(pairsPerFigure) / UInt64(pairs)
+    figures.mapCalls = guest.maps * pairsPerFigure / pairs
+    figures.unmapCalls = guest.unmaps * pairsPerFigure / pairs
+    figures.traps = figures.traps * pairsPerFigure / pairs
+    return figures
+}
+let pairsPerFigure = 1_000
+
 print("host operations per \(pairs) guest map+unmap pairs (4 KiB pages, fake iommufd kernel)")
 print("mode                                 map ioctls  unmap ioctls  total ioctls  VMM traps  us/pair")
 for figures in [nested(unmapsPerWait: 1), nested(unmapsPerWait: 16), shadow()] {
+    report(figures)
+}
+print("")
+print("model shadow events per \(pairsPerFigure) guest map+unmap pairs of 1 MiB (256 pages; one VFIO ioctl each)")
+print("mode                                 map ioctls  unmap ioctls  total ioctls  VMM traps  us/pair")
+for figures in [modelShadow(contiguous: false, host: .perLeaf), modelShadow(contiguous: true, host: .perLeaf),
+                modelShadow(contiguous: false, host: .wholeAreas), modelShadow(contiguous: true, host: .wholeAreas)] {
+    report(figures)
+}
+
+func report(_ figures: Figures) {
     let perPair = Double(figures.nanoseconds) / Double(pairs) / 1000
     let micro = (perPair * 100).rounded() / 100
     print(
