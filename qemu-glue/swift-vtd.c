@@ -669,15 +669,48 @@ static uint32_t swift_vtd_host_view(SwiftVTdState *s)
     return s->lib.host_view(s->unit, s->host_mode);
 }
 
+/* Gives a VFIO device's address space its guest-RAM view beside the IOMMU region. */
+static void swift_vtd_add_vfio_views(SwiftVTdAS *vas)
+{
+    SwiftVTdState *s = vas->s;
+
+    vas->vfio = true;
+    memory_region_init(&vas->gpa_view, OBJECT(s), "swift-vtd-gpa-view", UINT64_MAX);
+    memory_region_init_alias(&vas->gpa, OBJECT(s), "swift-vtd-gpa", get_system_memory(),
+                             0, memory_region_size(get_system_memory()));
+    memory_region_add_subregion_overlap(&vas->gpa_view, 0, &vas->gpa, 0);
+    memory_region_init_io(&vas->gpa_ir, OBJECT(s), &swift_vtd_ir_ops, vas,
+                          "swift-vtd-ir", s->ir_size);
+    memory_region_add_subregion_overlap(&vas->gpa_view, s->ir_base, &vas->gpa_ir, 1);
+    memory_region_add_subregion_overlap(&vas->root, 0, &vas->gpa_view, 0);
+    swift_vtd_set_view(vas, swift_vtd_host_view(s) & SWIFTVTD_VIEW_GUEST_RAM);
+    QLIST_INSERT_HEAD(&s->vfio_spaces, vas, next_vfio);
+}
+
+static bool swift_vtd_is_vfio(PCIBus *bus, int devfn, uint32_t pasid)
+{
+    PCIDevice *pdev = bus ? bus->devices[devfn] : NULL;
+
+    return pasid == SWIFTVTD_NO_PASID && pdev &&
+           object_dynamic_cast(OBJECT(pdev), "vfio-pci");
+}
+
 static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devfn,
                                          uint32_t pasid, bool is_ioapic)
 {
     SwiftVTdASKey key = { .bus = bus, .devfn = devfn, .pasid = pasid };
     SwiftVTdAS *vas = g_hash_table_lookup(s->address_spaces, &key);
-    PCIDevice *pdev = bus ? bus->devices[devfn] : NULL;
     g_autofree char *name = NULL;
 
     if (vas) {
+        /*
+         * A hot-plugged device's address space is first asked for before the
+         * device is on its bus (pci_init_bus_master), so it is known to be VFIO
+         * only when VFIO asks, before it fills its IOAS.
+         */
+        if (!vas->vfio && swift_vtd_is_vfio(bus, devfn, pasid)) {
+            swift_vtd_add_vfio_views(vas);
+        }
         return vas;
     }
     vas = g_new0(SwiftVTdAS, 1);
@@ -686,8 +719,6 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
     vas->devfn = devfn;
     vas->pasid = pasid;
     vas->is_ioapic = is_ioapic;
-    vas->vfio = pasid == SWIFTVTD_NO_PASID && pdev &&
-                object_dynamic_cast(OBJECT(pdev), "vfio-pci");
     if (pasid == SWIFTVTD_NO_PASID) {
         name = g_strdup_printf("swift-vtd-%02x.%x", PCI_SLOT(devfn), PCI_FUNC(devfn));
     } else {
@@ -711,18 +742,8 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
         memory_region_add_subregion_overlap(MEMORY_REGION(&vas->iommu),
                                             s->ir_base, &vas->ir, 1);
     }
-    if (vas->vfio) {
-        memory_region_init(&vas->gpa_view, OBJECT(s), "swift-vtd-gpa-view", UINT64_MAX);
-        memory_region_init_alias(&vas->gpa, OBJECT(s), "swift-vtd-gpa", get_system_memory(),
-                                 0, memory_region_size(get_system_memory()));
-        memory_region_add_subregion_overlap(&vas->gpa_view, 0, &vas->gpa, 0);
-        memory_region_init_io(&vas->gpa_ir, OBJECT(s), &swift_vtd_ir_ops, vas,
-                              "swift-vtd-ir", s->ir_size);
-        memory_region_add_subregion_overlap(&vas->gpa_view, s->ir_base,
-                                            &vas->gpa_ir, 1);
-        memory_region_add_subregion_overlap(&vas->root, 0, &vas->gpa_view, 0);
-        swift_vtd_set_view(vas, swift_vtd_host_view(s) & SWIFTVTD_VIEW_GUEST_RAM);
-        QLIST_INSERT_HEAD(&s->vfio_spaces, vas, next_vfio);
+    if (swift_vtd_is_vfio(bus, devfn, pasid)) {
+        swift_vtd_add_vfio_views(vas);
     }
     address_space_init(&vas->as, &vas->root, name);
     g_hash_table_insert(s->address_spaces, g_memdup2(&key, sizeof(key)), vas);
@@ -758,11 +779,15 @@ static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
     };
     char err[512] = "";
 
-    if (!pci_bus_is_root(bus)) {
-        /* The library names devices by requester ID, which the guest's bus numbering decides. */
-        error_setg(errp, "swift-vtd: %s is behind a bridge; host devices must be on "
-                   "the root bus for now (their requester ID is not known before the "
-                   "guest numbers buses)", hiod->name);
+    if (!pci_bus_is_root(bus) && pci_bus_num(bus) == 0) {
+        /*
+         * The library names devices by requester ID, which the guest's bus numbering
+         * decides: behind a bridge it is known once the guest numbered the buses, so a
+         * device hot-plugged there later is fine, one present at start is not.
+         */
+        error_setg(errp, "swift-vtd: %s is behind a bridge the guest has not numbered "
+                   "yet; put host devices present at start on the root bus (hot-plug "
+                   "behind a root port works)", hiod->name);
         return false;
     }
     if (object_dynamic_cast(OBJECT(hiod), TYPE_HOST_IOMMU_DEVICE_IOMMUFD)) {
