@@ -43,10 +43,19 @@ counts() {
     echo "l1: counts $1 $2 $(/opt/swiftvtd/ioctl_count "/tmp/counts-$1" 2>/dev/null | tr '\n' ' ')"
 }
 
-# run_case NAME MODE EDU NVME: one L2 QEMU (swift-vtd with host-mode MODE, or intel-iommu for
-# MODE "intel", QEMU's own shadowing: the anchor to compare with) with both devices assigned.
+# run_case NAME MODE EDU NVME [HOT]: one L2 QEMU (swift-vtd with host-mode MODE, or intel-iommu
+# for MODE "intel", QEMU's own shadowing: the anchor to compare with) with both devices
+# assigned. With HOT, an edu is hot-plugged into a root port once L2 has done its tests, used,
+# and unplugged again, driven from L2's console through QEMU's monitor.
 run_case() {
-    name=$1; mode=$2; edu=$3; nvme=$4
+    name=$1; mode=$2; edu=$3; nvme=$4; hot=$5
+    monitor="-monitor none"; extra=
+    if [ -n "$hot" ]; then
+        mkfifo "/tmp/mon-$name.in" "/tmp/mon-$name.out"
+        monitor="-monitor pipe:/tmp/mon-$name"
+        extra="-device pcie-root-port,id=rp0,chassis=1,slot=1 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"
+        while IFS= read -r l; do echo "L2mon[$name]: $l"; done < "/tmp/mon-$name.out" &
+    fi
     if [ "$mode" = intel ]; then
         # aw-bits=39: intel-iommu refuses a guest width above the host IOAS's (47 bits here).
         iommu="intel-iommu,intremap=on,caching-mode=on,aw-bits=39"
@@ -59,17 +68,24 @@ run_case() {
     SWIFTVTD_IOCTL_COUNTS="/tmp/counts-$name" LD_PRELOAD=/opt/swiftvtd/libioctlcount.so \
     timeout 1200 qemu-system-x86_64 -accel tcg -M q35,kernel-irqchip=split -bios qboot.rom \
         -L /usr/share/qemu -cpu max -smp 1 -m 320M -nographic -no-reboot -vga none -nodefaults \
-        -serial stdio -monitor none \
+        -serial stdio $monitor $extra \
         -object iommufd,id=i0 -device "$iommu" \
         -device "vfio-pci,host=$edu,iommufd=i0" -device "vfio-pci,host=$nvme,iommufd=i0" \
         -kernel /l2/bzImage -initrd /l2/initramfs.cpio.gz \
-        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off svt.rounds=$rounds svt.bigrounds=$bigrounds svt.pattern=SWIFTVTD-HOST-$name" \
+        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off svt.rounds=$rounds svt.bigrounds=$bigrounds svt.hotplug=${hot:+1} svt.pattern=SWIFTVTD-HOST-$name" \
         2>&1 < /dev/null | while IFS= read -r line; do
             case "$line" in
                 "edu: start"*) counts "$name" before ;;
                 "edu: loop done"*) counts "$name" after ;;
                 "edu: big start"*) counts "$name" big-before ;;
                 "edu: big done"*) counts "$name" big-after ;;
+                "l2: hotplug ready"*)
+                    counts "$name" hot-before
+                    echo "device_add vfio-pci,host=$hot,id=hot0,bus=rp0,iommufd=i0" > "/tmp/mon-$name.in" ;;
+                "l2: unplug ready"*) echo "device_del hot0" > "/tmp/mon-$name.in" ;;
+                "l2: unplugged"*)
+                    counts "$name" hot-after
+                    echo "info swift-vtd" > "/tmp/mon-$name.in" ;;
             esac
             echo "L2[$name]: $line"
         done
@@ -81,11 +97,14 @@ run_case() {
 
 # Every case at once, each on its own edu and nvme: L1 has a vCPU per L0 core, and each L2
 # QEMU keeps one busy.
+# A case NAME:MODE:hotplug also gets the edu after the last case's for hot-plugging.
+ncases=$(echo $cases | wc -w)
 i=1
 for spec in $cases; do
-    name=${spec%%:*}; mode=${spec#*:}
+    name=${spec%%:*}; rest=${spec#*:}; mode=${rest%%:*}; hot=
+    [ "$rest" != "$mode" ] && hot=$(echo $edus | cut -d' ' -f$((ncases + 1)))
     rm -f "/tmp/counts-$name"
-    run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" &
+    run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" &
     i=$((i + 1))
 done
 wait

@@ -57,6 +57,32 @@ if [ -n "$nvme" ]; then
 else
     echo "nvme: FAIL no nvme device in L2"
 fi
-dmesg | grep -i -e 'DMAR:.*fault' -e 'nvme.*timeout' -e 'vfio' | tail -5 | sed 's/^/l2: dmesg: /'
+
+# svt.hotplug=1: L1 hot-plugs an edu into the root port when asked, we use it, and L1 unplugs it.
+if [ "$(arg hotplug)" = 1 ]; then
+    echo "l2: hotplug ready"
+    hot=; i=0
+    while [ -z "$hot" ] && [ $i -lt 240 ]; do
+        for d in /sys/bus/pci/devices/*; do
+            [ "${d##*/}" = "$edu" ] && continue
+            case "$(cat "$d/vendor"):$(cat "$d/device")" in 0x1234:0x11e8) hot=${d##*/} ;; esac
+        done
+        [ -z "$hot" ] && { sleep 1; i=$((i + 1)); }
+    done
+    if [ -n "$hot" ]; then
+        echo "l2: hot-plugged edu $hot after $i s"
+        echo vfio-pci > "/sys/bus/pci/devices/$hot/driver_override"
+        echo "$hot" > /sys/bus/pci/drivers_probe
+        /bin/edu_vfio "$hot" 5 | sed 's/^edu:/hotedu:/'
+        echo "l2: unplug ready"
+        i=0
+        while [ -e "/sys/bus/pci/devices/$hot" ] && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
+        sleep 5
+        [ -e "/sys/bus/pci/devices/$hot" ] && echo "l2: unplug timed out" || echo "l2: unplugged after $i s"
+    else
+        echo "hotedu: FAIL no edu appeared in 240 s"
+    fi
+fi
+dmesg | grep -i -e 'DMAR:.*fault' -e 'nvme.*timeout' -e 'vfio' -e 'pciehp' | tail -8 | sed 's/^/l2: dmesg: /'
 echo "l2: done"
 poweroff -f

@@ -31,9 +31,14 @@ class L0Run:
         self.name = name          # "swift" or "intel": the IOMMU L1 runs on
         self.iommu = iommu        # L0's -device
         # (case name, L2 QEMU's host-mode or "intel" for intel-iommu, expected outcome:
-        # "nested", "shadow", "intel-iommu" or "refused"); they run at the same time in L1,
-        # case i on the i-th edu and nvme.
+        # "nested", "shadow", "intel-iommu" or "refused"[, "hotplug"]); they run at the same
+        # time in L1, case i on the i-th edu and nvme; a hotplug case also gets the edu after
+        # the last case's, hot-plugged into L2 and unplugged again.
         self.cases = cases
+
+    @property
+    def hotplug(self):
+        return any(len(c) > 3 and c[3] == "hotplug" for c in self.cases)
 
 
 def l0_runs(library):
@@ -41,7 +46,7 @@ def l0_runs(library):
              "nesting=on,aw-bits=48")
     intel = "intel-iommu,intremap=on,x-scalable-mode=on,aw-bits=48"
     return [
-        L0Run("swift", swift, [("nested", "auto", "nested"), ("shadow", "shadow", "shadow"),
+        L0Run("swift", swift, [("nested", "auto", "nested", "hotplug"), ("shadow", "shadow", "shadow"),
                                ("intel", "intel", "intel-iommu")]),
         L0Run("intel", intel, [("auto", "auto", "shadow"), ("forced", "nested", "refused")]),
     ]
@@ -62,9 +67,10 @@ def l0_command(qemu, run, kernel, initrd, nvme_images, rounds, big_rounds):
             "-device", f"edu,dma_mask=0xffffffffffff,addr={0x10 + i:x}.0",
             "-drive", f"if=none,id=nv{i},format=raw,file={nvme_images[i]}",
             "-device", f"nvme,drive=nv{i},serial=swiftvtdhost{i},addr={0x18 + i:x}.0")],
+        *(["-device", f"edu,dma_mask=0xffffffffffff,addr={0x10 + len(run.cases):x}.0"] if run.hotplug else []),
         "-kernel", kernel, "-initrd", initrd,
         "-append", "console=ttyS0 intel_iommu=on,sm_on panic=-1 loglevel=4 no_timer_check mitigations=off "
-                   f"svt.cases={','.join(f'{name}:{mode}' for name, mode, _ in run.cases)} svt.rounds={rounds} svt.bigrounds={big_rounds}",
+                   f"svt.cases={','.join(':'.join((c[0], c[1]) + tuple(c[3:])) for c in run.cases)} svt.rounds={rounds} svt.bigrounds={big_rounds}",
     ]
 
 
@@ -150,16 +156,46 @@ def ioctl_delta(lines, case, before, after):
     return {k: b.get(k, 0) - a.get(k, 0) for k in set(a) | set(b)}
 
 
+def check_hotplug(label, case, lines, l2, results):
+    """device_add of an assigned edu into L2's root port, edu rounds on it, device_del: the
+    library bound it at once (the decision was taken), and after the unplug neither its state
+    nor L1's iommufd keeps anything of it."""
+    hot = next((line for line in l2 if re.match(r"hotedu: (PASS|FAIL)", line)), None)
+    results.case(f"{label}-hotplug-edu", bool(hot) and hot.startswith("hotedu: PASS"),
+                 hot or "no verdict for the hot-plugged edu: " + " | ".join(l2[-4:]))
+    unplugged = next((line for line in l2 if line.startswith("l2: unplug")), None)
+    delta = ioctl_delta(lines, case, "hot-before", "hot-after")
+    monitor = [line.split(": ", 1)[1] for line in lines if line.startswith(f"L2mon[{case}]: ")]
+    after = "\n".join(monitor[next((i for i, m in enumerate(monitor) if "info swift-vtd" in m), len(monitor)):])
+    problems = []
+    if not unplugged or "timed out" in unplugged:
+        problems.append(unplugged or "L2 never reported the unplug")
+    if delta is None:
+        problems.append("no ioctl counts around the hot-plug")
+    else:
+        # Every object allocated while the device was plugged (VFIO's IOAS and HWPT, the
+        # library's nest parent and nested HWPTs) was destroyed with it.
+        made = delta.get("IOMMU_HWPT_ALLOC", 0) + delta.get("IOMMU_IOAS_ALLOC", 0)
+        if made == 0 or made != delta.get("IOMMU_DESTROY", 0):
+            problems.append(f"{made} iommufd objects allocated, {delta.get('IOMMU_DESTROY', 0)} destroyed")
+    if "host device 01:00.0" in after or "nest parent" not in after:
+        problems.append("the live state after the unplug still names the device, or lacks the others")
+    results.case(f"{label}-unplug", not problems,
+                 "; ".join(problems) if problems else
+                 f"{unplugged}; {delta.get('IOMMU_HWPT_ALLOC', 0)} HWPTs and {delta.get('IOMMU_IOAS_ALLOC', 0)} "
+                 f"IOAS allocated and all {delta.get('IOMMU_DESTROY', 0)} destroyed")
+
+
 def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
     l1 = [line for line in lines if line.startswith("l1: ")]
-    want = len(run.cases)
-    ready = any(re.match(rf"l1: ready edus=(0000:[^, ]*,?){{{want}}} nvmes=(0000:[^, ]*,?){{{want}}} ", line)
+    want, edus = len(run.cases), len(run.cases) + int(run.hotplug)
+    ready = any(re.match(rf"l1: ready edus=(0000:[^, ]*,?){{{edus}}} nvmes=(0000:[^, ]*,?){{{want}}} ", line)
                 for line in l1)
     results.case(f"L1-{run.name}-vfio", ready,
                  "" if ready else "L1 did not bind edu and nvme to vfio-pci (see the log)")
     if not ready:
         return
-    for index, (case, _, expect) in enumerate(run.cases):
+    for index, (case, _, expect, *flags) in enumerate(run.cases):
         nvme_image = nvme_images[index]
         l2 = case_lines(lines, case)
         text = "\n".join(l2)
@@ -194,6 +230,8 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
             if head[:len(want) * 4] != want * 4:
                 nvme_ok, nvme = False, f"L0's image does not start with {want!r}"
         results.case(f"{label}-nvme", nvme_ok, nvme or "no nvme verdict")
+        if "hotplug" in flags:
+            check_hotplug(label, case, lines, l2, results)
         page = ioctl_delta(lines, case, "before", "after")
         big = ioctl_delta(lines, case, "big-before", "big-after")
         page_us = re.search(r"([\d.]+) us per map\+unmap pair", text)
@@ -238,7 +276,7 @@ def main():
                 f.truncate(16 * MIB)
         log = os.path.join(workdir, f"l0-{run.name}.log")
         print(f"L0 with {run.iommu.split(',')[0]} as L1's IOMMU, cases "
-              f"{', '.join(f'{name} (L2 {mode})' for name, mode, _ in run.cases)} (console: {log})", flush=True)
+              f"{', '.join(f'{c[0]} (L2 {c[1]})' for c in run.cases)} (console: {log})", flush=True)
         lines, seconds = boot(l0_command(a.qemu, run, a.kernel, os.path.join(a.images, "l1.cpio.gz"),
                                          nvme_images, a.rounds, a.big_rounds), log, a.timeout)
         print(f"  L0 run took {seconds:.0f} s", flush=True)
