@@ -24,7 +24,8 @@ final class HostDevices: HostBindingObserver {
         var boundPASIDs: [UInt16: Set<UInt32>] = [:]
         /// TE with a scalable root, as last told to the backend.
         var remapping = false
-        /// The first failed descriptor of the batch being collected (a refused binding makes none).
+        /// The first queued descriptor since the last barrier whose setup change the kernel refused
+        /// (a binding it would not allocate or attach): the next barrier reports it as not done.
         var failedDescriptor: Int?
         var seam: IoctlSeam = .kernel
     }
@@ -213,7 +214,11 @@ final class HostDevices: HostBindingObserver {
 
     // MARK: HostBindingObserver
 
-    func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?) {
+    func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?, descriptorIndex: Int?) {
+        // Only a kernel refusal counts as "not carried out": an entry the guest was not offered
+        // (second level, a first-level feature the host lacks) is detached by the backend, so the
+        // host IOMMU blocks DMA through it.
+        var refused = false
         let remapping = unit.dmaRemapping
         let enabled = remapping.enabled && remapping.scalable
         let changed = state.withLock { s -> Bool in
@@ -223,21 +228,33 @@ final class HostDevices: HostBindingObserver {
         }
         if changed {
             state.withLock { s in
-                do { try s.nested?.dmaRemappingChanged(enabled: enabled) } catch {
+                do throws(HostError) { try s.nested?.dmaRemappingChanged(enabled: enabled) } catch {
+                    refused = refused || error.errno != nil
                     platform.log(.guestError, "host binding: DMA remapping \(enabled ? "on" : "off"): \(error)")
                 }
             }
         }
         let sids = state.withLock { s in s.nested == nil ? [] : s.candidates.keys.sorted() }
-        for sid in sids where sourceID == nil || sourceID == sid { rebind(sourceID: sid, pasid: pasid) }
+        for sid in sids where sourceID == nil || sourceID == sid {
+            if rebind(sourceID: sid, pasid: pasid) { refused = true }
+        }
+        // A register write (SRTP, TE), reset or load has no descriptor to stop at: the log line
+        // stays the only report there (docs/HOST.md).
+        guard refused, let descriptorIndex else { return }
+        state.withLock { s in
+            if s.failedDescriptor == nil { s.failedDescriptor = descriptorIndex }
+        }
     }
 
     /// PASIDs looked for in a device's tables when a change names none (state load, global
     /// PASID-cache invalidation): more than a host device binds in practice.
     static let pasidScanLimit = 4096
 
-    /// Re-reads the PASID entries of `sid` the change can concern and tells the backend.
-    private func rebind(sourceID sid: UInt16, pasid: UInt32?) {
+    /// Re-reads the PASID entries of `sid` the change can concern and tells the backend. Returns
+    /// whether the kernel refused one of the bindings.
+    @discardableResult
+    private func rebind(sourceID sid: UInt16, pasid: UInt32?) -> Bool {
+        var refused = false
         var pasids: [UInt32?] = [nil]
         if let pasid {
             pasids.append(pasid)
@@ -263,11 +280,13 @@ final class HostDevices: HostBindingObserver {
                 var failed: HostError?
                 do throws(HostError) { try nested.pasidEntryChanged(binding) } catch {
                     failed = error
+                    refused = refused || error.errno != nil
                     platform.log(.guestError, "host binding \(binding): \(error)")
                 }
                 Self.traceBinding(binding, entry, failed, platform)
             }
         }
+        return refused
     }
 
     /// SWIFTVTD_TRACE_HOST_BIND / _UNBIND for what the backend was just told.
@@ -330,17 +349,28 @@ final class HostDevices: HostBindingObserver {
     }
 
     func invalidationBarrier(descriptorIndex: Int?) -> Int? {
-        let outcome = state.withLock { $0.nested?.endBatch() } ?? BatchOutcome()
+        let (outcome, refusedSetup) = state.withLock { s in
+            defer { s.failedDescriptor = nil }
+            return (s.nested?.endBatch() ?? BatchOutcome(), s.failedDescriptor)
+        }
+        var failedInvalidation: Int?
         switch outcome.result {
         case .completed:
-            return nil
+            break
         case .recovered(let failure):
             platform.log(.info, "host invalidation refused, recovered by a full flush: \(failure)")
-            return nil
         case .failed(let failure):
             platform.log(.guestError, "host invalidation failed: \(failure)")
             platform.trace(SWIFTVTD_TRACE_HOST_INVALIDATE) { t in t.code = UInt32(bitPattern: -1) }
-            return Int(clamping: failure.tag)
+            failedInvalidation = Int(clamping: failure.tag)
         }
+        // Setup changes reach the host before the batch's invalidations (deliverToHost), so a
+        // refused binding is the first thing of the batch that was not done.
+        if let refusedSetup {
+            platform.log(.guestError, "host binding refused for descriptor \(refusedSetup): the invalidation "
+                             + "queue stops there (IQE); DMA through the entry keeps its previous host attachment")
+            return refusedSetup
+        }
+        return failedInvalidation
     }
 }

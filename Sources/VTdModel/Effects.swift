@@ -25,6 +25,9 @@ struct Effects {
     var hostInvalidations: [HostPASIDInvalidation] = []
     /// How many of `events` the host binding observer has heard (a wait hands them over early).
     var hostEventsDelivered = 0
+    /// Which queued descriptor added which of `events` (only while a host is bound): a setup change
+    /// the host cannot carry out is reported as IQE on the descriptor that caused it.
+    var hostSetupOrigins: [(events: Range<Int>, descriptor: Int)] = []
 
     var isEmpty: Bool {
         faultEvent == nil && invalidationEvent == nil && pageRequestEvent == nil

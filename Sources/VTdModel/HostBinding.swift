@@ -52,8 +52,10 @@ public struct HostPASIDEntry: Equatable, Sendable {
 /// Receives, outside the unit's lock, what an assigned device's host binding depends on.
 public protocol HostBindingObserver: AnyObject, Sendable {
     /// The translation setup of (sid, pasid) may have changed (nil: every device / every PASID):
-    /// a context- or PASID-cache invalidation, SRTP, TE, reset or a loaded state.
-    func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?)
+    /// a context- or PASID-cache invalidation, SRTP, TE, reset or a loaded state. `descriptorIndex`
+    /// is the ring index of the invalidation descriptor behind it (nil: a register write, reset or
+    /// load): a change the host cannot carry out may be reported at the next barrier by that index.
+    func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?, descriptorIndex: Int?)
     /// A PASID-based IOTLB invalidation descriptor was processed.
     func pasidIOTLBInvalidated(_ invalidation: HostPASIDInvalidation)
     /// A wait descriptor at ring index `descriptorIndex` (nil: the queue drained) needs everything
@@ -74,8 +76,10 @@ extension VTdUnit {
     /// binding too, only over-invalidates.)
     func deliverToHost(_ effects: inout Effects, _ observer: any HostBindingObserver) {
         while effects.hostEventsDelivered < effects.events.count {
-            if case let .contextChanged(sid, pasid) = effects.events[effects.hostEventsDelivered] {
-                observer.translationSetupChanged(sourceID: sid, pasid: pasid)
+            let index = effects.hostEventsDelivered
+            if case let .contextChanged(sid, pasid) = effects.events[index] {
+                let descriptor = effects.hostSetupOrigins.first { $0.events.contains(index) }?.descriptor
+                observer.translationSetupChanged(sourceID: sid, pasid: pasid, descriptorIndex: descriptor)
             }
             effects.hostEventsDelivered += 1
         }

@@ -55,7 +55,7 @@ public final class VTdUnit: @unchecked Sendable {
         }
         // Translation is off again: every device's address space goes back to identity.
         platform.notify(.contextChanged(sid: nil, pasid: nil))
-        hostObserver?.translationSetupChanged(sourceID: nil, pasid: nil)
+        hostObserver?.translationSetupChanged(sourceID: nil, pasid: nil, descriptorIndex: nil)
         if !effects.isEmpty { perform(&effects) }
     }
 

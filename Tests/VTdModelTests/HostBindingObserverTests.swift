@@ -8,8 +8,9 @@ private final class RecordingHost: HostBindingObserver, @unchecked Sendable {
     /// The ring index the next barrier reports as not done.
     var refuseNextBarrier: Int?
 
-    func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?) {
-        calls.append("setup sid \(sourceID.map(String.init) ?? "all") pasid \(pasid.map(String.init) ?? "all")")
+    func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?, descriptorIndex: Int?) {
+        calls.append("setup sid \(sourceID.map(String.init) ?? "all") pasid \(pasid.map(String.init) ?? "all")"
+                         + (descriptorIndex.map { " #\($0)" } ?? ""))
     }
 
     func pasidIOTLBInvalidated(_ i: HostPASIDInvalidation) {
@@ -36,7 +37,7 @@ struct HostBindingObserverTests {
                  Desc.pasidIOTLBAll(5, pasid: 3),
                  Desc.wait(status: 1, at: 0x9000))
         #expect(host.calls == [
-            "setup sid all pasid 0",
+            "setup sid all pasid 0 #0",
             "p_iotlb #1 did 5 pasid 0 0x1000 am 0 leaf",
             "p_iotlb #2 did 5 pasid 3 all",
             "barrier #3",

@@ -187,11 +187,15 @@ extension UnitState {
                 ? InvalidationDescriptor(UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]),
                                          UInt64(littleEndian: w[2]), UInt64(littleEndian: w[3]))
                 : InvalidationDescriptor(UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]))
+            let eventsBefore = effects.events.count
             let outcome = process(descriptor, wide: window.wide, effects: &effects)
             if let tracer { tracer.trace(.descriptor(descriptor, wide: window.wide, outcome: outcome.traced)) }
             switch outcome {
             case .done:
                 if let host = hostInvalidation(descriptor, index: window.head + i) { effects.hostInvalidations.append(host) }
+                if hostBound && effects.events.count > eventsBefore {
+                    effects.hostSetupOrigins.append((eventsBefore..<effects.events.count, window.head + i))
+                }
                 processed += 1
                 setHead(window.head + i + 1, window)
             case .statusWrite(var write):
@@ -332,6 +336,10 @@ extension Effects {
         if let m = other.faultEvent { faultEvent = m }
         if let m = other.invalidationEvent { invalidationEvent = m }
         if let m = other.pageRequestEvent { pageRequestEvent = m }
+        for origin in other.hostSetupOrigins {
+            hostSetupOrigins.append((origin.events.lowerBound + events.count..<origin.events.upperBound + events.count,
+                                     origin.descriptor))
+        }
         events += other.events
         logs += other.logs
         for r in other.resyncs { requestResync(r) }

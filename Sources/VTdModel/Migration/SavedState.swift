@@ -91,7 +91,7 @@ extension VTdUnit {
         }
         if let problem { throw problem }
         platform.notify(.contextChanged(sid: nil, pasid: nil))
-        hostObserver?.translationSetupChanged(sourceID: nil, pasid: nil)
+        hostObserver?.translationSetupChanged(sourceID: nil, pasid: nil, descriptorIndex: nil)
         platform.notify(.interruptCacheInvalidate(index: 0, count: 0))
     }
 }
