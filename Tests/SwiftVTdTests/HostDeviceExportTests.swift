@@ -4,10 +4,12 @@ import HostIOMMUTesting
 import Testing
 @testable import SwiftVTd
 
-/// Guest RAM behind the C callbacks (sparse 4 KiB pages), plus the log lines the library sent.
+/// Guest RAM behind the C callbacks (sparse 4 KiB pages), plus the log lines and events the
+/// library sent.
 private final class HostTestGuest {
     var pages: [UInt64: [UInt8]] = [:]
     var logs: [(Int32, String)] = []
+    var events: [swiftvtd_event] = []
 
     func write64(_ address: UInt64, _ value: UInt64) {
         withUnsafeBytes(of: value.littleEndian) { write(address, $0) }
@@ -54,6 +56,10 @@ private final class HostTestGuest {
         ops.log = { opaque, level, message in
             let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
             guest.logs.append((level, String(cString: message!)))
+        }
+        ops.event = { opaque, event in
+            let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
+            guest.events.append(event!.pointee)
         }
         return swiftvtd_create(&cfg, &ops, nil, 0)
     }
@@ -608,5 +614,112 @@ struct HostDeviceInjectedFailureTests {
         #expect(g.guest.read32(ScalableGuest.status) == 1)
         let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
         #expect(nested != parent)
+    }
+}
+
+/// A legacy-mode guest with caching mode and a MAP/UNMAP notifier on 00:02.0, driven as Linux
+/// drives a caching-mode unit: change a second-level table, invalidate through the IOTLB register.
+/// Layout: root 0x10000, context table 0x11000, second-level PML4/PDPT/PD/PT 0x20000-0x23000;
+/// DID 1; 16 pages at IOVA 1 MiB onto contiguous guest memory at 0x4010_0000.
+private struct CachingModeGuest {
+    let guest: HostTestGuest
+    let unit: OpaquePointer
+    let sid: UInt16 = 0x0010
+    static let iova: UInt64 = 0x10_0000
+    static let output: UInt64 = 0x4010_0000
+
+    func mmio(_ offset: UInt64) -> UInt64 { swiftvtd_mmio_read(unit, offset, 8) }
+    func mmio(_ offset: UInt64, _ value: UInt64, _ size: UInt32 = 8) { swiftvtd_mmio_write(unit, offset, value, size) }
+
+    /// Tables with nothing mapped, SRTP, TE; then the notifier.
+    func enable() {
+        guest.write64(0x10000, 0x11000 | 1)
+        let context: UInt64 = 0x11000 + UInt64(sid & 0xFF) * 16
+        guest.write64(context, 0x20000 | 1)  // second-level only (TT 00), present
+        guest.write64(context + 8, 1 << 8 | 2)  // DID 1, AW 48-bit
+        guest.write64(0x20000, 0x21000 | 3)
+        guest.write64(0x21000, 0x22000 | 3)
+        guest.write64(0x22000, 0x23000 | 3)
+        mmio(HReg.rtaddr, 0x10000)
+        mmio(HReg.gcmd, HReg.srtp, 4)
+        mmio(HReg.gcmd, HReg.te, 4)
+        #expect(swiftvtd_set_notifier(unit, sid, SWIFTVTD_NO_PASID, SWIFTVTD_NOTIFY_MAP | SWIFTVTD_NOTIFY_UNMAP)
+                    == SWIFTVTD_OK.rawValue)
+    }
+
+    /// Maps (or unmaps) the 16 pages and invalidates domain 1 through the IOTLB register (at
+    /// ECAP.IRO * 16 + 8). Returns the events that produced.
+    func change(mapped: Bool) -> [swiftvtd_event] {
+        for i in UInt64(0)..<16 {
+            guest.write64(0x23000 + (Self.iova >> 12 + i) * 8, mapped ? (Self.output + i << 12) | 3 : 0)
+        }
+        let iotlb = (mmio(HReg.ecap) >> 8 & 0x3FF) * 16 + 8
+        let before = guest.events.count
+        mmio(iotlb, 1 << 63 | 2 << 60 | 1 << 32)
+        return Array(guest.events[before...])
+    }
+}
+
+private func shadowEvents(_ events: [swiftvtd_event]) -> [String] {
+    events.compactMap { e in
+        switch e.kind {
+        case SWIFTVTD_EVENT_MAP.rawValue:
+            "map 0x\(String(e.addr, radix: 16)) +0x\(String(e.size_bytes, radix: 16)) -> 0x\(String(e.translated, radix: 16))"
+        case SWIFTVTD_EVENT_UNMAP.rawValue: "unmap 0x\(String(e.addr, radix: 16)) +0x\(String(e.size_bytes, radix: 16))"
+        default: nil
+        }
+    }
+}
+
+@Suite("C ABI host devices: the shadow events each host kind gets (issue 15)")
+struct HostDeviceShadowKindTests {
+    static let perLeafMaps = (UInt64(0)..<16).map {
+        "map 0x\(String(CachingModeGuest.iova + $0 << 12, radix: 16)) +0x1000 -> 0x\(String(CachingModeGuest.output + $0 << 12, radix: 16))"
+    }
+    static let perLeafUnmaps = (UInt64(0)..<16).map { "unmap 0x\(String(CachingModeGuest.iova + $0 << 12, radix: 16)) +0x1000" }
+
+    /// A caching-mode unit (shadow decision) with `device` attached through swiftvtd_host_device_attach.
+    fileprivate func setup(_ device: swiftvtd_host_device, fake: FakeIOMMUFD? = nil) throws -> CachingModeGuest {
+        let guest = HostTestGuest()
+        let unit = try #require(guest.makeUnit { $0.caching_mode = 1 })
+        if let fake { withHandle(unit) { $0.hostDevices.seam = fake.seam } }
+        let g = CachingModeGuest(guest: guest, unit: unit)
+        let (rc, err) = attach(unit, sid: g.sid, device)
+        #expect(rc == SWIFTVTD_OK.rawValue, "\(err)")
+        let (decided, line) = machineDone(unit)
+        #expect(decided == SWIFTVTD_OK.rawValue && line.contains("shadow"), "\(line)")
+        g.enable()
+        return g
+    }
+
+    @Test("an iommufd device: one coalesced MAP and one UNMAP for 16 contiguous pages; after detach, per leaf again")
+    func iommufdCoalescesUntilDetach() throws {
+        let fake = FakeIOMMUFD()
+        let device = try fake.assignDevice(requesterID: RequesterID(rawValue: 0x0010),
+                                           profile: FakeIOMMUFD.DeviceProfile(host: .withoutNesting),
+                                           iommufd: fake.openIOMMUFD())
+        let g = try setup(hostDevice(device), fake: fake)
+        defer { swiftvtd_destroy(g.unit) }
+        #expect(shadowEvents(g.change(mapped: true)) == ["map 0x100000 +0x10000 -> 0x40100000"])
+        #expect(shadowEvents(g.change(mapped: false)) == ["unmap 0x100000 +0x10000"])
+
+        #expect(swiftvtd_host_device_detach(g.unit, g.sid) == SWIFTVTD_OK.rawValue)
+        #expect(shadowEvents(g.change(mapped: true)) == Self.perLeafMaps)
+        #expect(shadowEvents(g.change(mapped: false)) == Self.perLeafUnmaps)
+    }
+
+    @Test("a legacy VFIO container device (SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER): one MAP and one UNMAP per leaf")
+    func legacyContainerPerLeaf() throws {
+        var dev = swiftvtd_host_device()
+        dev.size = UInt32(MemoryLayout<swiftvtd_host_device>.size)
+        dev.flags = SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER
+        dev.iommufd = -1
+        dev.device_fd = -1
+        let g = try setup(dev)
+        defer { swiftvtd_destroy(g.unit) }
+        #expect(shadowEvents(g.change(mapped: true)) == Self.perLeafMaps)
+        #expect(shadowEvents(g.change(mapped: false)) == Self.perLeafUnmaps)
+        #expect(swiftvtd_host_device_detach(g.unit, g.sid) == SWIFTVTD_OK.rawValue)
+        #expect(shadowEvents(g.change(mapped: true)) == Self.perLeafMaps)
     }
 }
