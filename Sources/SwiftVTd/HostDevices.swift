@@ -368,7 +368,7 @@ final class HostDevices: HostBindingObserver {
         // refused binding is the first thing of the batch that was not done.
         if let refusedSetup {
             platform.log(.guestError, "host binding refused for descriptor \(refusedSetup): the invalidation "
-                             + "queue stops there (IQE); DMA through the entry keeps its previous host attachment")
+                             + "queue stops there (IQE); DMA through the entry is blocked until a binding succeeds")
             return refusedSetup
         }
         return failedInvalidation

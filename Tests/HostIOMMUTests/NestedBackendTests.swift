@@ -178,6 +178,118 @@ import HostIOMMUTesting
         host.expectAgreement()
     }
 
+    // ---- refusals: never more access than the guest programmed ------------------------------------
+
+    @Test func aRefusedEnableBlocksTheRIDInsteadOfLeavingItOnTheParent() throws {
+        let host = NestedHost()
+        let device = try host.assign()
+        try host.backend.adopt(device)
+        try host.backend.bind(NestedHost.firstLevel(device))
+        try host.backend.bind(NestedHost.firstLevel(device, root: 0x5000, pasid: 7))
+        host.fake.failNext(.hwptAlloc, with: .enomem)  // the RID's; PASID 7 binds
+        do {
+            try host.backend.dmaRemappingChanged(enabled: true)
+            Issue.record("the refusal must be reported")
+        } catch {
+            #expect(error.errno == .enomem)
+            #expect(error.message.contains("blocked"))
+        }
+        #expect(host.fake.attachment(deviceFD: device.deviceFD) == nil)
+        #expect(host.fake.attachment(deviceFD: device.deviceFD, .pasid(PASID(rawValue: 7))) != nil)
+        host.expectAgreement(points: [.requestsWithoutPASID, .pasid(PASID(rawValue: 7))])
+        // The retry of the same binding (the model's re-read) is refused too: still blocked.
+        host.fake.failNext(.hwptAlloc, with: .enomem)
+        #expect(throws: HostError.self) { try host.backend.bind(NestedHost.firstLevel(device)) }
+        #expect(host.fake.attachment(deviceFD: device.deviceFD) == nil)
+        // The next change the kernel accepts binds.
+        guard case .attachedNested(let hwpt) = try host.backend.bind(NestedHost.firstLevel(device)) else {
+            Issue.record("expected a nested attach")
+            return
+        }
+        #expect(host.fake.attachment(deviceFD: device.deviceFD) == hwpt)
+        host.expectAgreement(points: [.requestsWithoutPASID, .pasid(PASID(rawValue: 7))])
+    }
+
+    @Test(arguments: [IoctlRequest.hwptAlloc, .vfioDeviceAttach])
+    func aRefusedRebindRetiresTheStaleTableAndBlocks(_ refused: IoctlRequest) throws {
+        let host = NestedHost()
+        let device = try host.adopted()
+        guard case .attachedNested(let old) = try host.backend.bind(NestedHost.firstLevel(device, root: 0x1000)) else {
+            Issue.record("expected a nested attach")
+            return
+        }
+        host.fake.clearCallLog()
+        host.fake.failNext(refused, with: .enomem)
+        do {
+            try host.backend.bind(NestedHost.firstLevel(device, root: 0x2000))
+            Issue.record("the refusal must be reported")
+        } catch {
+            #expect(error.errno == .enomem)
+            #expect(error.message.contains("is blocked"))
+        }
+        // Nothing new left behind, then the old table detached and destroyed: the guest replaced it.
+        let expected: [IoctlRequest] =
+            refused == .hwptAlloc
+            ? [.hwptAlloc, .vfioDeviceDetach, .destroy]
+            : [.hwptAlloc, .vfioDeviceAttach, .destroy, .vfioDeviceDetach, .destroy]
+        #expect(host.fake.calls == expected)
+        #expect(host.fake.attachment(deviceFD: device.deviceFD) == nil)
+        #expect(host.fake.objects(iommufd: device.iommufd)[old] == nil)
+        #expect(host.backend.attachedHWPT(device.requesterID) == nil)
+        // Invalidations for the old table's DID have nowhere to go any more.
+        host.backend.enqueue(NestedHost.invalidation(page: 1))
+        #expect(host.backend.endBatch().hostCalls == 0)
+        host.expectAgreement()
+        #expect(host.backend.describe().contains("detached (blocked)"))
+    }
+
+    @Test func aRefusedPASIDRebindBlocksThatPASIDOnly() throws {
+        let host = NestedHost()
+        let device = try host.adopted()
+        try host.backend.bind(NestedHost.firstLevel(device))
+        let rid = host.fake.attachment(deviceFD: device.deviceFD)
+        try host.backend.bind(NestedHost.firstLevel(device, root: 0x9000, pasid: 5))
+        host.fake.failNext(.hwptAlloc, with: .enospc)
+        #expect(throws: HostError.self) { try host.backend.bind(NestedHost.firstLevel(device, root: 0xA000, pasid: 5)) }
+        #expect(host.fake.attachment(deviceFD: device.deviceFD, .pasid(PASID(rawValue: 5))) == nil)
+        #expect(host.fake.attachment(deviceFD: device.deviceFD) == rid)
+        host.expectAgreement(points: [.requestsWithoutPASID, .pasid(PASID(rawValue: 5))])
+    }
+
+    @Test func aRefusedPassThroughBlocksRatherThanKeepTheOldTable() throws {
+        let host = NestedHost()
+        let device = try host.adopted()
+        try host.backend.bind(NestedHost.firstLevel(device))
+        host.fake.failNext(.vfioDeviceAttach, with: .einval)
+        #expect(throws: HostError.self) { try host.backend.bind(NestedHost.binding(device, .passThrough)) }
+        #expect(host.fake.attachment(deviceFD: device.deviceFD) == nil)
+        host.expectAgreement()
+    }
+
+    @Test func whenTheDetachIsRefusedTooThePointKeepsWhatItHadAndTheErrorSaysSo() throws {
+        let host = NestedHost()
+        let device = try host.adopted()
+        guard case .attachedNested(let old) = try host.backend.bind(NestedHost.firstLevel(device, root: 0x1000)) else {
+            Issue.record("expected a nested attach")
+            return
+        }
+        host.fake.failNext(.hwptAlloc, with: .enomem)
+        host.fake.failNext(.vfioDeviceDetach, with: .ebusy)
+        do {
+            try host.backend.bind(NestedHost.firstLevel(device, root: 0x2000))
+            Issue.record("the refusal must be reported")
+        } catch {
+            #expect(error.errno == .enomem)
+            #expect(error.message.contains("detaching") && error.message.contains("keeps its previous attachment"))
+        }
+        #expect(host.fake.attachment(deviceFD: device.deviceFD) == old)
+        host.expectAgreement()
+        // The next change tries again.
+        #expect(try host.backend.bind(NestedHost.binding(device, .cleared)) == .detached)
+        #expect(host.fake.objects(iommufd: device.iommufd)[old] == nil)
+        host.expectAgreement()
+    }
+
     @Test func unassignedDevicesAreNotTheHostsBusiness() throws {
         let host = NestedHost()
         _ = try host.adopted()

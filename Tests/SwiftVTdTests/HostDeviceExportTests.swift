@@ -589,7 +589,7 @@ struct HostDeviceInjectedFailureTests {
         #expect(fake.objects(iommufd: device.iommufd)[nested] != nil)
     }
 
-    @Test("a binding refused at TE (a register write) has no descriptor to stop at: logged, no IQE; the next PASID-cache invalidation binds")
+    @Test("a binding refused at TE (a register write) has no descriptor to stop at: logged, no IQE, the device blocked (not left on its nest parent); the next PASID-cache invalidation binds")
     func refusedBindingAtTranslationEnable() throws {
         var (fake, device, g) = try nestedSetup()
         defer { swiftvtd_destroy(g.unit) }
@@ -601,10 +601,11 @@ struct HostDeviceInjectedFailureTests {
         fake.failNext(.hwptAlloc, with: .enomem)
         g.enable()
         #expect(g.mmio32(HReg.fsts) & 0x10 == 0)
-        withKnownIssue("docs/HOST.md: a refused binding keeps the previous attachment; at TE that is the nest parent (guest-physical pass-through), not blocked") {
-            #expect(fake.attachment(deviceFD: device.deviceFD) != parent)
-        }
-        #expect(g.guest.logs.contains { $0.0 == SWIFTVTD_LOG_GUEST_ERROR.rawValue && $0.1.contains("host binding") },
+        // Not the nest parent (guest-physical DMA while the guest believes translation is on):
+        // detached, so the host IOMMU blocks the device's DMA. Nothing of ours is left but the parent.
+        #expect(fake.attachment(deviceFD: device.deviceFD) == nil)
+        #expect(fake.hwpts(iommufd: device.iommufd) == [device.hwptID, parent])
+        #expect(g.guest.logs.contains { $0.0 == SWIFTVTD_LOG_GUEST_ERROR.rawValue && $0.1.contains("host binding") && $0.1.contains("blocked") },
                 "\(g.guest.logs)")
 
         g.pasidCacheInvalidation()
@@ -614,6 +615,44 @@ struct HostDeviceInjectedFailureTests {
         #expect(g.guest.read32(ScalableGuest.status) == 1)
         let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
         #expect(nested != parent)
+        #expect(fake.objects(iommufd: device.iommufd)[nested] == .hwptNested(parent: parent))
+        #expect(fake.nestedTable(iommufd: device.iommufd, hwpt: nested)?.rootPointer == ScalableGuest.flRoot)
+    }
+
+    @Test("a re-bind the kernel refuses (new first-level root) blocks the device: the old nested HWPT, now stale, is detached and destroyed; IQE at that descriptor; the resubmission binds the new root")
+    func refusedRebindBlocksInsteadOfKeepingTheStaleTable() throws {
+        var (fake, device, g) = try nestedSetup()
+        defer { swiftvtd_destroy(g.unit) }
+        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
+        let parent = try #require(fake.attachment(deviceFD: device.deviceFD))
+        g.programTables()
+        g.enable()
+        let old = try #require(fake.attachment(deviceFD: device.deviceFD))
+        #expect(fake.objects(iommufd: device.iommufd)[old] == .hwptNested(parent: parent))
+
+        // The guest moves RID_PASID to another first-level root; the kernel refuses the new HWPT.
+        let newRoot: UInt64 = 0x21000
+        g.guest.write64(0x13010, newRoot | 1 << 4)
+        fake.failNext(.hwptAlloc, with: .enomem)
+        g.pasidCacheInvalidation()  // descriptor 0: refused
+        g.wait()  // 1
+        g.submit()
+        #expect(g.mmio32(HReg.fsts) & 0x10 != 0)  // IQE
+        #expect(g.mmio(HReg.iqh) == 0)
+        #expect(g.guest.read32(ScalableGuest.status) == 0)
+        // Blocked, not left on the table the guest replaced (nor on the parent).
+        #expect(fake.attachment(deviceFD: device.deviceFD) == nil)
+        #expect(fake.objects(iommufd: device.iommufd)[old] == nil)
+        #expect(g.guest.logs.contains { $0.0 == SWIFTVTD_LOG_GUEST_ERROR.rawValue && $0.1.contains("is blocked") },
+                "\(g.guest.logs)")
+
+        g.mmio(HReg.fsts, 0x10, 4)
+        g.submit()
+        #expect(g.mmio32(HReg.fsts) & 0x10 == 0)
+        #expect(g.guest.read32(ScalableGuest.status) == 1)
+        let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
+        #expect(fake.objects(iommufd: device.iommufd)[nested] == .hwptNested(parent: parent))
+        #expect(fake.nestedTable(iommufd: device.iommufd, hwpt: nested)?.rootPointer == newRoot)
     }
 }
 

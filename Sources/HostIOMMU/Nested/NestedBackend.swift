@@ -6,8 +6,9 @@ import LinuxUAPI
 ///
 /// Per assigned device it keeps a NEST_PARENT HWPT on VFIO's IOAS and, per attach point (RID or
 /// PASID), what the guest last programmed and what is attached on the host. Every state change is
-/// ordered so a failure leaves the previous attachment working and no HWPT behind: allocate, attach
-/// (an atomic replace), then destroy what was replaced.
+/// ordered so a failure leaves no HWPT behind: allocate, attach (an atomic replace), then destroy
+/// what was replaced. A change the kernel refuses detaches the point (DMA blocked) rather than
+/// keep an attachment that gives more access than the guest programmed.
 ///
 /// Not thread-safe: the model calls it under its own lock (MMIO and the invalidation queue run under
 /// QEMU's big lock).
@@ -286,11 +287,48 @@ public final class NestedBackend {
     }
 
     /// Moves one attach point to its desired state: allocate, attach (atomic replace), then destroy
-    /// what was replaced. On failure the previous attachment stays and nothing new is left behind.
+    /// what was replaced. A change the kernel refuses leaves nothing new behind and the point
+    /// blocked (see `block`): never the previous attachment, which may be the nest parent (GPA
+    /// pass-through the guest did not ask for) or a first-level table the guest has replaced.
     func apply(_ host: HostDevice, _ point: AttachPoint) throws(HostError) {
+        let wanted = desired(host, point)
+        do {
+            try move(host, point, to: wanted)
+        } catch {
+            // Moving to `.detached` failed at the detach itself: there is nothing else to try.
+            if wanted == .detached { throw error }
+            throw block(host, point, after: error)
+        }
+    }
+
+    /// After `refusal`, detaches `point` so the host IOMMU blocks DMA through it, and says so in
+    /// the error returned. If the detach is refused too the point keeps what it had, and the
+    /// error says that instead; the next change for the point tries again.
+    func block(_ host: HostDevice, _ point: AttachPoint, after refusal: HostError) -> HostError {
+        var error = refusal
+        guard let current = host.attached[point] else {
+            error.message += "; DMA through \(point) stays blocked"
+            return error
+        }
+        do {
+            try client.detach(deviceFD: host.device.deviceFD, point)
+        } catch {
+            var both = refusal
+            both.message += "; detaching \(point) failed too (\(error.message)), so it keeps its previous attachment"
+            return both
+        }
+        host.attached[point] = nil
+        retire(current)
+        error.message += "; DMA through \(point) is blocked"
+        return error
+    }
+
+    /// One transition of `apply`. On failure the previous attachment stays and nothing new is left
+    /// behind; `apply` then blocks the point.
+    private func move(_ host: HostDevice, _ point: AttachPoint, to wanted: Desired) throws(HostError) {
         let device = host.device
         let current = host.attached[point]
-        switch desired(host, point) {
+        switch wanted {
         case .parent:
             if current == .parent { return }
             try client.attach(deviceFD: device.deviceFD, point, to: host.parent)
