@@ -48,8 +48,10 @@ counts() {
 # assigned. With HOT, an edu is hot-plugged into a root port once L2 has done its tests, used,
 # and unplugged again, driven from L2's console through QEMU's monitor.
 run_case() {
-    name=$1; mode=$2; edu=$3; nvme=$4; hot=$5
-    monitor="-monitor none"; extra=
+    name=$1; mode=$2; edu=$3; nvme=$4; hot=$5; reboot=$6
+    monitor="-monitor none"; extra=; noreboot=-no-reboot
+    # A rebooting case lets QEMU reset instead of exiting.
+    [ -n "$reboot" ] && noreboot=
     if [ -n "$hot" ]; then
         mkfifo "/tmp/mon-$name.in" "/tmp/mon-$name.out"
         monitor="-monitor pipe:/tmp/mon-$name"
@@ -66,13 +68,13 @@ run_case() {
     # L2 runs its edu loop between "edu: start" and "edu: loop done": the counts are taken as
     # those lines pass (edu_vfio pauses around its loop so the snapshots bracket it).
     SWIFTVTD_IOCTL_COUNTS="/tmp/counts-$name" LD_PRELOAD=/opt/swiftvtd/libioctlcount.so \
-    timeout 1200 qemu-system-x86_64 -accel tcg -M q35,kernel-irqchip=split -bios qboot.rom \
-        -L /usr/share/qemu -cpu max -smp 1 -m 320M -nographic -no-reboot -vga none -nodefaults \
+    timeout 2400 qemu-system-x86_64 -accel tcg -M q35,kernel-irqchip=split -bios qboot.rom \
+        -L /usr/share/qemu -cpu max -smp 1 -m 320M -nographic $noreboot -vga none -nodefaults \
         -serial stdio $monitor $extra \
         -object iommufd,id=i0 -device "$iommu" \
         -device "vfio-pci,host=$edu,iommufd=i0" -device "vfio-pci,host=$nvme,iommufd=i0" \
         -kernel /l2/bzImage -initrd /l2/initramfs.cpio.gz \
-        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off svt.rounds=$rounds svt.bigrounds=$bigrounds svt.hotplug=${hot:+1} svt.pattern=SWIFTVTD-HOST-$name" \
+        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off svt.rounds=$rounds svt.bigrounds=$bigrounds svt.hotplug=${hot:+1} svt.reboot=${reboot:+1} svt.pattern=SWIFTVTD-HOST-$name" \
         2>&1 < /dev/null | while IFS= read -r line; do
             case "$line" in
                 "edu: start"*) counts "$name" before ;;
@@ -97,14 +99,16 @@ run_case() {
 
 # Every case at once, each on its own edu and nvme: L1 has a vCPU per L0 core, and each L2
 # QEMU keeps one busy.
-# A case NAME:MODE:hotplug also gets the edu after the last case's for hot-plugging.
+# A case NAME:MODE:hotplug also gets the edu after the last case's for hot-plugging;
+# NAME:MODE:reboot reboots its L2 once.
 ncases=$(echo $cases | wc -w)
 i=1
 for spec in $cases; do
-    name=${spec%%:*}; rest=${spec#*:}; mode=${rest%%:*}; hot=
-    [ "$rest" != "$mode" ] && hot=$(echo $edus | cut -d' ' -f$((ncases + 1)))
+    name=${spec%%:*}; rest=${spec#*:}; mode=${rest%%:*}; flag=${rest#*:}; hot=; reboot=
+    [ "$flag" = hotplug ] && hot=$(echo $edus | cut -d' ' -f$((ncases + 1)))
+    [ "$flag" = reboot ] && reboot=1
     rm -f "/tmp/counts-$name"
-    run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" &
+    run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" &
     i=$((i + 1))
 done
 wait

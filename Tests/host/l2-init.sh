@@ -23,6 +23,23 @@ done
 echo "l2: ready edu=${edu:-none} nvme=${nvme:-none} $(grep -o 'intel_iommu=[^ ]*' /proc/cmdline) uptime $(cut -d' ' -f1 /proc/uptime)"
 dmesg | grep -e 'DMAR: dmar0' -e 'DMAR-IR: Enabled' -e 'DMAR:.*fault' | sed 's/^/l2: dmesg: /'
 
+# svt.reboot=1: the first boot ends in a reboot (QEMU resets swift-vtd, the library puts the
+# devices back on their nest parents); the second one finds the marker on the nvme disk, binds
+# again and runs a few edu rounds.
+marker=SWIFTVTD-HOST-REBOOTED
+if [ "$(arg reboot)" = 1 ]; then
+    i=0
+    while [ ! -b /dev/nvme0n1 ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+    if dd if=/dev/nvme0n1 bs=4k skip=768 count=1 2>/dev/null | grep -q "$marker"; then
+        echo "l2: second boot"
+        echo vfio-pci > "/sys/bus/pci/devices/$edu/driver_override"
+        echo "$edu" > /sys/bus/pci/drivers_probe
+        /bin/edu_vfio "$edu" 5 | sed 's/^edu:/rebootedu:/'
+        echo "l2: done"
+        poweroff -f
+    fi
+fi
+
 if [ -n "$edu" ]; then
     echo vfio-pci > "/sys/bus/pci/devices/$edu/driver_override"
     echo "$edu" > /sys/bus/pci/drivers_probe
@@ -84,5 +101,10 @@ if [ "$(arg hotplug)" = 1 ]; then
     fi
 fi
 dmesg | grep -i -e 'DMAR:.*fault' -e 'nvme.*timeout' -e 'vfio' -e 'pciehp' | tail -8 | sed 's/^/l2: dmesg: /'
+if [ "$(arg reboot)" = 1 ]; then
+    echo "$marker" | dd of=/dev/nvme0n1 bs=4k seek=768 conv=sync oflag=direct 2>/dev/null
+    echo "l2: rebooting"
+    reboot -f
+fi
 echo "l2: done"
 poweroff -f

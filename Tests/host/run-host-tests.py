@@ -47,7 +47,7 @@ def l0_runs(library):
     intel = "intel-iommu,intremap=on,x-scalable-mode=on,aw-bits=48"
     return [
         L0Run("swift", swift, [("nested", "auto", "nested", "hotplug"), ("shadow", "shadow", "shadow"),
-                               ("intel", "intel", "intel-iommu")]),
+                               ("intel", "intel", "intel-iommu"), ("reboot", "nested", "nested", "reboot")]),
         L0Run("intel", intel, [("auto", "auto", "shadow"), ("forced", "nested", "refused")]),
     ]
 
@@ -232,11 +232,16 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
         results.case(f"{label}-nvme", nvme_ok, nvme or "no nvme verdict")
         if "hotplug" in flags:
             check_hotplug(label, case, lines, l2, results)
+        if "reboot" in flags:
+            again = next((line for line in l2 if re.match(r"rebootedu: (PASS|FAIL)", line)), None)
+            results.case(f"{label}-reboot-rebinds", "l2: second boot" in text and bool(again)
+                         and again.startswith("rebootedu: PASS"),
+                         again or "no edu verdict after the reboot: " + " | ".join(l2[-4:]))
         page = ioctl_delta(lines, case, "before", "after")
         big = ioctl_delta(lines, case, "big-before", "big-after")
         page_us = re.search(r"([\d.]+) us per map\+unmap pair", text)
         big_us = re.search(r"([\d.]+) us per 1 MiB map\+unmap pair", text)
-        if page:
+        if page and "reboot" not in flags:
             figures.append(Figure(f"{got} ({run.name} L1)", page, 2 * rounds,
                                   float(page_us.group(1)) if page_us else None,
                                   big, big_rounds, float(big_us.group(1)) if big_us else None, seconds))
@@ -261,7 +266,7 @@ def main():
                     help="edu rounds of two 4 KiB map+unmap pairs")
     ap.add_argument("--big-rounds", type=int, default=int(os.environ.get("SWIFTVTD_HOST_BIG_ROUNDS", "10")),
                     help="edu rounds of one 1 MiB map+unmap pair")
-    ap.add_argument("--timeout", type=int, default=1500, help="seconds per L0 boot")
+    ap.add_argument("--timeout", type=int, default=3000, help="seconds per L0 boot")
     ap.add_argument("--only", choices=["swift", "intel"], help="run one L0 configuration")
     a = ap.parse_args()
 
