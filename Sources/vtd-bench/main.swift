@@ -5,6 +5,7 @@
 //   translate, IOTLB hit                       goal <= 15 ns/call
 //   translate, miss with a 4-level first-level walk  goal <= 250 ns/call
 //   queued invalidation, PASID-IOTLB page-selective + wait pairs   goal >= 5 M descriptors/s
+// plus, for issue 12, one full strict-mode unmap cycle (invalidation of a cached page, then a miss)
 // and the interrupt remapping hot case (InterruptRemapBench.swift).
 
 import CSwiftVTd
@@ -136,7 +137,7 @@ var sink: UInt64 = 0
 func best(of runs: Int, _ body: () -> Double) -> Double { (0..<runs).map { _ in body() }.min()! }
 
 // Hit: the same page again and again.
-/// `vtd-bench hit|miss|qi` runs one figure only (for profiling).
+/// `vtd-bench hit|miss|qi|cycle|irq` runs one figure only (for profiling).
 let only = CommandLine.arguments.dropFirst().first
 func wanted(_ name: String) -> Bool { only == nil || only == name }
 
@@ -198,6 +199,31 @@ let missAfterInvalidation = !wanted("miss") ? 0 : best(of: 3) {
     return (withTranslate - alone) * 1e9 / Double(pairs)
 }
 
+// One full strict-mode unmap cycle, as Linux does it per DMA buffer with iommu.strict=1: the
+// previous buffer's page is unmapped (a P_IOTLB page-selective descriptor and a wait descriptor
+// with a status write, the IQT write that runs them, the status poll; the page is in the IOTLB,
+// so the descriptor removes an entry), then the device's next DMA hits a page not in the IOTLB
+// (a translate miss: 4-level first-level walk and insert). Reported in ns per cycle.
+func strictCycles(_ cycles: Int) -> Double {
+    func page(_ i: Int) -> UInt64 { iovaTop - UInt64(i & Int(missPages - 1)) * 0x1000 }
+    sink &+= translate(page(0)).translated
+    let elapsed = cpuNanoseconds {
+        for i in 1...cycles {
+            place(0x6 | 3 << 4 | domain << 16, page(i - 1) | 1 << 6)          // P_IOTLB PSI, PASID 0, IH, AM 0
+            place(0x5 | 1 << 5 | UInt64(UInt32(truncatingIfNeeded: i)) << 32, statusAddress)  // wait, SW
+            mmioWrite(0x88, tail << 5, 8)
+            if load32(statusAddress) != UInt32(truncatingIfNeeded: i) { fatalError("status write missing") }
+            sink &+= translate(page(i)).translated
+        }
+    }
+    let last = translate(page(cycles))
+    guard last.translated == 0x1000_0000 + UInt64(cycles & Int(missPages - 1)) * 0x1000 else {
+        fatalError("strict cycle: translate gave \(last.translated)")
+    }
+    return elapsed / Double(cycles)
+}
+let strictCycle = !wanted("cycle") ? 0 : best(of: 3) { strictCycles(200_000) }
+
 func fixed(_ value: Double, _ digits: Int) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
@@ -211,6 +237,7 @@ print("translate, miss + 4-level first-level walk:   \(fixed(miss, 1)) ns/call  
 print("  (the same, right after a P_IOTLB invalidation of its page: \(fixed(missAfterInvalidation, 1)) ns/call)")
 print("queued invalidation, P_IOTLB PSI + wait pairs: \(fixed(qi / 1e6, 2)) M descriptors/s   (goal >= 5)")
 print("  (16 pairs per IQT write, as Linux 6.12 batches: \(fixed(qiBatched / 1e6, 2)) M descriptors/s)")
+print("strict-mode unmap cycle (P_IOTLB PSI + wait, IQT write, then the miss: walk + insert): \(fixed(strictCycle, 1)) ns/cycle")
 let irq = !wanted("irq") ? 0 : best(of: 3) { benchInterruptRemapCached() }
 print("interrupt remap, IRTE cached:                 \(fixed(irq, 1)) ns/call")
 if sink == 42 { print("") }
