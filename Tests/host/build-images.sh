@@ -27,11 +27,13 @@ work=$(mktemp -d "$out/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 dpkg-deb -x "$bdeb" "$work/busybox"
 
-# Copies FILE to ROOT at the same path, with every shared library it needs (ldd's answer).
+# Copies FILE to ROOT at DEST, with every shared library it needs (ldd's answer) at the same
+# path as here. DEST is fixed: L1 mounts a tmpfs on /tmp, which would hide a copy kept at a
+# build path under /tmp.
 with_libs() {
-    local root="$1" file="$2" lib
-    mkdir -p "$root$(dirname "$file")"
-    cp -L "$file" "$root$file"
+    local root="$1" file="$2" dest="$3" lib
+    mkdir -p "$root$(dirname "$dest")"
+    cp -L "$file" "$root$dest"
     for lib in $(ldd "$file" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^\s*\(\/[^ ]*\) .*/\1/p'); do
         [ -e "$root$lib" ] && continue
         mkdir -p "$root$(dirname "$lib")"
@@ -54,10 +56,8 @@ gcc -O2 -Wall -Wextra -Werror -static -o "$l2/bin/edu_vfio" "$here/edu_vfio.c"
 l1="$work/l1"; newroot "$l1"
 cp "$here/l1-init.sh" "$l1/init"; chmod 755 "$l1/init"
 mkdir -p "$l1/opt/qemu" "$l1/opt/swiftvtd" "$l1/usr/share/qemu" "$l1/l2"
-with_libs "$l1" "$(readlink -f "$qemu")"
-ln -s "$(readlink -f "$qemu")" "$l1/opt/qemu/qemu-system-x86_64"
-with_libs "$l1" "$(readlink -f "$library")"
-ln -s "$(readlink -f "$library")" "$l1/opt/swiftvtd/libSwiftVTd.so"
+with_libs "$l1" "$qemu" /opt/qemu/qemu-system-x86_64
+with_libs "$l1" "$library" /opt/swiftvtd/libSwiftVTd.so
 gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$work/libioctlcount.so" "$here/ioctl_count.c" -ldl
 gcc -O2 -Wall -Wextra -Werror -DREPORT -o "$l1/opt/swiftvtd/ioctl_count" "$here/ioctl_count.c"
 cp "$work/libioctlcount.so" "$l1/opt/swiftvtd/"
