@@ -112,6 +112,6 @@ for spec in $cases; do
     i=$((i + 1))
 done
 wait
-dmesg | grep -e 'DMAR:.*fault' -e 'DMAR: \[' | tail -8 | sed 's/^/l1: dmesg: /'
+dmesg | grep -e 'DMAR:.*fault' -e 'DMAR: \[' | tail -64 | sed 's/^/l1: dmesg: /'
 echo "l1: done"
 poweroff -f
