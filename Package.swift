@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // SwiftVTd: an emulated Intel VT-d IOMMU as a shared library with a C ABI.
 // Layers, top to bottom (nothing below imports anything above):
-//   SwiftVTd (C ABI exports, host-device adapter) -> VTdModel (the pure VT-d model) ; HostIOMMU (Linux host backends)
+//   SwiftVTd (C ABI exports) -> HostAttachment (host devices: the decision, the model -> backend adapter)
+//   -> VTdModel (the pure VT-d model) ; HostIOMMU (Linux host backends)
 //   -> VTdSpec (layouts and identifiers both of those share)
 import PackageDescription
 
@@ -35,13 +36,21 @@ let package = Package(
             dependencies: ["VTdSpec"],
             path: "Sources/VTdModel"
         ),
-        // The exported C ABI: converts and calls the model.
+        // The exported C ABI: checks and converts C types, calls the model and HostAttachment.
         .target(
             name: "SwiftVTd",
-            dependencies: ["CSwiftVTd", "VTdSpec", "VTdModel", "HostIOMMU"],
+            dependencies: ["CSwiftVTd", "VTdSpec", "VTdModel", "HostIOMMU", "HostAttachment"],
             path: "Sources/SwiftVTd",
             // Still Swift 5: HostDevices keeps NestedBackend, a mutable class its Mutex guards,
             // which the checker cannot prove; the other library targets are Swift 6.
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // Host devices behind a unit: the host-mode decision at machine-init-done and the adapter
+        // from the model's HostBindingObserver to the nested backend. Knows no C type.
+        .target(
+            name: "HostAttachment",
+            dependencies: ["VTdSpec", "VTdModel", "HostIOMMU"],
+            path: "Sources/HostAttachment",
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         // Linux iommufd/VFIO uAPI: ioctl numbers and struct layouts as Swift sees them, checked at
@@ -98,7 +107,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftVTdTests",
-            dependencies: ["SwiftVTd", "CSwiftVTd", "VTdModel", "HostIOMMU", "HostIOMMUTesting"],
+            dependencies: ["SwiftVTd", "CSwiftVTd", "VTdModel", "HostIOMMU", "HostIOMMUTesting", "HostAttachment"],
             path: "Tests/SwiftVTdTests",
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

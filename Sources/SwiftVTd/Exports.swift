@@ -3,17 +3,18 @@
 // points borrow it without retain/release.
 
 import CSwiftVTd
+import HostAttachment
 import VTdModel
 
 final class UnitHandle {
     let unit: VTdUnit
     let platform: HostPlatform
-    /// VFIO host devices and the host-mode decision (HostDevices.swift).
+    /// VFIO host devices and the host-mode decision (Sources/HostAttachment).
     let hostDevices: HostDevices
     init(unit: VTdUnit, platform: HostPlatform) {
         self.unit = unit
         self.platform = platform
-        hostDevices = HostDevices(unit: unit, platform: platform)
+        hostDevices = HostDevices(unit: unit, reporter: platform)
     }
 
     deinit {

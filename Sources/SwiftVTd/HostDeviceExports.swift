@@ -2,6 +2,7 @@
 // Control calls, serialised with MMIO by the host.
 
 import CSwiftVTd
+import HostAttachment
 import HostIOMMU
 import VTdModel
 
@@ -35,7 +36,7 @@ public func swiftvtd_host_device_attach(_ unit: OpaquePointer?, _ sid: UInt16,
         hwptID: ObjectID(rawValue: d.hwpt_id), hwptIsNestParent: d.hwpt_is_nest_parent != 0)
     return withHandle(unit) { handle in
         do throws(HostError) {
-            try handle.hostDevices.attach(sid: sid, HostDevices.Candidate(device: device, name: name, info: nil))
+            try handle.hostDevices.attach(sid: sid, HostDevices.Candidate(device: device, name: name))
             writeMessage("", to: err, length: errLength)
             return SWIFTVTD_OK.rawValue
         } catch {
@@ -98,5 +99,6 @@ public func swiftvtd_host_decision(_ unit: OpaquePointer?) -> Int32 {
 public func swiftvtd_host_view(_ unit: OpaquePointer?, _ hostMode: UInt32) -> UInt32 {
     // An unknown mode cannot be decided (machine_done refuses it): treat it as auto until then.
     guard let unit else { return 0 }
-    return withHandle(unit) { $0.hostDevices.view(hostMode: hostModeChoice(hostMode) ?? .auto).rawValue }
+    let view = withHandle(unit) { $0.hostDevices.view(hostMode: hostModeChoice(hostMode) ?? .auto) }
+    return (view.contains(.guestRAM) ? SWIFTVTD_VIEW_GUEST_RAM : 0) | (view.contains(.nestParent) ? SWIFTVTD_VIEW_NEST_PARENT : 0)
 }

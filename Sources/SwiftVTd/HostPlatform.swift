@@ -1,6 +1,7 @@
 // The Platform the model sees when it runs behind the C ABI: the host's callbacks.
 
 import CSwiftVTd
+import HostAttachment
 import VTdModel
 
 // Unchecked: the C host's callback table and its opaque pointer are immutable after create, and
@@ -145,6 +146,31 @@ extension HostPlatform: TraceSink {
                     t.data = UInt64(mask); t.code = leafOnly ? 1 : 0
                 }
             }
+        }
+    }
+}
+
+// MARK: Host trace records (SWIFTVTD_TRACE_HOST_*)
+
+extension HostPlatform: HostReporter {
+    func trace(_ record: HostTraceRecord) {
+        switch record {
+        case let .bind(requester, pasid, domainID, table, result):
+            trace(SWIFTVTD_TRACE_HOST_BIND) { t in
+                t.sid = requester.rawValue; t.pasid = pasid; t.did = domainID; t.addr = table
+                t.code = UInt32(bitPattern: result)
+            }
+        case let .unbind(requester, pasid, domainID, result):
+            trace(SWIFTVTD_TRACE_HOST_UNBIND) { t in
+                t.sid = requester.rawValue; t.pasid = pasid; t.did = domainID; t.code = UInt32(bitPattern: result)
+            }
+        case let .invalidate(domainID, pasid, address, addressMask):
+            trace(SWIFTVTD_TRACE_HOST_INVALIDATE) { t in
+                t.did = domainID; t.pasid = pasid; t.addr = address ?? 0; t.data = UInt64(addressMask)
+                t.scope = (address == nil ? SWIFTVTD_SCOPE_PASID : SWIFTVTD_SCOPE_PASID_PAGES).rawValue
+            }
+        case .invalidationFailed:
+            trace(SWIFTVTD_TRACE_HOST_INVALIDATE) { t in t.code = UInt32(bitPattern: -1) }
         }
     }
 }

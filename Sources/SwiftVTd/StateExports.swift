@@ -49,9 +49,8 @@ public func swiftvtd_dump_state(_ unit: OpaquePointer?, _ buffer: UnsafeMutableP
                                 _ needed: UnsafeMutablePointer<Int>?) -> Int32 {
     guard let unit else { return SWIFTVTD_EINVAL.rawValue }
     let (vtd, host) = withHandle(unit) { ($0.unit, $0.hostDevices) }
-    var text = vtd.dumpState()
     // Units with host devices (or a decision about them) say how those are translated.
-    if !host.isEmpty || host.decision != nil { text += host.describe() }
+    let text = vtd.dumpState() + host.describe()
     let result = copyOut(Array(text.utf8) + [0], to: buffer, length: length, needed: needed)
     // Too small: as much as fits, still a C string (a fixed-size monitor buffer shows the start).
     if result == SWIFTVTD_ENOSPC.rawValue { writeMessage(text, to: buffer, length: length) }
