@@ -166,20 +166,9 @@ extension UnitState {
     /// is still where the barrier was asked (a callback may have moved or disabled it).
     mutating func reportHostInvalidationFailure(at failed: Int, expectedHead: Int?, window: InvalidationQueueWindow,
                                                 effects: inout Effects) {
-        guard translationQueueUsable(window) else { return }
-        if let expectedHead,
-           InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueHead))
-            .index(wideDescriptors: window.wide) != expectedHead { return }
-        registers.set64(Reg.invalidationQueueHead,
-                        InvalidationQueuePointer(index: failed % window.entries, wideDescriptors: window.wide).rawValue)
+        guard invalidationQueueActive, invalidationQueue.isUnchanged(since: window, head: expectedHead) else { return }
+        invalidationQueue.moveHead(to: failed, in: window)
         effects.log(.guestError, "invalidation queue: the host IOMMU could not perform descriptor \(failed)")
         reportInvalidationQueueError(.hostInvalidationFailed, effects: &effects)
-    }
-
-    private func translationQueueUsable(_ window: InvalidationQueueWindow) -> Bool {
-        GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.queuedInvalidationEnable)
-            && !FaultStatus(rawValue: registers.get32(Reg.faultStatus)).contains(.invalidationQueueError)
-            && InvalidationQueueAddress(rawValue: registers.get64(Reg.invalidationQueueAddress)).base & hostAddressMask
-                == window.base
     }
 }

@@ -6,6 +6,9 @@
 // MMIO-hot: no allocation after init; an access touches one or two words. Every register is
 // 4 or 8 bytes at a 4-byte-aligned offset, and accesses are naturally aligned, so a word is
 // never split.
+//
+// A file covers [base, base + size) of the window: each sub-state of the unit owns the file of
+// the registers it is responsible for, and every offset here is a window offset.
 
 public struct RegisterFile: Sendable {
     struct Word {
@@ -23,23 +26,34 @@ public struct RegisterFile: Sendable {
         var guestValue: UInt32 { value & ~writeOnly }
     }
 
+    /// Window offset of the first byte this file holds.
+    public let base: Int
     public let size: Int
     private var words: [Word]
 
-    public init(size: Int) {
-        precondition(size > 0 && size % 4 == 0)
+    public init(base: Int = 0, size: Int) {
+        precondition(base >= 0 && base % 8 == 0 && size > 0 && size % 4 == 0)
+        self.base = base
         self.size = size
         words = [Word](repeating: Word(), count: size / 4)
     }
 
+    /// The window offsets this file holds.
+    public var offsets: Range<Int> { base..<(base + size) }
+    /// The 32-bit words of the window this file holds (its part of a whole-window image).
+    public var wordRange: Range<Int> { (base / 4)..<((base + size) / 4) }
+
+    @inline(__always)
+    private func index(_ offset: Int) -> Int { (offset - base) >> 2 }
+
     /// Declares a register: reset value and masks, `width` 4 or 8 bytes.
     public mutating func define(_ offset: Int, width: Int, reset: UInt64 = 0, writable w: UInt64 = 0,
                                 writeOneToClear c: UInt64 = 0, writeOnly o: UInt64 = 0) {
-        precondition(offset >= 0 && offset % 4 == 0 && offset + width <= size && (width == 4 || width == 8))
+        precondition(offset >= base && offset % 4 == 0 && offset + width <= base + size && (width == 4 || width == 8))
         for half in 0..<(width / 4) {
             let shift = UInt64(32 * half)
             let r = UInt32(truncatingIfNeeded: reset >> shift)
-            words[offset / 4 + half] = Word(value: r, writable: UInt32(truncatingIfNeeded: w >> shift),
+            words[index(offset) + half] = Word(value: r, writable: UInt32(truncatingIfNeeded: w >> shift),
                                             writeOneToClear: UInt32(truncatingIfNeeded: c >> shift),
                                             writeOnly: UInt32(truncatingIfNeeded: o >> shift), reset: r)
         }
@@ -52,13 +66,13 @@ public struct RegisterFile: Sendable {
     /// Whether an access of `width` bytes at `offset` is one the window accepts.
     @inline(__always)
     public func accepts(_ offset: Int, width: Int) -> Bool {
-        (width == 4 || width == 8) && offset >= 0 && offset <= size - width && offset & (width - 1) == 0
+        (width == 4 || width == 8) && offset >= base && offset <= base + size - width && offset & (width - 1) == 0
     }
 
     /// Guest read: write-only bits read as 0. The caller checked `accepts`.
     @inline(__always)
     public func read(_ offset: Int, width: Int) -> UInt64 {
-        let i = offset >> 2
+        let i = index(offset)
         let low = UInt64(words[i].guestValue)
         return width == 4 ? low : low | UInt64(words[i + 1].guestValue) << 32
     }
@@ -66,33 +80,34 @@ public struct RegisterFile: Sendable {
     /// Guest write through the masks. The caller checked `accepts`.
     @inline(__always)
     public mutating func write(_ offset: Int, _ newValue: UInt64, width: Int) {
-        let i = offset >> 2
+        let i = index(offset)
         words[i].write(UInt32(truncatingIfNeeded: newValue))
         if width == 8 { words[i + 1].write(UInt32(truncatingIfNeeded: newValue >> 32)) }
     }
 
     // Raw access for the model itself (status bits, latched values): no masks.
     @inline(__always)
-    public func get32(_ offset: Int) -> UInt32 { words[offset >> 2].value }
+    public func get32(_ offset: Int) -> UInt32 { words[index(offset)].value }
     @inline(__always)
     public func get64(_ offset: Int) -> UInt64 {
-        UInt64(words[offset >> 2].value) | UInt64(words[(offset >> 2) + 1].value) << 32
+        UInt64(words[index(offset)].value) | UInt64(words[index(offset) + 1].value) << 32
     }
     @inline(__always)
-    public mutating func set32(_ offset: Int, _ v: UInt32) { words[offset >> 2].value = v }
+    public mutating func set32(_ offset: Int, _ v: UInt32) { words[index(offset)].value = v }
     @inline(__always)
     public mutating func set64(_ offset: Int, _ v: UInt64) {
-        words[offset >> 2].value = UInt32(truncatingIfNeeded: v)
-        words[(offset >> 2) + 1].value = UInt32(truncatingIfNeeded: v >> 32)
+        let i = index(offset)
+        words[i].value = UInt32(truncatingIfNeeded: v)
+        words[i + 1].value = UInt32(truncatingIfNeeded: v >> 32)
     }
 
     /// Every word's stored value, write-only bits included: the register image migration carries.
     public var rawWords: [UInt32] { words.map(\.value) }
 
-    /// Puts back a register image taken with `rawWords` (same window size); masks stay.
-    public mutating func restore(rawWords: [UInt32]) {
+    /// Puts back a register image taken with `rawWords` (same size); masks stay.
+    public mutating func restore(rawWords: some Collection<UInt32>) {
         precondition(rawWords.count == words.count)
-        for i in words.indices { words[i].value = rawWords[i] }
+        for (i, value) in zip(words.indices, rawWords) { words[i].value = value }
     }
 
     /// The whole window as the guest would read it byte by byte (reset-idempotency checks).

@@ -5,7 +5,10 @@ struct UnitState: Sendable {
     var configuration: VTdConfiguration
     /// A host binding observer is installed: record PASID-IOTLB descriptors and setup changes for it.
     var hostBound = false
+    /// The register window, but for the parts a sub-state owns (their words here stay unused).
     var registers: RegisterFile
+    /// The invalidation queue's registers and run state.
+    var invalidationQueue: InvalidationQueueState
     /// Cached translations (IOTLB) and cached table entries.
     let iotlb: IOTLB
     var contextCache = ContextCache()
@@ -24,8 +27,6 @@ struct UnitState: Sendable {
     var latchedInterruptRemappingTable = InterruptRemappingTableAddress(rawValue: 0)
     /// The fault recording register the next fault goes to (they fill round-robin).
     var nextFaultRecord = 0
-    /// A run of the invalidation queue is under way (a callback of it must not start another).
-    var processingQueue = false
     /// Which (sid, pasid) pairs the host wants map/unmap events for.
     var notifiers = NotifierRegistry()
     /// What hosts with MAP notifiers were told is mapped (caching-mode shadowing).
@@ -41,12 +42,15 @@ struct UnitState: Sendable {
     init(configuration: VTdConfiguration) {
         self.configuration = configuration
         registers = RegisterFile(size: Reg.windowSize(faultRecords: configuration.faultRecords))
+        invalidationQueue = InvalidationQueueState(configuration: configuration,
+                                                   hostAddressMask: UInt64.mask(configuration.addressWidth - 1, 0))
         iotlb = IOTLB(capacity: configuration.iotlbCapacity)
         defineRegisters()
     }
 
     mutating func reset() {
         registers.reset()
+        invalidationQueue.reset()
         iotlb.allowConcurrentLookups(false)  // GSTS.TES is clear after reset
         latchedRootTable = nil
         latchedInterruptRemappingTable = InterruptRemappingTableAddress(rawValue: 0)
@@ -63,7 +67,11 @@ struct UnitState: Sendable {
 
     /// The register value, or nil for an access the window does not accept.
     func mmioRead(offset: Int, width: Int) -> UInt64? {
-        registers.accepts(offset, width: width) ? registers.read(offset, width: width) : nil
+        guard registers.accepts(offset, width: width) else { return nil }
+        // Accesses are naturally aligned and sub-state files start and end at 8-byte boundaries,
+        // so one access never spans two owners.
+        if InvalidationQueueState.offsets.contains(offset) { return invalidationQueue.registers.read(offset, width: width) }
+        return registers.read(offset, width: width)
     }
 
     mutating func mmioWrite(offset: Int, value: UInt64, width: Int, effects: inout Effects) {
@@ -71,7 +79,35 @@ struct UnitState: Sendable {
             effects.log(.guestError, Self.rejectedAccess("write", offset: offset, width: width))
             return
         }
-        registers.write(offset, value, width: width)
+        if InvalidationQueueState.offsets.contains(offset) {
+            invalidationQueue.guestWrite(offset, value, width: width)
+        } else {
+            registers.write(offset, value, width: width)
+        }
         registerWritten(offset: offset, width: width, effects: &effects)
+    }
+
+    /// Every register's stored value across the window, each sub-state's in its place: the
+    /// image migration carries and the state dump reads.
+    var registerWords: [UInt32] {
+        var words = registers.rawWords
+        words.replaceSubrange(invalidationQueue.registers.wordRange, with: invalidationQueue.registers.rawWords)
+        return words
+    }
+
+    /// Puts back an image taken with `registerWords` (same window size).
+    mutating func restoreRegisters(_ words: [UInt32]) {
+        let queueWords = invalidationQueue.registers.wordRange
+        var own = words
+        own.replaceSubrange(queueWords, with: repeatElement(0, count: queueWords.count))
+        registers.restore(rawWords: own)
+        invalidationQueue.restore(rawWords: words[queueWords])
+    }
+
+    /// The whole window in one file (diagnostics only: it copies).
+    var registerWindow: RegisterFile {
+        var window = registers
+        window.restore(rawWords: registerWords)
+        return window
     }
 }

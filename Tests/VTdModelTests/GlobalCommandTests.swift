@@ -141,8 +141,8 @@ struct GlobalCommandTests {
         rig.command(.queuedInvalidationEnable)
         #expect(rig.state(\.queuedInvalidationEnabled))
         #expect(rig.read64(Reg.invalidationQueueHead) == 0)
-        #expect(rig.state(\.invalidationQueue.base) == 0x4000)
-        #expect(rig.state(\.invalidationQueue.entryCount) == 256)
+        #expect(rig.state(\.invalidationQueue.address.base) == 0x4000)
+        #expect(rig.state(\.invalidationQueue.address.entryCount) == 256)
     }
 
     @Test("QIE clear is refused while descriptors are outstanding, then IQH reads 0, spec 6.5.2")
@@ -150,13 +150,13 @@ struct GlobalCommandTests {
         let rig = Rig()
         rig.write64(Reg.invalidationQueueAddress, 0x4000)
         rig.command(.queuedInvalidationEnable)
-        rig.withState { state, _ in state.advanceInvalidationQueueHead(to: 3) }
+        rig.withState { state, _ in state.invalidationQueue.moveHead(to: 3) }
         rig.write64(Reg.invalidationQueueTail, 5 << 4)
         rig.clearCommand(.queuedInvalidationEnable)
         #expect(rig.state(\.queuedInvalidationEnabled))
         #expect(rig.guest.guestErrors.contains { $0.contains("QIE clear refused") })
 
-        rig.withState { state, _ in state.advanceInvalidationQueueHead(to: 5) }
+        rig.withState { state, _ in state.invalidationQueue.moveHead(to: 5) }
         rig.clearCommand(.queuedInvalidationEnable)
         #expect(!rig.state(\.queuedInvalidationEnabled))
         #expect(rig.read64(Reg.invalidationQueueHead) == 0)

@@ -59,7 +59,7 @@ struct HostBindingObserverTests {
         #expect(q.queueError)
         #expect(q.head == 1)
         #expect(q.status(at: 0x9000) == 0)
-        #expect(q.unit.state.withLock { $0.registers.get64(Reg.invalidationQueueErrorRecord) } & 0xF == 0)
+        #expect(q.unit.state.withLock { $0.invalidationQueue.registers.get64(Reg.invalidationQueueErrorRecord) } & 0xF == 0)
         #expect(q.guest.logs(.guestError).contains { $0.contains("could not perform descriptor 1") })
     }
 

@@ -27,7 +27,7 @@ struct InvalidationQueueRegisterTests {
     func queueGeometry(_ c: (wide: Bool, qs: UInt64, entries: Int)) {
         let rig = Rig { $0.scalableMode = true }
         rig.write64(Reg.invalidationQueueAddress, 0x12_3400_0000 | (c.wide ? 1 << 11 : 0) | c.qs)
-        let queue = rig.state(\.invalidationQueue)
+        let queue = rig.state(\.invalidationQueue.address)
         #expect(queue.base == 0x12_3400_0000)
         #expect(queue.wideDescriptors == c.wide)
         #expect(queue.entryCount == c.entries)
@@ -38,18 +38,18 @@ struct InvalidationQueueRegisterTests {
     func headAndTailIndices() {
         let rig = Rig { $0.scalableMode = true }
         rig.write64(Reg.invalidationQueueTail, 6 << 4)
-        #expect(rig.state(\.invalidationQueueTail) == 6)
+        #expect(rig.state(\.invalidationQueue.tail) == 6)
         rig.write64(Reg.invalidationQueueAddress, 1 << 11)
-        #expect(rig.state(\.invalidationQueueTail) == 3)
-        rig.withState { state, _ in state.advanceInvalidationQueueHead(to: 2) }
+        #expect(rig.state(\.invalidationQueue.tail) == 3)
+        rig.withState { state, _ in state.invalidationQueue.moveHead(to: 2) }
         #expect(rig.read64(Reg.invalidationQueueHead) == 2 << 5)
-        #expect(rig.state(\.invalidationQueueHead) == 2)
+        #expect(rig.state(\.invalidationQueue.head) == 2)
     }
 
     @Test("advancing IQH past the last descriptor wraps to 0, spec 6.5.2")
     func headWraps() {
         let rig = Rig()
-        rig.withState { state, _ in state.advanceInvalidationQueueHead(to: 256) }
+        rig.withState { state, _ in state.invalidationQueue.moveHead(to: 256) }
         #expect(rig.read64(Reg.invalidationQueueHead) == 0)
     }
 
@@ -57,14 +57,12 @@ struct InvalidationQueueRegisterTests {
     func tailWriteRunsQueue() {
         let rig = Rig()
         #expect(!runsQueue(rig) { state, effects in
-            state.registers.set64(Reg.invalidationQueueTail, 1 << 4)
-            state.invalidationQueueTailWritten(effects: &effects)
+            state.mmioWrite(offset: Reg.invalidationQueueTail, value: 1 << 4, width: 8, effects: &effects)
         })
         rig.write64(Reg.invalidationQueueTail, 0)
         rig.command(.queuedInvalidationEnable)
         #expect(runsQueue(rig) { state, effects in
-            state.registers.set64(Reg.invalidationQueueTail, 1 << 4)
-            state.invalidationQueueTailWritten(effects: &effects)
+            state.mmioWrite(offset: Reg.invalidationQueueTail, value: 1 << 4, width: 8, effects: &effects)
         })
     }
 
@@ -95,8 +93,7 @@ struct InvalidationQueueRegisterTests {
         rig.command(.queuedInvalidationEnable)
         rig.withState { state, effects in state.reportInvalidationQueueError(.invalidDescriptorType, effects: &effects) }
         #expect(!runsQueue(rig) { state, effects in
-            state.registers.set64(Reg.invalidationQueueTail, 2 << 4)
-            state.invalidationQueueTailWritten(effects: &effects)
+            state.mmioWrite(offset: Reg.invalidationQueueTail, value: 2 << 4, width: 8, effects: &effects)
         })
         #expect(runsQueue(rig) { state, effects in
             state.registers.write(Reg.faultStatus, UInt64(FaultStatus.invalidationQueueError.rawValue), width: 4)
@@ -141,7 +138,7 @@ struct InvalidationQueueRegisterTests {
     func waitCompletion() {
         let rig = Rig()
         armCompletionEvent(rig)
-        rig.withState { state, effects in state.signalInvalidationWaitCompletion(effects: &effects) }
+        rig.withState { state, effects in state.invalidationQueue.signalWaitCompletion(effects: &effects) }
         #expect(rig.read32(Reg.invalidationCompletionStatus) == 1)
         #expect(rig.guest.msis == [completion])
         #expect(iectl(rig).isEmpty)
@@ -152,13 +149,13 @@ struct InvalidationQueueRegisterTests {
         let rig = Rig()
         armCompletionEvent(rig)
         rig.withState { state, effects in
-            state.signalInvalidationWaitCompletion(effects: &effects)
-            state.signalInvalidationWaitCompletion(effects: &effects)
+            state.invalidationQueue.signalWaitCompletion(effects: &effects)
+            state.invalidationQueue.signalWaitCompletion(effects: &effects)
         }
         #expect(rig.guest.msis.count == 1)
         rig.write32(Reg.invalidationCompletionStatus, 1)
         #expect(rig.read32(Reg.invalidationCompletionStatus) == 0)
-        rig.withState { state, effects in state.signalInvalidationWaitCompletion(effects: &effects) }
+        rig.withState { state, effects in state.invalidationQueue.signalWaitCompletion(effects: &effects) }
         #expect(rig.guest.msis.count == 2)
     }
 
@@ -167,7 +164,7 @@ struct InvalidationQueueRegisterTests {
         let rig = Rig()
         rig.write32(Reg.invalidationEventData, completion.data)
         rig.write32(Reg.invalidationEventAddress, UInt32(completion.address))
-        rig.withState { state, effects in state.signalInvalidationWaitCompletion(effects: &effects) }
+        rig.withState { state, effects in state.invalidationQueue.signalWaitCompletion(effects: &effects) }
         #expect(rig.guest.msis.isEmpty)
         #expect(iectl(rig) == [.interruptMask, .interruptPending])
         rig.write32(Reg.invalidationEventControl, 0)
@@ -178,7 +175,7 @@ struct InvalidationQueueRegisterTests {
     @Test("clearing IWC while masked clears IP: unmasking then sends nothing, spec 11.4.9.5")
     func servicedWhileMasked() {
         let rig = Rig()
-        rig.withState { state, effects in state.signalInvalidationWaitCompletion(effects: &effects) }
+        rig.withState { state, effects in state.invalidationQueue.signalWaitCompletion(effects: &effects) }
         rig.write32(Reg.invalidationCompletionStatus, 1)
         #expect(iectl(rig) == .interruptMask)
         rig.write32(Reg.invalidationEventControl, 0)
@@ -190,7 +187,7 @@ struct InvalidationQueueRegisterTests {
         let rig = Rig { $0.extendedInterruptMode = true }
         rig.write32(Reg.invalidationEventUpperAddress, 2)
         armCompletionEvent(rig)
-        rig.withState { state, effects in state.signalInvalidationWaitCompletion(effects: &effects) }
+        rig.withState { state, effects in state.invalidationQueue.signalWaitCompletion(effects: &effects) }
         #expect(rig.guest.msis == [MSIMessage(address: 0x2_FEE0_2000, data: 0x52)])
     }
 }

@@ -18,7 +18,7 @@ struct InvalidationQueueMechanicsTests {
     func wideQueue() {
         let q = InvalidationQueueScenario(scalable: true)
         q.submit(Desc.iotlbGlobal(), Desc.wait(status: 1, at: 0x9000))
-        #expect(q.unit.state.withLock { $0.registers.get64(Reg.invalidationQueueHead) } == 2 << 5)
+        #expect(q.unit.state.withLock { $0.invalidationQueue.registers.get64(Reg.invalidationQueueHead) } == 2 << 5)
         #expect(q.status(at: 0x9000) == 1)
     }
 
@@ -28,7 +28,7 @@ struct InvalidationQueueMechanicsTests {
         #expect(!q.wide)
         q.submit(Desc.iotlbGlobal(), Desc.wait(status: 7, at: 0x9000))
         #expect(q.status(at: 0x9000) == 7)
-        #expect(q.unit.state.withLock { $0.registers.get64(Reg.invalidationQueueHead) } == 2 << 4)
+        #expect(q.unit.state.withLock { $0.invalidationQueue.registers.get64(Reg.invalidationQueueHead) } == 2 << 4)
     }
 
     @Test("the ring wraps: descriptors across the end are all processed")

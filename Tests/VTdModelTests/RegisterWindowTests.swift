@@ -198,7 +198,7 @@ struct RegisterWindowTests {
         rig.recordFault(.dmaRead(from: 7))
         rig.withState { state, effects in
             state.reportInvalidationQueueError(.timeout(sourceID: 9), effects: &effects)
-            state.signalInvalidationWaitCompletion(effects: &effects)
+            state.invalidationQueue.signalWaitCompletion(effects: &effects)
             state.signalPageRequest(effects: &effects)
         }
         #expect(rig.image != fresh)

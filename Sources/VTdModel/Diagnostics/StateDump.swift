@@ -30,7 +30,7 @@ extension UnitState {
     }
 
     func dumpSnapshot() -> DumpSnapshot {
-        DumpSnapshot(registers: registers, latchedRootTable: latchedRootTable,
+        DumpSnapshot(registers: registerWindow, latchedRootTable: latchedRootTable,
                      latchedInterruptRemappingTable: latchedInterruptRemappingTable,
                      pendingFaults: (0..<faultRecordCount).compactMap { i in
                          let r = faultRecord(i)

@@ -19,6 +19,14 @@ public enum DescriptorType: UInt8, Sendable {
 
     /// Types whose fields need the upper 128 bits' layout, hence a 256-bit queue.
     var needsWideQueue: Bool { rawValue >= 6 }
+
+    /// Why a descriptor of this type cannot be in a queue of this width, or nil.
+    func widthError(wideQueue: Bool, upperHalfIsZero: Bool) -> InvalidationQueueError? {
+        if needsWideQueue && !wideQueue { return .invalidDescriptorWidth }
+        // A 128-bit type in a 256-bit queue: the upper half is reserved.
+        if !needsWideQueue && !upperHalfIsZero { return .reservedFieldSet }
+        return nil
+    }
 }
 
 /// One descriptor as read from the queue; `words.2` and `words.3` are zero in a 128-bit queue.
@@ -26,6 +34,13 @@ public struct InvalidationDescriptor: Equatable, Sendable {
     public var words: (UInt64, UInt64, UInt64, UInt64)
 
     public init(_ w0: UInt64, _ w1: UInt64, _ w2: UInt64 = 0, _ w3: UInt64 = 0) { words = (w0, w1, w2, w3) }
+
+    /// The descriptor at `w` as read from guest memory (little-endian): 2 words, or 4 if `wide`.
+    @inline(__always)
+    init(_ w: UnsafePointer<UInt64>, wide: Bool) {
+        words = (UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]),
+                 wide ? UInt64(littleEndian: w[2]) : 0, wide ? UInt64(littleEndian: w[3]) : 0)
+    }
 
     public static func == (a: Self, b: Self) -> Bool {
         a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3

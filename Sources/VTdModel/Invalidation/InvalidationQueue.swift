@@ -27,7 +27,13 @@ struct InvalidationQueueWindow: Equatable {
     var count: Int
 
     var descriptorBytes: Int { wide ? 32 : 16 }
+    var descriptorWords: Int { wide ? 4 : 2 }
     var address: UInt64 { base &+ UInt64(head * descriptorBytes) }
+
+    /// Whether `other` starts at the same descriptor of the same ring (its count may differ).
+    func startsWhere(_ other: InvalidationQueueWindow) -> Bool {
+        base == other.base && wide == other.wide && entries == other.entries && head == other.head
+    }
 }
 
 /// A wait descriptor whose status write is due: the run performs it unlocked, then completes it.
@@ -111,51 +117,22 @@ extension UnitState {
     /// Claims the queue for one run and returns the first window, or nil when there is nothing to
     /// do or another run is under way further up this thread's stack.
     mutating func startInvalidationQueueRun(effects: inout Effects) -> InvalidationQueueWindow? {
-        guard !processingQueue else { return nil }
-        processingQueue = true
+        guard invalidationQueue.beginRun() else { return nil }
         return nextInvalidationWindow(processed: 0, effects: &effects)
     }
 
     /// The next descriptors to read, or nil (and the run ends) when the queue is off, stopped by
     /// an error, empty, or this run has done a full lap.
     mutating func nextInvalidationWindow(processed: Int, effects: inout Effects) -> InvalidationQueueWindow? {
-        if let window = computeInvalidationWindow(processed: processed, effects: &effects) { return window }
-        processingQueue = false
+        if invalidationQueueActive {
+            switch invalidationQueue.next(processed: processed) {
+            case .read(let window): return window
+            case .idle: break
+            case .error(let error): reportInvalidationQueueError(error, effects: &effects)
+            }
+        }
+        invalidationQueue.endRun()
         return nil
-    }
-
-    // The hot path reads the registers through their typed views directly: going through
-    // UnitState's computed properties made the optimizer copy the whole state (measured).
-    private mutating func computeInvalidationWindow(processed: Int, effects: inout Effects) -> InvalidationQueueWindow? {
-        guard GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.queuedInvalidationEnable),
-              !FaultStatus(rawValue: registers.get32(Reg.faultStatus)).contains(.invalidationQueueError)
-        else { return nil }
-        let queue = InvalidationQueueAddress(rawValue: registers.get64(Reg.invalidationQueueAddress))
-        let wide = queue.wideDescriptors
-        let entries = queue.entryCount
-        // The IQT handler checked the tail when it was written; IQA may have moved since.
-        let tailPointer = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
-        if wide && tailPointer.isHalfDescriptor {
-            reportInvalidationQueueError(.misalignedTail, effects: &effects)
-            return nil
-        }
-        let tail = tailPointer.index(wideDescriptors: wide)
-        let head = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueHead)).index(wideDescriptors: wide)
-        guard tail < entries, head < entries else {
-            reportInvalidationQueueError(.invalidTail, effects: &effects)
-            return nil
-        }
-        let remaining = entries - processed
-        guard head != tail, remaining > 0 else { return nil }
-        let available = tail > head ? tail - head : entries - head
-        return InvalidationQueueWindow(base: queue.base & hostAddressMask, wide: wide, entries: entries, head: head,
-                                       count: min(available, InvalidationQueue.batch, remaining))
-    }
-
-    /// IQH after the descriptor at ring index `index - 1`.
-    private mutating func setHead(_ index: Int, _ window: InvalidationQueueWindow) {
-        registers.set64(Reg.invalidationQueueHead,
-                        InvalidationQueuePointer(index: index % window.entries, wideDescriptors: window.wide).rawValue)
     }
 
     // MARK: Applying descriptors
@@ -169,42 +146,26 @@ extension UnitState {
     ) -> InvalidationQueueWindow? {
         // A callback between the read and now may have changed the queue (disabled it, moved
         // IQA, hit an error): then this batch is stale and the queue is looked at afresh.
-        var probe = Effects()
-        guard let current = computeInvalidationWindow(processed: processed, effects: &probe),
-              current.base == window.base, current.wide == window.wide, current.head == window.head,
-              current.entries == window.entries else {
-            effects.merge(probe)
-            return nextInvalidationWindow(processed: processed, effects: &effects)
-        }
+        let current = nextInvalidationWindow(processed: processed, effects: &effects)
+        guard let current, current.startsWhere(window) else { return current }
         guard let words else {
             reportInvalidationQueueError(.descriptorFetchFailed, effects: &effects)
             return nextInvalidationWindow(processed: processed, effects: &effects)
         }
-        let stride = window.wide ? 4 : 2
         for i in 0..<window.count {
-            let w = words.baseAddress! + i * stride
-            let descriptor = window.wide
-                ? InvalidationDescriptor(UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]),
-                                         UInt64(littleEndian: w[2]), UInt64(littleEndian: w[3]))
-                : InvalidationDescriptor(UInt64(littleEndian: w[0]), UInt64(littleEndian: w[1]))
-            let eventsBefore = effects.events.count
-            let outcome = process(descriptor, wide: window.wide, effects: &effects)
-            if let tracer { tracer.trace(.descriptor(descriptor, wide: window.wide, outcome: outcome.traced)) }
-            switch outcome {
+            let index = window.head + i
+            let descriptor = InvalidationDescriptor(words.baseAddress! + i * window.descriptorWords, wide: window.wide)
+            switch apply(descriptor, at: index, wide: window.wide, effects: &effects) {
             case .done:
-                if let host = hostInvalidation(descriptor, index: window.head + i) { effects.hostInvalidations.append(host) }
-                if hostBound && effects.events.count > eventsBefore {
-                    effects.hostSetupOrigins.append((eventsBefore..<effects.events.count, window.head + i))
-                }
                 processed += 1
-                setHead(window.head + i + 1, window)
+                invalidationQueue.moveHead(to: index + 1, in: window)
             case .statusWrite(var write):
-                setHead(window.head + i, window)
-                write.head = window.head + i
+                invalidationQueue.moveHead(to: index, in: window)
+                write.head = index
                 pending = write
                 return nil
             case .error(let info):
-                setHead(window.head + i, window)
+                invalidationQueue.moveHead(to: index, in: window)
                 reportInvalidationQueueError(info, effects: &effects)
                 return nextInvalidationWindow(processed: processed, effects: &effects)
             }
@@ -212,16 +173,27 @@ extension UnitState {
         return nextInvalidationWindow(processed: processed, effects: &effects)
     }
 
+    /// Processes the descriptor at ring index `index`, traces it, and notes what a bound host
+    /// must hear of it.
+    private mutating func apply(_ descriptor: InvalidationDescriptor, at index: Int, wide: Bool,
+                                effects: inout Effects) -> DescriptorOutcome {
+        let eventsBefore = effects.events.count
+        let outcome = process(descriptor, wide: wide, effects: &effects)
+        if let tracer { tracer.trace(.descriptor(descriptor, wide: wide, outcome: outcome.traced)) }
+        if case .done = outcome {
+            if let host = hostInvalidation(descriptor, index: index) { effects.hostInvalidations.append(host) }
+            if hostBound && effects.events.count > eventsBefore {
+                effects.hostSetupOrigins.append((eventsBefore..<effects.events.count, index))
+            }
+        }
+        return outcome
+    }
+
     /// Finishes the wait descriptor at the head after its status write was attempted.
     mutating func completeWait(_ wait: PendingStatusWrite, written: Bool, window: InvalidationQueueWindow,
                                processed: inout Int, effects: inout Effects) -> InvalidationQueueWindow? {
         // Still where we left it? (A callback may have disabled the queue, which resets the head.)
-        guard GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.queuedInvalidationEnable),
-              !FaultStatus(rawValue: registers.get32(Reg.faultStatus)).contains(.invalidationQueueError),
-              InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueHead))
-                .index(wideDescriptors: window.wide) == wait.head,
-              InvalidationQueueAddress(rawValue: registers.get64(Reg.invalidationQueueAddress)).base & hostAddressMask
-                == window.base else {
+        guard invalidationQueueActive, invalidationQueue.isUnchanged(since: window, head: wait.head) else {
             return nextInvalidationWindow(processed: processed, effects: &effects)
         }
         guard written else {
@@ -231,8 +203,8 @@ extension UnitState {
             return nextInvalidationWindow(processed: processed, effects: &effects)
         }
         processed += 1
-        setHead(wait.head + 1, window)
-        if wait.interrupt { signalInvalidationWaitCompletion(effects: &effects) }
+        invalidationQueue.moveHead(to: wait.head + 1, in: window)
+        if wait.interrupt { invalidationQueue.signalWaitCompletion(effects: &effects) }
         return nextInvalidationWindow(processed: processed, effects: &effects)
     }
 
@@ -250,16 +222,15 @@ extension UnitState {
         }
     }
 
+    // MARK: One descriptor
+
     /// Validates and applies one descriptor (spec 6.5.2.x per type).
     mutating func process(_ d: InvalidationDescriptor, wide: Bool, effects: inout Effects) -> DescriptorOutcome {
         // Scalable-mode tables are invalidated with 256-bit descriptors only (spec 6.5.2, IQA.DW):
         // a 128-bit queue while the latched root table is scalable has the wrong width.
         if !wide && latchedRootTable?.isScalable == true { return .error(.invalidDescriptorWidth) }
         guard let type = d.type else { return .error(.invalidDescriptorType) }
-        if type.needsWideQueue && !wide { return .error(.invalidDescriptorWidth) }
-        // A 128-bit type in a 256-bit queue: the upper half is reserved.
-        if !type.needsWideQueue && !d.upperHalfIsZero { return .error(.reservedFieldSet) }
-        let maximumAddressMask = UInt8(Capability(rawValue: registers.get64(Reg.capability)).maximumAddressMaskValue)
+        if let error = type.widthError(wideQueue: wide, upperHalfIsZero: d.upperHalfIsZero) { return .error(error) }
         switch type {
         case .contextCache:
             let view = ContextCacheDescriptor(d: d)
@@ -270,34 +241,6 @@ extension UnitState {
             guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
             if case .pages = scope, view.addressMask > maximumAddressMask { return .error(.reservedFieldSet) }
             invalidateIOTLB(scope, effects: &effects)
-        case .deviceTLB:
-            let view = DeviceTLBDescriptor(d: d)
-            guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
-            // Only hosts that asked for device-TLB invalidations (QEMU's DEVIOTLB_UNMAP) hear of them.
-            if notifiers[view.sourceID, nil].contains(.deviceTLBUnmap) {
-                let range = view.range
-                effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: nil, address: range.address,
-                                                           size: range.size))
-            }
-        case .interruptEntryCache:
-            let view = InterruptEntryCacheDescriptor(d: d)
-            guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
-            if view.indexSelective {
-                interruptEntryCache.invalidate(index: UInt32(view.interruptIndex), mask: view.indexMask)
-            } else {
-                interruptEntryCache.invalidateAll()
-            }
-            effects.events.append(.interruptCacheInvalidate(index: view.entries.index, count: view.entries.count))
-        case .wait:
-            let view = WaitDescriptor(d: d)
-            guard !view.reservedBitsSet(pageDrain: configuration.pageRequests) else { return .error(.reservedFieldSet) }
-            // Everything before it is complete already (processing is synchronous), so fence and
-            // drain hold. Neither SW nor IF is a plain fence: the spec has no rule against it.
-            if view.statusWrite {
-                return .statusWrite(PendingStatusWrite(head: 0, address: view.statusAddress, data: view.statusData,
-                                                       interrupt: view.interruptFlag))
-            }
-            if view.interruptFlag { signalInvalidationWaitCompletion(effects: &effects) }
         case .pasidIOTLB:
             let view = PASIDIOTLBDescriptor(d: d)
             guard !view.reservedBitsSet, let scope = view.scope(maximumAddressMask: maximumAddressMask) else {
@@ -308,24 +251,71 @@ extension UnitState {
             let view = PASIDCacheDescriptor(d: d)
             guard !view.reservedBitsSet, let scope = view.scope else { return .error(.reservedFieldSet) }
             invalidatePASIDCache(scope, effects: &effects)
-        case .pasidDeviceTLB:
-            let view = PASIDDeviceTLBDescriptor(d: d)
-            guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
-            // The global bit reaches every PASID of the device; each registration hears of it once.
-            if !notifiers.isEmpty {
-                let range = view.range
-                for r in notifiers.registrations where r.sourceID == view.sourceID && r.kinds.contains(.deviceTLBUnmap)
-                    && (r.pasid == view.pasid || (view.global && r.pasid != nil)) {
-                    effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: r.pasid,
-                                                               address: range.address, size: range.size))
-                }
-            }
+        case .deviceTLB: return processDeviceTLB(DeviceTLBDescriptor(d: d), effects: &effects)
+        case .pasidDeviceTLB: return processPASIDDeviceTLB(PASIDDeviceTLBDescriptor(d: d), effects: &effects)
+        case .interruptEntryCache:
+            return processInterruptEntryCache(InterruptEntryCacheDescriptor(d: d), effects: &effects)
+        case .wait: return processWait(WaitDescriptor(d: d), effects: &effects)
         case .pageGroupResponse:
             guard configuration.pageRequests else { return .error(.invalidDescriptorType) }
             guard !PageGroupResponseReservedBits.set(in: d),
                   deliverPageGroupResponse(PageGroupResponseDescriptor(low: d.low, high: d.high), effects: &effects)
             else { return .error(.reservedFieldSet) }
         }
+        return .done
+    }
+
+    /// CAP.MAMV: the largest address mask a page-selective invalidation may carry.
+    private var maximumAddressMask: UInt8 {
+        UInt8(Capability(rawValue: registers.get64(Reg.capability)).maximumAddressMaskValue)
+    }
+
+    private mutating func processDeviceTLB(_ view: DeviceTLBDescriptor, effects: inout Effects) -> DescriptorOutcome {
+        guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
+        // Only hosts that asked for device-TLB invalidations (QEMU's DEVIOTLB_UNMAP) hear of them.
+        if notifiers[view.sourceID, nil].contains(.deviceTLBUnmap) {
+            let range = view.range
+            effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: nil, address: range.address,
+                                                       size: range.size))
+        }
+        return .done
+    }
+
+    private mutating func processPASIDDeviceTLB(_ view: PASIDDeviceTLBDescriptor,
+                                                effects: inout Effects) -> DescriptorOutcome {
+        guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
+        guard !notifiers.isEmpty else { return .done }
+        // The global bit reaches every PASID of the device; each registration hears of it once.
+        let range = view.range
+        for r in notifiers.registrations where r.sourceID == view.sourceID && r.kinds.contains(.deviceTLBUnmap)
+            && (r.pasid == view.pasid || (view.global && r.pasid != nil)) {
+            effects.events.append(.deviceTLBInvalidate(sid: view.sourceID, pasid: r.pasid,
+                                                       address: range.address, size: range.size))
+        }
+        return .done
+    }
+
+    private mutating func processInterruptEntryCache(_ view: InterruptEntryCacheDescriptor,
+                                                     effects: inout Effects) -> DescriptorOutcome {
+        guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
+        if view.indexSelective {
+            interruptEntryCache.invalidate(index: UInt32(view.interruptIndex), mask: view.indexMask)
+        } else {
+            interruptEntryCache.invalidateAll()
+        }
+        effects.events.append(.interruptCacheInvalidate(index: view.entries.index, count: view.entries.count))
+        return .done
+    }
+
+    private mutating func processWait(_ view: WaitDescriptor, effects: inout Effects) -> DescriptorOutcome {
+        guard !view.reservedBitsSet(pageDrain: configuration.pageRequests) else { return .error(.reservedFieldSet) }
+        // Everything before it is complete already (processing is synchronous), so fence and
+        // drain hold. Neither SW nor IF is a plain fence: the spec has no rule against it.
+        if view.statusWrite {
+            return .statusWrite(PendingStatusWrite(head: 0, address: view.statusAddress, data: view.statusData,
+                                                   interrupt: view.interruptFlag))
+        }
+        if view.interruptFlag { invalidationQueue.signalWaitCompletion(effects: &effects) }
         return .done
     }
 }

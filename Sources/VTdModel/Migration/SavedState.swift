@@ -21,7 +21,7 @@ extension UnitState {
     func savedState() -> SavedState {
         SavedState(capability: registers.get64(Reg.capability),
                    extendedCapability: registers.get64(Reg.extendedCapability),
-                   registerWords: registers.rawWords,
+                   registerWords: registerWords,
                    latchedRootTable: latchedRootTable,
                    latchedInterruptRemappingTable: latchedInterruptRemappingTable.rawValue,
                    nextFaultRecord: nextFaultRecord)
@@ -64,7 +64,7 @@ extension UnitState {
     /// Takes `saved` (checked with `incompatibility`): the state it describes, caches empty.
     mutating func restore(_ saved: SavedState) {
         reset()
-        registers.restore(rawWords: saved.registerWords)
+        restoreRegisters(saved.registerWords)
         // GSTS came back raw, past the setter that gates lock-free IOTLB hits (IOTLB.swift).
         iotlb.allowConcurrentLookups(GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.translationEnable))
         latchedRootTable = saved.latchedRootTable

@@ -53,20 +53,32 @@ extension Effects {
     }
 }
 
-extension UnitState {
+// The rule works on whichever register file holds the event's registers: the one of the
+// sub-state that owns the event (the invalidation queue holds IECTL..IEUADDR).
+extension RegisterFile {
+    /// Declares the four registers of `event`. The upper address carries x2APIC destinations;
+    /// without EIM it is reserved-zero.
+    mutating func defineEventRegisters(_ event: EventInterrupt, extendedInterruptMode: Bool) {
+        define(event.control, width: 4, reset: UInt64(EventControl.interruptMask.rawValue),
+               writable: UInt64(EventControl.writable))
+        define(event.data, width: 4, writable: UInt64(EventInterrupt.dataWritable))
+        define(event.address, width: 4, writable: UInt64(EventInterrupt.addressWritable))
+        define(event.upperAddress, width: 4, writable: extendedInterruptMode ? 0xFFFF_FFFF : 0)
+    }
+
     func eventControl(_ event: EventInterrupt) -> EventControl {
-        EventControl(rawValue: registers.get32(event.control))
+        EventControl(rawValue: get32(event.control))
     }
 
     private mutating func setEventControl(_ event: EventInterrupt, _ value: EventControl) {
-        registers.set32(event.control, value.rawValue)
+        set32(event.control, value.rawValue)
     }
 
     /// The message the event registers describe now. The upper address is writable only with
     /// EIM, so it is 0 otherwise.
     func eventMessage(_ event: EventInterrupt) -> MSIMessage {
-        let address = UInt64(registers.get32(event.upperAddress)) << 32 | UInt64(registers.get32(event.address))
-        return MSIMessage(address: address, data: registers.get32(event.data))
+        let address = UInt64(get32(event.upperAddress)) << 32 | UInt64(get32(event.address))
+        return MSIMessage(address: address, data: get32(event.data))
     }
 
     /// A new interrupt condition for `event`: pending while masked, sent otherwise.
@@ -97,5 +109,17 @@ extension UnitState {
         guard control.contains(.interruptPending) else { return }
         control.remove(.interruptPending)
         setEventControl(event, control)
+    }
+}
+
+extension UnitState {
+    // The fault and page request events' registers are still in the unit's own file; the
+    // invalidation queue raises and services its event itself.
+    mutating func raiseEvent(_ event: EventInterrupt, effects: inout Effects) {
+        registers.raiseEvent(event, effects: &effects)
+    }
+
+    mutating func eventServiced(_ event: EventInterrupt) {
+        registers.eventServiced(event)
     }
 }

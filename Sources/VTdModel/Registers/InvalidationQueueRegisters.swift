@@ -1,7 +1,5 @@
-// The registers of queued invalidation (VT-d spec 6.5.2, 11.4.9): IQA, IQH, IQT, ICS,
-// IQERCD, and GCMD.QIE. The queue engine (Invalidation/) reads descriptors through these
-// accessors and reports back through `advanceInvalidationQueueHead`,
-// `reportInvalidationQueueError` and `signalInvalidationWaitCompletion`.
+// The registers of queued invalidation (VT-d spec 6.5.2, 11.4.9): IQA, IQH, IQT, ICS and
+// IQERCD, and the queue's errors. `InvalidationQueueState` (Invalidation/) owns them.
 
 /// IQA (offset 0x90).
 public struct InvalidationQueueAddress: RawRepresentable, Sendable {
@@ -72,6 +70,15 @@ public enum InvalidationQueueError: Equatable, Sendable {
     /// FSTS.ITE with IQERCD.ITESID: a device-TLB invalidation timed out.
     case timeout(sourceID: UInt16)
 
+    /// The FSTS bit that reports it.
+    public var faultStatusBit: FaultStatus {
+        switch self {
+        case .completionError: .invalidationCompletionError
+        case .timeout: .invalidationTimeoutError
+        default: .invalidationQueueError
+        }
+    }
+
     /// IQERCD.IQEI for a queue error; nil for ICE and ITE, which carry a source-id instead.
     public var queueErrorInfo: UInt64? {
         switch self {
@@ -100,127 +107,5 @@ public struct InvalidationQueueErrorRecord: RawRepresentable, Sendable {
     /// ICESID, 63:48.
     public var completionErrorSourceID: UInt16 {
         get { UInt16(rawValue.bits(63, 48)) } set { rawValue.setBits(63, 48, to: UInt64(newValue)) }
-    }
-}
-
-extension UnitState {
-    /// IQA as the guest programmed it: base (limited to the host address width), descriptor
-    /// width, size. Software must not change it while QI is enabled; the queue engine bounds
-    /// every index by `entryCount` regardless.
-    var invalidationQueue: InvalidationQueueAddress {
-        var iqa = InvalidationQueueAddress(rawValue: registers.get64(Reg.invalidationQueueAddress))
-        iqa.rawValue &= hostAddressMask | UInt64.mask(11, 0)
-        return iqa
-    }
-
-    /// IQH, in descriptors.
-    var invalidationQueueHead: Int {
-        InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueHead))
-            .index(wideDescriptors: invalidationQueue.wideDescriptors)
-    }
-
-    /// IQT, in descriptors.
-    var invalidationQueueTail: Int {
-        InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
-            .index(wideDescriptors: invalidationQueue.wideDescriptors)
-    }
-
-    /// The queue engine consumed descriptors up to (not including) `index`; wraps at the end.
-    mutating func advanceInvalidationQueueHead(to index: Int) {
-        let queue = invalidationQueue
-        let head = InvalidationQueuePointer(index: index % queue.entryCount, wideDescriptors: queue.wideDescriptors)
-        registers.set64(Reg.invalidationQueueHead, head.rawValue)
-    }
-
-    var invalidationQueueErrorRecord: InvalidationQueueErrorRecord {
-        get { InvalidationQueueErrorRecord(rawValue: registers.get64(Reg.invalidationQueueErrorRecord)) }
-        set { registers.set64(Reg.invalidationQueueErrorRecord, newValue.rawValue) }
-    }
-
-    /// Sets FSTS.IQE, ICE or ITE with its IQERCD detail and raises the fault event when that is
-    /// a new interrupt condition. The detail of an error already pending is kept (the first
-    /// error is the one software reads). After IQE the engine must stop with IQH at the
-    /// offending descriptor: processing resumes when software clears IQE.
-    mutating func reportInvalidationQueueError(_ error: InvalidationQueueError, effects: inout Effects) {
-        let before = faultStatus
-        var record = invalidationQueueErrorRecord
-        let bit: FaultStatus
-        switch error {
-        case .completionError(let sid):
-            bit = .invalidationCompletionError
-            if !before.contains(bit) { record.completionErrorSourceID = sid }
-        case .timeout(let sid):
-            bit = .invalidationTimeoutError
-            if !before.contains(bit) { record.timeoutSourceID = sid }
-        default:
-            bit = .invalidationQueueError
-            if !before.contains(bit), let info = error.queueErrorInfo { record.queueErrorInfo = info }
-        }
-        invalidationQueueErrorRecord = record
-        faultStatus.insert(bit)
-        effects.log(.guestError, "invalidation queue error: \(error) (head \(invalidationQueueHead), tail \(invalidationQueueTail))")
-        raiseFaultEvent(statusBefore: before, effects: &effects)
-    }
-
-    /// A wait descriptor with IF completed: ICS.IWC and the invalidation completion event.
-    /// While IWC is still set from an earlier wait this is not a new interrupt condition.
-    mutating func signalInvalidationWaitCompletion(effects: inout Effects) {
-        var ics = InvalidationCompletionStatus(rawValue: registers.get32(Reg.invalidationCompletionStatus))
-        guard !ics.contains(.waitComplete) else { return }
-        ics.insert(.waitComplete)
-        registers.set32(Reg.invalidationCompletionStatus, ics.rawValue)
-        raiseEvent(.invalidationCompletion, effects: &effects)
-    }
-
-    /// After software wrote ICS (IWC is RW1C).
-    mutating func completionStatusWritten() {
-        let ics = InvalidationCompletionStatus(rawValue: registers.get32(Reg.invalidationCompletionStatus))
-        if !ics.contains(.waitComplete) { eventServiced(.invalidationCompletion) }
-    }
-
-    /// After software wrote the low half of IQT: check the tail, then let the engine run.
-    mutating func invalidationQueueTailWritten(effects: inout Effects) {
-        guard queuedInvalidationEnabled else { return }
-        scheduleInvalidationQueue(effects: &effects)
-    }
-
-    /// GCMD.QIE toggled. Enabling starts at IQH 0 and runs anything already queued (Windows
-    /// writes IQT before enabling). Disabling is refused while descriptors are outstanding;
-    /// once disabled IQH reads 0, as the spec requires.
-    mutating func setQueuedInvalidation(enabled: Bool, effects: inout Effects) {
-        if enabled {
-            registers.set64(Reg.invalidationQueueHead, 0)
-            globalStatus.insert(.queuedInvalidationEnable)
-            if invalidationQueueTail != 0 { scheduleInvalidationQueue(effects: &effects) }
-        } else {
-            guard invalidationQueueHead == invalidationQueueTail else {
-                effects.log(.guestError, "GCMD.QIE clear refused: queue not empty (head \(invalidationQueueHead), tail \(invalidationQueueTail))")
-                return
-            }
-            registers.set64(Reg.invalidationQueueHead, 0)
-            globalStatus.remove(.queuedInvalidationEnable)
-        }
-    }
-
-    /// Software cleared IQE: the engine resumes at IQH (spec 6.5.2.10).
-    mutating func resumeInvalidationQueueAfterError(effects: inout Effects) {
-        guard queuedInvalidationEnabled, !faultStatus.contains(.invalidationQueueError),
-              invalidationQueueHead != invalidationQueueTail else { return }
-        scheduleInvalidationQueue(effects: &effects)
-    }
-
-    /// Validates IQT against the queue and, if it is sound, hands the queue to the engine.
-    /// The engine may then trust 0 <= tail < entryCount.
-    private mutating func scheduleInvalidationQueue(effects: inout Effects) {
-        guard !faultStatus.contains(.invalidationQueueError) else { return }
-        let queue = invalidationQueue
-        let tail = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
-        if queue.wideDescriptors && tail.isHalfDescriptor {
-            reportInvalidationQueueError(.misalignedTail, effects: &effects)
-        } else if tail.index(wideDescriptors: queue.wideDescriptors) >= queue.entryCount {
-            reportInvalidationQueueError(.invalidTail, effects: &effects)
-        } else if invalidationQueueHead != invalidationQueueTail {
-            effects.runInvalidationQueue = true
-        }
     }
 }

@@ -26,7 +26,7 @@ extension UnitState {
         registers.define(r.contextCommand, width: 8, writable: ContextCommand.writable)
 
         registers.define(r.faultStatus, width: 4, writeOneToClear: UInt64(FaultStatus.writeOneToClear.rawValue))
-        defineEventRegisters(.fault)
+        registers.defineEventRegisters(.fault, extendedInterruptMode: c.extendedInterruptMode)
 
         // AFLOG, PMEN, PLMBASE/LIMIT, PHMBASE/LIMIT: no advanced fault logging and no protected
         // memory regions (CAP.AFL, PLMR, PHMR = 0), so all read 0.
@@ -37,14 +37,7 @@ extension UnitState {
         registers.define(r.protectedHighBase, width: 8)
         registers.define(r.protectedHighLimit, width: 8)
 
-        registers.define(r.invalidationQueueHead, width: 8)
-        registers.define(r.invalidationQueueTail, width: 8, writable: InvalidationQueuePointer.writable)
-        registers.define(r.invalidationQueueAddress, width: 8,
-                         writable: InvalidationQueueAddress.writable(scalableMode: c.scalableMode))
-        registers.define(r.invalidationCompletionStatus, width: 4,
-                         writeOneToClear: UInt64(InvalidationCompletionStatus.waitComplete.rawValue))
-        defineEventRegisters(.invalidationCompletion)
-        registers.define(r.invalidationQueueErrorRecord, width: 8)
+        // IQH..IQERCD: InvalidationQueueState.
 
         if c.interruptRemapping {
             registers.define(r.interruptRemappingTableAddress, width: 8,
@@ -58,7 +51,7 @@ extension UnitState {
             registers.define(r.pageRequestQueueAddress, width: 8, writable: PageRequestQueueAddress.writable)
             registers.define(r.pageRequestStatus, width: 4,
                              writeOneToClear: UInt64(PageRequestStatus.writeOneToClear.rawValue))
-            defineEventRegisters(.pageRequest)
+            registers.defineEventRegisters(.pageRequest, extendedInterruptMode: c.extendedInterruptMode)
         }
 
         registers.define(r.invalidateAddress, width: 8, writable: InvalidateAddress.writable,
@@ -70,16 +63,6 @@ extension UnitState {
             registers.define(offset, width: 8)
             registers.define(offset + 8, width: 8, writeOneToClear: FaultRecordingRegister.highWriteOneToClear)
         }
-    }
-
-    private mutating func defineEventRegisters(_ event: EventInterrupt) {
-        registers.define(event.control, width: 4, reset: UInt64(EventControl.interruptMask.rawValue),
-                         writable: UInt64(EventControl.writable))
-        registers.define(event.data, width: 4, writable: UInt64(EventInterrupt.dataWritable))
-        registers.define(event.address, width: 4, writable: UInt64(EventInterrupt.addressWritable))
-        // The upper address carries x2APIC destinations; without EIM it is reserved-zero.
-        registers.define(event.upperAddress, width: 4,
-                         writable: configuration.extendedInterruptMode ? 0xFFFF_FFFF : 0)
     }
 
     /// Runs the side effects of a guest write that covered [offset, offset + width).
@@ -98,13 +81,13 @@ extension UnitState {
         case Reg.globalCommand: globalCommandWritten(effects: &effects)
         case Reg.contextCommand + 4: contextCommandWritten(effects: &effects)
         case Reg.faultStatus: faultStatusWritten(effects: &effects)
-        case Reg.faultEventControl: eventControlWritten(.fault, effects: &effects)
+        case Reg.faultEventControl: registers.eventControlWritten(.fault, effects: &effects)
         case Reg.invalidationQueueTail: invalidationQueueTailWritten(effects: &effects)
-        case Reg.invalidationCompletionStatus: completionStatusWritten()
-        case Reg.invalidationEventControl: eventControlWritten(.invalidationCompletion, effects: &effects)
+        case Reg.invalidationCompletionStatus: invalidationQueue.completionStatusWritten()
+        case Reg.invalidationEventControl: invalidationQueue.eventControlWritten(effects: &effects)
         case Reg.pageRequestStatus where configuration.pageRequests: pageRequestStatusWritten()
         case Reg.pageRequestEventControl where configuration.pageRequests:
-            eventControlWritten(.pageRequest, effects: &effects)
+            registers.eventControlWritten(.pageRequest, effects: &effects)
         case Reg.iotlbInvalidate + 4: iotlbInvalidateWritten(effects: &effects)
         case Reg.faultRecordingBase...:
             // F is bit 127: the last dword of each 16-byte record.

@@ -134,19 +134,17 @@ final class InvalidationQueueScenario {
     /// Starts the ring at `index` (as if earlier descriptors had been processed).
     func moveHead(to index: Int) {
         tail = index
-        unit.state.withLock {
-            $0.registers.set64(Reg.invalidationQueueHead, UInt64(index) << (wide ? 5 : 4))
-            $0.registers.set64(Reg.invalidationQueueTail, UInt64(index) << (wide ? 5 : 4))
-        }
+        unit.state.withLock { $0.invalidationQueue.moveHead(to: index) }
+        unit.mmioWrite(offset: Reg.invalidationQueueTail, value: UInt64(index) << (wide ? 5 : 4), width: 8)
     }
 
     var head: Int {
-        unit.state.withLock { Int($0.registers.get64(Reg.invalidationQueueHead) >> (wide ? 5 : 4)) }
+        unit.state.withLock { Int($0.invalidationQueue.registers.get64(Reg.invalidationQueueHead) >> (wide ? 5 : 4)) }
     }
     var queueError: Bool { unit.state.withLock { $0.registers.get32(Reg.faultStatus) & 0x10 != 0 } }
-    var errorInfo: UInt64 { unit.state.withLock { $0.registers.get64(Reg.invalidationQueueErrorRecord) & 0xF } }
-    var waitComplete: Bool { unit.state.withLock { $0.registers.get32(Reg.invalidationCompletionStatus) & 1 != 0 } }
-    var completionPending: Bool { unit.state.withLock { $0.registers.get32(Reg.invalidationEventControl) & (1 << 30) != 0 } }
+    var errorInfo: UInt64 { unit.state.withLock { $0.invalidationQueue.registers.get64(Reg.invalidationQueueErrorRecord) & 0xF } }
+    var waitComplete: Bool { unit.state.withLock { $0.invalidationQueue.registers.get32(Reg.invalidationCompletionStatus) & 1 != 0 } }
+    var completionPending: Bool { unit.state.withLock { $0.invalidationQueue.registers.get32(Reg.invalidationEventControl) & (1 << 30) != 0 } }
 
     /// FSTS.IQE is write-1-to-clear; clearing it lets the queue resume.
     func clearQueueError() {

@@ -35,7 +35,7 @@ struct Rig {
 
     func state<R>(_ body: (UnitState) -> R) -> R { unit.state.withLock { body($0) } }
 
-    var image: [UInt8] { unit.state.withLock { $0.registers.guestImage } }
+    var image: [UInt8] { unit.state.withLock { $0.registerWindow.guestImage } }
 
     /// GCMD as Linux writes it: the current status plus `command`.
     func command(_ command: GlobalCommand) {
