@@ -163,7 +163,9 @@ final class BenchGuest: Platform, @unchecked Sendable {
 /// Legacy mode with caching mode and a MAP notifier on 00:01.0 (domain 1): the guest maps 1 MiB
 /// (256 pages, scattered or contiguous in guest-physical memory), invalidates it page-selectively,
 /// unmaps it and invalidates again. Counts the MAP and UNMAP events, one VFIO ioctl each.
-func modelShadow(contiguous: Bool, host: ShadowHost, pairs: Int = 200) -> Figures {
+/// `pagewise`: the map is invalidated one page at a time, as Linux does when VFIO type1 maps
+/// scattered pages (one iommu_map, so one caching-mode flush, per physically contiguous run).
+func modelShadow(contiguous: Bool, host: ShadowHost, pagewise: Bool = false, pairs: Int = 200) -> Figures {
     let guest = BenchGuest()
     var configuration = VTdConfiguration()
     configuration.cachingMode = true
@@ -181,21 +183,28 @@ func modelShadow(contiguous: Bool, host: ShadowHost, pairs: Int = 200) -> Figure
     let iro = Int(unit.mmioRead(offset: 0x10, width: 8) >> 8 & 0x3FF) * 16
     let base: UInt64 = 0x1000_0000
     let slots = (0..<256).map { guest.leafSlot(root: slRoot, iova: base + UInt64($0) << 12) }
-    func invalidate() {
-        unit.mmioWrite(offset: iro, value: base | 8, width: 8)                       // IVA, AM 8: 1 MiB
+    func invalidate(_ iova: UInt64 = base, mask: UInt64 = 8) {
+        unit.mmioWrite(offset: iro, value: iova | mask, width: 8)                    // IVA, AM: 2^mask pages
         unit.mmioWrite(offset: iro + 8, value: 1 << 63 | 3 << 60 | 1 << 32, width: 8)  // PSI, domain 1
     }
     var figures = Figures(name: "model shadow, \(host == .wholeAreas ? "iommufd" : "per leaf"), "
-                              + (contiguous ? "contiguous" : "scattered"))
+                              + (contiguous ? "contiguous" : pagewise ? "scattered, PSI/page" : "scattered"))
     let start = now()
     for _ in 0..<pairs {
         for (i, slot) in slots.enumerated() {
             guest.write(slot, 0x4000_0000 + UInt64(contiguous ? i : 2 * i) << 12 | 3)
+            if pagewise {
+                invalidate(base + UInt64(i) << 12, mask: 0)
+                figures.traps += 1
+            }
         }
-        invalidate()
+        if !pagewise {
+            invalidate()
+            figures.traps += 1
+        }
         for slot in slots { guest.write(slot, 0) }
         invalidate()
-        figures.traps += 2
+        figures.traps += 1
     }
     figures.nanoseconds = (now() - start) * UInt64(pairsPerFigure) / UInt64(pairs)
     figures.mapCalls = guest.maps * pairsPerFigure / pairs
@@ -214,7 +223,9 @@ print("")
 print("model shadow events per \(pairsPerFigure) guest map+unmap pairs of 1 MiB (256 pages; one VFIO ioctl each)")
 print("mode                                 map ioctls  unmap ioctls  total ioctls  VMM traps  us/pair")
 for figures in [modelShadow(contiguous: false, host: .perLeaf), modelShadow(contiguous: true, host: .perLeaf),
-                modelShadow(contiguous: false, host: .wholeAreas), modelShadow(contiguous: true, host: .wholeAreas)] {
+                modelShadow(contiguous: false, host: .wholeAreas), modelShadow(contiguous: true, host: .wholeAreas),
+                modelShadow(contiguous: false, host: .perLeaf, pagewise: true),
+                modelShadow(contiguous: false, host: .wholeAreas, pagewise: true)] {
     report(figures)
 }
 

@@ -1,6 +1,8 @@
 // Every present leaf of a device's page tables, for replay (QEMU's vtd_page_walk): what a
 // host that shadows the tables or binds them must learn without a DMA to trigger a walk.
-// Read-only: no accessed/dirty updates. A whole table page is read at once.
+// Read-only: no accessed/dirty updates. Each table is read in one piece: the entries that
+// reach into the range asked for (a page-selective re-sync reads one entry per level, as a
+// walk does, not four whole table pages).
 //
 // Bounded by a budget of table pages: a table that points at itself at every level would
 // otherwise present 512^levels leaves. Entries with reserved bits set are skipped, as a walk
@@ -48,8 +50,8 @@ struct MappingEnumerator {
             return false
         }
         budget -= 1
-        return withTablePage(table) { raw, this in
-            let shift = UInt64(12 + 9 * (level - 1))
+        let shift = UInt64(12 + 9 * (level - 1))
+        return withTablePage(table, entries: entryRange(base: base, shift: shift)) { raw, this in
             let iova = base | UInt64(raw.index) << shift
             guard iova | ((1 << shift) - 1) >= this.first, iova <= this.last else { return true }
             let entry = SecondLevelEntry(raw.entry)
@@ -99,13 +101,22 @@ struct MappingEnumerator {
         }
     }
 
-    /// Reads the 512 entries of `table` and calls `body` for each until it returns false. An
-    /// unreadable table maps nothing.
-    private mutating func withTablePage(_ table: UInt64,
+    /// The entries of a table at `base`, each mapping `1 << shift` bytes, that reach into
+    /// `first...last` (the caller visits only tables that do).
+    private func entryRange(base: UInt64, shift: UInt64) -> ClosedRange<Int> {
+        let lower = first <= base ? 0 : min((first - base) >> shift, 511)
+        let upper = last < base ? 0 : min((last - base) >> shift, 511)
+        return Int(lower)...Int(max(lower, upper))
+    }
+
+    /// Reads `entries` of `table` in one piece and calls `body` for each until it returns
+    /// false. An unreadable table maps nothing.
+    private mutating func withTablePage(_ table: UInt64, entries wanted: ClosedRange<Int> = 0...511,
                                         _ body: ((index: Int, entry: UInt64), inout MappingEnumerator) -> Bool) -> Bool {
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 512) { entries in
-            guard platform.readGuest(table, into: UnsafeMutableRawBufferPointer(entries)) else { return true }
-            for index in 0..<512 where !body((index, UInt64(littleEndian: entries[index])), &self) {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: wanted.count) { entries in
+            let start = table &+ UInt64(wanted.lowerBound) * 8
+            guard platform.readGuest(start, into: UnsafeMutableRawBufferPointer(entries)) else { return true }
+            for (slot, index) in wanted.enumerated() where !body((index, UInt64(littleEndian: entries[slot])), &self) {
                 return false
             }
             return true

@@ -23,6 +23,7 @@ final class GuestMemory: Platform, @unchecked Sendable {
         var logs: [(LogLevel, String)] = []
         var compareExchanges = 0
         var reads = 0
+        var bytesRead = 0
         /// Compare-exchange answers "not accessible" (memory the host cannot update atomically).
         var compareExchangeFails = false
         /// Run (outside the lock) after a read that touches the key's address.
@@ -79,6 +80,8 @@ final class GuestMemory: Platform, @unchecked Sendable {
     var compareExchangeCount: Int { state.withLock { $0.compareExchanges } }
     /// Number of readGuest calls so far (a cached entry is not read again).
     var readCount: Int { state.withLock { $0.reads } }
+    /// Bytes the unit asked readGuest for so far.
+    var bytesRead: Int { state.withLock { $0.bytesRead } }
 
     /// From now on compare-exchange fails as on memory the host cannot update atomically.
     func failCompareExchanges() { state.withLock { $0.compareExchangeFails = true } }
@@ -97,6 +100,7 @@ final class GuestMemory: Platform, @unchecked Sendable {
     func readGuest(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         let (ok, hook) = state.withLock { s -> (Bool, (() -> Void)?) in
             s.reads += 1
+            s.bytesRead += buffer.count
             guard Self.isAccessible(s, address, count: buffer.count) else { return (false, nil) }
             Self.copy(from: &s, address, into: buffer)
             let hit = s.readHooks.keys.first { $0 >= address && $0 < address + UInt64(buffer.count) }

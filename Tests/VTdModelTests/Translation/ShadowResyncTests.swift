@@ -82,6 +82,21 @@ struct ShadowResyncTests {
         #expect(s.take() == [map(0x5000, 0x1000, to: 0x9000)])
     }
 
+    @Test("a one-page PSI reads one entry per table level, not four whole table pages (QEMU's vtd_page_walk reads entries)")
+    func pageSelectiveReadsEntries() throws {
+        let s = try ShadowScenario()
+        for i in UInt64(0)..<64 { s.device.map(iova: 0x10_0000 + i << 12, to: 0x8000_0000 + i << 12) }
+        s.invalidatePages(0x10_0000, mask: 6)
+        _ = s.take()
+        s.device.map(iova: 0x10_0000 + 70 << 12, to: 0x9000_0000)
+        let before = s.guest.bytesRead
+        s.invalidatePages(0x10_0000 + 70 << 12)
+        #expect(s.take() == [map(0x10_0000 + 70 << 12, 0x1000, to: 0x9000_0000)])
+        // Root and context entries (16 bytes each) and one 8-byte entry at each of the levels.
+        #expect(s.guest.bytesRead - before <= 2 * 16 + 4 * 8)
+        #expect(s.record == s.tables)
+    }
+
     @Test("a domain-selective invalidation over many pages maps them all, and only for its domain")
     func domainSelective() throws {
         let s = try ShadowScenario()
