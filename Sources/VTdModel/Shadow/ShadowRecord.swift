@@ -37,8 +37,16 @@ struct ShadowRecords {
     }
 
     subscript(sourceID: UInt16, pasid: UInt32?) -> ShadowRecord {
-        get { records[NotifierRegistry.key(sourceID, pasid)] ?? ShadowRecord() }
-        set { records[NotifierRegistry.key(sourceID, pasid)] = newValue.mappings.isEmpty ? nil : newValue }
+        records[NotifierRegistry.key(sourceID, pasid)] ?? ShadowRecord()
+    }
+
+    /// Changes the record of (sid, pasid) in place: a copy taken out and stored back would copy
+    /// its whole array on every re-sync (the dictionary still holds it while the copy changes).
+    mutating func modify<R>(sourceID: UInt16, pasid: UInt32?, _ change: (inout ShadowRecord) -> R) -> R {
+        let key = NotifierRegistry.key(sourceID, pasid)
+        let result = change(&records[key, default: ShadowRecord()])
+        if records[key]?.mappings.isEmpty == true { records[key] = nil }
+        return result
     }
 
     /// Forgets what (sid, pasid) has mapped (its MAP notifier went away: the host dropped it all).

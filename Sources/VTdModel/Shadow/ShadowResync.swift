@@ -86,11 +86,11 @@ extension VTdUnit {
                     guard stop > first else { return true }
                     last = min(last, stop - 1)
                 }
-                var record = s.shadows[sid, pasid]
-                let dropped = record.update(first: first, last: last, found: walk.leaves,
-                                            limit: s.configuration.shadowMappingLimit,
-                                            host: s.shadows.host(sid), sourceID: sid, pasid: pasid, events: &effects.events)
-                s.shadows[sid, pasid] = record
+                let (limit, host) = (s.configuration.shadowMappingLimit, s.shadows.host(sid))
+                let dropped = s.shadows.modify(sourceID: sid, pasid: pasid) {
+                    $0.update(first: first, last: last, found: walk.leaves, limit: limit, host: host,
+                              sourceID: sid, pasid: pasid, events: &effects.events)
+                }
                 if dropped > 0 {
                     effects.log(.guestError, "shadow of 0x\(String(sid, radix: 16)) holds its limit of "
                                 + "\(s.configuration.shadowMappingLimit) mappings: \(dropped) MAPs dropped")
