@@ -74,13 +74,15 @@ run_case() {
         -object iommufd,id=i0 -device "$iommu" \
         -device "vfio-pci,host=$edu,iommufd=i0" -device "vfio-pci,host=$nvme,iommufd=i0" \
         -kernel /l2/bzImage -initrd /l2/initramfs.cpio.gz \
-        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off svt.rounds=$rounds svt.bigrounds=$bigrounds svt.hotplug=${hot:+1} svt.reboot=${reboot:+1} svt.pattern=SWIFTVTD-HOST-$name" \
+        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off hugepages=1 svt.rounds=$rounds svt.bigrounds=$bigrounds svt.hotplug=${hot:+1} svt.reboot=${reboot:+1} svt.pattern=SWIFTVTD-HOST-$name" \
         2>&1 < /dev/null | while IFS= read -r line; do
             case "$line" in
                 "edu: start"*) counts "$name" before ;;
                 "edu: loop done"*) counts "$name" after ;;
                 "edu: big start"*) counts "$name" big-before ;;
                 "edu: big done"*) counts "$name" big-after ;;
+                "edu: contig start"*) counts "$name" contig-before ;;
+                "edu: contig done"*) counts "$name" contig-after ;;
                 "l2: hotplug ready"*)
                     counts "$name" hot-before
                     echo "device_add vfio-pci,host=$hot,id=hot0,bus=rp0,iommufd=i0" > "/tmp/mon-$name.in" ;;
