@@ -68,31 +68,47 @@ public enum Negotiation {
     public static func decide(
         _ properties: Properties, guest: GuestCapabilityProfile, devices: [Candidate]
     ) -> Result<Decision, HostError> {
-        let sm = properties.scalableMode
-
-        guard !devices.isEmpty else {
-            let flts = sm && properties.flts == .on
-            let cm = properties.cachingMode == .on
-            return .success(
-                Decision(
-                    mode: .emulatedOnly, exposeFirstLevel: flts, exposeSecondLevel: sm && !flts, cachingMode: cm,
-                    description: "host mode: emulated only (no assigned devices); "
-                        + flags(flts: flts, slts: sm && !flts, cm: cm, scalable: sm)))
-        }
-
-        // Who can nest, and why the others cannot.
-        var refusals: [String] = []
-        for device in devices {
-            guard let info = device.info else {
-                refusals.append("\(device.name): not on iommufd (legacy VFIO container)")
-                continue
-            }
-            let problems = CapabilityAudit.nestingProblems(info, guest: guest)
-            if !problems.isEmpty { refusals.append("\(device.name): " + problems.joined(separator: "; ")) }
-        }
+        guard !devices.isEmpty else { return .success(emulatedOnly(properties)) }
+        let refusals = nestingRefusals(devices, guest: guest)
         let names = devices.map(\.name).joined(separator: ", ")
+        do throws(HostError) {
+            let nested = try nests(properties, refusals: refusals)
+            if properties.cachingMode == .off {
+                let why =
+                    nested
+                    ? "the guest would not report newly programmed PASID entries, so its first-level tables could not be bound"
+                    : "guest map changes would never reach the host"
+                throw HostError(.configuration, "caching-mode=off with assigned devices (\(names)): \(why)")
+            }
+            return .success(nested ? nestedDecision(names) : shadowDecision(properties, refusals: refusals))
+        } catch {
+            return .failure(error)
+        }
+    }
 
-        // Forced choices and the properties that contradict them.
+    /// No assigned device: CAP/ECAP as the properties ask.
+    private static func emulatedOnly(_ properties: Properties) -> Decision {
+        let sm = properties.scalableMode
+        let flts = sm && properties.flts == .on
+        let cm = properties.cachingMode == .on
+        return Decision(
+            mode: .emulatedOnly, exposeFirstLevel: flts, exposeSecondLevel: sm && !flts, cachingMode: cm,
+            description: "host mode: emulated only (no assigned devices); "
+                + flags(flts: flts, slts: sm && !flts, cm: cm, scalable: sm))
+    }
+
+    /// Why each device that cannot nest cannot, one line each; empty when every device can.
+    private static func nestingRefusals(_ devices: [Candidate], guest: GuestCapabilityProfile) -> [String] {
+        devices.compactMap { device in
+            guard let info = device.info else { return "\(device.name): not on iommufd (legacy VFIO container)" }
+            let problems = CapabilityAudit.nestingProblems(info, guest: guest)
+            return problems.isEmpty ? nil : "\(device.name): " + problems.joined(separator: "; ")
+        }
+    }
+
+    /// Whether to nest: what the properties force, else whether every device can. Throws when the
+    /// properties contradict each other or force what the devices cannot do.
+    private static func nests(_ properties: Properties, refusals: [String]) throws(HostError) -> Bool {
         let wantsNested = properties.hostMode == .nested || properties.flts == .on
         let wantsShadow = properties.hostMode == .shadow || properties.flts == .off
         if wantsNested && wantsShadow {
@@ -100,62 +116,44 @@ public enum Negotiation {
                 properties.hostMode == .nested
                 ? "host mode nested needs x-flts, but x-flts=off"
                 : "x-flts=on needs nesting, but the host mode is forced to shadow"
-            return .failure(HostError(.configuration, "\(why): first-level tables cannot be shadowed"))
+            throw HostError(.configuration, "\(why): first-level tables cannot be shadowed")
         }
+        if wantsShadow { return false }
+        if !wantsNested { return properties.scalableMode && refusals.isEmpty }
+        if !properties.scalableMode {
+            throw HostError(.configuration, "nesting needs x-scalable-mode=on (first-level translation is scalable-mode only)")
+        }
+        if !refusals.isEmpty {
+            let forcedBy = properties.hostMode == .nested ? "host mode nested" : "x-flts=on"
+            throw HostError(
+                .configuration,
+                "\(forcedBy) needs every assigned device to nest, but " + refusals.joined(separator: "; ")
+                    + " (use host-mode=auto to fall back to shadowing, or host-mode=shadow)")
+        }
+        return true
+    }
 
-        let nested: Bool
-        if wantsNested {
-            if !sm {
-                return .failure(
-                    HostError(.configuration, "nesting needs x-scalable-mode=on (first-level translation is scalable-mode only)"))
-            }
-            if !refusals.isEmpty {
-                let forcedBy = properties.hostMode == .nested ? "host mode nested" : "x-flts=on"
-                return .failure(
-                    HostError(
-                        .configuration,
-                        "\(forcedBy) needs every assigned device to nest, but " + refusals.joined(separator: "; ")
-                            + " (use host-mode=auto to fall back to shadowing, or host-mode=shadow)"))
-            }
-            nested = true
-        } else if wantsShadow {
-            nested = false
-        } else {
-            nested = sm && refusals.isEmpty
-        }
+    private static func nestedDecision(_ names: String) -> Decision {
+        Decision(
+            mode: .nested, exposeFirstLevel: true, exposeSecondLevel: false, cachingMode: true,
+            description: "host mode: nested first-level; " + flags(flts: true, slts: false, cm: true, scalable: true)
+                + "; every assigned device can nest: \(names)")
+    }
 
-        if properties.cachingMode == .off {
-            let why =
-                nested
-                ? "the guest would not report newly programmed PASID entries, so its first-level tables could not be bound"
-                : "guest map changes would never reach the host"
-            return .failure(
-                HostError(.configuration, "caching-mode=off with assigned devices (\(names)): \(why)"))
-        }
+    private static func shadowDecision(_ properties: Properties, refusals: [String]) -> Decision {
+        let sm = properties.scalableMode
+        return Decision(
+            mode: .shadow, exposeFirstLevel: false, exposeSecondLevel: sm, cachingMode: true,
+            description: "host mode: shadow second-level; " + flags(flts: false, slts: sm, cm: true, scalable: sm)
+                + "; \(shadowReason(properties, refusals: refusals))")
+    }
 
-        if nested {
-            return .success(
-                Decision(
-                    mode: .nested, exposeFirstLevel: true, exposeSecondLevel: false, cachingMode: true,
-                    description: "host mode: nested first-level; "
-                        + flags(flts: true, slts: false, cm: true, scalable: true)
-                        + "; every assigned device can nest: \(names)"))
-        }
-        let reason: String
-        if properties.hostMode == .shadow {
-            reason = "forced by host mode shadow"
-        } else if properties.flts == .off {
-            reason = "x-flts=off"
-        } else if !sm {
-            reason = "legacy mode (x-scalable-mode=off) has no first-level translation"
-        } else {
-            reason = "not every device can nest: " + refusals.joined(separator: "; ")
-        }
-        return .success(
-            Decision(
-                mode: .shadow, exposeFirstLevel: false, exposeSecondLevel: sm, cachingMode: true,
-                description: "host mode: shadow second-level; "
-                    + flags(flts: false, slts: sm, cm: true, scalable: sm) + "; \(reason)"))
+    /// Why the decision is to shadow, for the decision line.
+    private static func shadowReason(_ properties: Properties, refusals: [String]) -> String {
+        if properties.hostMode == .shadow { return "forced by host mode shadow" }
+        if properties.flts == .off { return "x-flts=off" }
+        if !properties.scalableMode { return "legacy mode (x-scalable-mode=off) has no first-level translation" }
+        return "not every device can nest: " + refusals.joined(separator: "; ")
     }
 
     private static func flags(flts: Bool, slts: Bool, cm: Bool, scalable: Bool) -> String {
