@@ -3,23 +3,6 @@ import Testing
 @testable import SwiftVTd
 @testable import VTdModel
 
-/// A unit created from `configure`d defaults; nil and the library's message when refused.
-private func create(_ configure: (inout swiftvtd_config) -> Void) -> (OpaquePointer?, String) {
-    var cfg = swiftvtd_config()
-    swiftvtd_config_init(&cfg)
-    configure(&cfg)
-    var ops = swiftvtd_host_ops()
-    ops.size = UInt32(MemoryLayout<swiftvtd_host_ops>.size)
-    ops.dma_read = { _, _, buf, len in
-        buf?.initializeMemory(as: UInt8.self, repeating: 0, count: Int(len))
-        return 0
-    }
-    ops.dma_write = { _, _, _, _ in 0 }
-    var err = [CChar](repeating: 0, count: 256)
-    let unit = swiftvtd_create(&cfg, &ops, &err, err.count)
-    return (unit, String(cString: err))
-}
-
 private func resolved(_ unit: OpaquePointer) -> swiftvtd_config {
     var cfg = swiftvtd_config()
     cfg.size = UInt32(MemoryLayout<swiftvtd_config>.size)
@@ -35,7 +18,8 @@ struct HostFactsExportTests {
     @Test("eim=auto resolves as intel-iommu's realize: on with remapping and a KVM irqchip or x-buggy-eim")
     func eimAuto() {
         for (irqchip, buggy, intremap, expected) in [(1, 0, 1, 1), (0, 0, 1, 0), (0, 1, 1, 1), (1, 0, 0, 0)] {
-            let (unit, err) = create {
+            var err = ""
+            let unit = makeHandle(error: &err) {
                 $0.eim_auto = 1; $0.kvm_irqchip = UInt8(irqchip); $0.buggy_eim = UInt8(buggy); $0.intremap = UInt8(intremap)
             }
             #expect(unit != nil, "\(err)")
@@ -56,7 +40,8 @@ struct HostFactsExportTests {
             ({ $0.reserved3 = 1 }, "reserved"),
         ]
         for (configure, message) in cases {
-            let (unit, err) = create(configure)
+            var err = ""
+            let unit = makeHandle(error: &err, configure)
             #expect(unit == nil)
             #expect(err.contains(message), "\(err)")
         }
@@ -64,7 +49,8 @@ struct HostFactsExportTests {
 
     @Test("svm with its requirements turns page requests on; a 1.1 caller gets the 1.1 fields only")
     func svmAndOlderCallers() {
-        let (unit, err) = create {
+        var err = ""
+        let unit = makeHandle(error: &err) {
             $0.svm = 1; $0.device_iotlb = 1; $0.scalable_mode = 1; $0.flts = 1; $0.pasid = 1
         }
         #expect(unit != nil, "\(err)")
