@@ -124,6 +124,12 @@ private struct ScalableGuest {
     mutating func pasidIOTLB(page: UInt64) { queue(6 | 3 << 4 | Self.domain << 16, page << 12) }
     mutating func wait() { queue(5 | 1 << 5 | 1 << 32, Self.status) }
     func submit() { mmio(HReg.iqt, UInt64(tail) << 5) }
+    /// What a driver sends once it programmed a PASID entry: a PASID-cache invalidation and a wait.
+    mutating func invalidatePASIDCache() {
+        pasidCacheInvalidation()
+        wait()
+        submit()
+    }
 }
 
 private func hostDevice(_ device: AssignedDevice) -> swiftvtd_host_device {
@@ -178,6 +184,15 @@ private func nestedSetup(profile: FakeIOMMUFD.HostProfile = .nesting(), pasid: B
     return (fake, device, ScalableGuest(guest: guest, unit: unit, sid: sid))
 }
 
+/// `nestedSetup` after machine_done decided nesting; `parent` is the nest parent the device is on.
+private func decidedNestedSetup() throws
+    -> (fake: FakeIOMMUFD, device: AssignedDevice, guest: ScalableGuest, parent: ObjectID)
+{
+    let (fake, device, guest) = try nestedSetup()
+    #expect(machineDone(guest.unit).0 == SWIFTVTD_OK.rawValue)
+    return (fake, device, guest, try #require(fake.attachment(deviceFD: device.deviceFD)))
+}
+
 @Suite("C ABI host devices: negotiation, nested binding, invalidation forwarding")
 struct HostDeviceExportTests {
     @Test("every host device nests: the guest sees FLTS and CM without SLTS; the decision is logged and dumped")
@@ -201,10 +216,8 @@ struct HostDeviceExportTests {
 
     @Test("a first-level PASID entry, a PASID-cache invalidation, two P_IOTLBs and a wait: one HWPT alloc (VTD_S1), attach, one batched invalidate")
     func bindAndBatch() throws {
-        var (fake, device, g) = try nestedSetup()
+        var (fake, device, g, parent) = try decidedNestedSetup()
         defer { swiftvtd_destroy(g.unit) }
-        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
-        let parent = try #require(fake.attachment(deviceFD: device.deviceFD))
         #expect(fake.objects(iommufd: device.iommufd)[parent] == .hwptPaging(ioas: device.ioasID, nestParent: true,
                                                                                automatic: false))
         // Translation on before the guest fills the PASID entry: the device is blocked until the
@@ -238,15 +251,11 @@ struct HostDeviceExportTests {
 
     @Test("reset puts the device back on the nest parent; detach destroys every HWPT the library made")
     func resetAndDetach() throws {
-        var (fake, device, g) = try nestedSetup()
+        var (fake, device, g, parent) = try decidedNestedSetup()
         defer { swiftvtd_destroy(g.unit) }
-        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
-        let parent = try #require(fake.attachment(deviceFD: device.deviceFD))
         g.programTables()
         g.enable()
-        g.pasidCacheInvalidation()
-        g.wait()
-        g.submit()
+        g.invalidatePASIDCache()
         let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
         #expect(nested != parent)
         #expect(dump(g.unit).contains("host device 00:02.0"))
@@ -591,10 +600,8 @@ struct HostDeviceInjectedFailureTests {
 
     @Test("a binding refused at TE (a register write) has no descriptor to stop at: logged, no IQE, the device blocked (not left on its nest parent); the next PASID-cache invalidation binds")
     func refusedBindingAtTranslationEnable() throws {
-        var (fake, device, g) = try nestedSetup()
+        var (fake, device, g, parent) = try decidedNestedSetup()
         defer { swiftvtd_destroy(g.unit) }
-        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
-        let parent = try #require(fake.attachment(deviceFD: device.deviceFD))
         g.programTables()
         // TE applies every binding, then the same event re-reads RID_PASID: refuse both.
         fake.failNext(.hwptAlloc, with: .enomem)
@@ -608,9 +615,7 @@ struct HostDeviceInjectedFailureTests {
         #expect(g.guest.logs.contains { $0.0 == SWIFTVTD_LOG_GUEST_ERROR.rawValue && $0.1.contains("host binding") && $0.1.contains("blocked") },
                 "\(g.guest.logs)")
 
-        g.pasidCacheInvalidation()
-        g.wait()
-        g.submit()
+        g.invalidatePASIDCache()
         #expect(g.mmio32(HReg.fsts) & 0x10 == 0)
         #expect(g.guest.read32(ScalableGuest.status) == 1)
         let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
@@ -621,10 +626,8 @@ struct HostDeviceInjectedFailureTests {
 
     @Test("a re-bind the kernel refuses (new first-level root) blocks the device: the old nested HWPT, now stale, is detached and destroyed; IQE at that descriptor; the resubmission binds the new root")
     func refusedRebindBlocksInsteadOfKeepingTheStaleTable() throws {
-        var (fake, device, g) = try nestedSetup()
+        var (fake, device, g, parent) = try decidedNestedSetup()
         defer { swiftvtd_destroy(g.unit) }
-        #expect(machineDone(g.unit).0 == SWIFTVTD_OK.rawValue)
-        let parent = try #require(fake.attachment(deviceFD: device.deviceFD))
         g.programTables()
         g.enable()
         let old = try #require(fake.attachment(deviceFD: device.deviceFD))
