@@ -166,48 +166,6 @@ private struct FirstLevelStress: StressTables {
     var readerPASID: UInt32? { 0 }
 }
 
-/// The writer's side: a queue in guest memory, filled and kicked through the registers. Scalable
-/// mode uses 256-bit descriptors (IQA.DW), as Linux does and PASID-based invalidation needs.
-private struct DriverQueue {
-    let unit: VTdUnit
-    let guest: GuestMemory
-    let base: UInt64
-    let wide: Bool
-    var tail = 0
-
-    init(unit: VTdUnit, guest: GuestMemory) {
-        self.unit = unit
-        self.guest = guest
-        base = guest.allocatePage()
-        wide = unit.configuration.scalableMode
-        unit.mmioWrite(offset: Reg.invalidationQueueAddress, value: base | (wide ? 1 << 11 : 0), width: 8)
-        let status = UInt32(truncatingIfNeeded: unit.mmioRead(offset: Reg.globalStatus, width: 4))
-        unit.mmioWrite(offset: Reg.globalCommand,
-                       value: UInt64(status & GlobalCommand.translationEnable.rawValue
-                                     | GlobalCommand.queuedInvalidationEnable.rawValue), width: 4)
-        unit.mmioWrite(offset: Reg.invalidationEventAddress, value: 0xFEE0_0000, width: 4)
-        unit.mmioWrite(offset: Reg.invalidationEventControl, value: 0, width: 4)
-    }
-
-    var entries: Int { wide ? 128 : 256 }
-    var tailRegister: UInt64 { UInt64(tail) << (wide ? 5 : 4) }
-
-    /// Places the descriptors and moves IQT: the unit has processed them when this returns.
-    mutating func submit(_ descriptors: [InvalidationDescriptor]) {
-        for d in descriptors {
-            let slot = base + UInt64(tail * (wide ? 32 : 16))
-            guest.write64(slot, d.words.0)
-            guest.write64(slot + 8, d.words.1)
-            if wide {
-                guest.write64(slot + 16, d.words.2)
-                guest.write64(slot + 24, d.words.3)
-            }
-            tail = (tail + 1) % entries
-        }
-        unit.mmioWrite(offset: Reg.invalidationQueueTail, value: tailRegister, width: 8)
-    }
-}
-
 @Suite("Concurrency stress: translations racing table rewrites and queued invalidation")
 struct ConcurrencyStressTests {
     static let epochs = 1500
@@ -222,7 +180,11 @@ struct ConcurrencyStressTests {
         let unit = try! VTdUnit(configuration: tables.configuration, platform: platform)
         platform.unit = unit
         tables.build(guest, unit)
-        var queue = DriverQueue(unit: unit, guest: guest)
+        // The writer's side. Scalable mode uses 256-bit descriptors (IQA.DW), as Linux does and
+        // PASID-based invalidation needs; each epoch's waits raise the completion interrupt.
+        let queue = GuestQueue(unit, guest: guest, wide: tables.configuration.scalableMode)
+        unit.mmioWrite(offset: Reg.invalidationEventAddress, value: 0xFEE0_0000, width: 4)
+        unit.mmioWrite(offset: Reg.invalidationEventControl, value: 0, width: 4)
         platform.statusAddress = guest.allocatePage()
         let readerPASID = tables.readerPASID
 

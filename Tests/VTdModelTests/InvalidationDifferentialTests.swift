@@ -44,12 +44,7 @@ private final class DifferentialScenario {
     var comparisons = 0
 
     // Queue
-    private let queueBase: UInt64
-    private let statusAddress: UInt64
-    private var tail = 0
-    private var wide: Bool { mode == .firstLevel }
-    private var entries: Int { wide ? 128 : 256 }
-    private var waits: UInt32 = 0
+    private let queue: GuestQueue
 
     init(mode: Mode, seed: UInt64) {
         self.mode = mode
@@ -57,8 +52,6 @@ private final class DifferentialScenario {
         var configuration: VTdConfiguration = mode == .firstLevel ? .scalableFirstLevel : .legacy
         configuration.iotlbCapacity = 64  // small, so eviction is part of the run
         unit = guest.makeUnit(configuration)
-        queueBase = guest.allocatePage()
-        statusAddress = guest.allocatePage()
         dirty = []
         entryDirty = []
         switch mode {
@@ -82,6 +75,8 @@ private final class DifferentialScenario {
             }
             unit.enableTranslation(root)
         }
+        // Queued invalidation on, as a driver enables it; 256-bit descriptors for PASID-based ones.
+        queue = GuestQueue(unit, guest: guest, wide: mode == .firstLevel)
         dirty = Array(repeating: [:], count: devices.count)
         entryDirty = Array(repeating: false, count: devices.count)
         for d in devices.indices {
@@ -90,13 +85,6 @@ private final class DifferentialScenario {
                 mapBigRegion(d, table: t, asLargePage: t == 0)
             }
         }
-        // Queued invalidation on, as a driver enables it: IQA, then GCMD.QIE with TE kept.
-        unit.mmioWrite(offset: Reg.invalidationQueueAddress, value: queueBase | (wide ? 1 << 11 : 0), width: 8)
-        let status = UInt32(truncatingIfNeeded: unit.mmioRead(offset: Reg.globalStatus, width: 4))
-        let persistent = status & ~(GlobalCommand.setRootTablePointer.rawValue
-                                    | GlobalCommand.setInterruptRemappingTablePointer.rawValue)
-        unit.mmioWrite(offset: Reg.globalCommand, value: UInt64(persistent | GlobalCommand.queuedInvalidationEnable.rawValue),
-                       width: 4)
     }
 
     // MARK: Tables
@@ -242,26 +230,11 @@ private final class DifferentialScenario {
             }
             cleans.append { [self] in dirty[d] = [:]; entryDirty[d] = false }
         }
-        waits &+= 1
-        descriptors.append(Desc.wait(status: waits, at: statusAddress))
-        for descriptor in descriptors { place(descriptor) }
-        unit.mmioWrite(offset: Reg.invalidationQueueTail, value: UInt64(tail) << (wide ? 5 : 4), width: 8)
         // Only a completed wait makes the invalidation count.
-        let completed = UInt32(truncatingIfNeeded: guest.read64(statusAddress)) == waits
-        #expect(completed, "wait descriptor \(waits) did not complete")
-        #expect(!unit.faultStatus.contains(.invalidationQueueError))
+        let completed = queue.flush(descriptors)
+        #expect(completed, "the wait after \(descriptors) did not complete")
+        #expect(!queue.queueError)
         if completed { for clean in cleans { clean() } }
-    }
-
-    private func place(_ d: InvalidationDescriptor) {
-        let slot = queueBase + UInt64(tail * (wide ? 32 : 16))
-        guest.write64(slot, d.words.0)
-        guest.write64(slot + 8, d.words.1)
-        if wide {
-            guest.write64(slot + 16, d.words.2)
-            guest.write64(slot + 24, d.words.3)
-        }
-        tail = (tail + 1) % entries
     }
 }
 

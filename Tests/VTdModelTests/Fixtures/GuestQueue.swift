@@ -32,21 +32,35 @@ final class GuestQueue {
     /// Sends `descriptors` and a wait with a status write; true when the wait completed (its
     /// status reached memory), which is when a driver considers the invalidation done.
     @discardableResult
-    func flush(_ descriptors: InvalidationDescriptor...) -> Bool {
+    func flush(_ descriptors: InvalidationDescriptor...) -> Bool { flush(descriptors) }
+
+    @discardableResult
+    func flush(_ descriptors: [InvalidationDescriptor]) -> Bool {
         waits &+= 1
-        for d in descriptors + [Desc.wait(status: waits, at: statusAddress)] {
-            let slot = base + UInt64(tail * (wide ? 32 : 16))
-            guest.write64(slot, d.words.0)
-            guest.write64(slot + 8, d.words.1)
-            if wide {
-                guest.write64(slot + 16, d.words.2)
-                guest.write64(slot + 24, d.words.3)
-            }
-            tail = (tail + 1) % entries
-        }
-        unit.mmioWrite(offset: Reg.invalidationQueueTail, value: UInt64(tail) << (wide ? 5 : 4), width: 8)
+        submit(descriptors + [Desc.wait(status: waits, at: statusAddress)])
         return UInt32(truncatingIfNeeded: guest.read64(statusAddress)) == waits
     }
 
+    /// Places `descriptors` in the ring and moves IQT: the unit has run them when this returns.
+    func submit(_ descriptors: [InvalidationDescriptor]) {
+        for d in descriptors {
+            guest.writeDescriptor(d, at: base + UInt64(tail * (wide ? 32 : 16)), wide: wide)
+            tail = (tail + 1) % entries
+        }
+        unit.mmioWrite(offset: Reg.invalidationQueueTail, value: tailRegister, width: 8)
+    }
+
+    /// IQT as written last: IQH reads the same once the unit ran everything submitted.
+    var tailRegister: UInt64 { UInt64(tail) << (wide ? 5 : 4) }
+
     var queueError: Bool { unit.faultStatus.contains(.invalidationQueueError) }
+}
+
+extension Platform {
+    /// One descriptor into a queue slot: all four words in a 256-bit queue, the first two otherwise.
+    func writeDescriptor(_ d: InvalidationDescriptor, at slot: UInt64, wide: Bool) {
+        var words = (d.words.0.littleEndian, d.words.1.littleEndian, d.words.2.littleEndian, d.words.3.littleEndian)
+        let written = withUnsafeBytes(of: &words) { writeGuest(slot, from: UnsafeRawBufferPointer(rebasing: $0.prefix(wide ? 32 : 16))) }
+        precondition(written, "queue slot 0x\(String(slot, radix: 16)) is outside guest memory")
+    }
 }

@@ -114,13 +114,7 @@ final class InvalidationQueueScenario {
 
     /// Writes a descriptor at the tail without telling the unit.
     func place(_ d: InvalidationDescriptor) {
-        let slot = base + UInt64(tail * (wide ? 32 : 16))
-        guest.write64(slot, d.words.0)
-        guest.write64(slot + 8, d.words.1)
-        if wide {
-            guest.write64(slot + 16, d.words.2)
-            guest.write64(slot + 24, d.words.3)
-        }
+        guest.writeDescriptor(d, at: base + UInt64(tail * (wide ? 32 : 16)), wide: wide)
         tail = (tail + 1) % entries
     }
 
