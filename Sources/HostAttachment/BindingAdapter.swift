@@ -71,7 +71,7 @@ extension HostDevices {
                 }
                 guard let nested = s.nested else { return }
                 var failed: HostError?
-                do throws(HostError) { try nested.pasidEntryChanged(binding) } catch {
+                do throws(HostError) { _ = try nested.bind(binding) } catch {
                     failed = error
                     refused = refused || error.errno != nil
                     reporter.log(.guestError, "host binding \(binding): \(error)")

@@ -5,11 +5,6 @@ extension FakeIOMMUFD {
     /// Host virtual addresses the fake hands out for guest RAM: GPA plus this base.
     public static let guestRAMBase: UInt64 = 0x7f00_0000_0000
 
-    /// A resolver for `IOASShadowSink`: all guest-physical memory is one contiguous RAM block.
-    public static let guestRAM: GuestRAMResolver = { gpa, length in
-        gpa.addingReportingOverflow(length).overflow ? nil : guestRAMBase + gpa
-    }
-
     /// Opens a device cdev, binds it to `iommufd`, gives it an IOAS (new unless `ioas` is passed) and
     /// a plain (not nest-parent) HWPT, and attaches it: what vfio-pci with iommufd does in QEMU 10.0.
     public func assignDevice(

@@ -78,46 +78,4 @@ import HostIOMMUTesting
             }
         }
     }
-
-    typealias ShadowStep = (name: String, run: (ShadowHost) throws -> Void)
-
-    static let shadowScenario: [ShadowStep] = [
-        ("map four pages", { try $0.map(0x10000, 4 * page, to: 0x80000) }),
-        ("map a 2 MiB page", { try $0.map(0x20_0000, 0x20_0000, to: 0x4000_0000) }),
-        ("change one page", { try $0.map(0x11000, page, to: 0x9_0000, .read) }),
-        ("unmap through the large page", { try $0.unmap(0x20_1000, 2 * page) }),
-        ("map over several", { try $0.map(0x10000, 0x1_0000, to: 0xA_0000) }),
-        ("unmap a run", { try $0.unmap(0x10000, 0x1_0000) }),
-        ("clear", { try $0.backend.clear($0.device) }),
-    ]
-
-    @Test func everyShadowIoctlFailureRollsBackToTheExactPreviousMappings() throws {
-        let clean = try ShadowHost()
-        var counts: [Int] = []
-        var expected: [[ShadowMapping]] = []
-        for step in Self.shadowScenario {
-            let before = clean.fake.calls.count
-            try step.run(clean)
-            counts.append(clean.fake.calls.count - before)
-            expected.append(clean.kernelMappings)
-        }
-        // Remaps of cut mappings cost maps; contiguous runs unmap in one call.
-        #expect(counts == [1, 1, 4, 3, 2, 1, 2])
-        for (failing, count) in counts.enumerated() {
-            for call in 0..<count {
-                let host = try ShadowHost()
-                for step in Self.shadowScenario[..<failing] { try step.run(host) }
-                let before = host.kernelMappings
-                host.fake.failCall(at: host.fake.calls.count + call, with: .enomem)
-                let where_ = "\(Self.shadowScenario[failing].name), call \(call)"
-                #expect(throws: HostError.self, "\(where_)") { try Self.shadowScenario[failing].run(host) }
-                host.expectAgreement()
-                #expect(host.kernelMappings == before, "\(where_): nothing lost, nothing left behind")
-                for (index, step) in Self.shadowScenario.enumerated() where index >= failing {
-                    try step.run(host)
-                    #expect(host.kernelMappings == expected[index], "\(where_), retrying \(step.name)")
-                }
-            }
-        }
-    }
 }
