@@ -29,38 +29,35 @@ extension HostDevices {
                 return .failure(HostError(.configuration, "\(decision.description): \(error.description)"))
             }
         }
-        var nested: NestedBackend?
-        if decision.mode == .nested {
-            // Negotiation chose nesting only if every device is on iommufd.
-            switch startNesting(guest: guest, devices: candidates.compactMap(\.device)) {
-            case .success(let backend): nested = backend
-            case .failure(let error):
-                return .failure(HostError(error.kind, "\(decision.description), but: \(error.message)"))
+        // Negotiation chose nesting only if every device is on iommufd.
+        let nesting = decision.mode == .nested ? candidates.compactMap(\.device) : nil
+        do throws(HostError) {
+            try state.withLock { s throws(HostError) in
+                if let nesting { s.nested = try Self.startNesting(guest: guest, devices: nesting, seam: s.seam) }
+                s.decision = decision
             }
+        } catch {
+            return .failure(HostError(error.kind, "\(decision.description), but: \(error.message)"))
         }
-        state.withLock { s in
-            s.decision = decision
-            s.nested = nested
-        }
-        if nested != nil { unit.setHostBindingObserver(self) }
+        if nesting != nil { unit.setHostBindingObserver(self) }
         // Every run without assigned devices would print it: a trace line then, a log line otherwise.
         reporter.log(decision.mode == .emulatedOnly ? .trace : .info, decision.description)
         return .success(decision)
     }
 
-    /// A nested backend that adopted every device, or the first refusal (with the devices adopted
-    /// before it given back).
-    private func startNesting(guest: GuestCapabilityProfile, devices: [AssignedDevice])
-        -> Result<NestedBackend, HostError>
+    /// A nested backend that adopted every device; on a refusal, the devices adopted before it are
+    /// given back and the refusal thrown.
+    private static func startNesting(guest: GuestCapabilityProfile, devices: [AssignedDevice], seam: IoctlSeam)
+        throws(HostError) -> NestedBackend
     {
         let backend = NestedBackend(guest: guest, seam: seam)
         for device in devices {
             do throws(HostError) { try backend.adopt(device) } catch {
                 for adopted in backend.assignedDevices { try? backend.release(adopted.requesterID) }
-                return .failure(error)
+                throw error
             }
         }
-        return .success(backend)
+        return backend
     }
 
     /// The translation capabilities the guest sees, for the decision line.

@@ -10,7 +10,7 @@ import VTdSpec
 
 public final class HostDevices: HostBindingObserver {
     /// One device as the host handed it over.
-    public struct Candidate {
+    public struct Candidate: Sendable {
         public var device: AssignedDevice?  // nil: legacy VFIO container (shadowed by the host's notifiers)
         public var name: String
         public var info: HostIOMMUInfo?
@@ -22,6 +22,8 @@ public final class HostDevices: HostBindingObserver {
         }
     }
 
+    /// Not Sendable (NestedBackend and the seam are single-threaded): the Mutex owns it, and
+    /// Swift 6's region checking proves that no part of it leaves a `withLock`.
     struct State {
         var candidates: [UInt16: Candidate] = [:]
         var decision: Negotiation.Decision?
@@ -33,23 +35,21 @@ public final class HostDevices: HostBindingObserver {
         /// The first queued descriptor since the last barrier whose setup change the kernel refused
         /// (a binding it would not allocate or attach): the next barrier reports it as not done.
         var failedDescriptor: Int?
+        /// The door to the kernel: the real ioctl, or a test double.
         var seam: IoctlSeam = .kernel
     }
 
     unowned let unit: VTdUnit
     let reporter: HostReporter
-    let state = Mutex(State())
-    /// The door to the kernel: the real ioctl, or a test double (tests set it before any attach).
-    public var seam: IoctlSeam {
-        get { state.withLock { $0.seam } }
-        set { state.withLock { $0.seam = newValue } }
-    }
+    let state: Mutex<State>
 
     /// `unit` must outlive this object (its owner keeps both); it holds this object strongly
-    /// once the decision installs it as the unit's HostBindingObserver.
-    public init(unit: VTdUnit, reporter: HostReporter) {
+    /// once the decision installs it as the unit's HostBindingObserver. Tests pass a `seam` that
+    /// sends every ioctl to a fake kernel.
+    public init(unit: VTdUnit, reporter: HostReporter, seam: sending IoctlSeam = .kernel) {
         self.unit = unit
         self.reporter = reporter
+        state = Mutex(State(seam: seam))
     }
 
     public var decision: Negotiation.Decision? { state.withLock { $0.decision } }
@@ -65,7 +65,7 @@ public final class HostDevices: HostBindingObserver {
         }
         var candidate = candidate
         if let device = candidate.device {
-            candidate.info = try NestedBackend.probe(device, seam: seam)
+            candidate.info = try state.withLock { s throws(HostError) in try NestedBackend.probe(device, seam: s.seam) }
         }
         if let decision { try hotPlug(candidate, after: decision) }
         state.withLock { $0.candidates[sid] = candidate }

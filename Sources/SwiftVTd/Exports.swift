@@ -9,8 +9,9 @@ import VTdModel
 final class UnitHandle {
     let unit: VTdUnit
     let platform: HostPlatform
-    /// VFIO host devices and the host-mode decision (Sources/HostAttachment).
-    let hostDevices: HostDevices
+    /// VFIO host devices and the host-mode decision (Sources/HostAttachment). Tests replace it,
+    /// before any attach, with one whose ioctls reach a fake kernel.
+    var hostDevices: HostDevices
     init(unit: VTdUnit, platform: HostPlatform) {
         self.unit = unit
         self.platform = platform

@@ -4,9 +4,7 @@ import CSwiftVTd
 import HostAttachment
 import VTdModel
 
-// Unchecked: the C host's callback table and its opaque pointer are immutable after create, and
-// swiftvtd.h makes the callbacks callable from any thread (translate runs on any QEMU thread).
-// The compiler cannot see either promise through C pointers.
+// Unchecked: the C callback table is immutable after create and swiftvtd.h makes it callable from any thread.
 final class HostPlatform: Platform, @unchecked Sendable {
     private let ops: swiftvtd_host_ops
     /// aw-bits: the C ABI promises event ranges inside the guest's address width.

@@ -1,4 +1,5 @@
 import CSwiftVTd
+import HostAttachment
 import HostIOMMU
 import HostIOMMUTesting
 import Testing
@@ -132,6 +133,11 @@ private struct ScalableGuest {
     }
 }
 
+/// Sends the unit's host ioctls to `fake` (before any attach).
+private func useFakeKernel(_ unit: OpaquePointer, _ fake: FakeIOMMUFD) {
+    withHandle(unit) { $0.hostDevices = HostDevices(unit: $0.unit, reporter: $0.platform, seam: fake.seam) }
+}
+
 private func hostDevice(_ device: AssignedDevice) -> swiftvtd_host_device {
     var d = swiftvtd_host_device()
     d.size = UInt32(MemoryLayout<swiftvtd_host_device>.size)
@@ -178,7 +184,7 @@ private func nestedSetup(profile: FakeIOMMUFD.HostProfile = .nesting(), pasid: B
                                        profile: FakeIOMMUFD.DeviceProfile(host: profile), iommufd: iommufd)
     let guest = HostTestGuest()
     let unit = try #require(guest.makeUnit { $0.scalable_mode = 1; $0.pasid = pasid ? 1 : 0 })
-    withHandle(unit) { $0.hostDevices.seam = fake.seam }
+    useFakeKernel(unit, fake)
     let (rc, err) = attach(unit, sid: sid, hostDevice(device))
     #expect(rc == SWIFTVTD_OK.rawValue, "\(err)")
     return (fake, device, ScalableGuest(guest: guest, unit: unit, sid: sid))
@@ -284,7 +290,7 @@ struct HostDeviceExportTests {
         let guest = HostTestGuest()
         let bare = try #require(guest.makeUnit { $0.scalable_mode = 1 })
         defer { swiftvtd_destroy(bare) }
-        withHandle(bare) { $0.hostDevices.seam = fake.seam }
+        useFakeKernel(bare, fake)
         #expect(machineDone(bare).0 == SWIFTVTD_OK.rawValue)
         let third = try fake.assignDevice(requesterID: RequesterID(rawValue: 0x20), iommufd: device.iommufd)
         let (rc, err) = attach(bare, sid: 0x20, hostDevice(third))
@@ -486,7 +492,7 @@ private func runHostDeviceLife(_ fake: FakeIOMMUFD, _ device: AssignedDevice) ->
     let guest = HostTestGuest()
     guard let unit = guest.makeUnit({ $0.scalable_mode = 1; $0.pasid = 1 }) else { return outcome }
     defer { swiftvtd_destroy(unit) }
-    withHandle(unit) { $0.hostDevices.seam = fake.seam }
+    useFakeKernel(unit, fake)
     var g = ScalableGuest(guest: guest, unit: unit, sid: device.requesterID.rawValue)
     outcome.attached = attach(unit, sid: g.sid, hostDevice(device)).0 == SWIFTVTD_OK.rawValue
     guard outcome.attached else { return outcome }
@@ -724,7 +730,7 @@ struct HostDeviceShadowKindTests {
     fileprivate func setup(_ device: swiftvtd_host_device, fake: FakeIOMMUFD? = nil) throws -> CachingModeGuest {
         let guest = HostTestGuest()
         let unit = try #require(guest.makeUnit { $0.caching_mode = 1 })
-        if let fake { withHandle(unit) { $0.hostDevices.seam = fake.seam } }
+        if let fake { useFakeKernel(unit, fake) }
         let g = CachingModeGuest(guest: guest, unit: unit)
         let (rc, err) = attach(unit, sid: g.sid, device)
         #expect(rc == SWIFTVTD_OK.rawValue, "\(err)")
