@@ -38,31 +38,27 @@ private final class HostTestGuest {
 
     /// A unit behind the C ABI whose memory is this guest.
     func makeUnit(_ configure: (inout swiftvtd_config) -> Void) -> OpaquePointer? {
-        var cfg = swiftvtd_config()
-        swiftvtd_config_init(&cfg)
-        configure(&cfg)
-        var ops = swiftvtd_host_ops()
-        ops.size = UInt32(MemoryLayout<swiftvtd_host_ops>.size)
-        ops.opaque = Unmanaged.passUnretained(self).toOpaque()
-        ops.dma_read = { opaque, address, buffer, length in
-            let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
-            guest.read(address, UnsafeMutableRawBufferPointer(start: buffer, count: Int(length)))
-            return 0
-        }
-        ops.dma_write = { opaque, address, buffer, length in
-            let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
-            guest.write(address, UnsafeRawBufferPointer(start: buffer, count: Int(length)))
-            return 0
-        }
-        ops.log = { opaque, level, message in
-            let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
-            guest.logs.append((level, String(cString: message!)))
-        }
-        ops.event = { opaque, event in
-            let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
-            guest.events.append(event!.pointee)
-        }
-        return swiftvtd_create(&cfg, &ops, nil, 0)
+        createUnit(hostOps: { ops in
+            ops.opaque = Unmanaged.passUnretained(self).toOpaque()
+            ops.dma_read = { opaque, address, buffer, length in
+                let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
+                guest.read(address, UnsafeMutableRawBufferPointer(start: buffer, count: Int(length)))
+                return 0
+            }
+            ops.dma_write = { opaque, address, buffer, length in
+                let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
+                guest.write(address, UnsafeRawBufferPointer(start: buffer, count: Int(length)))
+                return 0
+            }
+            ops.log = { opaque, level, message in
+                let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
+                guest.logs.append((level, String(cString: message!)))
+            }
+            ops.event = { opaque, event in
+                let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
+                guest.events.append(event!.pointee)
+            }
+        }, configure)
     }
 }
 
@@ -125,6 +121,24 @@ private struct ScalableGuest {
     mutating func pasidIOTLB(page: UInt64) { queue(6 | 3 << 4 | Self.domain << 16, page << 12) }
     mutating func wait() { queue(5 | 1 << 5 | 1 << 32, Self.status) }
     func submit() { mmio(HReg.iqt, UInt64(tail) << 5) }
+    /// No IQE, and the wait's status write reached memory.
+    func expectWaitCompleted(sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(mmio32(HReg.fsts) & 0x10 == 0, "IQE", sourceLocation: sourceLocation)
+        #expect(guest.read32(Self.status) == 1, "wait status", sourceLocation: sourceLocation)
+    }
+
+    /// IQE with IQH on descriptor 0: the queue stopped at the first descriptor of the ring.
+    func expectQueueStoppedAtFirstDescriptor(sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(mmio32(HReg.fsts) & 0x10 != 0, "IQE", sourceLocation: sourceLocation)
+        #expect(mmio(HReg.iqh) == 0, "IQH", sourceLocation: sourceLocation)
+    }
+
+    /// The guest clears FSTS.IQE (RW1C) and the queue runs again from IQH.
+    func clearQueueErrorAndResume() {
+        mmio(HReg.fsts, 0x10, 4)
+        submit()
+    }
+
     /// What a driver sends once it programmed a PASID entry: a PASID-cache invalidation and a wait.
     mutating func invalidatePASIDCache() {
         pasidCacheInvalidation()
@@ -587,8 +601,7 @@ struct HostDeviceInjectedFailureTests {
         g.wait()  // 2
         g.submit()
 
-        #expect(g.mmio32(HReg.fsts) & 0x10 != 0)  // IQE
-        #expect(g.mmio(HReg.iqh) == 0)
+        g.expectQueueStoppedAtFirstDescriptor()
         #expect(g.mmio(HReg.iqercd) & 0xF == 0)  // IQEI: no detail
         #expect(g.guest.read32(ScalableGuest.status) == 0)
         #expect(fake.attachment(deviceFD: device.deviceFD) == nil)  // still blocked
@@ -596,10 +609,8 @@ struct HostDeviceInjectedFailureTests {
                 "\(g.guest.logs)")
 
         // The guest clears IQE and the queue runs again from IQH: this time the kernel agrees.
-        g.mmio(HReg.fsts, 0x10, 4)
-        g.submit()
-        #expect(g.mmio32(HReg.fsts) & 0x10 == 0)
-        #expect(g.guest.read32(ScalableGuest.status) == 1)
+        g.clearQueueErrorAndResume()
+        g.expectWaitCompleted()
         let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
         #expect(fake.objects(iommufd: device.iommufd)[nested] != nil)
     }
@@ -622,8 +633,7 @@ struct HostDeviceInjectedFailureTests {
                 "\(g.guest.logs)")
 
         g.invalidatePASIDCache()
-        #expect(g.mmio32(HReg.fsts) & 0x10 == 0)
-        #expect(g.guest.read32(ScalableGuest.status) == 1)
+        g.expectWaitCompleted()
         let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
         #expect(nested != parent)
         #expect(fake.objects(iommufd: device.iommufd)[nested] == .hwptNested(parent: parent))
@@ -646,8 +656,7 @@ struct HostDeviceInjectedFailureTests {
         g.pasidCacheInvalidation()  // descriptor 0: refused
         g.wait()  // 1
         g.submit()
-        #expect(g.mmio32(HReg.fsts) & 0x10 != 0)  // IQE
-        #expect(g.mmio(HReg.iqh) == 0)
+        g.expectQueueStoppedAtFirstDescriptor()
         #expect(g.guest.read32(ScalableGuest.status) == 0)
         // Blocked, not left on the table the guest replaced (nor on the parent).
         #expect(fake.attachment(deviceFD: device.deviceFD) == nil)
@@ -655,10 +664,8 @@ struct HostDeviceInjectedFailureTests {
         #expect(g.guest.logs.contains { $0.0 == SWIFTVTD_LOG_GUEST_ERROR.rawValue && $0.1.contains("is blocked") },
                 "\(g.guest.logs)")
 
-        g.mmio(HReg.fsts, 0x10, 4)
-        g.submit()
-        #expect(g.mmio32(HReg.fsts) & 0x10 == 0)
-        #expect(g.guest.read32(ScalableGuest.status) == 1)
+        g.clearQueueErrorAndResume()
+        g.expectWaitCompleted()
         let nested = try #require(fake.attachment(deviceFD: device.deviceFD))
         #expect(fake.objects(iommufd: device.iommufd)[nested] == .hwptNested(parent: parent))
         #expect(fake.nestedTable(iommufd: device.iommufd, hwpt: nested)?.rootPointer == newRoot)

@@ -15,32 +15,27 @@ final class CGuest {
 
     /// Creates a unit whose callbacks reach this guest.
     func makeUnit(_ configure: (inout swiftvtd_config) -> Void = { _ in }) -> OpaquePointer {
-        var cfg = swiftvtd_config()
-        swiftvtd_config_init(&cfg)
-        configure(&cfg)
-        var ops = swiftvtd_host_ops()
-        ops.size = UInt32(MemoryLayout<swiftvtd_host_ops>.size)
-        ops.opaque = Unmanaged.passUnretained(self).toOpaque()
-        ops.dma_read = { opaque, gpa, buffer, length in
-            let guest = Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue()
-            guard gpa <= UInt64(guest.ram.count), length <= UInt64(guest.ram.count) - gpa else { return -1 }
-            guest.ram.withUnsafeBytes { buffer!.copyMemory(from: $0.baseAddress! + Int(gpa), byteCount: Int(length)) }
-            return 0
-        }
-        ops.dma_write = { opaque, gpa, buffer, length in
-            let guest = Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue()
-            guard gpa <= UInt64(guest.ram.count), length <= UInt64(guest.ram.count) - gpa else { return -1 }
-            guest.ram.withUnsafeMutableBytes { ($0.baseAddress! + Int(gpa)).copyMemory(from: buffer!, byteCount: Int(length)) }
-            return 0
-        }
-        ops.send_msi = { opaque, address, data in
-            Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue().msis.append((address, data))
-        }
-        ops.event = { opaque, event in
-            Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue().events.append(event!.pointee)
-        }
-        var err = [CChar](repeating: 0, count: 256)
-        return swiftvtd_create(&cfg, &ops, &err, err.count)!
+        createUnit(hostOps: { ops in
+            ops.opaque = Unmanaged.passUnretained(self).toOpaque()
+            ops.dma_read = { opaque, gpa, buffer, length in
+                let guest = Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue()
+                guard gpa <= UInt64(guest.ram.count), length <= UInt64(guest.ram.count) - gpa else { return -1 }
+                guest.ram.withUnsafeBytes { buffer!.copyMemory(from: $0.baseAddress! + Int(gpa), byteCount: Int(length)) }
+                return 0
+            }
+            ops.dma_write = { opaque, gpa, buffer, length in
+                let guest = Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue()
+                guard gpa <= UInt64(guest.ram.count), length <= UInt64(guest.ram.count) - gpa else { return -1 }
+                guest.ram.withUnsafeMutableBytes { ($0.baseAddress! + Int(gpa)).copyMemory(from: buffer!, byteCount: Int(length)) }
+                return 0
+            }
+            ops.send_msi = { opaque, address, data in
+                Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue().msis.append((address, data))
+            }
+            ops.event = { opaque, event in
+                Unmanaged<CGuest>.fromOpaque(opaque!).takeUnretainedValue().events.append(event!.pointee)
+            }
+        }, configure)!
     }
 }
 
