@@ -174,12 +174,7 @@ static void test_create_rejects_wrong_version(void)
 static void test_create_and_read_version(void)
 {
     Guest *g = g_new0(Guest, 1);
-    swiftvtd_host_ops ops = guest_ops(g);
-    swiftvtd_config cfg;
-    char err[256] = "";
-    api.config_init(&cfg);
-    swiftvtd_t *unit = api.create(&cfg, &ops, err, sizeof(err));
-    g_assert_nonnull(unit);
+    swiftvtd_t *unit = create_unit(g, NULL);
     g_assert_cmpuint(api.mmio_size(unit), ==, 0x230);
     g_assert_cmphex(api.mmio_read(unit, 0x0, 4), ==, 0x10);
     /* Sizes other than 4 and 8 and offsets outside the window read as 0. */
@@ -378,12 +373,7 @@ static void test_reset_restores_the_window(void)
 static void test_interrupt_remap_disabled_passes_through(void)
 {
     Guest *g = g_new0(Guest, 1);
-    swiftvtd_host_ops ops = guest_ops(g);
-    swiftvtd_config cfg;
-    char err[256] = "";
-    api.config_init(&cfg);
-    swiftvtd_t *unit = api.create(&cfg, &ops, err, sizeof(err));
-    g_assert_nonnull(unit);
+    swiftvtd_t *unit = create_unit(g, NULL);
 
     /* Out of reset GSTS.IRES is clear: a remappable MSI is delivered as it came. */
     swiftvtd_msi in = { .address = 0xFEE00010, .data = 0 }, out = { 0 };
@@ -408,12 +398,7 @@ static void test_interrupt_remap_disabled_passes_through(void)
 static void test_interrupt_remap_through_irte(void)
 {
     Guest *g = g_new0(Guest, 1);
-    swiftvtd_host_ops ops = guest_ops(g);
-    swiftvtd_config cfg;
-    char err[256] = "";
-    api.config_init(&cfg);
-    swiftvtd_t *unit = api.create(&cfg, &ops, err, sizeof(err));
-    g_assert_nonnull(unit);
+    swiftvtd_t *unit = create_unit(g, NULL);
 
     /* IRTE 2 of a 16-entry table at 0x8000: present, vector 0x61, xAPIC destination 3. */
     uint64_t irte_lo = 1 | (0x61ull << 16) | (0x0300ull << 32), irte_hi = 0;
@@ -446,12 +431,7 @@ static void test_interrupt_remap_through_irte(void)
 static void test_page_request_needs_the_feature(void)
 {
     Guest *g = g_new0(Guest, 1);
-    swiftvtd_host_ops ops = guest_ops(g);
-    swiftvtd_config cfg;
-    char err[256] = "";
-    api.config_init(&cfg);
-    swiftvtd_t *unit = api.create(&cfg, &ops, err, sizeof(err));
-    g_assert_nonnull(unit);
+    swiftvtd_t *unit = create_unit(g, NULL);
     swiftvtd_pri_request req = { .size = sizeof(req), .sid = 0x0010, .prg_index = 1,
                                  .pasid = SWIFTVTD_NO_PASID, .flags = SWIFTVTD_PRQ_READ | SWIFTVTD_PRQ_LAST,
                                  .addr = 0x1000 };
