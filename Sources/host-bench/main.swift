@@ -76,15 +76,18 @@ func nested(unmapsPerWait: Int) -> Figures {
 /// tables (DMA targets are never read). Each MAP event becomes IOMMU_IOAS_MAP and each UNMAP event
 /// IOMMU_IOAS_UNMAP on the device's IOAS, as VFIO's iommufd backend does from its IOMMU notifier;
 /// the fake kernel refuses what the real one would (an unmap that cuts an area, a double map).
+/// Unless `feedsKernel` is false: then events are dropped, so a run times the model alone.
 final class ShadowingVMM: Platform {
     var bytes = [UInt8](repeating: 0, count: 4 << 20)
     var next: UInt64 = 0x10000
+    let feedsKernel: Bool
     let fake = FakeIOMMUFD()
     let iommufd: Int32
     let ioas: ObjectID
     let client: IOMMUFDClient
 
-    init() {
+    init(feedsKernel: Bool) {
+        self.feedsKernel = feedsKernel
         iommufd = fake.openIOMMUFD()
         client = IOMMUFDClient(seam: fake.seam)
         do { ioas = try client.allocateIOAS(iommufd: iommufd) } catch { fail("IOAS: \(error)") }
@@ -107,6 +110,7 @@ final class ShadowingVMM: Platform {
     }
     func sendMSI(address: UInt64, data: UInt32) {}
     func notify(_ event: PlatformEvent) {
+        guard feedsKernel else { return }
         do throws(HostError) {
             switch event {
             case let .map(_, _, address, size, translated, permissions):
@@ -152,21 +156,43 @@ final class ShadowingVMM: Platform {
 /// Legacy mode with caching mode and a MAP notifier on 00:01.0 (domain 1): the guest maps `pages`
 /// 4 KiB pages (scattered or contiguous in guest-physical memory), invalidates them
 /// page-selectively, unmaps them and invalidates again, `pairs` times (figures scaled to
-/// `pairsPerFigure`). Counts the IOAS ioctls the events cost. `host`: how the unit sends events, per
-/// leaf (as for a legacy type1 container, one VFIO_IOMMU_MAP/UNMAP_DMA an event) or in whole areas
-/// (iommufd). `pagewise`: the map is invalidated one page at a time, as Linux does when VFIO type1
-/// maps scattered pages (one iommu_map, so one caching-mode flush, per physically contiguous run).
+/// `pairsPerFigure`). `host`: how the unit sends events, per leaf (as for a legacy type1 container,
+/// one VFIO_IOMMU_MAP/UNMAP_DMA an event) or in whole areas (iommufd). `pagewise`: the map is
+/// invalidated one page at a time, as Linux does when VFIO type1 maps scattered pages (one
+/// iommu_map, so one caching-mode flush, per physically contiguous run). Two runs: one times the
+/// model without the VMM, one counts the IOAS ioctls its events cost.
 func modelShadow(pages: Int = 256, contiguous: Bool, host: ShadowHost, pagewise: Bool = false, pairs: Int = 200,
                  name: String? = nil) -> Figures {
-    let guest = ShadowingVMM()
+    var figures = Figures(name: name ?? "model shadow, \(host == .wholeAreas ? "iommufd" : "per leaf"), "
+                              + (contiguous ? "contiguous" : pagewise ? "scattered, PSI/page" : "scattered"))
+    let timed = ShadowingVMM(feedsKernel: false)
+    let start = now()
+    let traps = shadowPairs(timed, pages: pages, contiguous: contiguous, host: host, pagewise: pagewise, pairs: pairs)
+    figures.nanoseconds = (now() - start) * UInt64(pairsPerFigure) / UInt64(pairs)
+    let counted = ShadowingVMM(feedsKernel: true)
+    _ = shadowPairs(counted, pages: pages, contiguous: contiguous, host: host, pagewise: pagewise, pairs: pairs)
+    if !counted.fake.areas(iommufd: counted.iommufd, ioas: counted.ioas).isEmpty {
+        fail("\(figures.name): the IOAS kept mappings")
+    }
+    figures.mapCalls = counted.fake.count(.ioasMap) * pairsPerFigure / pairs
+    figures.unmapCalls = counted.fake.count(.ioasUnmap) * pairsPerFigure / pairs
+    figures.traps = traps * pairsPerFigure / pairs
+    return figures
+}
+
+/// One run of `modelShadow`'s guest on `vmm`; returns the VMM traps (invalidations) it took. The
+/// fake kernel's call log covers the pairs only.
+func shadowPairs(_ vmm: ShadowingVMM, pages: Int, contiguous: Bool, host: ShadowHost, pagewise: Bool, pairs: Int)
+    -> Int
+{
     var configuration = VTdConfiguration()
     configuration.cachingMode = true
-    guard let unit = try? VTdUnit(configuration: configuration, platform: guest) else { fail("model unit") }
+    guard let unit = try? VTdUnit(configuration: configuration, platform: vmm) else { fail("model unit") }
     let sid: UInt16 = 0x08
-    let (rootTable, contextTable, slRoot) = (guest.page(), guest.page(), guest.page())
-    guest.write(rootTable, contextTable | 1)
-    guest.write(contextTable + UInt64(sid) * 16, slRoot | 1)
-    guest.write(contextTable + UInt64(sid) * 16 + 8, 1 << 8 | 2)
+    let (rootTable, contextTable, slRoot) = (vmm.page(), vmm.page(), vmm.page())
+    vmm.write(rootTable, contextTable | 1)
+    vmm.write(contextTable + UInt64(sid) * 16, slRoot | 1)
+    vmm.write(contextTable + UInt64(sid) * 16 + 8, 1 << 8 | 2)
     do { try unit.setNotifications([.map, .unmap], sourceID: sid, pasid: nil) } catch { fail("\(error)") }
     unit.setShadowHost(host, sourceID: sid)
     unit.mmioWrite(offset: 0x20, value: rootTable, width: 8)
@@ -174,42 +200,36 @@ func modelShadow(pages: Int = 256, contiguous: Bool, host: ShadowHost, pagewise:
     unit.mmioWrite(offset: 0x18, value: 1 << 31, width: 4)
     let iro = Int(unit.mmioRead(offset: 0x10, width: 8) >> 8 & 0x3FF) * 16
     let base: UInt64 = 0x1000_0000
-    let slots = (0..<pages).map { guest.leafSlot(root: slRoot, iova: base + UInt64($0) << 12) }
+    let slots = (0..<pages).map { vmm.leafSlot(root: slRoot, iova: base + UInt64($0) << 12) }
     let pagesMask = UInt64(pages.trailingZeroBitCount)  // pages: a power of two
     func invalidate(_ iova: UInt64 = base, mask: UInt64 = pagesMask) {
         unit.mmioWrite(offset: iro, value: iova | mask, width: 8)                    // IVA, AM: 2^mask pages
         unit.mmioWrite(offset: iro + 8, value: 1 << 63 | 3 << 60 | 1 << 32, width: 8)  // PSI, domain 1
     }
-    var figures = Figures(name: name ?? "model shadow, \(host == .wholeAreas ? "iommufd" : "per leaf"), "
-                              + (contiguous ? "contiguous" : pagewise ? "scattered, PSI/page" : "scattered"))
-    guest.fake.clearCallLog()
-    let start = now()
+    vmm.fake.clearCallLog()
+    var traps = 0
     for _ in 0..<pairs {
         for (i, slot) in slots.enumerated() {
-            guest.write(slot, 0x4000_0000 + UInt64(contiguous ? i : 2 * i) << 12 | 3)
+            vmm.write(slot, 0x4000_0000 + UInt64(contiguous ? i : 2 * i) << 12 | 3)
             if pagewise {
                 invalidate(base + UInt64(i) << 12, mask: 0)
-                figures.traps += 1
+                traps += 1
             }
         }
         if !pagewise {
             invalidate()
-            figures.traps += 1
+            traps += 1
         }
-        for slot in slots { guest.write(slot, 0) }
+        for slot in slots { vmm.write(slot, 0) }
         invalidate()
-        figures.traps += 1
+        traps += 1
     }
-    figures.nanoseconds = (now() - start) * UInt64(pairsPerFigure) / UInt64(pairs)
-    if !guest.fake.areas(iommufd: guest.iommufd, ioas: guest.ioas).isEmpty { fail("\(figures.name): the IOAS kept mappings") }
-    figures.mapCalls = guest.fake.count(.ioasMap) * pairsPerFigure / pairs
-    figures.unmapCalls = guest.fake.count(.ioasUnmap) * pairsPerFigure / pairs
-    figures.traps = figures.traps * pairsPerFigure / pairs
-    return figures
+    return traps
 }
 let pairsPerFigure = 1_000
 
-print("host operations per \(pairs) guest map+unmap pairs (4 KiB pages, fake iommufd kernel)")
+print("host operations per \(pairs) guest map+unmap pairs (4 KiB pages, fake iommufd kernel); us/pair: the library's")
+print("side (nested: NestedBackend and the fake kernel; shadowing: the model, without the VMM's ioctls)")
 print("mode                                 map ioctls  unmap ioctls  total ioctls  VMM traps  us/pair")
 for figures in [nested(unmapsPerWait: 1), nested(unmapsPerWait: 16),
                 modelShadow(pages: 1, contiguous: true, host: .wholeAreas, pairs: pairs, name: "shadow (caching mode)")] {
