@@ -147,8 +147,28 @@ public func swiftvtd_translate(_ unit: OpaquePointer?, _ req: UnsafePointer<swif
         return SWIFTVTD_EINVAL.rawValue
     }
     // PASIDs are 20 bits.
+    if r.pasid != SWIFTVTD_NO_PASID && r.pasid > PASID.maximum { return SWIFTVTD_EINVAL.rawValue }
+    // The IOTLB hit first: no request value, no outcome to convert.
+    if r.flags & UInt8(SWIFTVTD_REQ_ATS) == 0,
+       let t = withHandle(unit, {
+           $0.unit.cachedTranslation(sourceID: r.sid, pasid: r.pasid == SWIFTVTD_NO_PASID ? noPASID : r.pasid,
+                                     address: r.addr, access: Permissions(rawValue: r.access),
+                                     privileged: r.flags & UInt8(SWIFTVTD_REQ_PRIVILEGED) != 0)
+       }) {
+        out.pointee = swiftvtd_translation(translated: t.translated, page_mask: t.pageMask,
+                                           perm: UInt32(t.permissions.rawValue),
+                                           kind: UInt8(SWIFTVTD_XLATE_OK.rawValue), fault_reason: 0, identity: 0,
+                                           reserved: 0)
+        return SWIFTVTD_OK.rawValue
+    }
+    return translateLocked(unit, r, out)
+}
+
+/// `swiftvtd_translate` past the lock-free hit (kept out of line: the hit path stays small).
+@inline(never)
+func translateLocked(_ unit: OpaquePointer, _ r: swiftvtd_translate_request,
+                     _ out: UnsafeMutablePointer<swiftvtd_translation>) -> Int32 {
     let pasid: UInt32? = r.pasid == SWIFTVTD_NO_PASID ? nil : r.pasid
-    if let pasid, pasid > PASID.maximum { return SWIFTVTD_EINVAL.rawValue }
     let request = TranslationRequest(
         sourceID: r.sid, pasid: pasid, address: r.addr, access: Permissions(rawValue: r.access),
         privileged: r.flags & UInt8(SWIFTVTD_REQ_PRIVILEGED) != 0,

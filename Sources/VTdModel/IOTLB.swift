@@ -111,8 +111,9 @@ final class IOTLBStorage: @unchecked Sendable {
     static let ways = 8
     /// Size of each generation table (domain, domain+PASID).
     static let generationSlots = 4096
-    /// Words of payload per way: requester key; output page; stamp << 32 | effective PASID;
-    /// nested << 32 | domain << 8 | permissions.
+    /// Words of payload per way: requester key; output page | `Hit` bits (what a lock-free hit
+    /// returns as it is); stamp << 32 | effective PASID; PASID slot << 40 | nested << 32 |
+    /// domain << 8 | permissions.
     static let slotWords = 4
 
     let sets: Int
@@ -179,6 +180,9 @@ final class IOTLBStorage: @unchecked Sendable {
     static let privilegedBit: UInt64 = 1 << 48
     /// In the fourth payload word: the entry is a nested translation.
     static let nestedBit: UInt64 = 1 << 32
+    /// In the fourth payload word, 12 bits from here: the entry's `pasidSlot`, kept so that a
+    /// lookup checks the stamp without hashing.
+    static let pasidSlotShift: UInt64 = 40
 
     @inline(__always)
     static func requesterKey(sourceID: UInt16, pasid: UInt32, privileged: Bool) -> UInt64 {
@@ -206,17 +210,24 @@ final class IOTLBStorage: @unchecked Sendable {
 
     @inline(__always)
     func stamp(_ domain: UInt16, _ pasid: UInt32, nested: Bool) -> UInt32 {
-        let common = globalGeneration.load(ordering: .relaxed)
-            &+ domainGenerations[Self.domainSlot(domain)].load(ordering: .relaxed)
-            &+ pasidGenerations[Self.pasidSlot(domain, pasid)].load(ordering: .relaxed)
-        guard nested else { return common }
-        return common &+ nestedGenerations[Self.domainSlot(domain)].load(ordering: .relaxed)
+        stamp(domainSlot: Self.domainSlot(domain), pasidSlot: Self.pasidSlot(domain, pasid), nested: nested)
     }
 
-    /// The stamp an entry must carry to be live, from its third and fourth payload words.
     @inline(__always)
-    func stamp(third: UInt64, fourth: UInt64) -> UInt32 {
-        stamp(UInt16(truncatingIfNeeded: fourth &>> 8), UInt32(truncatingIfNeeded: third),
+    func stamp(domainSlot: Int, pasidSlot: Int, nested: Bool) -> UInt32 {
+        let common = globalGeneration.load(ordering: .relaxed)
+            &+ domainGenerations[domainSlot].load(ordering: .relaxed)
+            &+ pasidGenerations[pasidSlot].load(ordering: .relaxed)
+        guard nested else { return common }
+        return common &+ nestedGenerations[domainSlot].load(ordering: .relaxed)
+    }
+
+    /// The stamp an entry must carry to be live, from its fourth payload word (which holds the
+    /// domain and the entry's PASID slot).
+    @inline(__always)
+    func stamp(fourth: UInt64) -> UInt32 {
+        stamp(domainSlot: Int(truncatingIfNeeded: fourth &>> 8) & (Self.generationSlots - 1),
+              pasidSlot: Int(truncatingIfNeeded: fourth &>> Self.pasidSlotShift) & (Self.generationSlots - 1),
               nested: fourth & Self.nestedBit != 0)
     }
 
@@ -253,7 +264,7 @@ final class IOTLBStorage: @unchecked Sendable {
             domainID: UInt16(truncatingIfNeeded: fourth &>> 8), sourceID: UInt16(truncatingIfNeeded: requester &>> 32),
             pasid: UInt32(truncatingIfNeeded: requester), effectivePASID: UInt32(truncatingIfNeeded: third),
             privileged: requester & privilegedBit != 0, inputPage: tag & ~((1 &<< size.shift) &- 1),
-            outputPage: outputPage, pageShift: UInt8(truncatingIfNeeded: size.shift),
+            outputPage: outputPage & ~0xFFF, pageShift: UInt8(truncatingIfNeeded: size.shift),
             permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: fourth)), nested: fourth & nestedBit != 0)
     }
 }
@@ -262,65 +273,95 @@ final class IOTLBStorage: @unchecked Sendable {
 public struct IOTLBReader: @unchecked Sendable {
     let storage: IOTLBStorage
 
+    /// A hit in one word, stored so in the entry: output page | overlaps the interrupt range << 5
+    /// | size code << 3 | permissions. The page is aligned to at least 4 KiB, so bits 11:6 are
+    /// free; the size code (1-3) is never 0 in a hit.
+    public struct Hit: Equatable, Sendable {
+        public let word: UInt64
+        static let interruptRangeBit: UInt64 = 1 << 5
+
+        @inline(__always)
+        init(word: UInt64) { self.word = word }
+
+        init(_ entry: IOTLBEntry, size: IOTLBPageSize) {
+            let overlaps = TranslationEngine.overlapsInterruptRange(page: entry.outputPage, shift: entry.pageShift)
+            word = entry.outputPage | (overlaps ? Self.interruptRangeBit : 0) | size.rawValue << 3
+                | UInt64(entry.permissions.rawValue & 7)
+        }
+
+        @inline(__always) public var outputPage: UInt64 { word & ~0xFFF }
+        /// 12, 21 or 30.
+        @inline(__always) public var pageShift: UInt64 { 3 &+ 9 &* ((word &>> 3) & 3) }
+        @inline(__always) public var permissions: Permissions { Permissions(rawValue: UInt8(truncatingIfNeeded: word & 7)) }
+        /// The page reaches into the interrupt range (a request without PASID may not use it).
+        @inline(__always) public var overlapsInterruptRange: Bool { word & Self.interruptRangeBit != 0 }
+    }
+
     /// The cached translation of `address`, or nil: nil also when a writer was busy with the
     /// set or lock-free lookups are off, and the caller then asks under the lock.
     @inline(__always)
-    public func lookup(sourceID: UInt16, pasid: UInt32, address: UInt64, privileged: Bool = false) -> IOTLBEntry? {
-        let s = storage
-        guard s.concurrentLookups.load(ordering: .acquiring) else { return nil }
-        let requester = IOTLBStorage.requesterKey(sourceID: sourceID, pasid: pasid, privileged: privileged)
-        let print = IOTLBStorage.fingerprint(requester)
+    public func lookup(sourceID: UInt16, pasid: UInt32, address: UInt64, privileged: Bool = false) -> Hit? {
+        storage.lookupUnlocked(IOTLBStorage.requesterKey(sourceID: sourceID, pasid: pasid, privileged: privileged),
+                               address)
+    }
+}
+
+extension IOTLBStorage {
+    /// `probe`'s answers besides a hit word: no live entry in the set, or a writer in it.
+    static let missed: UInt64 = 0
+    static let busy: UInt64 = 1
+
+    /// The lock-free lookup. 4 KiB pages (what DMA API mappings are) inline, large ones out of line.
+    @inline(__always)
+    func lookupUnlocked(_ requester: UInt64, _ address: UInt64) -> IOTLBReader.Hit? {
+        guard concurrentLookups.load(ordering: .acquiring) else { return nil }
+        if ways4K.load(ordering: .relaxed) != 0 {
+            let word = probeUnlocked(.size4K, address, requester)
+            if word != Self.missed { return word == Self.busy ? nil : IOTLBReader.Hit(word: word) }
+        }
+        return lookupLargeUnlocked(requester, address)
+    }
+
+    @inline(never)
+    func lookupLargeUnlocked(_ requester: UInt64, _ address: UInt64) -> IOTLBReader.Hit? {
         // Unrolled: iterating `allCases` would retain and release an array on every lookup.
-        if s.ways4K.load(ordering: .relaxed) != 0 {
-            switch probe(s, .size4K, address, requester, print) {
-            case .hit(let e): return e
-            case .busy: return nil
-            case .miss: break
-            }
+        if ways2M.load(ordering: .relaxed) != 0 {
+            let word = probeUnlocked(.size2M, address, requester)
+            if word != Self.missed { return word == Self.busy ? nil : IOTLBReader.Hit(word: word) }
         }
-        if s.ways2M.load(ordering: .relaxed) != 0 {
-            switch probe(s, .size2M, address, requester, print) {
-            case .hit(let e): return e
-            case .busy: return nil
-            case .miss: break
-            }
-        }
-        if s.ways1G.load(ordering: .relaxed) != 0, case .hit(let e) = probe(s, .size1G, address, requester, print) {
-            return e
+        if ways1G.load(ordering: .relaxed) != 0 {
+            let word = probeUnlocked(.size1G, address, requester)
+            if word != Self.missed { return word == Self.busy ? nil : IOTLBReader.Hit(word: word) }
         }
         return nil
     }
 
-    enum Probe { case hit(IOTLBEntry), miss, busy }
-
+    /// One set: a hit word, `missed` or `busy`.
     @inline(__always)
-    private func probe(_ s: IOTLBStorage, _ size: IOTLBPageSize, _ address: UInt64, _ requester: UInt64,
-                       _ print: UInt64) -> Probe {
+    private func probeUnlocked(_ size: IOTLBPageSize, _ address: UInt64, _ requester: UInt64) -> UInt64 {
         let page = address &>> size.shift
-        let tag = (page &<< size.shift) | print | size.rawValue
-        let set = s.setIndex(page: page, size: size)
-        let sequence = s.sequences[set].load(ordering: .acquiring)
-        guard sequence & 1 == 0 else { return .busy }
-        let first = set &* IOTLBStorage.ways
-        for way in 0..<IOTLBStorage.ways where s.tags[first &+ way].load(ordering: .relaxed) == tag {
-            let index = first &+ way
-            let words = s.slots + index &* IOTLBStorage.slotWords
+        let tag = (page &<< size.shift) | Self.fingerprint(requester) | size.rawValue
+        let set = setIndex(page: page, size: size)
+        let sequence = sequences[set].load(ordering: .acquiring)
+        guard sequence & 1 == 0 else { return Self.busy }
+        let first = set &* Self.ways
+        for way in 0..<Self.ways where tags[first &+ way].load(ordering: .relaxed) == tag {
+            let words = slots + (first &+ way) &* Self.slotWords
             let candidate = words[0].load(ordering: .relaxed)
-            let outputPage = words[1].load(ordering: .relaxed)
+            let outputPage = words[1].load(ordering: .relaxed)  // with the Hit bits
             let third = words[2].load(ordering: .relaxed)
             let fourth = words[3].load(ordering: .relaxed)
             // Everything read so far belongs to one version of the set, or it is not used.
             atomicMemoryFence(ordering: .acquiring)
-            guard s.sequences[set].load(ordering: .relaxed) == sequence else { return .busy }
-            guard candidate == requester,
-                  UInt32(truncatingIfNeeded: third &>> 32) == s.stamp(third: third, fourth: fourth)
-            else { continue }
-            s.markReferenced(set: set, way: way)
-            s.lockFreeHits[0].store(s.lockFreeHits[0].load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-            return .hit(IOTLBStorage.entry(tag: tag, size: size, requester: candidate, outputPage: outputPage,
-                                           third: third, fourth: fourth))
+            guard sequences[set].load(ordering: .relaxed) == sequence else { return Self.busy }
+            guard candidate == requester, UInt32(truncatingIfNeeded: third &>> 32) == stamp(fourth: fourth) else {
+                continue
+            }
+            markReferenced(set: set, way: way)
+            lockFreeHits[0].store(lockFreeHits[0].load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+            return outputPage
         }
-        return .miss
+        return Self.missed
     }
 }
 
@@ -402,15 +443,16 @@ public struct IOTLB: Sendable {
         }
         if target < 0 { target = evictionVictim(set: set) }
         let index = first + target
+        let pasidSlot = IOTLBStorage.pasidSlot(entry.domainID, entry.effectivePASID)
         let stamp = s.stamp(entry.domainID, entry.effectivePASID, nested: entry.nested)
         writing(set: set) {
             forgetSize(of: s.tags[index].load(ordering: .relaxed))
             let words = s.slots + index * IOTLBStorage.slotWords
             words[0].store(requester, ordering: .relaxed)
-            words[1].store(entry.outputPage, ordering: .relaxed)
+            words[1].store(IOTLBReader.Hit(entry, size: size).word, ordering: .relaxed)
             words[2].store(UInt64(stamp) << 32 | UInt64(entry.effectivePASID), ordering: .relaxed)
-            words[3].store((entry.nested ? IOTLBStorage.nestedBit : 0) | UInt64(entry.domainID) << 8
-                           | UInt64(entry.permissions.rawValue), ordering: .relaxed)
+            words[3].store(UInt64(pasidSlot) << IOTLBStorage.pasidSlotShift | (entry.nested ? IOTLBStorage.nestedBit : 0)
+                           | UInt64(entry.domainID) << 8 | UInt64(entry.permissions.rawValue), ordering: .relaxed)
             s.tags[index].store(tag, ordering: .relaxed)
             countSize(of: tag)
         }
@@ -563,7 +605,7 @@ public struct IOTLB: Sendable {
         let words = s.slots + index * IOTLBStorage.slotWords
         let third = words[2].load(ordering: .relaxed)
         return s.tags[index].load(ordering: .relaxed) != 0
-            && UInt32(truncatingIfNeeded: third >> 32) == s.stamp(third: third, fourth: words[3].load(ordering: .relaxed))
+            && UInt32(truncatingIfNeeded: third >> 32) == s.stamp(fourth: words[3].load(ordering: .relaxed))
     }
 
     private func countSize(of tag: UInt64) {

@@ -18,10 +18,30 @@ extension VTdUnit {
     public func translate(_ request: TranslationRequest) -> TranslationOutcome {
         let request = TranslationEngine.normalized(request)
         // Counted in the IOTLB's storage (IOTLB.lockFreeHits): no locked add on the hit path.
-        if let hit = lockFreeHit(request) { return .translated(hit) }
+        if !request.isTranslationRequest,
+           let hit = lockFreeHit(sourceID: request.sourceID, pasid: request.pasid ?? noPASID,
+                                 address: request.address, access: request.access, privileged: request.privileged) {
+            return .translated(hit)
+        }
+        return translateLocked(request)
+    }
+
+    /// The hit path alone, for the C ABI: the translation when the IOTLB answers without the
+    /// lock, else nil and the caller calls `translate`. The request in scalars (`pasid` is
+    /// `noPASID` for none), so that a hit builds no request and no outcome; never for
+    /// translation requests (ATS), which may need a fault the cached walk did not see.
+    public func cachedTranslation(sourceID: UInt16, pasid: UInt32, address: UInt64, access: Permissions,
+                                  privileged: Bool) -> Translation? {
+        lockFreeHit(sourceID: sourceID, pasid: pasid, address: address, access: access, privileged: privileged)
+    }
+
+    /// Everything but the lock-free hit. Not inlined: its stack frame (the snapshot) and
+    /// register saves would otherwise be paid by every hit.
+    @inline(never)
+    private func translateLocked(_ request: TranslationRequest) -> TranslationOutcome {
         // The snapshot is large: a miss writes it into uninitialised stack space, so a hit
-        // neither initialises nor copies it (an Optional would do both).
-        return withUnsafeTemporaryAllocation(of: WalkSnapshot.self, capacity: 1) { slot in
+        // under the lock neither initialises nor copies it (an Optional would do both).
+        withUnsafeTemporaryAllocation(of: WalkSnapshot.self, capacity: 1) { slot in
             let snapshot = slot.baseAddress!
             if let answer = state.withLock({ $0.cachedTranslation(request, orSnapshotInto: snapshot) }) {
                 return .translated(answer)
@@ -50,18 +70,20 @@ extension VTdUnit {
         return result.outcome
     }
 
-    /// The IOTLB hit path without the lock: the same rules as the hit in `startTranslation`.
+    /// The IOTLB hit path without the lock: the same rules as the hit in `cachedTranslation(_:orSnapshotInto:)`.
     /// nil sends the request to the locked path (a miss, translation off, or a set being written).
     @inline(__always)
-    func lockFreeHit(_ r: TranslationRequest) -> Translation? {
-        guard !r.isTranslationRequest,
-              let hit = iotlbReader.lookup(sourceID: r.sourceID, pasid: r.pasid ?? noPASID, address: r.address,
-                                           privileged: r.privileged),
-              hit.permissions.isSuperset(of: r.access),
-              r.pasid != nil || !TranslationEngine.overlapsInterruptRange(page: hit.outputPage, shift: hit.pageShift)
+    func lockFreeHit(sourceID: UInt16, pasid: UInt32, address: UInt64, access: Permissions,
+                     privileged: Bool) -> Translation? {
+        let hasPASID = pasid != noPASID
+        let access = TranslationEngine.normalized(access, hasPASID: hasPASID)
+        guard let hit = iotlbReader.lookup(sourceID: sourceID, pasid: pasid, address: address,
+                                           privileged: hasPASID && privileged),
+              hit.permissions.isSuperset(of: access),
+              hasPASID || !hit.overlapsInterruptRange
         else { return nil }
-        let offsetMask: UInt64 = (1 << UInt64(hit.pageShift)) - 1
-        return Translation(translated: hit.outputPage | (r.address & offsetMask), pageMask: ~offsetMask,
+        let offsetMask: UInt64 = (1 &<< hit.pageShift) &- 1
+        return Translation(translated: hit.outputPage | (address & offsetMask), pageMask: ~offsetMask,
                            permissions: hit.permissions)
     }
 

@@ -78,12 +78,17 @@ struct TranslationEngine: Sendable {
     /// rights, and only requests with a PASID prefix can ask to execute or be privileged.
     static func normalized(_ request: TranslationRequest) -> TranslationRequest {
         var r = request
-        if r.access.contains(.execute) { r.access.insert(.read) }
-        if r.pasid == nil {
-            r.access.remove(.execute)
-            r.privileged = false
-        }
+        r.access = normalized(r.access, hasPASID: r.pasid != nil)
+        if r.pasid == nil { r.privileged = false }
         return r
+    }
+
+    @inline(__always)
+    static func normalized(_ access: Permissions, hasPASID: Bool) -> Permissions {
+        var access = access
+        if access.contains(.execute) { access.insert(.read) }
+        if !hasPASID { access.remove(.execute) }
+        return access
     }
 
     static func identity(_ address: UInt64) -> Translation {

@@ -137,7 +137,7 @@ var sink: UInt64 = 0
 func best(of runs: Int, _ body: () -> Double) -> Double { (0..<runs).map { _ in body() }.min()! }
 
 // Hit: the same page again and again.
-/// `vtd-bench hit|miss|qi|cycle|irq` runs one figure only (for profiling).
+/// `vtd-bench hit|miss|missinv|qi|cycle|irq` runs one figure only (for profiling).
 let only = CommandLine.arguments.dropFirst().first
 func wanted(_ name: String) -> Bool { only == nil || only == name }
 
@@ -192,7 +192,7 @@ let qi = !wanted("qi") ? 0 : best(of: 3) { queuePairs(qiPairs, perTailWrite: 1) 
 let qiBatched = !wanted("qi") ? 0 : best(of: 3) { queuePairs(qiPairs, perTailWrite: 16) }
 // The literal form of the miss figure: invalidate the page, then translate it. Measured as the
 // difference between pairs followed by that translation and pairs alone.
-let missAfterInvalidation = !wanted("miss") ? 0 : best(of: 3) {
+let missAfterInvalidation = !wanted("missinv") ? 0 : best(of: 3) {
     let pairs = 200_000
     let withTranslate = Double(pairs * 2) / queuePairs(pairs, perTailWrite: 1, translateAfter: true)
     let alone = Double(pairs * 2) / queuePairs(pairs, perTailWrite: 1)
