@@ -138,6 +138,10 @@ final class IOTLBStorage: @unchecked Sendable {
     let concurrentLookups = Atomic<Bool>(false)
     /// Generation bumps since the counters last restarted (writer only, under the unit's lock).
     var bumps: UInt32 = 0
+    /// Per set (writer only): `bumps + 1` when the writer last found every way of the set live.
+    /// No generation has moved since, so no way can have died: a full set is not searched for
+    /// dead ways again (page-selective invalidation clears tags, which leaves empty ways instead).
+    let allLiveAt: UnsafeMutablePointer<UInt32>
     /// Hits answered without the lock, for the state dump. On a cache line of its own (every
     /// hit writes it) and counted with a plain load and store: concurrent hits may lose a count,
     /// a statistic can afford that, the hit path cannot afford a locked add.
@@ -161,6 +165,8 @@ final class IOTLBStorage: @unchecked Sendable {
         pasidGenerations = atomics(Self.generationSlots, UInt32(0))
         nestedGenerations = atomics(Self.generationSlots, UInt32(0))
         lockFreeHits = atomics(8, UInt64(0))
+        allLiveAt = .allocate(capacity: sets)
+        allLiveAt.initialize(repeating: 0, count: sets)
     }
 
     deinit {
@@ -173,6 +179,7 @@ final class IOTLBStorage: @unchecked Sendable {
         UnsafeMutableRawPointer(pasidGenerations).deallocate()
         UnsafeMutableRawPointer(nestedGenerations).deallocate()
         UnsafeMutableRawPointer(lockFreeHits).deallocate()
+        allLiveAt.deallocate()
     }
 
     // MARK: Keys, hashes, stamps (shared by writer and readers)
@@ -435,11 +442,18 @@ public struct IOTLB: Sendable {
         let tag = (page &<< size.shift) | IOTLBStorage.fingerprint(requester) | size.rawValue
         let set = s.setIndex(page: page, size: size)
         let first = set * Self.ways
-        var target = -1
+        // The same key, else an empty way; only when neither is there are stamps computed
+        // (dead ways), and only then is a live entry evicted.
+        var target = -1, empty = -1
         for way in 0..<Self.ways {
             let t = s.tags[first + way].load(ordering: .relaxed)
             if t == tag && requesterOf(first + way) == requester { target = way; break }
-            if target < 0 && (t == 0 || !isLive(first + way)) { target = way }
+            if empty < 0 && t == 0 { empty = way }
+        }
+        if target < 0 { target = empty }
+        if target < 0 && s.allLiveAt[set] != s.bumps &+ 1 {
+            for way in 0..<Self.ways where !isLive(first + way) { target = way; break }
+            if target < 0 { s.allLiveAt[set] = s.bumps &+ 1 }
         }
         if target < 0 { target = evictionVictim(set: set) }
         let index = first + target
@@ -458,7 +472,9 @@ public struct IOTLB: Sendable {
         }
         // Not referenced until it is hit again: a stream of one-off translations then evicts
         // its own kind first and leaves the entries in use alone.
-        s.clocks[set].bitwiseAnd(~(UInt16(1) << UInt16(target)), ordering: .relaxed)
+        // A load and a store, not a locked and: a reader's mark lost in between only makes the
+        // clock less exact.
+        s.clocks[set].store(s.clocks[set].load(ordering: .relaxed) & ~(UInt16(1) << UInt16(target)), ordering: .relaxed)
     }
 
     /// Second chance: the hand skips (and clears) referenced ways and stops at the first that is not.
@@ -483,15 +499,15 @@ public struct IOTLB: Sendable {
         let s = storage
         switch scope {
         case .global:
-            if countBump() { s.globalGeneration.wrappingAdd(1, ordering: .releasing) }
+            if countBump() { Self.bump(s.globalGeneration) }
         case .domain(let domain):
-            if countBump() { s.domainGenerations[IOTLBStorage.domainSlot(domain)].wrappingAdd(1, ordering: .releasing) }
+            if countBump() { Self.bump(s.domainGenerations[IOTLBStorage.domainSlot(domain)]) }
         case .pasid(let domain, let pasid):
-            if countBump() { s.pasidGenerations[IOTLBStorage.pasidSlot(domain, pasid)].wrappingAdd(1, ordering: .releasing) }
+            if countBump() { Self.bump(s.pasidGenerations[IOTLBStorage.pasidSlot(domain, pasid)]) }
         case .pages(let domain, let address, let mask, _):
             // IH only spares paging-structure caches; these are leaf entries. The address is a
             // second-stage input: nested entries of the domain may have used it anywhere.
-            if countBump() { s.nestedGenerations[IOTLBStorage.domainSlot(domain)].wrappingAdd(1, ordering: .releasing) }
+            if countBump() { Self.bump(s.nestedGenerations[IOTLBStorage.domainSlot(domain)]) }
             removePages(domain: domain, pasid: nil, address: address, addressMask: mask)
         case .pasidPages(let domain, let pasid, let address, let mask, _):
             removePages(domain: domain, pasid: pasid, address: address, addressMask: mask)
@@ -517,6 +533,7 @@ public struct IOTLB: Sendable {
         s.ways2M.store(0, ordering: .relaxed)
         s.ways1G.store(0, ordering: .relaxed)
         s.bumps = 0
+        s.allLiveAt.update(repeating: 0, count: s.sets)
     }
 
     /// Counts one generation bump; false when the counters were restarted instead (which
@@ -595,6 +612,19 @@ public struct IOTLB: Sendable {
         sequences[set].store(before &+ 2, ordering: .releasing)
     }
 
+    /// Counters only the writer changes: a load and a store, no locked read-modify-write (20-odd
+    /// cycles each on x86). Readers still see whole values, and the unlock or status write that
+    /// ends the operation orders them before anything the guest can observe.
+    @inline(__always)
+    private static func add(_ delta: UInt32, to counter: borrowing Atomic<UInt32>) {
+        counter.store(counter.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    private static func bump(_ generation: borrowing Atomic<UInt32>) {
+        generation.store(generation.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+    }
+
     @inline(__always)
     private func requesterOf(_ index: Int) -> UInt64 {
         storage.slots[index * IOTLBStorage.slotWords].load(ordering: .relaxed)
@@ -610,18 +640,18 @@ public struct IOTLB: Sendable {
 
     private func countSize(of tag: UInt64) {
         switch IOTLBPageSize(rawValue: tag & 3) {
-        case .size4K: storage.ways4K.wrappingAdd(1, ordering: .relaxed)
-        case .size2M: storage.ways2M.wrappingAdd(1, ordering: .relaxed)
-        case .size1G: storage.ways1G.wrappingAdd(1, ordering: .relaxed)
+        case .size4K: Self.add(1, to: storage.ways4K)
+        case .size2M: Self.add(1, to: storage.ways2M)
+        case .size1G: Self.add(1, to: storage.ways1G)
         case nil: break
         }
     }
 
     private func forgetSize(of tag: UInt64) {
         switch IOTLBPageSize(rawValue: tag & 3) {
-        case .size4K: storage.ways4K.wrappingSubtract(1, ordering: .relaxed)
-        case .size2M: storage.ways2M.wrappingSubtract(1, ordering: .relaxed)
-        case .size1G: storage.ways1G.wrappingSubtract(1, ordering: .relaxed)
+        case .size4K: Self.add(0 &- 1, to: storage.ways4K)
+        case .size2M: Self.add(0 &- 1, to: storage.ways2M)
+        case .size1G: Self.add(0 &- 1, to: storage.ways1G)
         case nil: break
         }
     }
