@@ -174,7 +174,7 @@ func translateLocked(_ unit: OpaquePointer, _ r: swiftvtd_translate_request,
         privileged: r.flags & UInt8(SWIFTVTD_REQ_PRIVILEGED) != 0,
         isTranslationRequest: r.flags & UInt8(SWIFTVTD_REQ_ATS) != 0,
         recordsFaults: r.flags & UInt8(SWIFTVTD_REQ_NO_FAULT) == 0)
-    let outcome = withHandle(unit) { $0.unit.translate(request) }
+    let outcome = withHandle(unit) { $0.unit.translateMissed(request) }
     var result = swiftvtd_translation()
     switch outcome {
     case .translated(let t):

@@ -35,6 +35,12 @@ extension VTdUnit {
         lockFreeHit(sourceID: sourceID, pasid: pasid, address: address, access: access, privileged: privileged)
     }
 
+    /// `translate` for a request `cachedTranslation` just answered nil (or a translation
+    /// request): the same answer, without asking the IOTLB a second time.
+    public func translateMissed(_ request: TranslationRequest) -> TranslationOutcome {
+        translateLocked(TranslationEngine.normalized(request))
+    }
+
     /// Everything but the lock-free hit. Not inlined: its stack frame (the snapshot) and
     /// register saves would otherwise be paid by every hit.
     @inline(never)
@@ -43,7 +49,7 @@ extension VTdUnit {
         // under the lock neither initialises nor copies it (an Optional would do both).
         withUnsafeTemporaryAllocation(of: WalkSnapshot.self, capacity: 1) { slot in
             let snapshot = slot.baseAddress!
-            if let answer = state.withLock({ $0.cachedTranslation(request, orSnapshotInto: snapshot) }) {
+            if let answer = state.withLock({ $0.untranslated(request, orSnapshotInto: snapshot) }) {
                 return .translated(answer)
             }
             return translateMiss(request, from: snapshot.move())
@@ -70,8 +76,8 @@ extension VTdUnit {
         return result.outcome
     }
 
-    /// The IOTLB hit path without the lock: the same rules as the hit in `cachedTranslation(_:orSnapshotInto:)`.
-    /// nil sends the request to the locked path (a miss, translation off, or a set being written).
+    /// The IOTLB hit path without the lock, the only IOTLB lookup translate makes. nil sends the
+    /// request to the locked path (a miss, translation off, or a set being written).
     @inline(__always)
     func lockFreeHit(sourceID: UInt16, pasid: UInt32, address: UInt64, access: Permissions,
                      privileged: Bool) -> Translation? {
@@ -106,27 +112,16 @@ extension UnitState {
     // `mutating` on the lookups below is for speed: a non-mutating method called on the locked
     // state copies the whole UnitState first (measured with make bench).
 
-    /// Under the lock: the answer when remapping is off or the IOTLB hits; otherwise nil, with
-    /// what the walk needs initialised at `snapshot`.
+    /// Under the lock: the answer when remapping is off; otherwise nil, with what the walk needs
+    /// initialised at `snapshot`. The IOTLB is not asked again: the lock-free lookup just
+    /// missed (with remapping on, lock-free lookups are on: GSTS.TES), or met a writer, and a
+    /// walk gives what an entry inserted meanwhile would; translation requests never use it.
     @inline(__always)
-    mutating func cachedTranslation(_ r: TranslationRequest,
-                                    orSnapshotInto snapshot: UnsafeMutablePointer<WalkSnapshot>) -> Translation? {
+    mutating func untranslated(_ r: TranslationRequest,
+                               orSnapshotInto snapshot: UnsafeMutablePointer<WalkSnapshot>) -> Translation? {
         guard GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.translationEnable) else {
             statistics.untranslated &+= 1
             return TranslationEngine.identity(r.address)
-        }
-        // Translation requests may need a fault the cached walk did not see (TT 00, DTE clear).
-        if !r.isTranslationRequest,
-           let hit = iotlb.lookup(sourceID: r.sourceID, pasid: r.pasid ?? noPASID, address: r.address,
-                                  privileged: r.privileged),
-           hit.permissions.isSuperset(of: r.access),
-           // A request without PASID may not reach the interrupt range, even through what a
-           // request with PASID RID_PASID cached.
-           r.pasid != nil || !TranslationEngine.overlapsInterruptRange(page: hit.outputPage, shift: hit.pageShift) {
-            let offsetMask: UInt64 = (1 << UInt64(hit.pageShift)) - 1
-            statistics.iotlbHits &+= 1
-            return Translation(translated: hit.outputPage | (r.address & offsetMask), pageMask: ~offsetMask,
-                               permissions: hit.permissions)
         }
         snapshot.initialize(to: walkSnapshot(r))
         return nil

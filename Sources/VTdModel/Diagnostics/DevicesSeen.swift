@@ -35,11 +35,18 @@ struct DevicesSeen {
 
     private var routes: [DeviceRoute?] = Array(repeating: nil, count: DevicesSeen.capacity)
     private var clock: UInt64 = 0
+    /// The slot of the last walk: a device's walks come in runs, so most record there without a search.
+    private var lastSlot = 0
 
     /// Notes what one walk found for (sourceID, pasid).
     mutating func record(sourceID: UInt16, pasid: UInt32?, kind: DeviceRoute.Kind, domainID: UInt16?,
                          fault: FaultReason?) {
         clock &+= 1
+        if let last = routes[lastSlot], last.sourceID == sourceID, last.pasid == pasid {
+            routes[lastSlot] = DeviceRoute(sourceID: sourceID, pasid: pasid, kind: kind, domainID: domainID,
+                                           lastFault: fault, walks: last.walks &+ 1, lastUse: clock)
+            return
+        }
         var slot = 0
         var oldest = UInt64.max
         for i in routes.indices {
@@ -57,6 +64,7 @@ struct DevicesSeen {
         if let old = routes[slot], old.sourceID == sourceID, old.pasid == pasid { walks = old.walks &+ 1 }
         routes[slot] = DeviceRoute(sourceID: sourceID, pasid: pasid, kind: kind, domainID: domainID,
                                    lastFault: fault, walks: walks, lastUse: clock)
+        lastSlot = slot
     }
 
     mutating func removeAll() {

@@ -1,9 +1,9 @@
 // Counters of the translate path, for the state dump. Plain integers in UnitState, bumped under
-// the lock translate already holds. Hits answered without the lock are counted apart, in
-// IOTLB.lockFreeHits (a plain load and store, no locked add), and added in when the dump is taken.
+// the lock translate already holds. IOTLB hits are answered only without the lock and counted
+// there, in IOTLB.lockFreeHits (a plain load and store, no locked add), added in when the dump is taken.
 
 struct TranslationStatistics: Equatable {
-    /// Requests answered from the IOTLB under the lock (a writer was busy with the set).
+    /// Requests answered from the IOTLB (filled in from IOTLB.lockFreeHits for the dump).
     var iotlbHits: UInt64 = 0
     /// Requests that walked the tables (IOTLB misses, ATS requests).
     var walks: UInt64 = 0

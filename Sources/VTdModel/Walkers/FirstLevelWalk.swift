@@ -57,6 +57,9 @@ struct FirstLevelWalk {
         var path = WalkPath()
         var tableGPA = root
         var writable = true, user = true, executeDisabled = false
+        // The bits every entry read has: a walk over entries already accessed (and a dirty
+        // leaf, for a write) has no update to make and skips the compare-and-exchange pass.
+        var common = ~UInt64(0)
         var level = levels
         var leaf = FirstLevelEntry(0)
         while true {
@@ -70,6 +73,7 @@ struct FirstLevelWalk {
             guard entry.isPresent else { throw .flEntryNotPresent }
             if entry.hasReservedBits(atLevel: level, reserved) { throw .flEntryReserved }
             path.append(entryAddress, raw, tableWritable: tableWritable)
+            common &= raw
             writable = writable && entry.isWritable
             user = user && entry.isUser
             executeDisabled = executeDisabled || entry.isExecuteDisabled
@@ -88,9 +92,13 @@ struct FirstLevelWalk {
         if access.contains(.execute) && !mayExecute { throw .executeDenied }
 
         let write = access.contains(.write)
-        switch try updateAccessedDirty(&path, write: write, platform: platform) {
-        case .restart: return nil
-        case .done: break
+        var accessed = FirstLevelEntry.accessedBit
+        if extendedAccessed { accessed |= FirstLevelEntry.extendedAccessedBit }
+        if common & accessed != accessed || (write && leaf.raw & FirstLevelEntry.dirtyBit == 0) {
+            switch try updateAccessedDirty(&path, write: write, platform: platform) {
+            case .restart: return nil
+            case .done: break
+            }
         }
 
         let shift = UInt64(12 + 9 * (level - 1))
