@@ -70,8 +70,17 @@ public final class VTdUnit: @unchecked Sendable {
 
     public func mmioWrite(offset: Int, value: UInt64, width: Int) {
         var effects = Effects()
-        state.withLock { $0.mmioWrite(offset: offset, value: value, width: width, effects: &effects) }
+        // An IQT write claims the queue run and decides its first window in its own lock
+        // section (one lock round trip fewer per strict-mode unmap); the run starts after the
+        // other effects, as `perform` would start it.
+        let queueRun: InvalidationQueueWindow? = state.withLock { s in
+            s.mmioWrite(offset: offset, value: value, width: width, effects: &effects)
+            guard effects.runInvalidationQueue else { return nil }
+            effects.runInvalidationQueue = false
+            return s.startInvalidationQueueRun(effects: &effects)
+        }
         if !effects.isEmpty { perform(&effects) }
+        if let queueRun { runInvalidationQueue(claimedWith: queueRun) }
     }
 
     // MARK: Effects

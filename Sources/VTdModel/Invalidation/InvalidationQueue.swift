@@ -52,10 +52,11 @@ enum InvalidationQueue {
 
 extension VTdUnit {
     /// Processes the invalidation queue from IQH to IQT. Called after IQT writes and when queued
-    /// invalidation is enabled; never with the state lock held.
-    func runInvalidationQueue() {
+    /// invalidation is enabled; never with the state lock held. `first`: the run was already
+    /// claimed, and its first window decided, in the caller's lock section (an IQT write).
+    func runInvalidationQueue(claimedWith first: InvalidationQueueWindow? = nil) {
         var effects = Effects()
-        var window = state.withLock { $0.startInvalidationQueueRun(effects: &effects) }
+        var window = first ?? state.withLock { $0.startInvalidationQueueRun(effects: &effects) }
         var processed = 0
         var lastWindow: InvalidationQueueWindow?
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: InvalidationQueue.batch * 4) { buffer in
@@ -63,19 +64,23 @@ extension VTdUnit {
                 let bytes = UnsafeMutableRawBufferPointer(start: buffer.baseAddress, count: w.count * w.descriptorBytes)
                 let fetched = platform.readGuest(w.address, into: bytes)
                 var pending: PendingStatusWrite?
+                // The descriptors of `w` applied so far end with `applied` (a wait splits the batch).
+                var applied = w
                 window = state.withLock { s in
                     s.applyInvalidationDescriptors(fetched ? UnsafeBufferPointer(buffer) : nil, window: w,
                                                    processed: &processed, pending: &pending, effects: &effects)
                 }
-                lastWindow = w
-                if let wait = pending, let failed = hostBarrier(at: wait.head, effects: &effects) {
-                    window = state.withLock { s in
-                        s.reportHostInvalidationFailure(at: failed, expectedHead: wait.head, window: w, effects: &effects)
-                        return s.nextInvalidationWindow(processed: processed, effects: &effects)
-                    }
+                while let wait = pending {
+                    lastWindow = applied
                     pending = nil
-                }
-                if let wait = pending {
+                    if let failed = hostBarrier(at: wait.head, effects: &effects) {
+                        window = state.withLock { s in
+                            s.reportHostInvalidationFailure(at: failed, expectedHead: wait.head, window: applied,
+                                                            effects: &effects)
+                            return s.nextInvalidationWindow(processed: processed, effects: &effects)
+                        }
+                        break
+                    }
                     // What the descriptors before the wait decided reaches the host first: the
                     // guest may use a new mapping as soon as it sees the status.
                     if !effects.isEmpty {
@@ -83,10 +88,26 @@ extension VTdUnit {
                         effects = Effects()
                     }
                     let written = platform.writeGuest32(wait.address, wait.data)
+                    // The rest of the batch already read, after the wait: applied in the same lock
+                    // section that completes the wait, without reading it again.
+                    var restOfBatch = w
+                    restOfBatch.head = wait.head + 1
+                    restOfBatch.count = w.head + w.count - restOfBatch.head
                     window = state.withLock { s in
-                        s.completeWait(wait, written: written, window: w, processed: &processed, effects: &effects)
+                        let next = s.completeWait(wait, written: written, window: applied, processed: &processed,
+                                                  effects: &effects)
+                        guard fetched, restOfBatch.count > 0, var rest = next, rest.startsWhere(restOfBatch) else {
+                            return next
+                        }
+                        rest.count = min(rest.count, restOfBatch.count)
+                        applied = rest
+                        let offset = (rest.head - w.head) * w.descriptorWords
+                        return s.applyInvalidationDescriptors(
+                            UnsafeBufferPointer(start: buffer.baseAddress! + offset, count: rest.count * w.descriptorWords),
+                            window: rest, processed: &processed, pending: &pending, effects: &effects)
                     }
                 }
+                lastWindow = applied
                 if !effects.isEmpty {
                     perform(&effects)
                     effects = Effects()
