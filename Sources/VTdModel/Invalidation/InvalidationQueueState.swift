@@ -82,7 +82,8 @@ struct InvalidationQueueState: Sendable {
 
     private mutating func moveHead(to index: Int, entries: Int, wide: Bool) {
         registers.set64(Reg.invalidationQueueHead,
-                        InvalidationQueuePointer(index: index % entries, wideDescriptors: wide).rawValue)
+                        // `entries` is a power of two: a mask, not a division.
+                        InvalidationQueuePointer(index: index & (entries - 1), wideDescriptors: wide).rawValue)
     }
 
     /// QIE set or cleared: IQH starts at (and then reads) 0, as the spec requires.

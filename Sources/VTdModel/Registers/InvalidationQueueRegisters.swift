@@ -12,7 +12,8 @@ public struct InvalidationQueueAddress: RawRepresentable, Sendable {
     /// QS, 2:0: the queue is 2^QS 4 KiB pages.
     public var sizeField: UInt64 { rawValue.bits(2, 0) }
     public var descriptorSize: Int { wideDescriptors ? 32 : 16 }
-    public var entryCount: Int { (4096 << Int(sizeField)) / descriptorSize }
+    /// A power of two. A shift, not a division: every queue run computes it several times.
+    public var entryCount: Int { (4096 << Int(sizeField)) >> (wideDescriptors ? 5 : 4) }
 
     /// DW is reserved-zero without scalable-mode support (ECAP.SMTS).
     static func writable(scalableMode: Bool) -> UInt64 {
