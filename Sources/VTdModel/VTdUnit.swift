@@ -30,6 +30,10 @@ public final class VTdUnit: @unchecked Sendable {
     let hostObserverSlot = Mutex<(any HostBindingObserver)?>(nil)
     /// Whether `hostObserverSlot` holds one: lets `perform` skip its lock on every other unit.
     let hostObserverInstalled = Atomic<Bool>(false)
+    /// Hints for an IQT write to read its descriptors before it takes the lock (checked under
+    /// it): the ring (IQA) the last queue run used, 0 before any, and the last IQT written.
+    let queueRingHint = Atomic<UInt64>(0)
+    let queueTailHint = Atomic<UInt64>(0)
 
     public init(configuration: VTdConfiguration, platform: any Platform) throws(ConfigurationError) {
         if let problem = configuration.validationError() { throw ConfigurationError(problem) }
@@ -69,6 +73,10 @@ public final class VTdUnit: @unchecked Sendable {
     }
 
     public func mmioWrite(offset: Int, value: UInt64, width: Int) {
+        if offset == Reg.invalidationQueueTail && (width == 8 || width == 4) {
+            writeInvalidationQueueTail(offset: offset, value: value, width: width)
+            return
+        }
         var effects = Effects()
         // An IQT write claims the queue run and decides its first window in its own lock
         // section (one lock round trip fewer per strict-mode unmap); the run starts after the

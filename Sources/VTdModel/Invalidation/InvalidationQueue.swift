@@ -30,6 +30,12 @@ struct InvalidationQueueWindow: Equatable {
     var descriptorWords: Int { wide ? 4 : 2 }
     var address: UInt64 { base &+ UInt64(head * descriptorBytes) }
 
+    /// IQA as this window's ring (base, DW, QS): the hint an IQT write guesses its window from.
+    var ringHint: UInt64 {
+        let pages = UInt64(entries * descriptorBytes) >> 12
+        return base | (wide ? 1 << 11 : 0) | UInt64(pages.trailingZeroBitCount)
+    }
+
     /// Whether `other` starts at the same descriptor of the same ring (its count may differ).
     func startsWhere(_ other: InvalidationQueueWindow) -> Bool {
         base == other.base && wide == other.wide && entries == other.entries && head == other.head
@@ -50,77 +56,167 @@ enum InvalidationQueue {
     static let batch = 16
 }
 
+/// What a queue run carries between its lock sections.
+struct InvalidationQueueRun {
+    var effects = Effects()
+    /// Descriptors processed so far (a run does at most one lap).
+    var processed = 0
+    var lastWindow: InvalidationQueueWindow?
+}
+
+/// A batch read into the run's buffer and applied up to `applied`, where a wait may be pending.
+struct AppliedInvalidationBatch {
+    /// What the buffer holds.
+    var read: InvalidationQueueWindow
+    var fetched: Bool
+    /// The descriptors of `read` applied so far end with this window.
+    var applied: InvalidationQueueWindow
+    var pending: PendingStatusWrite?
+}
+
 extension VTdUnit {
-    /// Processes the invalidation queue from IQH to IQT. Called after IQT writes and when queued
-    /// invalidation is enabled; never with the state lock held. `first`: the run was already
-    /// claimed, and its first window decided, in the caller's lock section (an IQT write).
+    /// Processes the invalidation queue from IQH to IQT. Called when queued invalidation is
+    /// enabled or IQE cleared; never with the state lock held. `first`: the run was already
+    /// claimed, and its first window decided, in the caller's lock section.
     func runInvalidationQueue(claimedWith first: InvalidationQueueWindow? = nil) {
-        var effects = Effects()
-        var window = first ?? state.withLock { $0.startInvalidationQueueRun(effects: &effects) }
-        var processed = 0
-        var lastWindow: InvalidationQueueWindow?
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: InvalidationQueue.batch * 4) { buffer in
-            while let w = window {
+            var run = InvalidationQueueRun()
+            let window = first ?? state.withLock { $0.startInvalidationQueueRun(effects: &run.effects) }
+            driveInvalidationQueue(buffer, &run, next: window, applied: nil)
+        }
+    }
+
+    /// An IQT write (the strict-mode unmap path): the descriptors between the tail the last
+    /// write left and the new one are read before the lock is taken, and the lock section that
+    /// takes the write claims the run and applies them. The guess comes from the unit's own
+    /// hints and is checked like any window (`startsWhere`); a wrong one only costs the read.
+    func writeInvalidationQueueTail(offset: Int, value: UInt64, width: Int) {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: InvalidationQueue.batch * 4) { buffer in
+            var run = InvalidationQueueRun()
+            let guess = queueWindowGuess(tail: value)
+            var fetched = false
+            if let guess {
+                fetched = platform.readGuest(guess.address, into: UnsafeMutableRawBufferPointer(
+                    start: buffer.baseAddress, count: guess.count * guess.descriptorBytes))
+            }
+            var claimed: InvalidationQueueWindow?
+            var applied: AppliedInvalidationBatch?
+            let next: InvalidationQueueWindow? = state.withLock { s in
+                s.mmioWrite(offset: offset, value: value, width: width, effects: &run.effects)
+                guard run.effects.runInvalidationQueue else { return nil }
+                run.effects.runInvalidationQueue = false
+                guard let first = s.startInvalidationQueueRun(effects: &run.effects) else { return nil }
+                guard let guess, fetched, first.startsWhere(guess) else {
+                    claimed = first
+                    return nil
+                }
+                var w = first
+                w.count = min(first.count, guess.count)
+                var pending: PendingStatusWrite?
+                let next = s.applyInvalidationDescriptors(UnsafeBufferPointer(buffer), window: w,
+                                                          processed: &run.processed, pending: &pending,
+                                                          effects: &run.effects)
+                applied = AppliedInvalidationBatch(read: guess, fetched: true, applied: w, pending: pending)
+                return next
+            }
+            queueTailHint.store(value, ordering: .relaxed)
+            if applied == nil && claimed == nil {
+                if !run.effects.isEmpty { perform(&run.effects) }
+                return
+            }
+            driveInvalidationQueue(buffer, &run, next: claimed ?? next, applied: applied)
+        }
+    }
+
+    /// Where the descriptors of an IQT write to `tail` probably are: from the ring the last run
+    /// used to the tail the last IQT write left. nil when there is no such hint.
+    private func queueWindowGuess(tail value: UInt64) -> InvalidationQueueWindow? {
+        let ring = queueRingHint.load(ordering: .relaxed)
+        guard ring != 0 else { return nil }
+        let queue = InvalidationQueueAddress(rawValue: ring)
+        let wide = queue.wideDescriptors, entries = queue.entryCount
+        let head = InvalidationQueuePointer(rawValue: queueTailHint.load(ordering: .relaxed)).index(wideDescriptors: wide)
+        let tail = InvalidationQueuePointer(rawValue: value).index(wideDescriptors: wide)
+        guard head < entries, tail < entries, head != tail else { return nil }
+        let available = tail > head ? tail - head : entries - head
+        return InvalidationQueueWindow(base: queue.base, wide: wide, entries: entries, head: head,
+                                       count: min(available, InvalidationQueue.batch))
+    }
+
+    /// The run loop: read a batch, apply it under the lock, do each wait's status write unlocked
+    /// and complete it (with the rest of the batch) under the lock, until the queue is drained.
+    /// `applied`: a first batch the caller already read and applied; `next`: the window after it.
+    private func driveInvalidationQueue(_ buffer: UnsafeMutableBufferPointer<UInt64>, _ run: inout InvalidationQueueRun,
+                                        next: InvalidationQueueWindow?, applied: AppliedInvalidationBatch?) {
+        var window = next
+        var carried = applied
+        while true {
+            var batch: AppliedInvalidationBatch
+            if let carried { batch = carried } else {
+                guard let w = window else { break }
                 let bytes = UnsafeMutableRawBufferPointer(start: buffer.baseAddress, count: w.count * w.descriptorBytes)
                 let fetched = platform.readGuest(w.address, into: bytes)
                 var pending: PendingStatusWrite?
-                // The descriptors of `w` applied so far end with `applied` (a wait splits the batch).
-                var applied = w
                 window = state.withLock { s in
                     s.applyInvalidationDescriptors(fetched ? UnsafeBufferPointer(buffer) : nil, window: w,
-                                                   processed: &processed, pending: &pending, effects: &effects)
+                                                   processed: &run.processed, pending: &pending, effects: &run.effects)
                 }
-                while let wait = pending {
-                    lastWindow = applied
-                    pending = nil
-                    if let failed = hostBarrier(at: wait.head, effects: &effects) {
-                        window = state.withLock { s in
-                            s.reportHostInvalidationFailure(at: failed, expectedHead: wait.head, window: applied,
-                                                            effects: &effects)
-                            return s.nextInvalidationWindow(processed: processed, effects: &effects)
-                        }
-                        break
-                    }
-                    // What the descriptors before the wait decided reaches the host first: the
-                    // guest may use a new mapping as soon as it sees the status.
-                    if !effects.isEmpty {
-                        perform(&effects)
-                        effects = Effects()
-                    }
-                    let written = platform.writeGuest32(wait.address, wait.data)
-                    // The rest of the batch already read, after the wait: applied in the same lock
-                    // section that completes the wait, without reading it again.
-                    var restOfBatch = w
-                    restOfBatch.head = wait.head + 1
-                    restOfBatch.count = w.head + w.count - restOfBatch.head
+                batch = AppliedInvalidationBatch(read: w, fetched: fetched, applied: w, pending: pending)
+            }
+            carried = nil
+            while let wait = batch.pending {
+                run.lastWindow = batch.applied
+                batch.pending = nil
+                if let failed = hostBarrier(at: wait.head, effects: &run.effects) {
                     window = state.withLock { s in
-                        let next = s.completeWait(wait, written: written, window: applied, processed: &processed,
-                                                  effects: &effects)
-                        guard fetched, restOfBatch.count > 0, var rest = next, rest.startsWhere(restOfBatch) else {
-                            return next
-                        }
-                        rest.count = min(rest.count, restOfBatch.count)
-                        applied = rest
-                        let offset = (rest.head - w.head) * w.descriptorWords
-                        return s.applyInvalidationDescriptors(
-                            UnsafeBufferPointer(start: buffer.baseAddress! + offset, count: rest.count * w.descriptorWords),
-                            window: rest, processed: &processed, pending: &pending, effects: &effects)
+                        s.reportHostInvalidationFailure(at: failed, expectedHead: wait.head, window: batch.applied,
+                                                        effects: &run.effects)
+                        return s.nextInvalidationWindow(processed: run.processed, effects: &run.effects)
                     }
+                    break
                 }
-                lastWindow = applied
-                if !effects.isEmpty {
-                    perform(&effects)
-                    effects = Effects()
+                // What the descriptors before the wait decided reaches the host first: the
+                // guest may use a new mapping as soon as it sees the status.
+                if !run.effects.isEmpty {
+                    perform(&run.effects)
+                    run.effects = Effects()
                 }
+                let written = platform.writeGuest32(wait.address, wait.data)
+                // The rest of the batch already read, after the wait: applied in the same lock
+                // section that completes the wait, without reading it again.
+                var restOfBatch = batch.read
+                restOfBatch.head = wait.head + 1
+                restOfBatch.count = batch.read.head + batch.read.count - restOfBatch.head
+                window = state.withLock { s in
+                    let next = s.completeWait(wait, written: written, window: batch.applied, processed: &run.processed,
+                                              effects: &run.effects)
+                    guard batch.fetched, restOfBatch.count > 0, var rest = next, rest.startsWhere(restOfBatch) else {
+                        return next
+                    }
+                    rest.count = min(rest.count, restOfBatch.count)
+                    batch.applied = rest
+                    let offset = (rest.head - batch.read.head) * rest.descriptorWords
+                    return s.applyInvalidationDescriptors(
+                        UnsafeBufferPointer(start: buffer.baseAddress! + offset, count: rest.count * rest.descriptorWords),
+                        window: rest, processed: &run.processed, pending: &batch.pending, effects: &run.effects)
+                }
+            }
+            run.lastWindow = batch.applied
+            if !run.effects.isEmpty {
+                perform(&run.effects)
+                run.effects = Effects()
             }
         }
         // The queue drained: what the host still holds must be done before the guest polls on.
-        if let w = lastWindow, let failed = hostBarrier(at: nil, effects: &effects) {
-            state.withLock { s in
-                s.reportHostInvalidationFailure(at: failed, expectedHead: nil, window: w, effects: &effects)
+        if let w = run.lastWindow {
+            queueRingHint.store(w.ringHint, ordering: .relaxed)
+            if let failed = hostBarrier(at: nil, effects: &run.effects) {
+                state.withLock { s in
+                    s.reportHostInvalidationFailure(at: failed, expectedHead: nil, window: w, effects: &run.effects)
+                }
             }
         }
-        if !effects.isEmpty { perform(&effects) }
+        if !run.effects.isEmpty { perform(&run.effects) }
     }
 
     /// Hands the host what this run forwarded so far and asks it to finish: nil when it did (or
