@@ -1,6 +1,7 @@
 // The model's HostBindingObserver, adapted to NestedBackend: PASID-entry changes become bindings,
 // PASID-based IOTLB descriptors become queued host invalidations, and each barrier sends them and
-// reports what the host could not do. Called by the model without its lock held.
+// reports what the host could not do. Called by the model without its lock held; logs and traces
+// go out after HostDevices' own lock is released (the host's callbacks may call back in).
 
 import HostIOMMU
 import VTdModel
@@ -14,18 +15,15 @@ extension HostDevices {
         var refused = false
         let remapping = unit.dmaRemapping
         let enabled = remapping.enabled && remapping.scalable
-        let changed = state.withLock { s -> Bool in
-            guard s.nested != nil, s.remapping != enabled else { return false }
+        let remappingRefusal = state.withLock { s -> HostError? in
+            guard let nested = s.nested, s.remapping != enabled else { return nil }
             s.remapping = enabled
-            return true
+            do throws(HostError) { try nested.dmaRemappingChanged(enabled: enabled) } catch { return error }
+            return nil
         }
-        if changed {
-            state.withLock { s in
-                do throws(HostError) { try s.nested?.dmaRemappingChanged(enabled: enabled) } catch {
-                    refused = refused || error.errno != nil
-                    reporter.log(.guestError, "host binding: DMA remapping \(enabled ? "on" : "off"): \(error)")
-                }
-            }
+        if let remappingRefusal {
+            refused = remappingRefusal.errno != nil
+            reporter.log(.guestError, "host binding: DMA remapping \(enabled ? "on" : "off"): \(remappingRefusal)")
         }
         let sids = state.withLock { s in s.nested == nil ? [] : s.candidates.keys.sorted() }
         for sid in sids where sourceID == nil || sourceID == sid {
@@ -63,21 +61,22 @@ extension HostDevices {
             let entry = unit.hostPASIDEntry(sourceID: sid, pasid: p)
             if p != nil && entry.pasid == entry.ridPASID && pasids.contains(nil) { continue }
             let binding = Self.binding(sid: sid, entry)
-            state.withLock { s in
+            let (told, failed) = state.withLock { s -> (Bool, HostError?) in
                 if p != nil {
                     if case .cleared = binding.translation { s.boundPASIDs[sid]?.remove(entry.pasid) } else {
                         s.boundPASIDs[sid, default: []].insert(entry.pasid)
                     }
                 }
-                guard let nested = s.nested else { return }
-                var failed: HostError?
-                do throws(HostError) { _ = try nested.bind(binding) } catch {
-                    failed = error
-                    refused = refused || error.errno != nil
-                    reporter.log(.guestError, "host binding \(binding): \(error)")
-                }
-                reporter.trace(Self.traceRecord(binding, entry, failed))
+                guard let nested = s.nested else { return (false, nil) }
+                do throws(HostError) { _ = try nested.bind(binding) } catch { return (true, error) }
+                return (true, nil)
             }
+            guard told else { continue }
+            if let failed {
+                refused = refused || failed.errno != nil
+                reporter.log(.guestError, "host binding \(binding): \(failed)")
+            }
+            reporter.trace(Self.traceRecord(binding, entry, failed))
         }
         return refused
     }

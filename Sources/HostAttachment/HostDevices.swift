@@ -104,26 +104,32 @@ public final class HostDevices: HostBindingObserver {
 
     public func detach(sid: UInt16) -> Bool {
         unit.setShadowHost(.perLeaf, sourceID: sid)
-        return state.withLock { s in
-            guard s.candidates.removeValue(forKey: sid) != nil else { return false }
+        let (found, problems) = state.withLock { s -> (Bool, [String]) in
+            guard s.candidates.removeValue(forKey: sid) != nil else { return (false, []) }
             s.boundPASIDs[sid] = nil
-            if let nested = s.nested {
-                // Release stops at the first step the kernel refuses and can be resumed: try it
-                // once more, then the HWPT destroys that failed, so that a passing refusal does not
-                // leave HWPTs (or the device on one of them) that nobody would free later.
-                let requester = RequesterID(rawValue: sid)
-                for attempt in 1...2 {
-                    do throws(HostError) {
-                        try nested.release(requester)
-                        break
-                    } catch {
-                        reporter.log(.info, "host device \(requester) detached with an error (attempt \(attempt)): \(error)")
-                    }
-                }
-                nested.retryPendingDestroys()
-            }
-            return true
+            guard let nested = s.nested else { return (true, []) }
+            return (true, Self.release(RequesterID(rawValue: sid), from: nested))
         }
+        for problem in problems { reporter.log(.info, problem) }
+        return found
+    }
+
+    /// Gives a device back to VFIO. Release stops at the first step the kernel refuses and can be
+    /// resumed: try it once more, then the HWPT destroys that failed, so that a passing refusal
+    /// does not leave HWPTs (or the device on one of them) that nobody would free later. Returns a
+    /// line per refused attempt.
+    private static func release(_ requester: RequesterID, from nested: NestedBackend) -> [String] {
+        var problems: [String] = []
+        for attempt in 1...2 {
+            do throws(HostError) {
+                try nested.release(requester)
+                break
+            } catch {
+                problems.append("host device \(requester) detached with an error (attempt \(attempt)): \(error)")
+            }
+        }
+        nested.retryPendingDestroys()
+        return problems
     }
 
     /// How the host arranges a host device's address space.

@@ -11,6 +11,8 @@ private final class HostTestGuest {
     var pages: [UInt64: [UInt8]] = [:]
     var logs: [(Int32, String)] = []
     var events: [swiftvtd_event] = []
+    /// Runs inside the log callback: a host that calls back into the library from there.
+    var onLog: (() -> Void)?
 
     func write64(_ address: UInt64, _ value: UInt64) {
         withUnsafeBytes(of: value.littleEndian) { write(address, $0) }
@@ -53,6 +55,7 @@ private final class HostTestGuest {
             ops.log = { opaque, level, message in
                 let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
                 guest.logs.append((level, String(cString: message!)))
+                guest.onLog?()
             }
             ops.event = { opaque, event in
                 let guest = Unmanaged<HostTestGuest>.fromOpaque(opaque!).takeUnretainedValue()
@@ -638,6 +641,25 @@ struct HostDeviceInjectedFailureTests {
         #expect(nested != parent)
         #expect(fake.objects(iommufd: device.iommufd)[nested] == .hwptNested(parent: parent))
         #expect(fake.nestedTable(iommufd: device.iommufd, hwpt: nested)?.rootPointer == ScalableGuest.flRoot)
+    }
+
+    @Test("a host whose log callback calls back into the library (the state dump) while a refused binding and a refused release are reported: no deadlock",
+          .timeLimit(.minutes(1)))
+    func logCallbackMayReenter() throws {
+        let (fake, device, g, _) = try decidedNestedSetup()
+        defer { swiftvtd_destroy(g.unit) }
+        var dumps: [String] = []
+        let logsBefore = g.guest.logs.count
+        g.guest.onLog = { dumps.append(dump(g.unit)) }
+        g.programTables()
+        fake.failNext(.hwptAlloc, with: .enomem)
+        g.enable()
+        #expect(!dumps.isEmpty && dumps.allSatisfy { $0.contains("nested backend") }, "\(dumps)")
+        fake.failNext(.vfioDeviceAttach, with: .eio)
+        #expect(swiftvtd_host_device_detach(g.unit, 0x0010) == SWIFTVTD_OK.rawValue)
+        #expect(g.guest.logs.contains { $0.1.contains("detached with an error") }, "\(g.guest.logs)")
+        #expect(fake.attachment(deviceFD: device.deviceFD) == device.hwptID)
+        #expect(dumps.count == g.guest.logs.count - logsBefore)
     }
 
     @Test("a re-bind the kernel refuses (new first-level root) blocks the device: the old nested HWPT, now stale, is detached and destroyed; IQE at that descriptor; the resubmission binds the new root")
