@@ -42,7 +42,7 @@ extern "C" {
 #define SWIFTVTD_ABI_VERSION 1u
 /* The rest of the library's version (MAJOR.MINOR.MICRO; swiftvtd.pc carries the same).
    MINOR grows with every addition: a host built against 1.N needs a library of 1.N or newer. */
-#define SWIFTVTD_VERSION_MINOR 2
+#define SWIFTVTD_VERSION_MINOR 3
 #define SWIFTVTD_VERSION_MICRO 0
 
 /* Requests without PASID (PCIe requests carrying no PASID TLP prefix). */
@@ -130,7 +130,9 @@ typedef enum swiftvtd_event_kind {
     SWIFTVTD_EVENT_UNMAP = 1,
     /* A translation of (sid, pasid) appeared (MAP), for hosts that shadow (caching mode). */
     SWIFTVTD_EVENT_MAP = 2,
-    /* The translation setup of (sid, pasid) changed: re-query its mode (address-space switch). */
+    /* The translation setup of (sid, pasid) changed: re-query its mode (address-space switch).
+       data = 1: of every device (sid 0xFFFF), whatever pasid says. Since 1.3 also the moment to
+       ask swiftvtd_dma_view again for sid, or for every device when data = 1. */
     SWIFTVTD_EVENT_CONTEXT_CHANGED = 3,
     /* Device-TLB invalidation for (sid, pasid) over [addr, addr+size). */
     SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE = 4,
@@ -314,6 +316,24 @@ typedef struct swiftvtd_translation {
    SWIFTVTD_REQ_ATS meets a page-table fault (see above). */
 int swiftvtd_translate(swiftvtd_t *unit, const swiftvtd_translate_request *req,
                        swiftvtd_translation *out);
+
+/* 1.3: which view of memory requests without PASID of requester sid may be given, the unit's
+   answer for a host that can show a device guest memory directly (QEMU: an alias of system memory
+   in place of the IOMMU region, the interrupt window still on top), so that its DMA makes no
+   swiftvtd_translate call:
+     SWIFTVTD_DMA_VIEW_UNTRANSLATED  every request without PASID passes through untranslated, at
+                                     any address (DMA remapping is off, or the context entry (TT
+                                     10b) or RID_PASID entry (PGTT 100b) passes through);
+     SWIFTVTD_DMA_VIEW_TRANSLATED    requests go through swiftvtd_translate, which also records
+                                     the faults of absent or malformed tables;
+   or SWIFTVTD_EINVAL for a NULL unit. Reads the tables from guest memory (through dma_read; no
+   cache consulted, no fault recorded). The answer holds until the next
+   SWIFTVTD_EVENT_CONTEXT_CHANGED naming sid or every device (data = 1): the unit sends one for
+   every change that can alter it (GCMD.TE and SRTP, context- and PASID-cache invalidations, reset,
+   swiftvtd_load_state), before the guest sees that change complete. A control call. */
+#define SWIFTVTD_DMA_VIEW_TRANSLATED   0
+#define SWIFTVTD_DMA_VIEW_UNTRANSLATED 1
+int swiftvtd_dma_view(swiftvtd_t *unit, uint16_t sid);
 
 /* IOMMU notifiers (QEMU's IOMMUNotifier flags): which events the host wants for (sid, pasid).
    The library sends them through the host's `event` callback. */

@@ -191,6 +191,17 @@ func translateLocked(_ unit: OpaquePointer, _ r: swiftvtd_translate_request,
     return SWIFTVTD_OK.rawValue
 }
 
+// MARK: The view a device's DMA is given
+
+@_cdecl("swiftvtd_dma_view")
+public func swiftvtd_dma_view(_ unit: OpaquePointer?, _ sid: UInt16) -> Int32 {
+    guard let unit else { return SWIFTVTD_EINVAL.rawValue }
+    switch withHandle(unit, { $0.unit.dmaView(sourceID: sid) }) {
+    case .translated: return Int32(SWIFTVTD_DMA_VIEW_TRANSLATED)
+    case .untranslated: return Int32(SWIFTVTD_DMA_VIEW_UNTRANSLATED)
+    }
+}
+
 // MARK: Notifiers and replay
 
 @_cdecl("swiftvtd_set_notifier")

@@ -23,6 +23,7 @@ typedef struct Api {
     int (*host_device_attach)(swiftvtd_t *, uint16_t, const swiftvtd_host_device *, char *, size_t);
     int (*host_device_detach)(swiftvtd_t *, uint16_t);
     int (*machine_done)(swiftvtd_t *, uint32_t, char *, size_t);
+    int (*dma_view)(swiftvtd_t *, uint16_t);
 } Api;
 
 static Api api;
@@ -139,6 +140,7 @@ static void load_library(void)
     SYM(host_device_attach, "swiftvtd_host_device_attach");
     SYM(host_device_detach, "swiftvtd_host_device_detach");
     SYM(machine_done, "swiftvtd_machine_done");
+    SYM(dma_view, "swiftvtd_dma_view");
 #undef SYM
 }
 
@@ -753,6 +755,88 @@ static void test_trace_records_of_a_queued_invalidation(void)
     g_free(g);
 }
 
+/* The context changes a host hears of: how many, and the last one's sid and data. */
+typedef struct ViewGuest {
+    Guest guest;          /* first: the guest callbacks take it as their opaque */
+    int context_changes;
+    uint16_t last_sid;
+    uint32_t last_data;
+} ViewGuest;
+
+static void view_guest_event(void *opaque, const swiftvtd_event *ev)
+{
+    ViewGuest *v = opaque;
+
+    if (ev->kind == SWIFTVTD_EVENT_CONTEXT_CHANGED) {
+        v->context_changes++;
+        v->last_sid = ev->sid;
+        v->last_data = ev->data;
+    }
+}
+
+/* Register-based device-selective context-cache invalidation (CCMD at 0x28: ICC, CIRG 3, SID). */
+static void invalidate_context_of(swiftvtd_t *unit, uint16_t sid)
+{
+    api.mmio_write(unit, 0x28, 1ull << 63 | 3ull << 61 | (uint64_t)sid << 16, 8);
+}
+
+/* swiftvtd_dma_view: untranslated while remapping is off and for a pass-through context entry,
+   translated for a multi-level one, asked again at each CONTEXT_CHANGED the unit sends. */
+static void test_dma_view_follows_the_tables(void)
+{
+    ViewGuest *v = g_new0(ViewGuest, 1);
+    swiftvtd_host_ops ops = guest_ops(&v->guest);
+    swiftvtd_config cfg;
+    char err[256] = "";
+    const uint64_t context = 0x11000 + 0x10 * 16;   /* devfn 0x10 on bus 0 */
+
+    ops.opaque = v;
+    ops.event = view_guest_event;
+    api.config_init(&cfg);
+    swiftvtd_t *unit = api.create(&cfg, &ops, err, sizeof(err));
+    g_assert_nonnull(unit);
+    g_assert_cmpint(api.dma_view(NULL, 0x10), ==, SWIFTVTD_EINVAL);
+    g_assert_cmpint(api.dma_view(unit, 0x10), ==, SWIFTVTD_DMA_VIEW_UNTRANSLATED);
+
+    put64(&v->guest, 0x10000, 0x11000 | 1);
+    put64(&v->guest, context, 2 << 2 | 1);              /* TT 10: pass-through */
+    put64(&v->guest, context + 8, 1 << 8 | 2);          /* DID 1, AW 2 */
+    enable_translation(unit);
+    g_assert_cmpint(v->context_changes, >, 0);
+    g_assert_cmpuint(v->last_data, ==, 1);              /* every device */
+    g_assert_cmpint(api.dma_view(unit, 0x10), ==, SWIFTVTD_DMA_VIEW_UNTRANSLATED);
+    g_assert_cmpint(api.dma_view(unit, 0x18), ==, SWIFTVTD_DMA_VIEW_TRANSLATED);   /* no context entry */
+
+    /* The guest makes the entry multi-level and invalidates it: the host hears of that device. */
+    put64(&v->guest, context, 0x12000 | 1);
+    v->context_changes = 0;
+    invalidate_context_of(unit, 0x10);
+    g_assert_cmpint(v->context_changes, ==, 1);
+    g_assert_cmphex(v->last_sid, ==, 0x10);
+    g_assert_cmpuint(v->last_data, ==, 0);
+    g_assert_cmpint(api.dma_view(unit, 0x10), ==, SWIFTVTD_DMA_VIEW_TRANSLATED);
+
+    /* A reserved TT is malformed: translated, and a request meets its fault in translate. */
+    put64(&v->guest, context, 3 << 2 | 1);
+    invalidate_context_of(unit, 0x10);
+    g_assert_cmpint(api.dma_view(unit, 0x10), ==, SWIFTVTD_DMA_VIEW_TRANSLATED);
+    swiftvtd_translate_request req = { .sid = 0x10, .access = SWIFTVTD_ACCESS_READ,
+                                       .pasid = SWIFTVTD_NO_PASID, .addr = 0x1000 };
+    swiftvtd_translation out;
+    g_assert_cmpint(api.translate(unit, &req, &out), ==, SWIFTVTD_OK);
+    g_assert_cmpint(out.kind, ==, SWIFTVTD_XLATE_FAULT);
+
+    /* TE clear: every device, untranslated. */
+    v->context_changes = 0;
+    api.mmio_write(unit, REG_GCMD, 0, 4);
+    g_assert_cmpint(v->context_changes, ==, 1);
+    g_assert_cmpuint(v->last_data, ==, 1);
+    g_assert_cmpint(api.dma_view(unit, 0x10), ==, SWIFTVTD_DMA_VIEW_UNTRANSLATED);
+    g_assert_cmpint(api.dma_view(unit, 0x18), ==, SWIFTVTD_DMA_VIEW_UNTRANSLATED);
+    api.destroy(unit);
+    g_free(v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -774,6 +858,7 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/interrupt-remap/through-irte", test_interrupt_remap_through_irte);
     g_test_add_func("/swiftvtd/page-request/needs-the-feature", test_page_request_needs_the_feature);
     g_test_add_func("/swiftvtd/translate/legacy-tables", test_translate_through_legacy_tables);
+    g_test_add_func("/swiftvtd/translate/dma-view", test_dma_view_follows_the_tables);
     g_test_add_func("/swiftvtd/state/round-trip", test_state_round_trip);
     g_test_add_func("/swiftvtd/state/rejects-bad-blobs", test_state_rejects_bad_blobs);
     g_test_add_func("/swiftvtd/state/dump", test_dump_names_device_translation_type);
