@@ -3,10 +3,11 @@
  *
  * This file is glue only. It loads the library with GModule, owns one unit
  * of it, and connects QEMU to it: the register window, one IOMMU memory
- * region per PCI device (and PASID), the interrupt window at 0xFEE00000,
- * IOMMU notifiers, reset, and the host callbacks the library needs (guest
- * memory, MSI delivery, notifications, logging). Every VT-d decision is made
- * by the library; nothing here knows a register bit or a table format.
+ * region per PCI device (and PASID) with a guest-RAM view beside it for the
+ * devices the library says need no translation, the interrupt window at
+ * 0xFEE00000, IOMMU notifiers, reset, and the host callbacks the library needs
+ * (guest memory, MSI delivery, notifications, logging). Every VT-d decision is
+ * made by the library; nothing here knows a register bit or a table format.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -90,6 +91,7 @@ typedef struct SwiftVTdLib {
     typeof(swiftvtd_host_device_detach) *host_device_detach;
     typeof(swiftvtd_machine_done) *machine_done;
     typeof(swiftvtd_host_view) *host_view;
+    typeof(swiftvtd_dma_view) *dma_view;
 } SwiftVTdLib;
 
 /* One DMA address space: a (PCI bus, devfn, PASID) requester. */
@@ -101,20 +103,26 @@ typedef struct SwiftVTdAS {
     uint32_t pasid;       /* SWIFTVTD_NO_PASID for requests without PASID */
     bool is_ioapic;       /* the q35 IOAPIC's pseudo requester */
     /*
-     * A VFIO device has two views, one enabled at a time, chosen by the library's
-     * host decision: guest RAM (nested: the host IOMMU walks the guest's first level
-     * over a nest parent holding GPA -> HVA, so VFIO must see RAM), or the IOMMU
-     * region (shadowed through MAP/UNMAP notifications, like an emulated device).
+     * A device's requests without PASID have two views, one enabled at a time: the
+     * IOMMU region (every access asks the library) or guest RAM (no library call;
+     * the interrupt window stays on top). Which one is the library's answer: for an
+     * emulated device swiftvtd_dma_view (remapping off, or a pass-through entry), asked
+     * again at every SWIFTVTD_EVENT_CONTEXT_CHANGED naming it; for a VFIO device the
+     * host decision (nested: the host IOMMU walks the guest's first level over a nest
+     * parent holding GPA -> HVA, so VFIO must see RAM; shadowed: the IOMMU region).
      */
+    bool has_gpa_view;    /* requests without PASID of a PCI device */
     bool vfio;
     bool guest_physical;  /* the guest-RAM view is the enabled one */
     MemoryRegion root;
     IOMMUMemoryRegion iommu;
     MemoryRegion ir;      /* the interrupt window, overlapping the IOMMU region */
-    MemoryRegion gpa_view;  /* vfio only: gpa alias + its own interrupt window */
+    MemoryRegion gpa_view;  /* gpa alias + its own interrupt window */
     MemoryRegion gpa;
     MemoryRegion gpa_ir;
     QLIST_ENTRY(SwiftVTdAS) next_vfio;
+    QLIST_ENTRY(SwiftVTdAS) next_with_gpa_view;
+    uint64_t translate_calls;  /* swiftvtd_translate calls for this space (atomic) */
     AddressSpace as;
     IOMMUNotifierFlag notifier_flags;
     QLIST_ENTRY(SwiftVTdAS) next_with_notifiers;
@@ -155,7 +163,6 @@ struct SwiftVTdState {
     bool nesting;
     bool fs5lp;
     char *state_dump;     /* "x-state-dump": file that gets the library's dump when the VM stops */
-    unsigned host_devices;         /* VFIO devices handed to the library */
     Notifier machine_done;
 
     SwiftVTdLib lib;
@@ -165,19 +172,22 @@ struct SwiftVTdState {
     GHashTable *address_spaces;   /* SwiftVTdASKey -> SwiftVTdAS */
     QLIST_HEAD(, SwiftVTdAS) with_notifiers;
     QLIST_HEAD(, SwiftVTdAS) vfio_spaces;  /* address spaces of VFIO devices */
+    QLIST_HEAD(, SwiftVTdAS) gpa_view_spaces;  /* every space with a guest-RAM view */
     IOMMUNotifier *replaying;     /* the one notifier a replay's MAP events go to */
     /* migration: the library's state blob */
     uint8_t *migration_blob;
     uint32_t migration_blob_len;
 };
 
-static uint16_t swift_vtd_sid(SwiftVTdAS *vas)
+static uint16_t swift_vtd_sid(const SwiftVTdAS *vas)
 {
     if (vas->is_ioapic) {
         return (Q35_PSEUDO_BUS_PLATFORM << 8) | Q35_PSEUDO_DEVFN_IOAPIC;
     }
     return PCI_BUILD_BDF(pci_bus_num(vas->bus), vas->devfn);
 }
+
+static void swift_vtd_refresh_views(SwiftVTdState *s, const swiftvtd_event *ev);
 
 /* ------------------------------------------------------------------------ */
 /* Host callbacks                                                             */
@@ -382,62 +392,82 @@ static IOMMUAccessFlags swift_vtd_perm(uint32_t perm)
                              !!(perm & SWIFTVTD_PERM_WRITE));
 }
 
+/* QEMU's IEC notifiers take an index and a power-of-two count. */
+static void swift_vtd_interrupt_cache_event(SwiftVTdState *s, const swiftvtd_event *ev)
+{
+    bool global = ev->size_bytes == 0;
+    uint32_t mask = global ? 0 : 63 - clz64(pow2ceil(ev->size_bytes));
+
+    x86_iommu_iec_notify_all(X86_IOMMU_DEVICE(s), global, (uint32_t)ev->addr, mask);
+}
+
+/* A replay's MAP event goes to the replaying notifier only, as one entry. */
+static void swift_vtd_replay_map(SwiftVTdState *s, const swiftvtd_event *ev)
+{
+    IOMMUTLBEvent event = {
+        .type = IOMMU_NOTIFIER_MAP,
+        .entry = {
+            .target_as = &address_space_memory,
+            .iova = ev->addr,
+            .translated_addr = ev->translated,
+            .addr_mask = ev->size_bytes - 1,
+            .perm = swift_vtd_perm(ev->perm),
+        },
+    };
+
+    memory_region_notify_iommu_one(s->replaying, &event);
+}
+
+/* One event for the notifiers registered on vas. */
+static void swift_vtd_notify_event(SwiftVTdAS *vas, const swiftvtd_event *ev)
+{
+    switch (ev->kind) {
+    case SWIFTVTD_EVENT_UNMAP:
+        swift_vtd_notify_range(vas, IOMMU_NOTIFIER_UNMAP, ev->addr, ev->size_bytes, 0,
+                               IOMMU_NONE);
+        break;
+    case SWIFTVTD_EVENT_MAP:
+        if (vas->s->replaying) {
+            swift_vtd_replay_map(vas->s, ev);
+            break;
+        }
+        swift_vtd_notify_range(vas, IOMMU_NOTIFIER_MAP, ev->addr, ev->size_bytes,
+                               ev->translated, swift_vtd_perm(ev->perm));
+        break;
+    case SWIFTVTD_EVENT_CONTEXT_CHANGED:
+        swift_vtd_unmap_all(vas);
+        break;
+    case SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE:
+        swift_vtd_notify_range(vas, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, ev->addr,
+                               ev->size_bytes, 0, IOMMU_NONE);
+        break;
+    default:
+        break;
+    }
+}
+
 static void swift_vtd_host_event(void *opaque, const swiftvtd_event *ev)
 {
     SwiftVTdState *s = opaque;
-    X86IOMMUState *x86 = X86_IOMMU_DEVICE(s);
     SwiftVTdAS *vas;
 
     trace_swift_vtd_event(ev->kind, ev->sid, ev->pasid, ev->addr, ev->size_bytes);
-    if (ev->kind == SWIFTVTD_EVENT_INTERRUPT_CACHE_INVALIDATE) {
-        /* QEMU's IEC notifiers take an index and a power-of-two count. */
-        bool global = ev->size_bytes == 0;
-        uint32_t mask = global ? 0 : 63 - clz64(pow2ceil(ev->size_bytes));
-
-        x86_iommu_iec_notify_all(x86, global, (uint32_t)ev->addr, mask);
+    switch (ev->kind) {
+    case SWIFTVTD_EVENT_INTERRUPT_CACHE_INVALIDATE:
+        swift_vtd_interrupt_cache_event(s, ev);
         return;
-    }
-    if (ev->kind == SWIFTVTD_EVENT_PAGE_GROUP_RESPONSE) {
+    case SWIFTVTD_EVENT_PAGE_GROUP_RESPONSE:
         /* No emulated PRI-capable device in QEMU 10.0 consumes these. */
         return;
+    case SWIFTVTD_EVENT_CONTEXT_CHANGED:
+        swift_vtd_refresh_views(s, ev);
+        break;
+    default:
+        break;
     }
     QLIST_FOREACH(vas, &s->with_notifiers, next_with_notifiers) {
-        if (swift_vtd_sid(vas) != ev->sid || vas->pasid != ev->pasid) {
-            continue;
-        }
-        switch (ev->kind) {
-        case SWIFTVTD_EVENT_UNMAP:
-            swift_vtd_notify_range(vas, IOMMU_NOTIFIER_UNMAP, ev->addr,
-                                   ev->size_bytes, 0, IOMMU_NONE);
-            break;
-        case SWIFTVTD_EVENT_MAP:
-            if (s->replaying) {
-                IOMMUTLBEvent event = {
-                    .type = IOMMU_NOTIFIER_MAP,
-                    .entry = {
-                        .target_as = &address_space_memory,
-                        .iova = ev->addr,
-                        .translated_addr = ev->translated,
-                        .addr_mask = ev->size_bytes - 1,
-                        .perm = swift_vtd_perm(ev->perm),
-                    },
-                };
-                memory_region_notify_iommu_one(s->replaying, &event);
-                break;
-            }
-            swift_vtd_notify_range(vas, IOMMU_NOTIFIER_MAP, ev->addr,
-                                   ev->size_bytes, ev->translated,
-                                   swift_vtd_perm(ev->perm));
-            break;
-        case SWIFTVTD_EVENT_CONTEXT_CHANGED:
-            swift_vtd_unmap_all(vas);
-            break;
-        case SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE:
-            swift_vtd_notify_range(vas, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, ev->addr,
-                                   ev->size_bytes, 0, IOMMU_NONE);
-            break;
-        default:
-            break;
+        if (swift_vtd_sid(vas) == ev->sid && vas->pasid == ev->pasid) {
+            swift_vtd_notify_event(vas, ev);
         }
     }
 }
@@ -540,6 +570,26 @@ static int swift_vtd_int_remap(X86IOMMUState *iommu, MSIMessage *src,
 /* DMA address spaces                                                         */
 /* ------------------------------------------------------------------------ */
 
+/* QEMU's access flags as the library's; IOMMU_NONE asks what the mapping is, no access happens. */
+static void swift_vtd_request_access(IOMMUAccessFlags flag, swiftvtd_translate_request *req)
+{
+    switch (flag) {
+    case IOMMU_RO:
+        req->access = SWIFTVTD_ACCESS_READ;
+        break;
+    case IOMMU_WO:
+        req->access = SWIFTVTD_ACCESS_WRITE;
+        break;
+    case IOMMU_RW:
+        req->access = SWIFTVTD_ACCESS_READ | SWIFTVTD_ACCESS_WRITE;
+        break;
+    default:
+        req->access = SWIFTVTD_ACCESS_READ;
+        req->flags = SWIFTVTD_REQ_NO_FAULT;
+        break;
+    }
+}
+
 static IOMMUTLBEntry swift_vtd_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
                                          IOMMUAccessFlags flag, int iommu_idx)
 {
@@ -558,22 +608,9 @@ static IOMMUTLBEntry swift_vtd_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
         .perm = IOMMU_NONE,
     };
 
-    switch (flag) {
-    case IOMMU_RO:
-        req.access = SWIFTVTD_ACCESS_READ;
-        break;
-    case IOMMU_WO:
-        req.access = SWIFTVTD_ACCESS_WRITE;
-        break;
-    case IOMMU_RW:
-        req.access = SWIFTVTD_ACCESS_READ | SWIFTVTD_ACCESS_WRITE;
-        break;
-    default:
-        /* IOMMU_NONE: someone asks what the mapping is, no access happens. */
-        req.access = SWIFTVTD_ACCESS_READ;
-        req.flags = SWIFTVTD_REQ_NO_FAULT;
-        break;
-    }
+    /* Counted so that "library calls per DMA" can be shown (info swift-vtd). */
+    qatomic_inc(&vas->translate_calls);
+    swift_vtd_request_access(flag, &req);
     if (s->lib.translate(s->unit, &req, &res) != SWIFTVTD_OK) {
         return entry;
     }
@@ -653,7 +690,7 @@ static gboolean swift_vtd_as_equal(gconstpointer a, gconstpointer b)
     return x->bus == y->bus && x->devfn == y->devfn && x->pasid == y->pasid;
 }
 
-/* Shows a VFIO device guest RAM (true) or the IOMMU region (false). */
+/* Shows a device guest RAM (true) or the IOMMU region (false). */
 static void swift_vtd_set_view(SwiftVTdAS *vas, bool guest_physical)
 {
     memory_region_transaction_begin();
@@ -669,12 +706,54 @@ static uint32_t swift_vtd_host_view(SwiftVTdState *s)
     return s->lib.host_view(s->unit, s->host_mode);
 }
 
-/* Gives a VFIO device's address space its guest-RAM view beside the IOMMU region. */
-static void swift_vtd_add_vfio_views(SwiftVTdAS *vas)
+/* The library's answer for an emulated device: guest RAM (true) or the IOMMU region. */
+static bool swift_vtd_untranslated(SwiftVTdAS *vas)
 {
     SwiftVTdState *s = vas->s;
 
-    vas->vfio = true;
+    return s->lib.dma_view(s->unit, swift_vtd_sid(vas)) == SWIFTVTD_DMA_VIEW_UNTRANSLATED;
+}
+
+/* An emulated device's view, as the library answers now; VFIO devices follow the host decision. */
+static void swift_vtd_refresh_view(SwiftVTdAS *vas)
+{
+    bool direct;
+
+    if (vas->vfio) {
+        return;
+    }
+    direct = swift_vtd_untranslated(vas);
+    if (direct != vas->guest_physical) {
+        trace_swift_vtd_view(swift_vtd_sid(vas), direct ? "guest-ram" : "iommu");
+        swift_vtd_set_view(vas, direct);
+    }
+}
+
+/*
+ * A context change the library reports (always from a control call or the register
+ * window, under the BQL): the spaces it names ask for their view again, in one
+ * memory transaction, before the guest sees its change complete.
+ */
+static void swift_vtd_refresh_views(SwiftVTdState *s, const swiftvtd_event *ev)
+{
+    bool every = ev->data == 1;
+    SwiftVTdAS *vas;
+
+    memory_region_transaction_begin();
+    QLIST_FOREACH(vas, &s->gpa_view_spaces, next_with_gpa_view) {
+        if (every || swift_vtd_sid(vas) == ev->sid) {
+            swift_vtd_refresh_view(vas);
+        }
+    }
+    memory_region_transaction_commit();
+}
+
+/* The guest-RAM view beside the IOMMU region: an alias of system memory and its own interrupt window. */
+static void swift_vtd_add_gpa_view(SwiftVTdAS *vas)
+{
+    SwiftVTdState *s = vas->s;
+
+    vas->has_gpa_view = true;
     memory_region_init(&vas->gpa_view, OBJECT(s), "swift-vtd-gpa-view", UINT64_MAX);
     memory_region_init_alias(&vas->gpa, OBJECT(s), "swift-vtd-gpa", get_system_memory(),
                              0, memory_region_size(get_system_memory()));
@@ -683,8 +762,15 @@ static void swift_vtd_add_vfio_views(SwiftVTdAS *vas)
                           "swift-vtd-ir", s->ir_size);
     memory_region_add_subregion_overlap(&vas->gpa_view, s->ir_base, &vas->gpa_ir, 1);
     memory_region_add_subregion_overlap(&vas->root, 0, &vas->gpa_view, 0);
-    swift_vtd_set_view(vas, swift_vtd_host_view(s) & SWIFTVTD_VIEW_GUEST_RAM);
-    QLIST_INSERT_HEAD(&s->vfio_spaces, vas, next_vfio);
+    QLIST_INSERT_HEAD(&s->gpa_view_spaces, vas, next_with_gpa_view);
+}
+
+/* A VFIO device: its view follows the host decision from now on. */
+static void swift_vtd_mark_vfio(SwiftVTdAS *vas)
+{
+    vas->vfio = true;
+    swift_vtd_set_view(vas, swift_vtd_host_view(vas->s) & SWIFTVTD_VIEW_GUEST_RAM);
+    QLIST_INSERT_HEAD(&vas->s->vfio_spaces, vas, next_vfio);
 }
 
 static bool swift_vtd_is_vfio(PCIBus *bus, int devfn, uint32_t pasid)
@@ -695,25 +781,33 @@ static bool swift_vtd_is_vfio(PCIBus *bus, int devfn, uint32_t pasid)
            object_dynamic_cast(OBJECT(pdev), "vfio-pci");
 }
 
-static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devfn,
-                                         uint32_t pasid, bool is_ioapic)
+/*
+ * root -> IOMMU region (every access translated by the library)
+ *      -> interrupt window on top of it, for requests without PASID.
+ */
+static void swift_vtd_init_iommu_view(SwiftVTdAS *vas, const char *name)
 {
-    SwiftVTdASKey key = { .bus = bus, .devfn = devfn, .pasid = pasid };
-    SwiftVTdAS *vas = g_hash_table_lookup(s->address_spaces, &key);
+    SwiftVTdState *s = vas->s;
+
+    memory_region_init(&vas->root, OBJECT(s), name, UINT64_MAX);
+    memory_region_init_iommu(&vas->iommu, sizeof(vas->iommu), TYPE_SWIFT_VTD_IOMMU_MR,
+                             OBJECT(s), name, UINT64_MAX);
+    memory_region_add_subregion_overlap(&vas->root, 0, MEMORY_REGION(&vas->iommu), 0);
+    if (vas->pasid == SWIFTVTD_NO_PASID) {
+        /* Remappable MSIs reach the library, whatever translates DMA. */
+        memory_region_init_io(&vas->ir, OBJECT(s), &swift_vtd_ir_ops, vas,
+                              "swift-vtd-ir", s->ir_size);
+        memory_region_add_subregion_overlap(MEMORY_REGION(&vas->iommu),
+                                            s->ir_base, &vas->ir, 1);
+    }
+}
+
+static SwiftVTdAS *swift_vtd_new_as(SwiftVTdState *s, PCIBus *bus, int devfn,
+                                    uint32_t pasid, bool is_ioapic)
+{
+    SwiftVTdAS *vas = g_new0(SwiftVTdAS, 1);
     g_autofree char *name = NULL;
 
-    if (vas) {
-        /*
-         * A hot-plugged device's address space is first asked for before the
-         * device is on its bus (pci_init_bus_master), so it is known to be VFIO
-         * only when VFIO asks, before it fills its IOAS.
-         */
-        if (!vas->vfio && swift_vtd_is_vfio(bus, devfn, pasid)) {
-            swift_vtd_add_vfio_views(vas);
-        }
-        return vas;
-    }
-    vas = g_new0(SwiftVTdAS, 1);
     vas->s = s;
     vas->bus = bus;
     vas->devfn = devfn;
@@ -725,27 +819,37 @@ static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devf
         name = g_strdup_printf("swift-vtd-%02x.%x-pasid-%x", PCI_SLOT(devfn),
                                PCI_FUNC(devfn), pasid);
     }
-    /*
-     * root -> IOMMU region (every access translated by the library)
-     *      -> interrupt window on top of it, for requests without PASID;
-     * VFIO devices also: root -> guest RAM + its interrupt window (disabled
-     * while the IOMMU region is enabled, and the other way round).
-     */
-    memory_region_init(&vas->root, OBJECT(s), name, UINT64_MAX);
-    memory_region_init_iommu(&vas->iommu, sizeof(vas->iommu), TYPE_SWIFT_VTD_IOMMU_MR,
-                             OBJECT(s), name, UINT64_MAX);
-    memory_region_add_subregion_overlap(&vas->root, 0, MEMORY_REGION(&vas->iommu), 0);
-    if (pasid == SWIFTVTD_NO_PASID) {
-        /* Remappable MSIs reach the library, whatever translates DMA. */
-        memory_region_init_io(&vas->ir, OBJECT(s), &swift_vtd_ir_ops, vas,
-                              "swift-vtd-ir", s->ir_size);
-        memory_region_add_subregion_overlap(MEMORY_REGION(&vas->iommu),
-                                            s->ir_base, &vas->ir, 1);
-    }
-    if (swift_vtd_is_vfio(bus, devfn, pasid)) {
-        swift_vtd_add_vfio_views(vas);
+    swift_vtd_init_iommu_view(vas, name);
+    if (pasid == SWIFTVTD_NO_PASID && !is_ioapic) {
+        swift_vtd_add_gpa_view(vas);
+        if (swift_vtd_is_vfio(bus, devfn, pasid)) {
+            swift_vtd_mark_vfio(vas);
+        } else {
+            swift_vtd_set_view(vas, swift_vtd_untranslated(vas));
+        }
     }
     address_space_init(&vas->as, &vas->root, name);
+    return vas;
+}
+
+static SwiftVTdAS *swift_vtd_find_add_as(SwiftVTdState *s, PCIBus *bus, int devfn,
+                                         uint32_t pasid, bool is_ioapic)
+{
+    SwiftVTdASKey key = { .bus = bus, .devfn = devfn, .pasid = pasid };
+    SwiftVTdAS *vas = g_hash_table_lookup(s->address_spaces, &key);
+
+    if (vas) {
+        /*
+         * A hot-plugged device's address space is first asked for before the
+         * device is on its bus (pci_init_bus_master), so it is known to be VFIO
+         * only when VFIO asks, before it fills its IOAS.
+         */
+        if (!vas->vfio && vas->has_gpa_view && swift_vtd_is_vfio(bus, devfn, pasid)) {
+            swift_vtd_mark_vfio(vas);
+        }
+        return vas;
+    }
+    vas = swift_vtd_new_as(s, bus, devfn, pasid, is_ioapic);
     g_hash_table_insert(s->address_spaces, g_memdup2(&key, sizeof(key)), vas);
     return vas;
 }
@@ -759,6 +863,49 @@ static AddressSpace *swift_vtd_get_address_space(PCIBus *bus, void *opaque, int 
 static bool swift_vtd_wants_nest_parent(PCIBus *bus, void *opaque, int devfn)
 {
     return swift_vtd_host_view(opaque) & SWIFTVTD_VIEW_NEST_PARENT;
+}
+
+/*
+ * The library names devices by requester ID, which the guest's bus numbering
+ * decides: behind a bridge it is known once the guest numbered the buses, so a
+ * device hot-plugged there later is fine, one present at start is not.
+ */
+static bool swift_vtd_requester_id_known(PCIBus *bus, HostIOMMUDevice *hiod, Error **errp)
+{
+    if (!pci_bus_is_root(bus) && pci_bus_num(bus) == 0) {
+        error_setg(errp, "swift-vtd: %s is behind a bridge the guest has not numbered "
+                   "yet; put host devices present at start on the root bus (hot-plug "
+                   "behind a root port works)", hiod->name);
+        return false;
+    }
+    return true;
+}
+
+/* The iommufd objects VFIO made for the device, into *dev. */
+static bool swift_vtd_describe_iommufd(HostIOMMUDevice *hiod, swiftvtd_host_device *dev,
+                                       Error **errp)
+{
+    VFIODevice *vbasedev = hiod->agent;
+    VFIOIOMMUFDContainer *container =
+        container_of(vbasedev->bcontainer, VFIOIOMMUFDContainer, bcontainer);
+
+    if (!vbasedev->iommufd || !vbasedev->hwpt) {
+        error_setg(errp, "swift-vtd: %s is on iommufd but not attached to a HWPT",
+                   hiod->name);
+        return false;
+    }
+    dev->iommufd = vbasedev->iommufd->fd;
+    dev->device_fd = vbasedev->fd;
+    dev->dev_id = vbasedev->devid;
+    dev->ioas_id = container->ioas_id;
+    dev->hwpt_id = vbasedev->hwpt->hwpt_id;
+    dev->hwpt_is_nest_parent = !!(vbasedev->hwpt->hwpt_flags & IOMMU_HWPT_ALLOC_NEST_PARENT);
+    if (vbasedev->bcontainer->bypass_ro) {
+        info_report("swift-vtd: %s: the host IOMMU reports erratum 772415 (no "
+                    "read-only mappings in a nest parent): read-only sections "
+                    "(ROMs) are kept out of its IOAS", hiod->name);
+    }
+    return true;
 }
 
 /*
@@ -779,38 +926,12 @@ static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
     };
     char err[512] = "";
 
-    if (!pci_bus_is_root(bus) && pci_bus_num(bus) == 0) {
-        /*
-         * The library names devices by requester ID, which the guest's bus numbering
-         * decides: behind a bridge it is known once the guest numbered the buses, so a
-         * device hot-plugged there later is fine, one present at start is not.
-         */
-        error_setg(errp, "swift-vtd: %s is behind a bridge the guest has not numbered "
-                   "yet; put host devices present at start on the root bus (hot-plug "
-                   "behind a root port works)", hiod->name);
+    if (!swift_vtd_requester_id_known(bus, hiod, errp)) {
         return false;
     }
     if (object_dynamic_cast(OBJECT(hiod), TYPE_HOST_IOMMU_DEVICE_IOMMUFD)) {
-        VFIODevice *vbasedev = hiod->agent;
-        VFIOIOMMUFDContainer *container =
-            container_of(vbasedev->bcontainer, VFIOIOMMUFDContainer, bcontainer);
-
-        if (!vbasedev->iommufd || !vbasedev->hwpt) {
-            error_setg(errp, "swift-vtd: %s is on iommufd but not attached to a HWPT",
-                       hiod->name);
+        if (!swift_vtd_describe_iommufd(hiod, &dev, errp)) {
             return false;
-        }
-        dev.iommufd = vbasedev->iommufd->fd;
-        dev.device_fd = vbasedev->fd;
-        dev.dev_id = vbasedev->devid;
-        dev.ioas_id = container->ioas_id;
-        dev.hwpt_id = vbasedev->hwpt->hwpt_id;
-        dev.hwpt_is_nest_parent =
-            !!(vbasedev->hwpt->hwpt_flags & IOMMU_HWPT_ALLOC_NEST_PARENT);
-        if (vbasedev->bcontainer->bypass_ro) {
-            info_report("swift-vtd: %s: the host IOMMU reports erratum 772415 (no "
-                        "read-only mappings in a nest parent): read-only sections "
-                        "(ROMs) are kept out of its IOAS", hiod->name);
         }
     } else {
         dev.flags = SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER;
@@ -820,7 +941,6 @@ static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
         error_setg(errp, "swift-vtd: %s", err);
         return false;
     }
-    s->host_devices++;
     return true;
 }
 
@@ -829,9 +949,7 @@ static void swift_vtd_unset_iommu_device(PCIBus *bus, void *opaque, int devfn)
     SwiftVTdState *s = opaque;
     SwiftVTdAS *vas = swift_vtd_find_add_as(s, bus, devfn, SWIFTVTD_NO_PASID, false);
 
-    if (s->lib.host_device_detach(s->unit, swift_vtd_sid(vas)) == SWIFTVTD_OK) {
-        s->host_devices--;
-    }
+    s->lib.host_device_detach(s->unit, swift_vtd_sid(vas));
 }
 
 /*
@@ -871,10 +989,10 @@ static PCIIOMMUOps swift_vtd_iommu_ops = {
 /* Loading the library                                                        */
 /* ------------------------------------------------------------------------ */
 
-static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
+/* Every entry point of SwiftVTdLib, by name; false with errp set when one is missing. */
+static bool swift_vtd_resolve_symbols(SwiftVTdState *s, Error **errp)
 {
     SwiftVTdLib *lib = &s->lib;
-    uint32_t version;
     static const struct {
         const char *name;
         size_t offset;
@@ -884,10 +1002,26 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
         SYM(reset), SYM(mmio_size), SYM(mmio_read), SYM(mmio_write), SYM(translate),
         SYM(interrupt_remap), SYM(interrupt_window), SYM(set_notifications), SYM(replay),
         SYM(save_state), SYM(load_state), SYM(dump_state), SYM(host_device_attach),
-        SYM(host_device_detach), SYM(machine_done), SYM(host_view),
+        SYM(host_device_detach), SYM(machine_done), SYM(host_view), SYM(dma_view),
 #undef SYM
     };
 
+    for (size_t i = 0; i < ARRAY_SIZE(symbols); i++) {
+        gpointer *slot = (gpointer *)((char *)lib + symbols[i].offset);
+
+        if (!g_module_symbol(lib->module, symbols[i].name, slot)) {
+            error_setg(errp, "swift-vtd: '%s' has no symbol %s: not a SwiftVTd "
+                       "library, or older than %u.%u", s->library, symbols[i].name,
+                       SWIFTVTD_ABI_VERSION, SWIFTVTD_VERSION_MINOR);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The library file named by the property, checked before it is opened. */
+static bool swift_vtd_library_exists(SwiftVTdState *s, Error **errp)
+{
     if (!g_module_supported()) {
         error_setg(errp, "swift-vtd: this QEMU cannot load shared libraries");
         return false;
@@ -904,21 +1038,25 @@ static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
                           "swiftvtd.pc).\n", SWIFT_VTD_DEFAULT_LIBRARY);
         return false;
     }
+    return true;
+}
+
+static bool swift_vtd_load(SwiftVTdState *s, Error **errp)
+{
+    SwiftVTdLib *lib = &s->lib;
+    uint32_t version;
+
+    if (!swift_vtd_library_exists(s, errp)) {
+        return false;
+    }
     lib->module = g_module_open(s->library, G_MODULE_BIND_LOCAL);
     if (!lib->module) {
         error_setg(errp, "swift-vtd: cannot load '%s': %s", s->library,
                    g_module_error());
         return false;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(symbols); i++) {
-        gpointer *slot = (gpointer *)((char *)lib + symbols[i].offset);
-
-        if (!g_module_symbol(lib->module, symbols[i].name, slot)) {
-            error_setg(errp, "swift-vtd: '%s' has no symbol %s: not a SwiftVTd "
-                       "library, or older than %u.%u", s->library, symbols[i].name,
-                       SWIFTVTD_ABI_VERSION, SWIFTVTD_VERSION_MINOR);
-            goto fail;
-        }
+    if (!swift_vtd_resolve_symbols(s, errp)) {
+        goto fail;
     }
     /* The SONAME's major, for a library loaded by path: another major is another ABI. */
     version = lib->abi_version();
@@ -975,10 +1113,55 @@ static void swift_vtd_fill_config(SwiftVTdState *s, swiftvtd_config *cfg)
 /* State dump and migration                                                   */
 /* ------------------------------------------------------------------------ */
 
+static gint swift_vtd_as_compare(gconstpointer a, gconstpointer b)
+{
+    const SwiftVTdAS *x = *(SwiftVTdAS *const *)a, *y = *(SwiftVTdAS *const *)b;
+    uint64_t kx = (uint64_t)swift_vtd_sid(x) << 32 | x->pasid;
+    uint64_t ky = (uint64_t)swift_vtd_sid(y) << 32 | y->pasid;
+
+    return kx < ky ? -1 : kx > ky;
+}
+
+/*
+ * The glue's lines after the library's: each device's view and how often its DMA
+ * called swiftvtd_translate (library calls per DMA; the IOAPIC only sends interrupts).
+ */
+static void swift_vtd_dump_spaces(SwiftVTdState *s, GString *out)
+{
+    g_autoptr(GPtrArray) spaces = g_ptr_array_new();
+    GHashTableIter iter;
+    gpointer value;
+    uint64_t total = 0;
+
+    g_hash_table_iter_init(&iter, s->address_spaces);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        g_ptr_array_add(spaces, value);
+    }
+    g_ptr_array_sort(spaces, swift_vtd_as_compare);
+    for (guint i = 0; i < spaces->len; i++) {
+        SwiftVTdAS *vas = g_ptr_array_index(spaces, i);
+        uint16_t sid = swift_vtd_sid(vas);
+        uint64_t calls = qatomic_read(&vas->translate_calls);
+        g_autofree char *pasid = vas->pasid == SWIFTVTD_NO_PASID ? g_strdup("none")
+                                 : g_strdup_printf("%u", vas->pasid);
+
+        if (vas->is_ioapic) {
+            continue;
+        }
+        total += calls;
+        g_string_append_printf(out, "glue: space %02x:%02x.%x pasid %s view %s "
+                               "translate-calls %" PRIu64 "\n", sid >> 8,
+                               PCI_SLOT(sid & 0xff), PCI_FUNC(sid & 0xff), pasid,
+                               vas->guest_physical ? "guest-ram" : "iommu", calls);
+    }
+    g_string_append_printf(out, "glue: translate-calls %" PRIu64 "\n", total);
+}
+
+/* The library's state dump, then the glue's lines. */
 static char *swift_vtd_dump(SwiftVTdState *s)
 {
     size_t needed = 0;
-    char *text;
+    GString *out;
 
     if (!s->unit) {
         return NULL;
@@ -986,9 +1169,12 @@ static char *swift_vtd_dump(SwiftVTdState *s)
     s->lib.dump_state(s->unit, NULL, 0, &needed);
     /* The text may grow between the two calls: leave room. */
     needed += 4096;
-    text = g_malloc0(needed);
-    s->lib.dump_state(s->unit, text, needed, NULL);
-    return text;
+    out = g_string_sized_new(needed + 1024);
+    g_string_set_size(out, needed);
+    s->lib.dump_state(s->unit, out->str, needed, NULL);
+    g_string_set_size(out, strlen(out->str));
+    swift_vtd_dump_spaces(s, out);
+    return g_string_free(out, FALSE);
 }
 
 /* "state-dump=PATH": tests read which translation each device ended up using. */
@@ -1039,6 +1225,7 @@ static int swift_vtd_post_load(void *opaque, int version_id)
     char err[256] = "";
     int r;
 
+    /* A loaded state sends CONTEXT_CHANGED for every device: their views follow. */
     r = s->lib.load_state(s->unit, s->migration_blob, s->migration_blob_len,
                           err, sizeof(err));
     swift_vtd_post_save(s);
@@ -1112,6 +1299,7 @@ static void swift_vtd_realize(DeviceState *dev, Error **errp)
     }
     QLIST_INIT(&s->with_notifiers);
     QLIST_INIT(&s->vfio_spaces);
+    QLIST_INIT(&s->gpa_view_spaces);
     s->address_spaces = g_hash_table_new_full(swift_vtd_as_hash, swift_vtd_as_equal,
                                               g_free, NULL);
     memory_region_init_io(&s->csrmem, OBJECT(s), &swift_vtd_mmio_ops, s,
@@ -1340,7 +1528,8 @@ static void swift_vtd_class_init(ObjectClass *klass, void *data)
     }
     object_class_property_add_str(klass, "x-state", swift_vtd_get_state, NULL);
     object_class_property_set_description(klass, "x-state",
-                                          "the library's state dump, live (read-only)");
+                                          "the library's state dump, live, then each "
+                                          "device's view and translate calls (read-only)");
     dc->hotpluggable = false;
     x86_class->realize = swift_vtd_realize;
     x86_class->int_remap = swift_vtd_int_remap;
