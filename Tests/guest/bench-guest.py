@@ -12,6 +12,10 @@ A sample is inside the vIOMMU by its leaf frame:
                table) with a `vtd_*` frame in the call chain
   swift-vtd    anything in libSwiftVTd.so (the model and its static Swift runtime), or a
                `swift_vtd_*` function of the glue
+Library calls per DMA (swift-vtd): the glue counts swiftvtd_translate calls per device; the count
+is read through QMP (x-state) at "BENCH start" and from the state dump QEMU writes when the guest
+powers off, and the difference is shown per 1,000 reads (the first few reads after the marker
+may fall before the QMP answer). A pass-through guest's disk sits on a guest-RAM view: 0.
 Configurations: no IOMMU, then intel-iommu and swift-vtd in first-level, second-level, legacy and
 pass-through modes, interleaved, --rounds times. It prints figures; it asserts no timing.
 Standard library only.
@@ -19,9 +23,11 @@ Standard library only.
 import argparse
 import collections
 import gzip
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -97,7 +103,34 @@ def configs(modes):
     return out
 
 
-def qemu_command(args, config, kernel, initrd, disk):
+def translate_calls(state_text):
+    """swiftvtd_translate calls of every device, from the glue's line in the state dump."""
+    m = re.search(r"^glue: translate-calls (\d+)$", state_text, re.M)
+    return int(m.group(1)) if m else None
+
+
+def qmp_state(path, timeout=10):
+    """The device's x-state through QMP (qom-get), or None."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            reader = sock.makefile("rb")
+            json.loads(reader.readline())             # the greeting
+            for command in ({"execute": "qmp_capabilities"},
+                            {"execute": "qom-get", "arguments": {"path": "/machine/peripheral/svtd",
+                                                                 "property": "x-state"}}):
+                sock.sendall(json.dumps(command).encode() + b"\n")
+                while True:
+                    reply = json.loads(reader.readline())
+                    if "return" in reply or "error" in reply:
+                        break
+            return reply.get("return")
+    except (OSError, ValueError):
+        return None
+
+
+def qemu_command(args, config, kernel, initrd, disk, work):
     cmd = [args.qemu, "-accel", "tcg", "-M", "q35,kernel-irqchip=split", "-bios", "qboot.rom"]
     for d in FIRMWARE_DIRS:
         if os.path.isdir(d):
@@ -106,7 +139,8 @@ def qemu_command(args, config, kernel, initrd, disk):
         cmd += ["-device", f"intel-iommu,{config.opts}"]
     elif config.device == "swift-vtd":
         lib = f"library={args.library}," if args.library else ""
-        cmd += ["-device", f"swift-vtd,{lib}{config.opts}"]
+        cmd += ["-device", f"swift-vtd,{lib}{config.opts},id=svtd,x-state-dump={work}/state.txt",
+                "-qmp", f"unix:{work}/qmp.sock,server=on,wait=off"]
     cmd += ["-smp", str(args.smp), "-cpu", "max", "-m", "512M", "-nographic", "-no-reboot",
             "-vga", "none", "-nic", "none",
             "-kernel", kernel, "-initrd", initrd,
@@ -122,9 +156,13 @@ def run_boot(args, config, kernel, initrd, work, index):
     disk = os.path.join(work, "disk.img")
     perf_data = os.path.join(work, f"perf-{index}.data")
     cmd = ["perf", "record", "-q", "-F", str(args.frequency), "-g", "-k", "CLOCK_MONOTONIC",
-           "-o", perf_data, "--"] + qemu_command(args, config, kernel, initrd, disk)
+           "-o", perf_data, "--"] + qemu_command(args, config, kernel, initrd, disk, work)
     log_path = os.path.join(args.log_dir, f"bench-{index:02d}-{config.name.replace(' ', '-')}.log")
     marks = {}
+    calls_at_start = []
+    state_path = os.path.join(work, "state.txt")
+    if os.path.exists(state_path):
+        os.unlink(state_path)
     lines = []
     notes = []       # the guest's words on a failed read
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -138,6 +176,8 @@ def run_boot(args, config, kernel, initrd, work, index):
             m = re.match(r"BENCH (\w+) ?(.*)", line.strip("\r"))
             if m:
                 marks[m.group(1)] = (now, m.group(2))
+                if m.group(1) == "start" and config.device == "swift-vtd":
+                    calls_at_start.append(translate_calls(qmp_state(os.path.join(work, "qmp.sock")) or ""))
                 if m.group(1) in ("ddfail", "dmesg"):
                     notes.append(line.strip())
 
@@ -170,6 +210,11 @@ def run_boot(args, config, kernel, initrd, work, index):
         "log": log_path,
         "notes": notes,
     }
+    if config.device == "swift-vtd" and calls_at_start and os.path.exists(state_path):
+        with open(state_path) as f:
+            at_end = translate_calls(f.read())
+        if at_end is not None and calls_at_start[0] is not None:
+            figures["translate_calls"] = at_end - calls_at_start[0]
     figures.update(count_samples(perf_data, config.device, host_start, host_end))
     if not args.keep_perf:
         os.unlink(perf_data)
@@ -230,6 +275,10 @@ def per_kilo_io(f):
     return 1000.0 * f["viommu"] / f["ios"]
 
 
+def calls_per_kilo_io(f):
+    return 1000.0 * f["translate_calls"] / f["ios"] if "translate_calls" in f else None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--qemu", default=os.path.join(CACHE, "qemu/current/qemu-system-x86_64"))
@@ -283,7 +332,9 @@ def main():
                 print(f"  round {r + 1} {c.name:26} {1e6 * f['guest_s'] / f['ios']:7.1f} us/IO (guest), "
                       f"{1e6 * f['host_s'] / f['ios']:7.1f} us/IO (host), samples {f['samples']:6d}, "
                       f"vIOMMU {f['viommu']:6d} = {per_kilo_io(f):6.2f}/1k IO, domain {f['domain']}, "
-                      f"faults {f['faults']}, failed dd {f['failed_reads']}", flush=True)
+                      f"faults {f['faults']}, failed dd {f['failed_reads']}"
+                      + (f", translate calls {f['translate_calls']} = {calls_per_kilo_io(f):.1f}/1k IO"
+                         if "translate_calls" in f else ""), flush=True)
                 for note in f["notes"]:
                     print(f"      {note}")
                 if args.top:
@@ -301,6 +352,9 @@ def main():
             return None
         if key == "us":
             return sum(1e6 * f["guest_s"] / f["ios"] for f in ok) / len(ok)
+        if key == "calls":
+            counted = [calls_per_kilo_io(f) for f in ok if "translate_calls" in f]
+            return sum(counted) / len(counted) if counted else None
         return sum(per_kilo_io(f) for f in ok) / len(ok)
 
     def fmt(v, spec):
@@ -308,18 +362,20 @@ def main():
 
     print()
     print(f"Means over {args.rounds} round(s). us/IO: guest wall time of the dd runs per 4 KiB read. "
-          f"vIOMMU/1k: perf samples inside the vIOMMU per 1,000 reads.")
+          f"vIOMMU/1k: perf samples inside the vIOMMU per 1,000 reads. "
+          f"calls/1k: swift-vtd's swiftvtd_translate calls per 1,000 reads.")
     base = mean("none", "us")
     print(f"no IOMMU: {fmt(base, '.1f')} us/IO")
     print(f"{'mode':13} | {'intel us/IO':>11} {'swift us/IO':>11} {'swift/intel':>11} | "
-          f"{'intel vIOMMU/1k':>15} {'swift vIOMMU/1k':>15} {'swift/intel':>11}")
+          f"{'intel vIOMMU/1k':>15} {'swift vIOMMU/1k':>15} {'swift/intel':>11} | {'swift calls/1k':>14}")
     for mode in modes:
         iu, su = mean(f"intel-iommu {mode}", "us"), mean(f"swift-vtd {mode}", "us")
         ik, sk = mean(f"intel-iommu {mode}", "k"), mean(f"swift-vtd {mode}", "k")
         ru = su / iu if iu and su is not None else None
         rk = sk / ik if ik and sk is not None else None
         print(f"{mode:13} | {fmt(iu, '11.1f')} {fmt(su, '11.1f')} {fmt(ru, '11.2f')} | "
-              f"{fmt(ik, '15.2f')} {fmt(sk, '15.2f')} {fmt(rk, '11.2f')}")
+              f"{fmt(ik, '15.2f')} {fmt(sk, '15.2f')} {fmt(rk, '11.2f')} | "
+              f"{fmt(mean(f'swift-vtd {mode}', 'calls'), '14.1f')}")
     errors = sum("error" in f for fs in results.values() for f in fs)
     if errors:
         print(f"{errors} boot(s) gave no figures (see ERROR lines)")

@@ -160,10 +160,11 @@ def qemu_command(qemu, variant, guest_dir, work, port, extra_append="", smp=2, e
 SWIFT_ID = "svtd"
 
 
-def check_live_state(work, log_path, proc, deadline):
+def check_live_state(variant, work, log_path, proc, deadline):
     """While the guest runs (its first disk is up, so remapping is on and virtio-blk has been
     translated), reads the library's state through QMP qom-get of x-state and through HMP
-    'info swift-vtd', as management tools would. Returns the problems."""
+    'info swift-vtd', as management tools would, and the view virtio-blk is on. Returns the
+    problems."""
     if not wait_for_line(log_path, "REPORT vblk_present=1", deadline, proc):
         return ["live state: the guest never reported its first disk"]
     try:
@@ -180,6 +181,9 @@ def check_live_state(work, log_path, proc, deadline):
         bad.append("live state: x-state lacks 'DMA remapping on' or virtio-blk's device line")
     if hmp.splitlines()[:1] != state.splitlines()[:1]:
         bad.append("live state: 'info swift-vtd' does not start as x-state does")
+    view, _ = parse_glue_spaces(state).get("00:01.0", (None, None))
+    if variant.translation and view != live_view(variant):
+        bad.append(f"live state: virtio-blk (00:01.0) is on view {view!r}, want {live_view(variant)!r}")
     return bad
 
 
@@ -212,6 +216,36 @@ def parse_state_dump(text):
     return modes
 
 
+def parse_glue_spaces(text):
+    """{bdf: (view, translate calls)} of requests without PASID, from the glue's dump lines."""
+    return {m.group(1): (m.group(2), int(m.group(3))) for m in
+            re.finditer(r"^glue: space (\S+) pasid none view (\S+) translate-calls (\d+)$", text, re.M)}
+
+
+def live_view(variant):
+    """The view virtio-blk's DMA is on while the guest runs (Linux clears TE at power-off,
+    which puts every device on guest RAM, so the dump at the end cannot say)."""
+    return "guest-ram" if variant.translation == "pgtt pass-through" else "iommu"
+
+
+def check_translate_calls(variant, text, report):
+    """Library calls per DMA, over the whole run: a pass-through guest's devices never call
+    swiftvtd_translate; a translating guest's devices do."""
+    bad = []
+    spaces = parse_glue_spaces(text)
+    passes_through = variant.translation == "pgtt pass-through"
+    for bdf, name in dma_devices(variant).items():
+        _, calls = spaces.get(bdf, (None, None))
+        report[f"translate_calls_{name}"] = calls
+        if calls is None:
+            bad.append(f"{name} ({bdf}): no glue line in the state dump")
+        elif passes_through and calls != 0:
+            bad.append(f"{name} ({bdf}) passes through but made {calls} translate calls")
+        elif not passes_through and calls == 0:
+            bad.append(f"{name} ({bdf}) is translated but made no translate call")
+    return bad
+
+
 def check(variant, report, dmesg, expected, work):
     """Returns a list of failure descriptions (empty = pass)."""
     bad = []
@@ -219,7 +253,8 @@ def check(variant, report, dmesg, expected, work):
         # Debian's kernels have no IOMMU debugfs: the library says what the guest programmed.
         try:
             with open(os.path.join(work, "state.txt")) as f:
-                modes = parse_state_dump(f.read())
+                text = f.read()
+            modes = parse_state_dump(text)
         except OSError:
             modes = None
             bad.append("swift-vtd wrote no state dump")
@@ -228,6 +263,7 @@ def check(variant, report, dmesg, expected, work):
                 report[f"translation_{name}"] = modes.get(bdf, "none")
                 if modes.get(bdf) != variant.translation:
                     bad.append(f"{name} ({bdf}) uses {modes.get(bdf)!r}, want {variant.translation!r}")
+            bad += check_translate_calls(variant, text, report)
 
     def want(key, value):
         got = report.get(key)
@@ -619,7 +655,7 @@ def run_variant(args, variant, log_dir, log_name):
             with open(log_path, "wb") as log:
                 proc = start_qemu(cmd, log)
                 if variant.group == "swift":
-                    problems += check_live_state(work, log_path, proc, start + args.timeout)
+                    problems += check_live_state(variant, work, log_path, proc, start + args.timeout)
                 problems += finish_qemu(proc, start + args.timeout, log_path)
             text = read_text(log_path)
         elapsed = time.monotonic() - start
@@ -697,7 +733,7 @@ def main():
                         if line.startswith(("REPORT ", "DMESG ", "FAULT ", "RUNNER ")):
                             print("    " + line.rstrip())
             for k in sorted(report):
-                if k.startswith("translation_"):
+                if k.startswith(("translation_", "translate_calls_")):
                     print(f"    LIBRARY {k}={report[k]}")
         for p in problems[:12]:
             print(f"    {p}")
