@@ -1,33 +1,6 @@
 import Testing
 @testable import VTdModel
 
-/// A 256-bit invalidation queue on GuestMemory, for the PASID-cache invalidations a scalable
-/// guest issues (register-based invalidation has none). Made before GCMD.TE is set.
-private struct Queue {
-    let unit: VTdUnit
-    let guest: GuestMemory
-    let base: UInt64
-    var tail = 0
-
-    init(_ unit: VTdUnit, _ guest: GuestMemory) {
-        self.unit = unit
-        self.guest = guest
-        base = guest.allocatePage()
-        unit.mmioWrite(offset: Reg.invalidationQueueAddress, value: base | 1 << 11, width: 8)
-        unit.mmioWrite(offset: Reg.globalCommand, value: UInt64(GlobalCommand.queuedInvalidationEnable.rawValue), width: 4)
-    }
-
-    mutating func submit(_ d: InvalidationDescriptor) {
-        let slot = base + UInt64(tail) * 32
-        guest.write64(slot, d.words.0)
-        guest.write64(slot + 8, d.words.1)
-        guest.write64(slot + 16, d.words.2)
-        guest.write64(slot + 24, d.words.3)
-        tail += 1
-        unit.mmioWrite(offset: Reg.invalidationQueueTail, value: UInt64(tail) << 5, width: 8)
-    }
-}
-
 @Suite("DMA view: which devices need no translate call")
 struct DMAViewTests {
     @Test("remapping off: every device untranslated; TE set: a device without tables is translated; TE clear: all untranslated again")
@@ -91,26 +64,26 @@ struct DMAViewTests {
     func scalablePassThroughAndBack() {
         let guest = GuestMemory()
         let unit = guest.makeUnit(.scalableFirstLevel)
-        var queue = Queue(unit, guest)
         let root = guest.scalableRoot()
         let device = root.device(testSourceID)
         device.passThrough(pasid: 0)
         unit.enableTranslation(root)
+        let queue = GuestQueue(unit, guest: guest)
         #expect(unit.dmaView(sourceID: testSourceID) == .untranslated)
 
         device.firstLevel(pasid: 0)
         let before = guest.events.count
-        queue.submit(Desc.pasidCache(granularity: 1, 1, pasid: 0))
+        #expect(queue.flush(Desc.pasidCache(granularity: 1, 1, pasid: 0)))
         // The PASID names no device: requests without PASID of any device may use it as RID_PASID.
         #expect(guest.events[before...].contains(.contextChanged(sid: nil, pasid: 0)))
         #expect(unit.dmaView(sourceID: testSourceID) == .translated)
 
         device.passThrough(pasid: 0)
-        queue.submit(Desc.pasidCache(granularity: 1, 1, pasid: 0))
+        #expect(queue.flush(Desc.pasidCache(granularity: 1, 1, pasid: 0)))
         #expect(unit.dmaView(sourceID: testSourceID) == .untranslated)
         // Cleared (not present): the device's DMA must fault, so it goes through translate.
         device.writePASIDEntry(0, [])
-        queue.submit(Desc.pasidCache(granularity: 1, 1, pasid: 0))
+        #expect(queue.flush(Desc.pasidCache(granularity: 1, 1, pasid: 0)))
         #expect(unit.dmaView(sourceID: testSourceID) == .translated)
     }
 
