@@ -8,12 +8,15 @@ import VTdModel
 
 final class UnitHandle {
     let unit: VTdUnit
+    /// The unit's lock-free hit path, kept here: a hit loads it from the handle.
+    let cachedTranslator: CachedTranslator
     let platform: HostPlatform
     /// VFIO host devices and the host-mode decision (Sources/HostAttachment). Tests replace it,
     /// before any attach, with one whose ioctls reach a fake kernel.
     var hostDevices: HostDevices
     init(unit: VTdUnit, platform: HostPlatform) {
         self.unit = unit
+        cachedTranslator = unit.cachedTranslator
         self.platform = platform
         hostDevices = HostDevices(unit: unit, reporter: platform)
     }
@@ -151,9 +154,9 @@ public func swiftvtd_translate(_ unit: OpaquePointer?, _ req: UnsafePointer<swif
     // The IOTLB hit first: no request value, no outcome to convert.
     if r.flags & UInt8(SWIFTVTD_REQ_ATS) == 0,
        let t = withHandle(unit, {
-           $0.unit.cachedTranslation(sourceID: r.sid, pasid: r.pasid == SWIFTVTD_NO_PASID ? noPASID : r.pasid,
-                                     address: r.addr, access: Permissions(rawValue: r.access),
-                                     privileged: r.flags & UInt8(SWIFTVTD_REQ_PRIVILEGED) != 0)
+           $0.cachedTranslator.translation(sourceID: r.sid, pasid: r.pasid == SWIFTVTD_NO_PASID ? noPASID : r.pasid,
+                                           address: r.addr, access: Permissions(rawValue: r.access),
+                                           privileged: r.flags & UInt8(SWIFTVTD_REQ_PRIVILEGED) != 0)
        }) {
         out.pointee = swiftvtd_translation(translated: t.translated, page_mask: t.pageMask,
                                            perm: UInt32(t.permissions.rawValue),

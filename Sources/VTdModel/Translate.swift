@@ -26,16 +26,10 @@ extension VTdUnit {
         return translateLocked(request)
     }
 
-    /// The hit path alone, for the C ABI: the translation when the IOTLB answers without the
-    /// lock, else nil and the caller calls `translate`. The request in scalars (`pasid` is
-    /// `noPASID` for none), so that a hit builds no request and no outcome; never for
-    /// translation requests (ATS), which may need a fault the cached walk did not see.
-    public func cachedTranslation(sourceID: UInt16, pasid: UInt32, address: UInt64, access: Permissions,
-                                  privileged: Bool) -> Translation? {
-        lockFreeHit(sourceID: sourceID, pasid: pasid, address: address, access: access, privileged: privileged)
-    }
+    /// The hit path alone, for a host to keep beside the unit (the C ABI's handle does).
+    public var cachedTranslator: CachedTranslator { CachedTranslator(reader: iotlbReader) }
 
-    /// `translate` for a request `cachedTranslation` just answered nil (or a translation
+    /// `translate` for a request `CachedTranslator` just answered nil (or a translation
     /// request): the same answer, without asking the IOTLB a second time.
     public func translateMissed(_ request: TranslationRequest) -> TranslationOutcome {
         translateLocked(TranslationEngine.normalized(request))
@@ -76,21 +70,11 @@ extension VTdUnit {
         return result.outcome
     }
 
-    /// The IOTLB hit path without the lock, the only IOTLB lookup translate makes. nil sends the
-    /// request to the locked path (a miss, translation off, or a set being written).
     @inline(__always)
     func lockFreeHit(sourceID: UInt16, pasid: UInt32, address: UInt64, access: Permissions,
                      privileged: Bool) -> Translation? {
-        let hasPASID = pasid != noPASID
-        let access = TranslationEngine.normalized(access, hasPASID: hasPASID)
-        guard let hit = iotlbReader.lookup(sourceID: sourceID, pasid: pasid, address: address,
-                                           privileged: hasPASID && privileged),
-              hit.permissions.isSuperset(of: access),
-              hasPASID || !hit.overlapsInterruptRange
-        else { return nil }
-        let offsetMask: UInt64 = (1 &<< hit.pageShift) &- 1
-        return Translation(translated: hit.outputPage | (address & offsetMask), pageMask: ~offsetMask,
-                           permissions: hit.permissions)
+        cachedTranslator.translation(sourceID: sourceID, pasid: pasid, address: address, access: access,
+                                     privileged: privileged)
     }
 
     /// The same translation read straight from guest memory: no cache is consulted or
@@ -101,6 +85,31 @@ extension VTdUnit {
         let (enabled, root) = state.withLock { ($0.translationEnabled, $0.translationRootTable) }
         guard enabled else { return .translated(TranslationEngine.identity(request.address)) }
         return translationEngine.walk(request, root: root, platform: platform).outcome
+    }
+}
+
+/// The translate hit path without the lock, the only IOTLB lookup translate makes: the
+/// translation when the IOTLB answers, else nil (a miss, translation off, or a set being
+/// written) and the caller calls `VTdUnit.translateMissed`. The request in scalars (`pasid` is
+/// `noPASID` for none), so that a hit builds no request and no outcome; never for translation
+/// requests (ATS), which may need a fault the cached walk did not see. A host keeps it beside
+/// the unit (one dependent load fewer per hit than through the unit); valid while the unit lives.
+public struct CachedTranslator: Sendable {
+    let reader: IOTLBReader
+
+    @inline(__always)
+    public func translation(sourceID: UInt16, pasid: UInt32, address: UInt64, access: Permissions,
+                            privileged: Bool) -> Translation? {
+        let hasPASID = pasid != noPASID
+        let access = TranslationEngine.normalized(access, hasPASID: hasPASID)
+        guard let hit = reader.lookup(sourceID: sourceID, pasid: pasid, address: address,
+                                      privileged: hasPASID && privileged),
+              hit.permissions.isSuperset(of: access),
+              hasPASID || !hit.overlapsInterruptRange
+        else { return nil }
+        let offsetMask: UInt64 = (1 &<< hit.pageShift) &- 1
+        return Translation(translated: hit.outputPage | (address & offsetMask), pageMask: ~offsetMask,
+                           permissions: hit.permissions)
     }
 }
 
