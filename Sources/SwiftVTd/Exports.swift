@@ -164,13 +164,15 @@ public func swiftvtd_translate(_ unit: OpaquePointer?, _ req: UnsafePointer<swif
                                            reserved: 0)
         return SWIFTVTD_OK.rawValue
     }
-    return translateLocked(unit, r, out)
+    return translateLocked(unit, req, out)
 }
 
-/// `swiftvtd_translate` past the lock-free hit (kept out of line: the hit path stays small).
+/// `swiftvtd_translate` past the lock-free hit (kept out of line: the hit path stays small, and
+/// reads the request again rather than keeping its fields alive across the hit's call).
 @inline(never)
-func translateLocked(_ unit: OpaquePointer, _ r: swiftvtd_translate_request,
+func translateLocked(_ unit: OpaquePointer, _ req: UnsafePointer<swiftvtd_translate_request>,
                      _ out: UnsafeMutablePointer<swiftvtd_translation>) -> Int32 {
+    let r = req.pointee
     let pasid: UInt32? = r.pasid == SWIFTVTD_NO_PASID ? nil : r.pasid
     let request = TranslationRequest(
         sourceID: r.sid, pasid: pasid, address: r.addr, access: Permissions(rawValue: r.access),
