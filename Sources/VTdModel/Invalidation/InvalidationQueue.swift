@@ -2,14 +2,17 @@
 // and moves the tail (IQT); the unit processes them from the head (IQH) on.
 //
 // HOT PATH for strict-mode guests: every unmap is a PASID-IOTLB invalidation plus a wait
-// descriptor with a status write. Per IQT write this costs a few short lock sections, one
-// guest read of the new descriptors and one status write; nothing allocates. Guarded by
-// `make bench` ("queued invalidation").
+// descriptor with a status write. Such an IQT write costs two lock sections (the write with the
+// descriptors before the wait, then the wait's completion), one guest read of the new
+// descriptors and one status write; nothing allocates. Guarded by `make bench` ("queued
+// invalidation", "strict-mode unmap cycle").
 //
 // The run loop: lock -> decide the window of descriptors to read -> unlock -> read them from
 // guest memory -> lock -> check nothing moved meanwhile, apply them in order -> unlock -> status
-// write of a wait descriptor -> lock -> complete the wait, next window -> ... Guest memory is
-// never touched with the lock held. A bad descriptor stops the queue at that descriptor with
+// write of a wait descriptor -> lock -> complete the wait, apply the rest of the batch already
+// read, next window -> ... An IQT write reads the window it guesses before it takes the lock and
+// applies it in the same section as the register write (`writeInvalidationQueueTail`). Guest
+// memory is never touched with the lock held. A bad descriptor stops the queue at that descriptor with
 // FSTS.IQE and IQERCD.IQEI. One run processes at most one lap of the ring, so a guest that keeps
 // refilling the queue from a status write (pointed at IQT) cannot hold the caller forever; a
 // run started from inside a callback of another run returns at once and the outer run picks up
