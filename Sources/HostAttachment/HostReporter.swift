@@ -9,11 +9,9 @@ public protocol HostReporter: AnyObject, Sendable {
     func trace(_ record: HostTraceRecord)
 }
 
-/// One thing the host IOMMU backend was asked to do.
+/// One thing the host IOMMU backend was asked to do. A `result` says how the backend took it: 0
+/// done, else the kernel's errno, or -1 for a refusal that has none.
 public enum HostTraceRecord: Equatable, Sendable {
-    /// `result` says how the backend took it: 0 done, else the kernel's errno, or -1 for a refusal
-    /// that has none.
-
     /// A PASID entry was bound: its first-level table (0 for pass-through or second level).
     case bind(RequesterID, pasid: UInt32, domainID: UInt16, table: UInt64, result: Int32)
     /// A PASID entry was cleared or blocked.
