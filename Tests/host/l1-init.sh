@@ -38,9 +38,22 @@ done
 ls /dev/iommu /dev/vfio/devices/* > /dev/null 2>&1 || echo "l1: no /dev/iommu or VFIO cdevs"
 echo "l1: ready edus=$(echo $edus | tr ' ' ,) nvmes=$(echo $nvmes | tr ' ' ,) cases=$cases"
 
-# counts CASE PHASE: one line with the L2 QEMU's ioctl counts so far.
+# cputime CASE: "utime N stime N", the CPU ticks (1/100 s) the case's QEMU has used in user
+# space (QEMU, the library) and in L1's kernel (iommufd, VFIO, L1's VT-d driver) so far.
+cputime() {
+    for stat in /proc/[0-9]*/stat; do
+        dir=${stat%/stat}
+        [ "$(cat "$dir/comm" 2>/dev/null)" = qemu-system-x86 ] || continue
+        tr '\0' ' ' < "$dir/cmdline" 2>/dev/null | grep -q "SWIFTVTD-HOST-$1 " || continue
+        set -- $(cat "$stat")
+        echo "utime ${14} stime ${15}"
+        return
+    done
+}
+
+# counts CASE PHASE: one line with the L2 QEMU's ioctl counts and CPU time so far.
 counts() {
-    echo "l1: counts $1 $2 $(/opt/swiftvtd/ioctl_count "/tmp/counts-$1" 2>/dev/null | tr '\n' ' ')"
+    echo "l1: counts $1 $2 $(/opt/swiftvtd/ioctl_count "/tmp/counts-$1" 2>/dev/null | tr '\n' ' ')$(cputime "$1")"
 }
 
 # run_case NAME MODE EDU NVME [HOT]: one L2 QEMU (swift-vtd with host-mode MODE, or intel-iommu

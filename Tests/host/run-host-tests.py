@@ -105,6 +105,14 @@ class Figure:
         self.contig, self.contig_us = contig, contig_us
 
     @staticmethod
+    def cpu(delta, pairs):
+        """"usr/sys" milliseconds of L1's QEMU per pair (user space: QEMU and the library; system:
+        L1's kernel), or "-" when L1 could not read them."""
+        if "utime" not in delta:
+            return "-"
+        return f"{10 * delta['utime'] / pairs:.1f}/{10 * delta.get('stime', 0) / pairs:.1f}"
+
+    @staticmethod
     def split(delta, pairs):
         """(iommufd ioctls, HWPT_INVALIDATE, IOAS_MAP + IOAS_UNMAP) per pair."""
         return (delta.get("iommufd", 0) / pairs, delta.get("IOMMU_HWPT_INVALIDATE", 0) / pairs,
@@ -267,13 +275,13 @@ def print_big(figures, which, title):
     for f in figures:
         delta, us = (f.big, f.big_us) if which == "big" else (f.contig, f.contig_us)
         if delta and f.big_pairs:
-            rows[f.label] = (Figure.split(delta, f.big_pairs), us)
+            rows[f.label] = (Figure.split(delta, f.big_pairs), us, Figure.cpu(delta, f.big_pairs))
     if not rows:
         return
     print(title)
-    print(f"  {'mode':34} {'iommufd':>8} {'INVALIDATE':>11} {'IOAS MAP+UNMAP':>15} {'us/pair':>8}")
-    for label, ((total, inval, ioas), us) in rows.items():
-        print(f"  {label:34} {total:8.1f} {inval:11.1f} {ioas:15.1f} {f'{us:.0f}' if us is not None else '-':>8}")
+    print(f"  {'mode':34} {'iommufd':>8} {'INVALIDATE':>11} {'IOAS MAP+UNMAP':>15} {'us/pair':>8} {'cpu ms usr/sys':>15}")
+    for label, ((total, inval, ioas), us, cpu) in rows.items():
+        print(f"  {label:34} {total:8.1f} {inval:11.1f} {ioas:15.1f} {f'{us:.0f}' if us is not None else '-':>8} {cpu:>15}")
     swift, intel = rows.get("swift shadow (swift L1)"), rows.get("intel-iommu shadow (swift L1)")
     if swift and intel and intel[0][0]:
         ratio = f"swift shadow / intel-iommu shadow: ioctls {swift[0][0] / intel[0][0]:.3f}"
@@ -330,11 +338,13 @@ def main():
 
     if figures:
         print("per 1,000 map+unmap (edu in L2, 4 KiB each; ioctls of L1's QEMU, which holds swift-vtd):")
-        print(f"  {'mode':34} {'iommufd':>8} {'INVALIDATE':>11} {'IOAS MAP+UNMAP':>15} {'us/pair':>8} {'case s':>7}")
+        print(f"  {'mode':34} {'iommufd':>8} {'INVALIDATE':>11} {'IOAS MAP+UNMAP':>15} {'us/pair':>8} "
+              f"{'cpu ms usr/sys':>15} {'case s':>7}")
         for f in figures:
             total, inval, ioas = (1000 * x for x in Figure.split(f.page, f.page_pairs))
             us = f"{f.page_us:.0f}" if f.page_us is not None else "-"
-            print(f"  {f.label:34} {total:8.0f} {inval:11.0f} {ioas:15.0f} {us:>8} {f.seconds or '-':>7}")
+            print(f"  {f.label:34} {total:8.0f} {inval:11.0f} {ioas:15.0f} {us:>8} "
+                  f"{Figure.cpu(f.page, f.page_pairs):>15} {f.seconds or '-':>7}")
         print_big(figures, "big", "per 1 MiB map+unmap pair (edu in L2, one 1 MiB buffer, pages scattered):")
         print_big(figures, "contig", "per 1 MiB map+unmap pair (edu in L2, half a 2 MiB huge page: contiguous):")
     check_counts(figures, results)
