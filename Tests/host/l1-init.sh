@@ -81,7 +81,7 @@ run_case() {
     # L2 runs its edu loop between "edu: start" and "edu: loop done": the counts are taken as
     # those lines pass (edu_vfio pauses around its loop so the snapshots bracket it).
     SWIFTVTD_IOCTL_COUNTS="/tmp/counts-$name" LD_PRELOAD=/opt/swiftvtd/libioctlcount.so \
-    timeout 2400 qemu-system-x86_64 -accel tcg -M q35,kernel-irqchip=split -bios qboot.rom \
+    timeout 3600 qemu-system-x86_64 -accel tcg -M q35,kernel-irqchip=split -bios qboot.rom \
         -L /usr/share/qemu -cpu max -smp 1 -m 320M -nographic $noreboot -vga none -nodefaults \
         -serial stdio $monitor $extra \
         -object iommufd,id=i0 -device "$iommu" \

@@ -315,7 +315,7 @@ def main():
                     help="edu rounds of two 4 KiB map+unmap pairs")
     ap.add_argument("--big-rounds", type=int, default=int(os.environ.get("SWIFTVTD_HOST_BIG_ROUNDS", "10")),
                     help="edu rounds of one 1 MiB map+unmap pair")
-    ap.add_argument("--timeout", type=int, default=3000, help="seconds per L0 boot")
+    ap.add_argument("--timeout", type=int, default=4200, help="seconds per L0 boot")
     ap.add_argument("--only", choices=["swift", "intel"], help="run one L0 configuration")
     a = ap.parse_args()
 
