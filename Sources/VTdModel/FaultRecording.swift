@@ -113,32 +113,87 @@ public struct FaultRecordingRegister: Equatable, Sendable {
     }
 }
 
-extension UnitState {
-    var faultStatus: FaultStatus {
-        get { FaultStatus(rawValue: registers.get32(Reg.faultStatus)) }
-        set { registers.set32(Reg.faultStatus, newValue.rawValue) }
+/// Primary fault logging as a part of the unit's state: it owns FSTS with the fault event
+/// registers (0x30..0x47, 0x30 being reserved) and the fault recording registers, and which
+/// record the next fault goes to. Its invariants: PPF is the OR of the records' F bits, FRI
+/// names the first pending record, a fault-event condition interrupts only when no earlier one
+/// still waits for software.
+struct FaultRecordingState: Sendable {
+    /// FSTS and the fault event registers; the records start at `Reg.faultRecordingBase`.
+    static let statusOffsets = 0x30..<0x48
+
+    private(set) var statusRegisters: RegisterFile
+    private(set) var recordRegisters: RegisterFile
+    /// The fault recording register the next fault goes to (they fill round-robin).
+    private(set) var nextRecord = 0
+    let count: Int
+    /// FI keeps the page address bits below MGAW.
+    private let addressWidth: Int
+
+    init(configuration c: VTdConfiguration) {
+        count = c.faultRecords
+        addressWidth = c.addressWidth
+        statusRegisters = RegisterFile(base: Self.statusOffsets.lowerBound, size: Self.statusOffsets.count)
+        statusRegisters.define(Reg.faultStatus, width: 4, writeOneToClear: UInt64(FaultStatus.writeOneToClear.rawValue))
+        statusRegisters.defineEventRegisters(.fault, extendedInterruptMode: c.extendedInterruptMode)
+        recordRegisters = RegisterFile(base: Reg.faultRecordingBase, size: Reg.faultRecordingSize * c.faultRecords)
+        for index in 0..<c.faultRecords {
+            let offset = Self.offset(ofRecord: index)
+            recordRegisters.define(offset, width: 8)
+            recordRegisters.define(offset + 8, width: 8, writeOneToClear: FaultRecordingRegister.highWriteOneToClear)
+        }
     }
 
-    var faultRecordCount: Int { configuration.faultRecords }
+    static func offset(ofRecord index: Int) -> Int { Reg.faultRecordingBase + Reg.faultRecordingSize * index }
 
-    func faultRecordOffset(_ index: Int) -> Int {
-        Reg.faultRecordingBase + Reg.faultRecordingSize * index
+    /// Whether `offset` is in one of this part's register files.
+    static func owns(_ offset: Int) -> Bool { statusOffsets.contains(offset) || offset >= Reg.faultRecordingBase }
+
+    mutating func reset() {
+        statusRegisters.reset()
+        recordRegisters.reset()
+        nextRecord = 0
     }
 
-    func faultRecord(_ index: Int) -> FaultRecordingRegister {
-        let offset = faultRecordOffset(index)
-        return FaultRecordingRegister(low: registers.get64(offset), high: registers.get64(offset + 8))
+    func read(_ offset: Int, width: Int) -> UInt64 {
+        offset >= Reg.faultRecordingBase ? recordRegisters.read(offset, width: width)
+            : statusRegisters.read(offset, width: width)
     }
 
-    private mutating func setFaultRecord(_ index: Int, _ record: FaultRecordingRegister) {
-        let offset = faultRecordOffset(index)
-        registers.set64(offset, record.low)
-        registers.set64(offset + 8, record.high)
+    /// A guest write through the registers' masks; the unit then calls the `...Written` hook.
+    mutating func guestWrite(_ offset: Int, _ value: UInt64, width: Int) {
+        if offset >= Reg.faultRecordingBase {
+            recordRegisters.write(offset, value, width: width)
+        } else {
+            statusRegisters.write(offset, value, width: width)
+        }
+    }
+
+    /// Puts back this part of a migrated state (`nextRecord` checked against `count`).
+    mutating func restore(window words: [UInt32], nextRecord: Int) {
+        statusRegisters.restore(rawWords: words[statusRegisters.wordRange])
+        recordRegisters.restore(rawWords: words[recordRegisters.wordRange])
+        self.nextRecord = nextRecord
+    }
+
+    var status: FaultStatus { FaultStatus(rawValue: statusRegisters.get32(Reg.faultStatus)) }
+
+    private mutating func setStatus(_ status: FaultStatus) { statusRegisters.set32(Reg.faultStatus, status.rawValue) }
+
+    func record(_ index: Int) -> FaultRecordingRegister {
+        let offset = Self.offset(ofRecord: index)
+        return FaultRecordingRegister(low: recordRegisters.get64(offset), high: recordRegisters.get64(offset + 8))
+    }
+
+    private mutating func setRecord(_ index: Int, _ record: FaultRecordingRegister) {
+        let offset = Self.offset(ofRecord: index)
+        recordRegisters.set64(offset, record.low)
+        recordRegisters.set64(offset + 8, record.high)
     }
 
     private func anyFaultPending(from sourceID: UInt16? = nil) -> Bool {
-        for index in 0..<faultRecordCount {
-            let r = faultRecord(index)
+        for index in 0..<count {
+            let r = record(index)
             if r.fault && (sourceID == nil || r.sourceID == sourceID) { return true }
         }
         return false
@@ -147,56 +202,82 @@ extension UnitState {
     /// Records a fault in the next fault recording register and raises the fault event when
     /// that is a new interrupt condition (spec 7.2.1, 7.3). A fault from a source that already
     /// has a pending record is collapsed into it; with the next register busy the fault is lost
-    /// and PFO is set; with PFO set nothing is recorded until software clears it.
-    mutating func recordFault(_ record: FaultRecord, effects: inout Effects) {
-        let before = faultStatus
-        if before.contains(.primaryFaultOverflow) { return }
-        if anyFaultPending(from: record.sourceID) { return }
-        let index = nextFaultRecord
-        if faultRecord(index).fault {
-            faultStatus.insert(.primaryFaultOverflow)
-            effects.log(.guestError, "fault recording registers full: fault reason 0x\(String(record.reason.rawValue, radix: 16)) from source 0x\(String(record.sourceID, radix: 16)) lost (FSTS.PFO set)")
+    /// and PFO is set; with PFO set nothing is recorded until software clears it. Returns the
+    /// register it went to, or nil.
+    mutating func record(_ fault: FaultRecord, effects: inout Effects) -> Int? {
+        let before = status
+        if before.contains(.primaryFaultOverflow) { return nil }
+        if anyFaultPending(from: fault.sourceID) { return nil }
+        let index = nextRecord
+        if record(index).fault {
+            setStatus(before.union(.primaryFaultOverflow))
+            effects.log(.guestError, "fault recording registers full: fault reason 0x\(String(fault.reason.rawValue, radix: 16)) from source 0x\(String(fault.sourceID, radix: 16)) lost (FSTS.PFO set)")
             // PPF is set (the busy record), so this is never a new interrupt condition.
-            return
+            return nil
         }
-        var register = FaultRecordingRegister(record)
+        var register = FaultRecordingRegister(fault)
         // FI holds the page address bits below MGAW; the bits above read as 0 (spec 11.4.14),
         // even for a request that faulted for being beyond MGAW.
-        if !record.isInterruptFault && configuration.addressWidth < 64 {
-            register.faultInfo &= (1 << UInt64(configuration.addressWidth)) - 1
+        if !fault.isInterruptFault && addressWidth < 64 {
+            register.faultInfo &= (1 << UInt64(addressWidth)) - 1
         }
-        setFaultRecord(index, register)
-        tracer?.trace(.fault(record, index: index))
-        nextFaultRecord = (index + 1) % faultRecordCount
+        setRecord(index, register)
+        nextRecord = (index + 1) % count
         if !before.contains(.primaryPendingFault) {
             var status = before
             status.insert(.primaryPendingFault)
             status.faultRecordIndex = index
-            faultStatus = status
-            raiseFaultEvent(statusBefore: before, effects: &effects)
+            setStatus(status)
+            raiseEvent(statusBefore: before, effects: &effects)
         }
+        return index
     }
 
-    /// A fault-event interrupt condition (new fault, IQE, ICE, ITE) just appeared: it interrupts
-    /// only if no earlier condition is still waiting for software.
-    mutating func raiseFaultEvent(statusBefore: FaultStatus, effects: inout Effects) {
+    /// Sets a status bit another part reports (IQE, ICE, ITE) and raises the fault event when
+    /// that is a new interrupt condition.
+    mutating func report(_ bit: FaultStatus, effects: inout Effects) {
+        let before = status
+        setStatus(before.union(bit))
+        raiseEvent(statusBefore: before, effects: &effects)
+    }
+
+    /// A fault-event interrupt condition just appeared: it interrupts only if no earlier
+    /// condition is still waiting for software.
+    private mutating func raiseEvent(statusBefore: FaultStatus, effects: inout Effects) {
         guard statusBefore.isDisjoint(with: FaultStatus.interruptConditions) else { return }
-        raiseEvent(.fault, effects: &effects)
+        statusRegisters.raiseEvent(.fault, effects: &effects)
     }
 
     /// After software wrote FSTS (RW1C).
-    mutating func faultStatusWritten(effects: inout Effects) {
-        if faultStatus.isDisjoint(with: FaultStatus.interruptConditions) { eventServiced(.fault) }
-        resumeInvalidationQueueAfterError(effects: &effects)
+    mutating func statusWritten() {
+        if status.isDisjoint(with: FaultStatus.interruptConditions) { statusRegisters.eventServiced(.fault) }
     }
 
     /// After software wrote the high half of a fault recording register (F is RW1C):
     /// PPF follows the F bits.
-    mutating func faultRecordWritten() {
+    mutating func recordWritten() {
         if anyFaultPending() { return }
-        var status = faultStatus
+        var status = status
         status.remove(.primaryPendingFault)
-        faultStatus = status
-        if status.isDisjoint(with: FaultStatus.interruptConditions) { eventServiced(.fault) }
+        setStatus(status)
+        if status.isDisjoint(with: FaultStatus.interruptConditions) { statusRegisters.eventServiced(.fault) }
+    }
+
+    /// After software wrote FECTL: unmasking delivers what was pending.
+    mutating func eventControlWritten(effects: inout Effects) {
+        statusRegisters.eventControlWritten(.fault, effects: &effects)
+    }
+}
+
+extension UnitState {
+    /// Records `record` (FaultRecordingState.record) and traces where it went.
+    mutating func recordFault(_ record: FaultRecord, effects: inout Effects) {
+        if let index = faults.record(record, effects: &effects) { tracer?.trace(.fault(record, index: index)) }
+    }
+
+    /// After software wrote FSTS: clearing IQE lets the invalidation queue run again.
+    mutating func faultStatusWritten(effects: inout Effects) {
+        faults.statusWritten()
+        resumeInvalidationQueueAfterError(effects: &effects)
     }
 }

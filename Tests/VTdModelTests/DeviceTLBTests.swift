@@ -41,7 +41,7 @@ struct DeviceTLBTests {
         ats.isTranslationRequest = true
         #expect(rig.unit.translate(ats) == .fault(.rootEntryNotPresent))
         #expect(rig.read32(Reg.faultStatus) & 2 == 2)
-        let record = rig.state { $0.faultRecord(0) }
+        let record = rig.state { $0.faults.record(0) }
         #expect(record.fault && record.reason == FaultReason.rootEntryNotPresent.rawValue && record.sourceID == 0x0308)
     }
 

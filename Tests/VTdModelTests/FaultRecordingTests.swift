@@ -38,7 +38,7 @@ struct FaultRecordingTests {
         let rig = Rig()
         rig.recordFault(FaultRecord(sourceID: 0x20, pasid: 0xABCDE, address: 0x7000, reason: .flEntryNotPresent,
                                     isRead: true, privileged: true, execute: true))
-        let frcd = rig.state { $0.faultRecord(0) }
+        let frcd = rig.state { $0.faults.record(0) }
         #expect(frcd.pasidPresent && frcd.pasid == 0xABCDE && frcd.privileged && frcd.execute)
         #expect(frcd.reason == 0x71 && frcd.sourceID == 0x20 && frcd.isRead && frcd.fault)
         #expect(rig.read64(Reg.faultRecordingBase + 8) ==
@@ -50,7 +50,7 @@ struct FaultRecordingTests {
         let rig = Rig()
         rig.recordFault(FaultRecord(sourceID: 0x20, address: 0x7000, reason: .readDenied, isRead: true,
                                     privileged: true, execute: true))
-        let frcd = rig.state { $0.faultRecord(0) }
+        let frcd = rig.state { $0.faults.record(0) }
         #expect(!frcd.pasidPresent && !frcd.privileged && !frcd.execute)
     }
 
@@ -125,7 +125,7 @@ struct FaultRecordingTests {
         rig.armFaultEvent()
         rig.recordFault(.dmaRead(from: 5, at: 0x1000))
         rig.recordFault(.dmaRead(from: 5, at: 0x2000))
-        #expect(rig.state { $0.faultRecord(1) }.fault == false)
+        #expect(rig.state { $0.faults.record(1) }.fault == false)
         #expect(rig.read64(Reg.faultRecordingBase) == 0x1000)
         #expect(fsts(rig) == .primaryPendingFault)
         #expect(rig.guest.msis.count == 1)
@@ -138,7 +138,7 @@ struct FaultRecordingTests {
         rig.recordFault(.dmaRead(from: 1))
         rig.recordFault(.dmaRead(from: 2))
         #expect(fsts(rig) == [.primaryPendingFault, .primaryFaultOverflow])
-        #expect(rig.state { $0.faultRecord(0) }.sourceID == 1)
+        #expect(rig.state { $0.faults.record(0) }.sourceID == 1)
         #expect(rig.guest.msis.count == 1)
         #expect(rig.guest.guestErrors.count == 1)
     }
@@ -152,11 +152,11 @@ struct FaultRecordingTests {
         rig.write32(Reg.faultRecordingBase + 12, 1 << 31)
         #expect(fsts(rig) == .primaryFaultOverflow)
         rig.recordFault(.dmaRead(from: 3))
-        #expect(!rig.state { $0.faultRecord(0) }.fault)
+        #expect(!rig.state { $0.faults.record(0) }.fault)
         rig.write32(Reg.faultStatus, FaultStatus.primaryFaultOverflow.rawValue)
         #expect(fsts(rig).isEmpty)
         rig.recordFault(.dmaRead(from: 3))
-        #expect(rig.state { $0.faultRecord(0) }.sourceID == 3)
+        #expect(rig.state { $0.faults.record(0) }.sourceID == 3)
         #expect(rig.guest.msis.count == 2)
     }
 
@@ -172,12 +172,12 @@ struct FaultRecordingTests {
         for i in 0..<3 { rig.write32(Reg.faultRecordingBase + 16 * i + 12, 1 << 31) }
         #expect(fsts(rig).isEmpty)
         rig.recordFault(.dmaRead(from: 9))
-        #expect(rig.state { $0.faultRecord(3) }.sourceID == 9)
+        #expect(rig.state { $0.faults.record(3) }.sourceID == 9)
         #expect(fsts(rig).faultRecordIndex == 3)
         #expect(rig.guest.msis.count == 2)
         // And wraps to record 0.
         rig.recordFault(.dmaRead(from: 10))
-        #expect(rig.state { $0.faultRecord(0) }.sourceID == 10)
+        #expect(rig.state { $0.faults.record(0) }.sourceID == 10)
         #expect(fsts(rig).faultRecordIndex == 3)
     }
 

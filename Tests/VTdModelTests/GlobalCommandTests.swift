@@ -97,11 +97,11 @@ struct GlobalCommandTests {
         rig.write64(Reg.interruptRemappingTableAddress, 0x0008_0000 | 1 << 11 | 7)
         rig.command(.setInterruptRemappingTablePointer)
         #expect(rig.read32(Reg.globalStatus) == GlobalCommand.setInterruptRemappingTablePointer.rawValue)
-        let latched = rig.state(\.latchedInterruptRemappingTable)
+        let latched = rig.state(\.interruptRemapping.latchedTable)
         #expect(latched.base == 0x8_0000 && latched.entryCount == 256 && latched.extendedInterruptMode)
         // The latch holds until the next SIRTP.
         rig.write64(Reg.interruptRemappingTableAddress, 0x9_0000)
-        #expect(rig.state(\.latchedInterruptRemappingTable) == latched)
+        #expect(rig.state(\.interruptRemapping.latchedTable) == latched)
         #expect(rig.guest.events == [.interruptCacheInvalidate(index: 0, count: 0)])
     }
 
@@ -124,7 +124,7 @@ struct GlobalCommandTests {
         let rig = Rig { $0.interruptRemapping = false }
         rig.command([.interruptRemappingEnable, .setInterruptRemappingTablePointer, .compatibilityFormatInterrupts])
         #expect(rig.read32(Reg.globalStatus) == 0)
-        #expect(rig.state(\.latchedInterruptRemappingTable.rawValue) == 0)
+        #expect(rig.state(\.interruptRemapping.latchedTable.rawValue) == 0)
     }
 
     @Test("WBF completes at once and SFL/EAFL are not supported: no status bit ever sets, spec 11.4.4")

@@ -382,7 +382,7 @@ struct InterruptEntryCacheTests {
         _ = s.remap(handle: 1)
         s.install(.xAPIC(vector: 0x31, apic: 2), at: 1)
         #expect(s.remap(handle: 1) == .remapped(CompatibilityMSI(destination: 1, vector: 0x30).message))
-        s.unit.state.withLock { $0.interruptEntryCache.invalidateAll() }
+        s.unit.state.withLock { $0.interruptRemapping.entryCache.invalidateAll() }
         #expect(s.remap(handle: 1) == .remapped(CompatibilityMSI(destination: 2, vector: 0x31).message))
     }
 
@@ -393,7 +393,7 @@ struct InterruptEntryCacheTests {
         for i: UInt16 in 0..<16 { _ = s.remap(handle: i) }
         for i: UInt32 in 0..<16 { s.install(.xAPIC(vector: UInt8(0x80 + i), apic: 1), at: i) }
         // IIDX 5 with IM 2 covers entries 4..7.
-        s.unit.state.withLock { $0.interruptEntryCache.invalidate(index: 5, mask: 2) }
+        s.unit.state.withLock { $0.interruptRemapping.entryCache.invalidate(index: 5, mask: 2) }
         for i: UInt16 in 0..<16 {
             let vector = (4...7).contains(i) ? 0x80 + i : 0x40 + i
             #expect(s.remap(handle: i) == .remapped(CompatibilityMSI(destination: 1, vector: UInt8(vector)).message),
@@ -417,7 +417,7 @@ struct InterruptEntryCacheTests {
         let staleEntry = IRTE.xAPIC(vector: 0x30, apic: 1)
         // The guest rewrites the entry and invalidates while the unit is reading it.
         s.install(.xAPIC(vector: 0x31, apic: 2), at: 1)
-        s.unit.state.withLock { $0.interruptEntryCache.invalidate(index: 1, mask: 0) }
+        s.unit.state.withLock { $0.interruptRemapping.entryCache.invalidate(index: 1, mask: 0) }
         _ = s.unit.state.withLock {
             $0.finishInterruptRemap(sourceID: 0x10, table: table, index: index, cacheGeneration: generation,
                                     entry: staleEntry, recordsFaults: true, effects: &effects)
@@ -452,9 +452,9 @@ struct InterruptEntryCacheTests {
         let s = InterruptRemappingScenario()
         s.install(.xAPIC(vector: 0x30, apic: 1), at: 1)
         _ = s.remap(handle: 1)
-        #expect(s.unit.state.withLock { $0.interruptEntryCache.validEntryCount } == 1)
+        #expect(s.unit.state.withLock { $0.interruptRemapping.entryCache.validEntryCount } == 1)
         s.unit.reset()
-        #expect(s.unit.state.withLock { $0.interruptEntryCache.validEntryCount } == 0)
+        #expect(s.unit.state.withLock { $0.interruptRemapping.entryCache.validEntryCount } == 0)
     }
 }
 
@@ -483,7 +483,7 @@ struct InterruptRemappingConcurrencyTests {
             for round in 1..<96 {
                 let vector = UInt8(0x20 + round)
                 s.install(.xAPIC(vector: vector, apic: 1), at: 7)
-                unit.state.withLock { $0.interruptEntryCache.invalidate(index: 7, mask: 0) }
+                unit.state.withLock { $0.interruptRemapping.entryCache.invalidate(index: 7, mask: 0) }
                 #expect(s.remap(handle: 7) == .remapped(CompatibilityMSI(destination: 1, vector: vector).message),
                         "round \(round)")
             }

@@ -96,8 +96,8 @@ struct InvalidationQueueRegisterTests {
             state.mmioWrite(offset: Reg.invalidationQueueTail, value: 2 << 4, width: 8, effects: &effects)
         })
         #expect(runsQueue(rig) { state, effects in
-            state.registers.write(Reg.faultStatus, UInt64(FaultStatus.invalidationQueueError.rawValue), width: 4)
-            state.registerWritten(offset: Reg.faultStatus, width: 4, effects: &effects)
+            state.mmioWrite(offset: Reg.faultStatus, value: UInt64(FaultStatus.invalidationQueueError.rawValue), width: 4,
+                            effects: &effects)
         })
     }
 
@@ -205,8 +205,8 @@ struct PageRequestRegisterTests {
         rig.write32(Reg.pageRequestEventAddress, UInt32(message.address))
         rig.write32(Reg.pageRequestEventControl, 0)
         rig.withState { state, effects in
-            state.signalPageRequest(effects: &effects)
-            state.signalPageRequest(effects: &effects)
+            state.pageRequests.signal(effects: &effects)
+            state.pageRequests.signal(effects: &effects)
         }
         #expect(rig.read32(Reg.pageRequestStatus) == 1)
         #expect(rig.guest.msis == [message])
@@ -215,7 +215,7 @@ struct PageRequestRegisterTests {
     @Test("masked, the page request event waits in PECTL.IP; clearing PPR and PRO services it, spec 11.4.10")
     func maskedPageRequest() {
         let rig = rig()
-        rig.withState { state, effects in state.signalPageRequest(overflowed: true, effects: &effects) }
+        rig.withState { state, effects in state.pageRequests.signal(overflowed: true, effects: &effects) }
         #expect(rig.read32(Reg.pageRequestStatus) == 2)
         #expect(EventControl(rawValue: rig.read32(Reg.pageRequestEventControl)) == [.interruptMask, .interruptPending])
         rig.write32(Reg.pageRequestStatus, 3)
@@ -230,10 +230,10 @@ struct PageRequestRegisterTests {
         let rig = rig()
         rig.write64(Reg.pageRequestQueueAddress, 0x8_0000 | 1)
         rig.write64(Reg.pageRequestQueueHead, 5 << 5)
-        #expect(rig.state(\.pageRequestQueue.base) == 0x8_0000)
-        #expect(rig.state(\.pageRequestQueue.entryCount) == 256)
-        #expect(rig.state(\.pageRequestQueueHead) == 5)
-        rig.withState { state, _ in state.pageRequestQueueTail = 257 }
+        #expect(rig.state(\.pageRequests.address.base) == 0x8_0000)
+        #expect(rig.state(\.pageRequests.address.entryCount) == 256)
+        #expect(rig.state(\.pageRequests.head) == 5)
+        rig.withState { state, _ in state.pageRequests.publish(tail: 257) }
         #expect(rig.read64(Reg.pageRequestQueueTail) == 1 << 5)
     }
 }

@@ -119,7 +119,7 @@ struct InvalidationQueueMechanicsTests {
         q.submit(InvalidationDescriptor(0xA, 0))
         #expect(q.queueError)
         #expect(q.guest.msis.isEmpty)
-        #expect(q.unit.state.withLock { $0.registers.get32(Reg.faultEventControl) } & (1 << 30) != 0)
+        #expect(q.unit.state.withLock { $0.faults.statusRegisters.get32(Reg.faultEventControl) } & (1 << 30) != 0)
     }
 
     @Test("a failed status write stops the queue at the wait descriptor")

@@ -125,7 +125,7 @@ struct MigrationTests {
         #expect(s.source.state.withLock { $0.iotlb.count } == 1)
         let destination = s.destination()
         #expect(load(s.source.saveState(), into: destination) == nil)
-        #expect(destination.state.withLock { $0.iotlb.count + $0.contextCache.count + $0.interruptEntryCache.validEntryCount } == 0)
+        #expect(destination.state.withLock { $0.iotlb.count + $0.contextCache.count + $0.interruptRemapping.entryCache.validEntryCount } == 0)
         #expect(destination.translate(.read(0x1000)).address == 0x5000)
         #expect(destination.state.withLock { $0.statistics.walks } == 1)
     }

@@ -33,7 +33,7 @@ struct PageRequestContextTests {
             unit.pageRequest(PageRequest(sourceID: sid, pasid: 5, address: address, write: true, groupIndex: 0x33))
         }
         var tail: UInt64 { unit.mmioRead(offset: Reg.pageRequestQueueTail, width: 8) }
-        var firstFaultRecord: FaultRecordingRegister { unit.state.withLock { $0.faultRecord(0) } }
+        var firstFaultRecord: FaultRecordingRegister { unit.state.withLock { $0.faults.record(0) } }
     }
 
     @Test("with PRE set the request is queued")
@@ -79,7 +79,7 @@ struct PageRequestContextTests {
         unit.mmioWrite(offset: Reg.pageRequestQueueAddress, value: Self.queueBase, width: 8)
         #expect(unit.pageRequest(PageRequest(sourceID: Self.sid, pasid: 5, address: 0x1000))
                     == .dropped(autoResponse: .invalidRequest))
-        #expect(unit.state.withLock { $0.faultRecord(0) }.reason == FaultReason.smTTMZeroForPageGroupRequest.rawValue)
+        #expect(unit.state.withLock { $0.faults.record(0) }.reason == FaultReason.smTTMZeroForPageGroupRequest.rawValue)
     }
 
     @Test("a queued page request drops what the IOTLB cached for that page (implicit invalidation, spec 6.5)")

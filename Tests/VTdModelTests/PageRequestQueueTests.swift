@@ -112,7 +112,8 @@ struct PageRequestQueueTests {
     @Test("while PRO is set every request is dropped, and only group-ending requests get an answer")
     func droppedWhileOverflowed() {
         let s = PageRequestScenario()
-        s.unit.state.withLock { $0.pageRequestStatus = .pageRequestOverflow }
+        // PRO as an earlier overflow left it (its event went out then, not here).
+        s.unit.state.withLock { var event = Effects(); $0.pageRequests.signal(overflowed: true, effects: &event) }
         #expect(s.unit.pageRequest(PageRequest(sourceID: 1, address: 0x1000, lastInGroup: false)) == .dropped(autoResponse: nil))
         // A stop marker (last, neither read nor write) expects no response.
         #expect(s.unit.pageRequest(PageRequest(sourceID: 1, pasid: 2, address: 0, read: false, lastInGroup: true))
@@ -206,13 +207,13 @@ struct PageRequestQueueTests {
             Issue.record("expected a queue write, got \(step)")
             return
         }
-        s.unit.state.withLock { $0.pageRequestReservations.reset() }
+        s.unit.state.withLock { $0.pageRequests.reset() }
         let outcome = s.unit.state.withLock {
             $0.finishPageRequest(request, address: address, nextTail: nextTail, epoch: epoch, written: true,
                                  effects: &effects)
         }
         #expect(outcome == .dropped(autoResponse: nil))
         #expect(s.tail == 0)
-        #expect(s.unit.state.withLock { $0.pageRequestReservations.writesInFlight } == 0)
+        #expect(s.unit.state.withLock { $0.pageRequests.reservations.writesInFlight } == 0)
     }
 }

@@ -199,7 +199,7 @@ struct RegisterWindowTests {
         rig.withState { state, effects in
             state.reportInvalidationQueueError(.timeout(sourceID: 9), effects: &effects)
             state.invalidationQueue.signalWaitCompletion(effects: &effects)
-            state.signalPageRequest(effects: &effects)
+            state.pageRequests.signal(effects: &effects)
         }
         #expect(rig.image != fresh)
 
@@ -209,8 +209,8 @@ struct RegisterWindowTests {
         #expect(rig.image == first)
         #expect(first == fresh)
         #expect(rig.state(\.latchedRootTable) == nil)
-        #expect(rig.state(\.latchedInterruptRemappingTable.rawValue) == 0)
-        #expect(rig.state(\.nextFaultRecord) == 0)
+        #expect(rig.state(\.interruptRemapping.latchedTable.rawValue) == 0)
+        #expect(rig.state(\.faults.nextRecord) == 0)
     }
 }
 

@@ -31,13 +31,13 @@ extension UnitState {
 
     func dumpSnapshot() -> DumpSnapshot {
         DumpSnapshot(registers: registerWindow, latchedRootTable: latchedRootTable,
-                     latchedInterruptRemappingTable: latchedInterruptRemappingTable,
-                     pendingFaults: (0..<faultRecordCount).compactMap { i in
-                         let r = faultRecord(i)
+                     latchedInterruptRemappingTable: interruptRemapping.latchedTable,
+                     pendingFaults: (0..<faults.count).compactMap { i in
+                         let r = faults.record(i)
                          return r.fault ? (i, r) : nil
                      },
                      statistics: statisticsWithLockFreeHits, iotlbEntries: iotlb.count, contextEntries: contextCache.count,
-                     pasidEntries: pasidCache.count, interruptEntries: interruptEntryCache.validEntryCount,
+                     pasidEntries: pasidCache.count, interruptEntries: interruptRemapping.entryCache.validEntryCount,
                      devices: devicesSeen.all)
     }
 }

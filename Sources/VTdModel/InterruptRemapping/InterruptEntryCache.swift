@@ -3,7 +3,7 @@
 // cache"). Direct-mapped, allocated once; no allocation on lookup, insert or invalidation.
 //
 // FOR THE QUEUED-INVALIDATION ENGINE (issue 3): the interrupt entry cache invalidate descriptor
-// (type 4) maps onto this type through `UnitState.interruptEntryCache`:
+// (type 4) maps onto this type through `InterruptRemappingState.entryCache`:
 //   G = 0 (global)          -> interruptEntryCache.invalidateAll()
 //   G = 1 (index-selective) -> interruptEntryCache.invalidate(index: IIDX, mask: IM)
 // then emit `.interruptCacheInvalidate(index:count:)` (count 0 = all) so the host refreshes

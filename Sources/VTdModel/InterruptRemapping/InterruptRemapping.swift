@@ -31,7 +31,8 @@ enum InterruptRemapStep {
     case readEntry(table: InterruptRemappingTableAddress, index: UInt32, cacheGeneration: UInt64)
 }
 
-// GSTS.IRES, GSTS.CFIS and the IRTA latched by GCMD.SIRTP come from Registers/GlobalCommand.swift.
+// GSTS.IRES and GSTS.CFIS come from Registers/GlobalCommand.swift; the latched IRTA and the
+// entry cache from InterruptRemappingState.
 
 extension UnitState {
     /// Everything about a request that does not need the IRTE, and the IRTE itself when cached.
@@ -44,7 +45,7 @@ extension UnitState {
             return .done(block(.irRequestReserved, sourceID: sourceID, index: 0, record: recordsFaults,
                                effects: &effects, "interrupt request to 0x\(String(address, radix: 16)) is outside 0xFEEx_xxxx"))
         }
-        let table = latchedInterruptRemappingTable
+        let table = interruptRemapping.latchedTable
         guard request.isRemappable else {
             // GSTS.CFIS only applies in xAPIC mode: with EIME set compatibility format is blocked.
             if compatibilityFormatInterruptsAllowed && !table.extendedInterruptMode { return .done(.passThrough) }
@@ -64,11 +65,11 @@ extension UnitState {
             return .done(block(.irIndexOverflow, sourceID: sourceID, index: index, record: recordsFaults,
                                effects: &effects, "interrupt index \(index) beyond the \(table.entryCount)-entry table"))
         }
-        if let entry = interruptEntryCache.lookup(table: table, index: index) {
+        if let entry = interruptRemapping.entryCache.lookup(table: table, index: index) {
             return .done(remap(entry, sourceID: sourceID, index: index, table: table, recordsFaults: recordsFaults,
                                effects: &effects))
         }
-        return .readEntry(table: table, index: index, cacheGeneration: interruptEntryCache.generation)
+        return .readEntry(table: table, index: index, cacheGeneration: interruptRemapping.entryCache.generation)
     }
 
     /// The second half, once the IRTE was read from guest memory (nil: the read failed).
@@ -80,7 +81,7 @@ extension UnitState {
                          "interrupt remapping table entry \(index) at 0x\(String(table.entryAddress(index), radix: 16)) is not readable")
         }
         if Self.entryFault(entry, extendedInterruptMode: table.extendedInterruptMode) == nil {
-            interruptEntryCache.insert(entry, table: table, index: index, readGeneration: cacheGeneration)
+            interruptRemapping.entryCache.insert(entry, table: table, index: index, readGeneration: cacheGeneration)
         }
         return remap(entry, sourceID: sourceID, index: index, table: table, recordsFaults: recordsFaults,
                      effects: &effects)

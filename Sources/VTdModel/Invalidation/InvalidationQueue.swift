@@ -419,9 +419,9 @@ extension UnitState {
                                                      effects: inout Effects) -> DescriptorOutcome {
         guard !view.reservedBitsSet else { return .error(.reservedFieldSet) }
         if view.indexSelective {
-            interruptEntryCache.invalidate(index: UInt32(view.interruptIndex), mask: view.indexMask)
+            interruptRemapping.entryCache.invalidate(index: UInt32(view.interruptIndex), mask: view.indexMask)
         } else {
-            interruptEntryCache.invalidateAll()
+            interruptRemapping.entryCache.invalidateAll()
         }
         effects.events.append(.interruptCacheInvalidate(index: view.entries.index, count: view.entries.count))
         return .done

@@ -3,8 +3,8 @@
 // IQERCD) and knows whether a run is under way. Its invariants live here: IQH always inside
 // the ring, IQERCD keeping the first error's detail, ICS.IWC and IECTL.IP following the event
 // rule. Whether the queue may run at all depends on registers other parts own (GSTS.QIES,
-// FSTS.IQE): the unit passes that in, and reports the queue's errors in FSTS
-// (`UnitState.reportInvalidationQueueError`).
+// FSTS.IQE): the unit passes that in, and reports the queue's errors in FSTS through
+// `FaultRecordingState.report` (`UnitState.reportInvalidationQueueError`).
 
 struct InvalidationQueueState: Sendable {
     /// The part of the register window the queue owns.
@@ -37,7 +37,7 @@ struct InvalidationQueueState: Sendable {
     }
 
     /// Puts back this file's part of a migrated register image.
-    mutating func restore(rawWords: some Collection<UInt32>) { registers.restore(rawWords: rawWords) }
+    mutating func restore(window words: [UInt32]) { registers.restore(rawWords: words[registers.wordRange]) }
 
     // MARK: Registers as the model reads them
 
@@ -187,19 +187,17 @@ extension UnitState {
     /// UnitState's computed properties made the optimizer copy the whole state (measured).
     var invalidationQueueActive: Bool {
         GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.queuedInvalidationEnable)
-            && !FaultStatus(rawValue: registers.get32(Reg.faultStatus)).contains(.invalidationQueueError)
+            && !faults.status.contains(.invalidationQueueError)
     }
 
     /// Sets FSTS.IQE, ICE or ITE with its IQERCD detail and raises the fault event when that is
     /// a new interrupt condition. After IQE the run stops with IQH at the offending descriptor:
     /// processing resumes when software clears IQE.
     mutating func reportInvalidationQueueError(_ error: InvalidationQueueError, effects: inout Effects) {
-        let before = faultStatus
-        invalidationQueue.recordError(error, pending: before)
-        faultStatus.insert(error.faultStatusBit)
+        invalidationQueue.recordError(error, pending: faults.status)
+        faults.report(error.faultStatusBit, effects: &effects)
         effects.log(.guestError, "invalidation queue error: \(error) "
                     + "(head \(invalidationQueue.head), tail \(invalidationQueue.tail))")
-        raiseFaultEvent(statusBefore: before, effects: &effects)
     }
 
     /// After software wrote the low half of IQT: check the tail, then let the run start.
@@ -229,7 +227,7 @@ extension UnitState {
 
     /// Software cleared IQE: the run resumes at IQH (spec 6.5.2.10).
     mutating func resumeInvalidationQueueAfterError(effects: inout Effects) {
-        guard queuedInvalidationEnabled, !faultStatus.contains(.invalidationQueueError),
+        guard queuedInvalidationEnabled, !faults.status.contains(.invalidationQueueError),
               !invalidationQueue.isEmpty else { return }
         scheduleInvalidationQueue(effects: &effects)
     }
@@ -237,7 +235,7 @@ extension UnitState {
     /// Validates IQT against the ring and, if it is sound, asks for a run. The run may then
     /// trust 0 <= tail < entryCount.
     private mutating func scheduleInvalidationQueue(effects: inout Effects) {
-        guard !faultStatus.contains(.invalidationQueueError) else { return }
+        guard !faults.status.contains(.invalidationQueueError) else { return }
         if let problem = invalidationQueue.tailProblem {
             reportInvalidationQueueError(problem, effects: &effects)
         } else if !invalidationQueue.isEmpty {

@@ -23,8 +23,8 @@ extension UnitState {
                    extendedCapability: registers.get64(Reg.extendedCapability),
                    registerWords: registerWords,
                    latchedRootTable: latchedRootTable,
-                   latchedInterruptRemappingTable: latchedInterruptRemappingTable.rawValue,
-                   nextFaultRecord: nextFaultRecord)
+                   latchedInterruptRemappingTable: interruptRemapping.latchedTable.rawValue,
+                   nextFaultRecord: faults.nextRecord)
     }
 
     /// Why this unit cannot take `saved`, or nil when it can.
@@ -43,14 +43,14 @@ extension UnitState {
         where saved.registerWords[offset / 4] != registers.get32(offset) {
             return .invalidField("read-only register at 0x\(String(offset, radix: 16)) differs from this unit's")
         }
-        if !(0..<faultRecordCount).contains(saved.nextFaultRecord) {
-            return .invalidField("next fault record \(saved.nextFaultRecord) of \(faultRecordCount)")
+        if !(0..<faults.count).contains(saved.nextFaultRecord) {
+            return .invalidField("next fault record \(saved.nextFaultRecord) of \(faults.count)")
         }
         // FSTS.FRI names a fault recording register software then reads (QEMU 11.1 aborted a
         // destination on an out-of-range index in the stream): it must be one this unit has.
         let recordIndex = FaultStatus(rawValue: saved.registerWords[Reg.faultStatus / 4]).faultRecordIndex
-        if recordIndex >= faultRecordCount {
-            return .invalidField("fault record index (FSTS.FRI) \(recordIndex) of \(faultRecordCount)")
+        if recordIndex >= faults.count {
+            return .invalidField("fault record index (FSTS.FRI) \(recordIndex) of \(faults.count)")
         }
         if let root = saved.latchedRootTable, root.address & ~hostAddressMask != 0 || root.address & 0xFFF != 0 {
             return .invalidField("latched root table 0x\(String(root.address, radix: 16)) is not a page within aw-bits")
@@ -64,12 +64,27 @@ extension UnitState {
     /// Takes `saved` (checked with `incompatibility`): the state it describes, caches empty.
     mutating func restore(_ saved: SavedState) {
         reset()
-        restoreRegisters(saved.registerWords)
+        restoreRegisters(saved.registerWords, saved)
         // GSTS came back raw, past the setter that gates lock-free IOTLB hits (IOTLB.swift).
         iotlb.allowConcurrentLookups(GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.translationEnable))
         latchedRootTable = saved.latchedRootTable
-        latchedInterruptRemappingTable = InterruptRemappingTableAddress(rawValue: saved.latchedInterruptRemappingTable)
-        nextFaultRecord = saved.nextFaultRecord
+    }
+}
+
+extension UnitState {
+    /// Hands each owner its part of the migrated window; the unit keeps the rest (with the
+    /// sub-states' words left 0).
+    private mutating func restoreRegisters(_ words: [UInt32], _ saved: SavedState) {
+        var own = words
+        for file in subStateRegisters {
+            own.replaceSubrange(file.wordRange, with: repeatElement(0, count: file.wordRange.count))
+        }
+        registers.restore(rawWords: own)
+        faults.restore(window: words, nextRecord: saved.nextFaultRecord)
+        invalidationQueue.restore(window: words)
+        interruptRemapping.restore(window: words, latchedTable: InterruptRemappingTableAddress(
+            rawValue: saved.latchedInterruptRemappingTable))
+        pageRequests.restore(window: words)
     }
 }
 

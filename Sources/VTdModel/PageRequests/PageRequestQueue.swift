@@ -29,22 +29,6 @@
 // goes to `UnitState.deliverPageGroupResponse(_:effects:)`; false means the descriptor is
 // invalid (report IQE).
 
-/// Slots of the page request queue reserved while their descriptors are written.
-struct PageRequestReservations {
-    /// Index of the next free slot, counting slots reserved but not yet published in PQT.
-    var tail = 0
-    /// Descriptors being written to guest memory right now.
-    var writesInFlight = 0
-    /// Bumped by reset: a write that started before it publishes nothing after it.
-    var epoch: UInt64 = 0
-
-    mutating func reset() {
-        tail = 0
-        writesInFlight = 0
-        epoch &+= 1
-    }
-}
-
 /// What became of a page request.
 public enum PageRequestOutcome: Equatable, Sendable {
     /// In the queue, for software to handle.
@@ -71,8 +55,8 @@ enum PageRequestSlot {
     case write(address: UInt64, nextTail: Int, epoch: UInt64)
 }
 
-// PQA/PQH/PQT/PRS and the page request event are the register layer's
-// (Registers/PageRequestRegisters.swift); this file decides what goes in the queue.
+// The ring, its registers and the slots are PageRequestQueueState's; this file decides what
+// goes in the queue.
 
 extension UnitState {
     mutating func beginPageRequest(_ request: PageRequest, effects: inout Effects) -> PageRequestStep {
@@ -126,26 +110,16 @@ extension UnitState {
     }
 
     private mutating func reservePageRequestSlot(_ request: PageRequest, effects: inout Effects) -> PageRequestSlot {
-        guard !pageRequestStatus.contains(.pageRequestOverflow) else {
+        switch pageRequests.reserveSlot(effects: &effects) {
+        case .overflowed:
             return .done(dropPageRequest(request, effects: &effects))
-        }
-        let queue = pageRequestQueue
-        if pageRequestReservations.writesInFlight == 0 {
-            // Nothing unpublished: PQT is the truth (software may have rewritten it).
-            pageRequestReservations.tail = pageRequestQueueTail
-        }
-        let tail = pageRequestReservations.tail % queue.entryCount
-        let next = (tail + 1) % queue.entryCount
-        guard next != pageRequestQueueHead else {
-            effects.log(.trace, "page request queue full (head \(pageRequestQueueHead), tail \(tail)): overflow")
-            signalPageRequest(overflowed: true, effects: &effects)
+        case let .full(head, tail):
+            effects.log(.trace, "page request queue full (head \(head), tail \(tail)): overflow")
             return .done(dropPageRequest(request, effects: &effects))
+        case let .slot(address, nextTail, epoch):
+            invalidateForPageRequest(request)
+            return .write(address: address, nextTail: nextTail, epoch: epoch)
         }
-        invalidateForPageRequest(request)
-        pageRequestReservations.tail = next
-        pageRequestReservations.writesInFlight += 1
-        return .write(address: queue.base &+ UInt64(tail) * PageRequestDescriptor.size, nextTail: next,
-                      epoch: pageRequestReservations.epoch)
     }
 
     /// Implicit invalidation on a page request (VT-d spec 6.5, as QEMU's PRI series does it):
@@ -169,23 +143,14 @@ extension UnitState {
     mutating func finishPageRequest(_ request: PageRequest, address: UInt64, nextTail: Int, epoch: UInt64,
                                     written: Bool, effects: inout Effects) -> PageRequestOutcome {
         // Reset while the descriptor was being written: the queue it was meant for is gone.
-        guard epoch == pageRequestReservations.epoch else { return .dropped(autoResponse: nil) }
-        pageRequestReservations.writesInFlight -= 1
-        var outcome = PageRequestOutcome.queued
-        if !written {
+        guard pageRequests.finishWrite(nextTail: nextTail, epoch: epoch, written: written, effects: &effects) else {
+            return .dropped(autoResponse: nil)
+        }
+        guard written else {
             effects.log(.guestError, "page request queue entry at 0x\(String(address, radix: 16)) is not writable")
-            // Give the slot back when no later slot was reserved behind it.
-            if pageRequestReservations.tail == nextTail {
-                let count = pageRequestQueue.entryCount
-                pageRequestReservations.tail = (nextTail + count - 1) % count
-            }
-            outcome = .dropped(autoResponse: respondForUnit(request, .responseFailure, effects: &effects))
+            return .dropped(autoResponse: respondForUnit(request, .responseFailure, effects: &effects))
         }
-        if pageRequestReservations.writesInFlight == 0 && pageRequestReservations.tail != pageRequestQueueTail {
-            pageRequestQueueTail = pageRequestReservations.tail
-            signalPageRequest(effects: &effects)
-        }
-        return outcome
+        return .queued
     }
 
     private mutating func dropPageRequest(_ request: PageRequest, effects: inout Effects) -> PageRequestOutcome {

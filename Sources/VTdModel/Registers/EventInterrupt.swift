@@ -111,15 +111,3 @@ extension RegisterFile {
         setEventControl(event, control)
     }
 }
-
-extension UnitState {
-    // The fault and page request events' registers are still in the unit's own file; the
-    // invalidation queue raises and services its event itself.
-    mutating func raiseEvent(_ event: EventInterrupt, effects: inout Effects) {
-        registers.raiseEvent(event, effects: &effects)
-    }
-
-    mutating func eventServiced(_ event: EventInterrupt) {
-        registers.eventServiced(event)
-    }
-}

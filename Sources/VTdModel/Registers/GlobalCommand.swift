@@ -165,9 +165,7 @@ extension UnitState {
     }
 
     private mutating func setInterruptRemappingTablePointer(effects: inout Effects) {
-        var irta = InterruptRemappingTableAddress(rawValue: registers.get64(Reg.interruptRemappingTableAddress))
-        irta.rawValue &= hostAddressMask | UInt64.mask(11, 0)
-        latchedInterruptRemappingTable = irta
+        interruptRemapping.latchTable()
         globalStatus.insert(.setInterruptRemappingTablePointer)
         effects.events.append(.interruptCacheInvalidate(index: 0, count: 0))
     }

@@ -1,7 +1,6 @@
 // Page request queue registers (VT-d spec 7.5, 11.4.10): PQH, PQT, PQA, PRS and the page
 // request event. They exist only with page-requests on (ECAP.PRS); otherwise they read 0 and
-// ignore writes. The page request engine writes requests at PQT and calls
-// `signalPageRequest`; software consumes them and moves PQH.
+// ignore writes. `PageRequestQueueState` (PageRequests/) owns them.
 
 /// PQA (offset 0xD0).
 public struct PageRequestQueueAddress: RawRepresentable, Sendable {
@@ -36,42 +35,4 @@ public struct PageRequestStatus: OptionSet, Sendable {
     public static let pageRequestOverflow = PageRequestStatus(rawValue: 1 << 1)
 
     static let writeOneToClear: PageRequestStatus = [.pendingPageRequest, .pageRequestOverflow]
-}
-
-extension UnitState {
-    var pageRequestStatus: PageRequestStatus {
-        get { PageRequestStatus(rawValue: registers.get32(Reg.pageRequestStatus)) }
-        set { registers.set32(Reg.pageRequestStatus, newValue.rawValue) }
-    }
-
-    var pageRequestQueue: PageRequestQueueAddress {
-        var pqa = PageRequestQueueAddress(rawValue: registers.get64(Reg.pageRequestQueueAddress))
-        pqa.rawValue &= hostAddressMask | UInt64.mask(11, 0)
-        return pqa
-    }
-
-    var pageRequestQueueHead: Int {
-        PageRequestQueuePointer(rawValue: registers.get64(Reg.pageRequestQueueHead)).index
-    }
-
-    var pageRequestQueueTail: Int {
-        get { PageRequestQueuePointer(rawValue: registers.get64(Reg.pageRequestQueueTail)).index }
-        set {
-            let tail = PageRequestQueuePointer(index: newValue % pageRequestQueue.entryCount)
-            registers.set64(Reg.pageRequestQueueTail, tail.rawValue)
-        }
-    }
-
-    /// A page request was written to the queue (PPR), or dropped because it was full (PRO).
-    /// Setting PPR or PRO while both were clear is a new page request event condition.
-    mutating func signalPageRequest(overflowed: Bool = false, effects: inout Effects) {
-        let before = pageRequestStatus
-        pageRequestStatus.insert(overflowed ? .pageRequestOverflow : .pendingPageRequest)
-        if before.isEmpty { raiseEvent(.pageRequest, effects: &effects) }
-    }
-
-    /// After software wrote PRS.
-    mutating func pageRequestStatusWritten() {
-        if pageRequestStatus.isEmpty { eventServiced(.pageRequest) }
-    }
 }

@@ -25,9 +25,6 @@ extension UnitState {
                          writable: RootTableAddress.writable(scalableMode: c.scalableMode))
         registers.define(r.contextCommand, width: 8, writable: ContextCommand.writable)
 
-        registers.define(r.faultStatus, width: 4, writeOneToClear: UInt64(FaultStatus.writeOneToClear.rawValue))
-        registers.defineEventRegisters(.fault, extendedInterruptMode: c.extendedInterruptMode)
-
         // AFLOG, PMEN, PLMBASE/LIMIT, PHMBASE/LIMIT: no advanced fault logging and no protected
         // memory regions (CAP.AFL, PLMR, PHMR = 0), so all read 0.
         registers.define(r.advancedFaultLog, width: 8)
@@ -37,32 +34,13 @@ extension UnitState {
         registers.define(r.protectedHighBase, width: 8)
         registers.define(r.protectedHighLimit, width: 8)
 
-        // IQH..IQERCD: InvalidationQueueState.
-
-        if c.interruptRemapping {
-            registers.define(r.interruptRemappingTableAddress, width: 8,
-                             writable: InterruptRemappingTableAddress.writable(
-                                extendedInterruptMode: c.extendedInterruptMode))
-        }
-
-        if c.pageRequests {
-            registers.define(r.pageRequestQueueHead, width: 8, writable: PageRequestQueuePointer.writable)
-            registers.define(r.pageRequestQueueTail, width: 8, writable: PageRequestQueuePointer.writable)
-            registers.define(r.pageRequestQueueAddress, width: 8, writable: PageRequestQueueAddress.writable)
-            registers.define(r.pageRequestStatus, width: 4,
-                             writeOneToClear: UInt64(PageRequestStatus.writeOneToClear.rawValue))
-            registers.defineEventRegisters(.pageRequest, extendedInterruptMode: c.extendedInterruptMode)
-        }
-
         registers.define(r.invalidateAddress, width: 8, writable: InvalidateAddress.writable,
                          writeOnly: InvalidateAddress.writable)
         registers.define(r.iotlbInvalidate, width: 8, writable: IOTLBInvalidate.writable)
 
-        for index in 0..<c.faultRecords {
-            let offset = faultRecordOffset(index)
-            registers.define(offset, width: 8)
-            registers.define(offset + 8, width: 8, writeOneToClear: FaultRecordingRegister.highWriteOneToClear)
-        }
+        // The rest belongs to the sub-states, which define their own: FSTS, the fault event and
+        // the fault records (FaultRecordingState), IQH..IQERCD (InvalidationQueueState), IRTA
+        // (InterruptRemappingState), PQH..PEUADDR (PageRequestQueueState).
     }
 
     /// Runs the side effects of a guest write that covered [offset, offset + width).
@@ -81,18 +59,18 @@ extension UnitState {
         case Reg.globalCommand: globalCommandWritten(effects: &effects)
         case Reg.contextCommand + 4: contextCommandWritten(effects: &effects)
         case Reg.faultStatus: faultStatusWritten(effects: &effects)
-        case Reg.faultEventControl: registers.eventControlWritten(.fault, effects: &effects)
+        case Reg.faultEventControl: faults.eventControlWritten(effects: &effects)
         case Reg.invalidationQueueTail: invalidationQueueTailWritten(effects: &effects)
         case Reg.invalidationCompletionStatus: invalidationQueue.completionStatusWritten()
         case Reg.invalidationEventControl: invalidationQueue.eventControlWritten(effects: &effects)
-        case Reg.pageRequestStatus where configuration.pageRequests: pageRequestStatusWritten()
+        case Reg.pageRequestStatus where configuration.pageRequests: pageRequests.statusWritten()
         case Reg.pageRequestEventControl where configuration.pageRequests:
-            registers.eventControlWritten(.pageRequest, effects: &effects)
+            pageRequests.eventControlWritten(effects: &effects)
         case Reg.iotlbInvalidate + 4: iotlbInvalidateWritten(effects: &effects)
         case Reg.faultRecordingBase...:
             // F is bit 127: the last dword of each 16-byte record.
             if (slot - Reg.faultRecordingBase) % Reg.faultRecordingSize == 12 {
-                faultRecordWritten()
+                faults.recordWritten()
             }
         default: break
         }

@@ -36,7 +36,7 @@ struct InterruptRemappingScenario {
     }
 
     /// The first fault recording register.
-    var firstFaultRecord: FaultRecordingRegister { unit.state.withLock { $0.faultRecord(0) } }
+    var firstFaultRecord: FaultRecordingRegister { unit.state.withLock { $0.faults.record(0) } }
 
     var recordedFaultLogs: [String] { guest.logs(.guestError).filter { $0.hasPrefix("interrupt remapping fault") } }
 }

@@ -135,7 +135,7 @@ final class InvalidationQueueScenario {
     var head: Int {
         unit.state.withLock { Int($0.invalidationQueue.registers.get64(Reg.invalidationQueueHead) >> (wide ? 5 : 4)) }
     }
-    var queueError: Bool { unit.state.withLock { $0.registers.get32(Reg.faultStatus) & 0x10 != 0 } }
+    var queueError: Bool { unit.state.withLock { $0.faults.status.rawValue & 0x10 != 0 } }
     var errorInfo: UInt64 { unit.state.withLock { $0.invalidationQueue.registers.get64(Reg.invalidationQueueErrorRecord) & 0xF } }
     var waitComplete: Bool { unit.state.withLock { $0.invalidationQueue.registers.get32(Reg.invalidationCompletionStatus) & 1 != 0 } }
     var completionPending: Bool { unit.state.withLock { $0.invalidationQueue.registers.get32(Reg.invalidationEventControl) & (1 << 30) != 0 } }
