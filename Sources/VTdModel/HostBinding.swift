@@ -135,12 +135,13 @@ extension VTdUnit {
 }
 
 extension UnitState {
-    /// New capabilities for a unit the guest has not touched: registers are defined afresh,
-    /// caches, notifier registrations and the IOTLB storage stay.
+    /// New capabilities for a unit the guest has not touched: registers (the sub-states' too)
+    /// are defined afresh, caches, notifier registrations and the IOTLB storage stay.
     mutating func reconfigure(_ next: VTdConfiguration) {
         configuration = next
         registers = RegisterFile(size: Reg.windowSize(faultRecords: next.faultRecords))
         defineRegisters()
+        (faults, invalidationQueue, interruptRemapping, pageRequests) = Self.subStates(next)
         invalidationGeneration &+= 1
     }
 

@@ -42,13 +42,19 @@ struct UnitState: Sendable {
     init(configuration: VTdConfiguration) {
         self.configuration = configuration
         registers = RegisterFile(size: Reg.windowSize(faultRecords: configuration.faultRecords))
-        let addressMask = UInt64.mask(configuration.addressWidth - 1, 0)
-        faults = FaultRecordingState(configuration: configuration)
-        invalidationQueue = InvalidationQueueState(configuration: configuration, hostAddressMask: addressMask)
-        interruptRemapping = InterruptRemappingState(configuration: configuration, hostAddressMask: addressMask)
-        pageRequests = PageRequestQueueState(configuration: configuration, hostAddressMask: addressMask)
+        (faults, invalidationQueue, interruptRemapping, pageRequests) = Self.subStates(configuration)
         iotlb = IOTLB(capacity: configuration.iotlbCapacity)
         defineRegisters()
+    }
+
+    /// The sub-states as `c` defines them, registers at their reset values.
+    static func subStates(_ c: VTdConfiguration)
+        -> (FaultRecordingState, InvalidationQueueState, InterruptRemappingState, PageRequestQueueState) {
+        let addressMask = UInt64.mask(c.addressWidth - 1, 0)
+        return (FaultRecordingState(configuration: c),
+                InvalidationQueueState(configuration: c, hostAddressMask: addressMask),
+                InterruptRemappingState(configuration: c, hostAddressMask: addressMask),
+                PageRequestQueueState(configuration: c, hostAddressMask: addressMask))
     }
 
     mutating func reset() {
