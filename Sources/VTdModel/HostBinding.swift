@@ -142,7 +142,7 @@ extension UnitState {
         registers = RegisterFile(size: Reg.windowSize(faultRecords: next.faultRecords))
         defineRegisters()
         (faults, invalidationQueue, interruptRemapping, pageRequests) = Self.subStates(next)
-        invalidationGeneration &+= 1
+        caches.invalidated()
     }
 
     /// The PASID-IOTLB descriptor at ring `index`, for the host (only while one is bound).

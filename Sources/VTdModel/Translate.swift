@@ -141,12 +141,12 @@ extension UnitState {
     mutating func walkSnapshot(_ r: TranslationRequest) -> WalkSnapshot {
         let root = translationRootTable
         var hints = CacheHints()
-        hints.context = contextCache.lookup(sourceID: r.sourceID, root: root)
+        hints.context = caches.context.lookup(sourceID: r.sourceID, root: root)
         if case .scalable(let context)? = hints.context {
-            hints.pasidEntry = pasidCache.lookup(sourceID: r.sourceID, pasid: r.pasid ?? context.ridPASID,
+            hints.pasidEntry = caches.pasid.lookup(sourceID: r.sourceID, pasid: r.pasid ?? context.ridPASID,
                                                  directory: context.pasidDirectoryPointer)
         }
-        return WalkSnapshot(root: root, generation: invalidationGeneration, hints: hints)
+        return WalkSnapshot(root: root, generation: caches.generation, hints: hints)
     }
 
     /// Under the lock again: cache what the walk read, unless an invalidation (or a new root
@@ -154,12 +154,12 @@ extension UnitState {
     mutating func fillCaches(_ r: TranslationRequest, snapshot: WalkSnapshot, result: WalkResult) {
         // Even when not cached: the requester holds the translation from now on.
         if let entry = result.iotlbEntry, entry.nested { nestedDomains.insert(entry.domainID) }
-        guard invalidationGeneration == snapshot.generation && translationRootTable == snapshot.root else { return }
+        guard caches.generation == snapshot.generation && translationRootTable == snapshot.root else { return }
         if let context = result.context {
-            contextCache.insert(sourceID: r.sourceID, root: snapshot.root, context: context)
+            caches.context.insert(sourceID: r.sourceID, root: snapshot.root, context: context)
         }
-        if let entry = result.pasidEntry { pasidCache.insert(entry) }
-        if let entry = result.iotlbEntry { iotlb.insert(entry) }
+        if let entry = result.pasidEntry { caches.pasid.insert(entry) }
+        if let entry = result.iotlbEntry { caches.iotlb.insert(entry) }
     }
 
     /// Records the walk's fault (the caller checked `recordsFault`).

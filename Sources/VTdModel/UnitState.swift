@@ -3,7 +3,7 @@
 //
 // The parts with registers and rules of their own are sub-states, each owning its slice of the
 // register window: fault recording, the invalidation queue, interrupt remapping and the page
-// request queue. `registers` holds the rest (capabilities, GCMD/GSTS, RTADDR, register-based
+// request queue; the translation caches are one too. `registers` holds the rest (capabilities, GCMD/GSTS, RTADDR, register-based
 // invalidation). MMIO goes to the owner of the offset; migration and the state dump see one
 // window composed from all of them.
 
@@ -17,14 +17,8 @@ struct UnitState: Sendable {
     var invalidationQueue: InvalidationQueueState
     var interruptRemapping: InterruptRemappingState
     var pageRequests: PageRequestQueueState
-    /// Cached translations (IOTLB) and cached table entries.
-    let iotlb: IOTLB
-    var contextCache = ContextCache()
-    var pasidCache = PASIDCache()
-    /// Bumped by every invalidation of any cache. A translate that walked the tables without
-    /// the lock inserts its result only if this did not change meanwhile, so a translation
-    /// never outlives the invalidation that covers it.
-    var invalidationGeneration: UInt64 = 0
+    /// The IOTLB, context and PASID caches and the invalidation generation.
+    var caches: TranslationCaches
     /// The root table GCMD.SRTP latched (nil until the guest sets one); translation walks it.
     var latchedRootTable: RootTablePointer?
     /// Which (sid, pasid) pairs the host wants map/unmap events for.
@@ -43,7 +37,7 @@ struct UnitState: Sendable {
         self.configuration = configuration
         registers = RegisterFile(size: Reg.windowSize(faultRecords: configuration.faultRecords))
         (faults, invalidationQueue, interruptRemapping, pageRequests) = Self.subStates(configuration)
-        iotlb = IOTLB(capacity: configuration.iotlbCapacity)
+        caches = TranslationCaches(iotlbCapacity: configuration.iotlbCapacity)
         defineRegisters()
     }
 
@@ -63,14 +57,11 @@ struct UnitState: Sendable {
         invalidationQueue.reset()
         interruptRemapping.reset()
         pageRequests.reset()
-        iotlb.allowConcurrentLookups(false)  // GSTS.TES is clear after reset
+        caches.iotlb.allowConcurrentLookups(false)  // GSTS.TES is clear after reset
         latchedRootTable = nil
-        iotlb.removeAll()
-        contextCache.removeAll()
-        pasidCache.removeAll()
+        caches.removeAll()
         devicesSeen.removeAll()
         nestedDomains.removeAll()
-        invalidationGeneration &+= 1
     }
 
     /// The register value, or nil for an access the window does not accept.

@@ -41,7 +41,7 @@ public final class VTdUnit: @unchecked Sendable {
         self.platform = platform
         var initial = UnitState(configuration: configuration)
         if let sink = platform as? any TraceSink, sink.tracing { initial.tracer = sink }
-        self.iotlbReader = initial.iotlb.reader
+        self.iotlbReader = initial.caches.iotlb.reader
         self.state = Mutex(initial)
         self.translationEngine = TranslationEngine(configuration: configuration)
     }

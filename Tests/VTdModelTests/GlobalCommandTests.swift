@@ -51,12 +51,12 @@ struct GlobalCommandTests {
         rig.write64(Reg.rootTableAddress, 0x3000)
         rig.command(.setRootTablePointer)
         rig.guest.forgetEvents()
-        let generation = rig.state(\.invalidationGeneration)
+        let generation = rig.state(\.caches.generation)
 
         rig.command(.translationEnable)
         #expect(GlobalCommand(rawValue: rig.read32(Reg.globalStatus)) == [.translationEnable, .setRootTablePointer])
         #expect(rig.state(\.translationEnabled))
-        #expect(rig.state(\.invalidationGeneration) == generation + 1)
+        #expect(rig.state(\.caches.generation) == generation + 1)
         #expect(rig.guest.events == [.contextChanged(sid: nil, pasid: nil)])
 
         rig.clearCommand(.translationEnable)

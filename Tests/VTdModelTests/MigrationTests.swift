@@ -122,10 +122,10 @@ struct MigrationTests {
     @Test("caches are rebuilt, not carried: the destination starts empty and walks again")
     func cachesAreNotMigrated() {
         let s = MigrationScenario()
-        #expect(s.source.state.withLock { $0.iotlb.count } == 1)
+        #expect(s.source.state.withLock { $0.caches.iotlb.count } == 1)
         let destination = s.destination()
         #expect(load(s.source.saveState(), into: destination) == nil)
-        #expect(destination.state.withLock { $0.iotlb.count + $0.contextCache.count + $0.interruptRemapping.entryCache.validEntryCount } == 0)
+        #expect(destination.state.withLock { $0.caches.iotlb.count + $0.caches.context.count + $0.interruptRemapping.entryCache.validEntryCount } == 0)
         #expect(destination.translate(.read(0x1000)).address == 0x5000)
         #expect(destination.state.withLock { $0.statistics.walks } == 1)
     }

@@ -92,7 +92,7 @@ struct PageRequestContextTests {
                         .faultReason == nil)
         }
         func cached(_ page: UInt64) -> Bool {
-            s.unit.state.withLock { $0.iotlb.lookup(sourceID: Self.sid, pasid: 5, address: page) != nil }
+            s.unit.state.withLock { $0.caches.iotlb.lookup(sourceID: Self.sid, pasid: 5, address: page) != nil }
         }
         #expect(cached(0x7000) && cached(0x8000))
         #expect(s.request(address: 0x7000) == .queued)

@@ -15,20 +15,20 @@ struct RegisterInvalidationTests {
 
     func cache(_ rig: Rig, domain: UInt16, page: UInt64, sid: UInt16 = 0x10) {
         rig.withState { state, _ in
-            state.iotlb.insert(IOTLBEntry(domainID: domain, sourceID: sid, pasid: noPASID, inputPage: page,
+            state.caches.iotlb.insert(IOTLBEntry(domainID: domain, sourceID: sid, pasid: noPASID, inputPage: page,
                                           outputPage: page, pageShift: 12, permissions: .readWrite))
         }
     }
 
     func cached(_ rig: Rig, page: UInt64, sid: UInt16 = 0x10) -> Bool {
-        rig.state { $0.iotlb.lookup(sourceID: sid, pasid: noPASID, address: page) } != nil
+        rig.state { $0.caches.iotlb.lookup(sourceID: sid, pasid: noPASID, address: page) } != nil
     }
 
     @Test("CCMD completes at once: ICC reads clear, CAIG reports the granularity, spec 11.4.4.1",
           arguments: [InvalidationGranularity.global, .domain, .selective])
     func contextCommand(_ granularity: InvalidationGranularity) {
         let rig = Rig()
-        let generation = rig.state(\.invalidationGeneration)
+        let generation = rig.state(\.caches.generation)
         let request = ccmd(granularity, domain: 7, sid: 0x0108, fm: 2)
         rig.write64(Reg.contextCommand, request)
         let done = ContextCommand(rawValue: rig.read64(Reg.contextCommand))
@@ -36,7 +36,7 @@ struct RegisterInvalidationTests {
         #expect(done.actualGranularity == granularity)
         #expect(done.requestedGranularity == granularity)
         #expect(done.domainID == 7 && done.sourceID == 0x0108 && done.functionMask == 2)
-        #expect(rig.state(\.invalidationGeneration) == generation + 1)
+        #expect(rig.state(\.caches.generation) == generation + 1)
     }
 
     @Test("CCMD written as two halves acts when the half holding ICC is written, spec 10.2")
@@ -44,10 +44,10 @@ struct RegisterInvalidationTests {
         let rig = Rig()
         let request = ccmd(.domain, domain: 9)
         rig.write32(Reg.contextCommand, UInt32(truncatingIfNeeded: request))
-        #expect(rig.state(\.invalidationGeneration) == 0)
+        #expect(rig.state(\.caches.generation) == 0)
         rig.write32(Reg.contextCommand + 4, UInt32(request >> 32))
         #expect(ContextCommand(rawValue: rig.read64(Reg.contextCommand)).actualGranularity == .domain)
-        #expect(rig.state(\.invalidationGeneration) == 1)
+        #expect(rig.state(\.caches.generation) == 1)
     }
 
     @Test("CCMD with reserved granularity 0 is not performed: CAIG 0, logged, spec 11.4.4.1")
@@ -134,7 +134,7 @@ struct RegisterInvalidationTests {
         #expect(rig.read64(Reg.iotlbInvalidate) == 1 << 60)  // IIRG as written, IVT clear, IAIG 0
         #expect(rig.read64(Reg.contextCommand) == 1 << 61)
         #expect(cached(rig, page: 0x1000))
-        #expect(rig.state(\.invalidationGeneration) == 0)
+        #expect(rig.state(\.caches.generation) == 0)
         #expect(rig.guest.guestErrors.count == 2)
     }
 

@@ -25,7 +25,7 @@ extension UnitState {
     /// The lock-free hit path counts its hits in the IOTLB's storage.
     private var statisticsWithLockFreeHits: TranslationStatistics {
         var st = statistics
-        st.iotlbHits &+= iotlb.lockFreeHits
+        st.iotlbHits &+= caches.iotlb.lockFreeHits
         return st
     }
 
@@ -36,8 +36,8 @@ extension UnitState {
                          let r = faults.record(i)
                          return r.fault ? (i, r) : nil
                      },
-                     statistics: statisticsWithLockFreeHits, iotlbEntries: iotlb.count, contextEntries: contextCache.count,
-                     pasidEntries: pasidCache.count, interruptEntries: interruptRemapping.entryCache.validEntryCount,
+                     statistics: statisticsWithLockFreeHits, iotlbEntries: caches.iotlb.count, contextEntries: caches.context.count,
+                     pasidEntries: caches.pasid.count, interruptEntries: interruptRemapping.entryCache.validEntryCount,
                      devices: devicesSeen.all)
     }
 }

@@ -5,14 +5,14 @@
 extension UnitState {
     mutating func invalidateContextCache(_ scope: ContextInvalidationScope, effects: inout Effects) {
         tracer?.trace(.contextInvalidation(scope))
-        contextCache.invalidate(scope)
+        caches.context.invalidate(scope)
         // PASID entries hang off context entries: whatever is cached below the invalidated
         // context entries goes too (as the register-based interface does).
         switch scope {
-        case .global: pasidCache.invalidate(.global)
-        case .domain(let domain), .device(_, _, let domain): pasidCache.invalidate(.domain(domain))
+        case .global: caches.pasid.invalidate(.global)
+        case .domain(let domain), .device(_, _, let domain): caches.pasid.invalidate(.domain(domain))
         }
-        invalidationGeneration &+= 1
+        caches.invalidated()
         // Context entries name the tables: a shadowed device re-reads all of them. (A domain-
         // selective scope names the old domain, which is in the tables no longer.)
         requestShadowResync(effects: &effects) { sid, _ in scope.covers(sourceID: sid) }
@@ -67,8 +67,8 @@ extension UnitState {
 
     mutating func invalidateIOTLB(_ scope: IOTLBInvalidationScope) {
         tracer?.trace(.iotlbInvalidation(scope))
-        iotlb.invalidate(scope)
-        invalidationGeneration &+= 1
+        caches.iotlb.invalidate(scope)
+        caches.invalidated()
     }
 
     /// Which device a domain holds is in guest memory, not here, so every registration that
@@ -104,8 +104,8 @@ extension UnitState {
 
     mutating func invalidatePASIDCache(_ scope: PASIDCacheInvalidationScope, effects: inout Effects) {
         tracer?.trace(.pasidCacheInvalidation(scope))
-        pasidCache.invalidate(scope)
-        invalidationGeneration &+= 1
+        caches.pasid.invalidate(scope)
+        caches.invalidated()
         requestShadowResync(effects: &effects) { _, registered in
             guard case let .pasid(_, pasid) = scope else { return true }
             return registered == nil || registered == pasid

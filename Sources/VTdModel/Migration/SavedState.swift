@@ -66,7 +66,7 @@ extension UnitState {
         reset()
         restoreRegisters(saved.registerWords, saved)
         // GSTS came back raw, past the setter that gates lock-free IOTLB hits (IOTLB.swift).
-        iotlb.allowConcurrentLookups(GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.translationEnable))
+        caches.iotlb.allowConcurrentLookups(GlobalCommand(rawValue: registers.get32(Reg.globalStatus)).contains(.translationEnable))
         latchedRootTable = saved.latchedRootTable
     }
 }

@@ -73,7 +73,7 @@ extension UnitState {
             return .slot(.done(refusePageRequest(request, .smTTMZeroForPageGroupRequest, faultProcessingDisabled: false,
                                                  effects: &effects)))
         }
-        if case .scalable(let context)? = contextCache.lookup(sourceID: request.sourceID, root: root) {
+        if case .scalable(let context)? = caches.context.lookup(sourceID: request.sourceID, root: root) {
             return .slot(continuePageRequest(request, context: .success(context), effects: &effects))
         }
         return .readContext(root: root)
@@ -128,16 +128,16 @@ extension UnitState {
     /// cache what it read before.
     private mutating func invalidateForPageRequest(_ request: PageRequest) {
         let page = request.address & ~0xFFF
-        if let hit = iotlb.lookup(sourceID: request.sourceID, pasid: request.pasid ?? noPASID, address: page,
+        if let hit = caches.iotlb.lookup(sourceID: request.sourceID, pasid: request.pasid ?? noPASID, address: page,
                                   privileged: request.privileged) {
             if hit.effectivePASID == noPASID {
-                iotlb.invalidate(.pages(domain: hit.domainID, address: page, addressMask: 0, leafOnly: false))
+                caches.iotlb.invalidate(.pages(domain: hit.domainID, address: page, addressMask: 0, leafOnly: false))
             } else {
-                iotlb.invalidate(.pasidPages(domain: hit.domainID, pasid: hit.effectivePASID, address: page,
+                caches.iotlb.invalidate(.pasidPages(domain: hit.domainID, pasid: hit.effectivePASID, address: page,
                                              addressMask: 0, leafOnly: false))
             }
         }
-        invalidationGeneration &+= 1
+        caches.invalidated()
     }
 
     mutating func finishPageRequest(_ request: PageRequest, address: UInt64, nextTail: Int, epoch: UInt64,

@@ -4,7 +4,7 @@
 // Software writes GCMD with the whole desired state plus at most one one-shot command (SRTP,
 // SIRTP). A command bit that differs from its status bit toggles that feature; SRTP and
 // SIRTP act whenever set. GCMD reads as 0. Changing translation state invalidates no cache
-// (the spec leaves that to software) but bumps `invalidationGeneration`, so a walk that began
+// (the spec leaves that to software) but bumps the caches' generation, so a walk that began
 // before the change cannot cache its result, and asks the host to re-query every device.
 
 /// GCMD and GSTS: each command bit and its status bit share a position.
@@ -93,7 +93,7 @@ extension UnitState {
         set {
             registers.set32(Reg.globalStatus, newValue.rawValue)
             // Lock-free IOTLB hits (Translate.swift) only while translation is on.
-            iotlb.allowConcurrentLookups(newValue.contains(.translationEnable))
+            caches.iotlb.allowConcurrentLookups(newValue.contains(.translationEnable))
         }
     }
 
@@ -159,7 +159,7 @@ extension UnitState {
     }
 
     private mutating func translationSetupChanged(effects: inout Effects) {
-        invalidationGeneration &+= 1
+        caches.invalidated()
         effects.events.append(.contextChanged(sid: nil, pasid: nil))
         requestShadowResync(effects: &effects) { _, _ in true }
     }

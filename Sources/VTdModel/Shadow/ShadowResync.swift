@@ -66,7 +66,7 @@ extension VTdUnit {
             guard let start = state.withLock({ s -> (UInt64, Bool, RootTablePointer, UInt64, UInt64)? in
                 guard s.notifiers[sid, pasid].contains(.map) else { return nil }
                 let (first, last) = s.shadows[sid, pasid].span(request.first, request.last)
-                return (s.invalidationGeneration, s.translationEnabled, s.translationRootTable, first, last)
+                return (s.caches.generation, s.translationEnabled, s.translationRootTable, first, last)
             }) else { return }
             let (generation, enabled, root, first, last) = start
             // Read guest memory without it.
@@ -75,7 +75,7 @@ extension VTdUnit {
             // Apply under it, unless an invalidation ran meanwhile (its walk may already be applied).
             let applied = state.withLock { s -> Bool in
                 guard s.notifiers[sid, pasid].contains(.map) else { return true }
-                guard s.invalidationGeneration == generation || attempt == Self.shadowResyncAttempts else {
+                guard s.caches.generation == generation || attempt == Self.shadowResyncAttempts else {
                     return false
                 }
                 var last = last

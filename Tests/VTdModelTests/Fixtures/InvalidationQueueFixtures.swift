@@ -151,13 +151,13 @@ final class InvalidationQueueScenario {
     func cache(sid: UInt16 = 0x10, domain: UInt16, pasid: UInt32 = noPASID, effectivePASID: UInt32? = nil,
                iova: UInt64, shift: UInt8 = 12) {
         unit.state.withLock {
-            $0.iotlb.insert(IOTLBEntry(domainID: domain, sourceID: sid, pasid: pasid, effectivePASID: effectivePASID,
+            $0.caches.iotlb.insert(IOTLBEntry(domainID: domain, sourceID: sid, pasid: pasid, effectivePASID: effectivePASID,
                                        inputPage: iova, outputPage: iova | 0x8000_0000, pageShift: shift,
                                        permissions: .readWrite))
         }
     }
 
     func cached(sid: UInt16 = 0x10, pasid: UInt32 = noPASID, iova: UInt64) -> Bool {
-        unit.state.withLock { $0.iotlb.lookup(sourceID: sid, pasid: pasid, address: iova) != nil }
+        unit.state.withLock { $0.caches.iotlb.lookup(sourceID: sid, pasid: pasid, address: iova) != nil }
     }
 }

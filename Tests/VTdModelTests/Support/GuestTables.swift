@@ -493,8 +493,8 @@ extension VTdUnit {
     /// A PASID-cache invalidation descriptor's effect (queued invalidation only).
     func invalidatePASIDCache(_ scope: PASIDCacheInvalidationScope) {
         state.withLock { s in
-            s.pasidCache.invalidate(scope)
-            s.invalidationGeneration &+= 1
+            s.caches.pasid.invalidate(scope)
+            s.caches.invalidated()
         }
     }
 }
