@@ -79,72 +79,76 @@ public struct InvalidateAddress: RawRepresentable, Sendable {
     static let writable: UInt64 = UInt64.mask(63, 12) | UInt64.mask(6, 0)
 }
 
+/// CCMD and the IOTLB register work alike: software sets the request bit with a requested
+/// granularity; the unit performs it within the write, clears the bit and reports what it did.
+protocol InvalidationCommandRegister: RawRepresentable where RawValue == UInt64 {
+    var invalidate: Bool { get set }
+    var requestedGranularity: InvalidationGranularity { get }
+    var actualGranularity: InvalidationGranularity { get set }
+    /// The register's name in guest-error lines.
+    static var name: String { get }
+}
+
+extension ContextCommand: InvalidationCommandRegister { static let name = "CCMD" }
+extension IOTLBInvalidate: InvalidationCommandRegister { static let name = "IOTLB" }
+
 extension UnitState {
     /// After software wrote the high half of CCMD (where ICC is).
     mutating func contextCommandWritten(effects: inout Effects) {
-        var command = ContextCommand(rawValue: registers.get64(Reg.contextCommand))
-        guard command.invalidate else { return }
-        command.invalidate = false
-        command.actualGranularity = performContextInvalidation(command, effects: &effects)
-        registers.set64(Reg.contextCommand, command.rawValue)
-    }
-
-    private mutating func performContextInvalidation(_ command: ContextCommand,
-                                                     effects: inout Effects) -> InvalidationGranularity {
-        if queuedInvalidationEnabled {
-            effects.log(.guestError, "CCMD invalidation ignored: queued invalidation is enabled")
-            return .none
+        runInvalidationCommand(ContextCommand.self, at: Reg.contextCommand, effects: &effects) { s, command, effects in
+            switch command.requestedGranularity {
+            case .none: return false
+            case .global: s.invalidateContextCache(.global, effects: &effects)
+            case .domain: s.invalidateContextCache(.domain(command.domainID), effects: &effects)
+            case .selective:
+                s.invalidateContextCache(.device(sourceID: command.sourceID, functionMask: command.functionMask,
+                                                 domain: command.domainID), effects: &effects)
+            }
+            return true
         }
-        switch command.requestedGranularity {
-        case .none:
-            effects.log(.guestError, "CCMD invalidation with reserved granularity 0 ignored")
-            return .none
-        case .global:
-            invalidateContextCache(.global, effects: &effects)
-        case .domain:
-            invalidateContextCache(.domain(command.domainID), effects: &effects)
-        case .selective:
-            invalidateContextCache(.device(sourceID: command.sourceID, functionMask: command.functionMask,
-                                           domain: command.domainID), effects: &effects)
-        }
-        return command.requestedGranularity
     }
 
     /// After software wrote the high half of the IOTLB register (where IVT is).
     mutating func iotlbInvalidateWritten(effects: inout Effects) {
-        var command = IOTLBInvalidate(rawValue: registers.get64(Reg.iotlbInvalidate))
-        guard command.invalidate else { return }
-        command.invalidate = false
-        command.actualGranularity = performIOTLBInvalidation(command, effects: &effects)
-        registers.set64(Reg.iotlbInvalidate, command.rawValue)
+        runInvalidationCommand(IOTLBInvalidate.self, at: Reg.iotlbInvalidate, effects: &effects) { s, command, effects in
+            let scope: IOTLBInvalidationScope
+            switch command.requestedGranularity {
+            case .none: return false
+            case .global: scope = .global
+            case .domain: scope = .domain(command.domainID)
+            case .selective:
+                let iva = InvalidateAddress(rawValue: s.registers.get64(Reg.invalidateAddress))
+                guard UInt64(iva.addressMask) <= s.capability.maximumAddressMaskValue else {
+                    effects.log(.guestError, "IOTLB page invalidation with address mask \(iva.addressMask) above MAMV ignored")
+                    return false
+                }
+                scope = .pages(domain: command.domainID, address: iva.address, addressMask: iva.addressMask,
+                               leafOnly: iva.invalidationHint)
+            }
+            // The queue's path: UNMAP events and the shadow re-sync happen for registers too.
+            s.invalidateIOTLB(scope, effects: &effects)
+            return true
+        }
     }
 
-    private mutating func performIOTLBInvalidation(_ command: IOTLBInvalidate,
-                                                   effects: inout Effects) -> InvalidationGranularity {
+    /// Performs the invalidation software requested in the command register at `offset` (if
+    /// its request bit is set): `perform` returns whether it was done. Refused while queued
+    /// invalidation is enabled, and for the reserved granularity 0.
+    private mutating func runInvalidationCommand<Command: InvalidationCommandRegister>(
+        _: Command.Type, at offset: Int, effects: inout Effects,
+        perform: (inout UnitState, Command, inout Effects) -> Bool
+    ) {
+        guard var command = Command(rawValue: registers.get64(offset)), command.invalidate else { return }
+        command.invalidate = false
         if queuedInvalidationEnabled {
-            effects.log(.guestError, "IOTLB invalidation ignored: queued invalidation is enabled")
-            return .none
+            effects.log(.guestError, "\(Command.name) invalidation ignored: queued invalidation is enabled")
+            command.actualGranularity = .none
+        } else if command.requestedGranularity == .none {
+            effects.log(.guestError, "\(Command.name) invalidation with reserved granularity 0 ignored")
+            command.actualGranularity = .none
+        } else {
+            command.actualGranularity = perform(&self, command, &effects) ? command.requestedGranularity : .none
         }
-        let scope: IOTLBInvalidationScope
-        switch command.requestedGranularity {
-        case .none:
-            effects.log(.guestError, "IOTLB invalidation with reserved granularity 0 ignored")
-            return .none
-        case .global:
-            scope = .global
-        case .domain:
-            scope = .domain(command.domainID)
-        case .selective:
-            let iva = InvalidateAddress(rawValue: registers.get64(Reg.invalidateAddress))
-            guard UInt64(iva.addressMask) <= capability.maximumAddressMaskValue else {
-                effects.log(.guestError, "IOTLB page invalidation with address mask \(iva.addressMask) above MAMV ignored")
-                return .none
-            }
-            scope = .pages(domain: command.domainID, address: iva.address, addressMask: iva.addressMask,
-                           leafOnly: iva.invalidationHint)
-        }
-        // The queue's path: UNMAP events and the shadow re-sync happen for registers too.
-        invalidateIOTLB(scope, effects: &effects)
-        return command.requestedGranularity
+        registers.set64(offset, command.rawValue)
     }
 }
