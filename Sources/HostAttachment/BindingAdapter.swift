@@ -8,7 +8,8 @@ import VTdModel
 import VTdSpec
 
 extension HostDevices {
-    public func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?, descriptorIndex: Int?) {
+    public func translationSetupChanged(sourceID: RequesterID?, pasid: PASID?, descriptorIndex: Int?) {
+        let sourceID = sourceID?.rawValue, pasid = pasid?.rawValue
         // Only a kernel refusal counts as "not carried out": an entry the guest was not offered
         // (second level, a first-level feature the host lacks) is detached by the backend, so the
         // host IOMMU blocks DMA through it.
@@ -53,18 +54,18 @@ extension HostDevices {
             // What this process saw bound, and what the tables hold now: after a state load the
             // first is empty, and a global invalidation may announce entries never named before.
             var known = state.withLock { $0.boundPASIDs[sid] ?? [] }
-            known.formUnion(unit.presentPASIDs(sourceID: sid, limit: Self.pasidScanLimit))
+            known.formUnion(unit.presentPASIDs(sourceID: RequesterID(rawValue: sid), limit: Self.pasidScanLimit).map(\.rawValue))
             pasids += known.sorted().map { Optional($0) }
         }
         for p in pasids {
             // Guest memory is read here, with no lock of ours held.
-            let entry = unit.hostPASIDEntry(sourceID: sid, pasid: p)
+            let entry = unit.hostPASIDEntry(sourceID: RequesterID(rawValue: sid), pasid: p.map(PASID.init(rawValue:)))
             if p != nil && entry.pasid == entry.ridPASID && pasids.contains(nil) { continue }
             let binding = Self.binding(sid: sid, entry)
             let (told, failed) = state.withLock { s -> (Bool, HostError?) in
                 if p != nil {
-                    if case .cleared = binding.translation { s.boundPASIDs[sid]?.remove(entry.pasid) } else {
-                        s.boundPASIDs[sid, default: []].insert(entry.pasid)
+                    if case .cleared = binding.translation { s.boundPASIDs[sid]?.remove(entry.pasid.rawValue) } else {
+                        s.boundPASIDs[sid, default: []].insert(entry.pasid.rawValue)
                     }
                 }
                 guard let nested = s.nested else { return (false, nil) }
@@ -86,12 +87,12 @@ extension HostDevices {
         let result = failed.map { $0.errno?.rawValue ?? -1 } ?? 0
         switch binding.translation {
         case .cleared:
-            return .unbind(binding.requesterID, pasid: entry.pasid, domainID: entry.domainID, result: result)
+            return .unbind(binding.requesterID, pasid: entry.pasid.rawValue, domainID: entry.domainID.rawValue, result: result)
         case .firstLevel(let table):
-            return .bind(binding.requesterID, pasid: entry.pasid, domainID: entry.domainID, table: table.rootPointer,
+            return .bind(binding.requesterID, pasid: entry.pasid.rawValue, domainID: entry.domainID.rawValue, table: table.rootPointer,
                          result: result)
         default:
-            return .bind(binding.requesterID, pasid: entry.pasid, domainID: entry.domainID, table: 0, result: result)
+            return .bind(binding.requesterID, pasid: entry.pasid.rawValue, domainID: entry.domainID.rawValue, table: 0, result: result)
         }
     }
 
@@ -109,16 +110,15 @@ extension HostDevices {
         case .secondLevel, .nested: translation = .secondLevel
         case .blocked: translation = .cleared
         }
-        return PASIDBinding(requesterID: RequesterID(rawValue: sid), pasid: PASID(rawValue: entry.pasid),
-                            ridPASID: PASID(rawValue: entry.ridPASID), domainID: DomainID(rawValue: entry.domainID),
+        return PASIDBinding(requesterID: RequesterID(rawValue: sid), pasid: entry.pasid, ridPASID: entry.ridPASID,
+                            domainID: entry.domainID,
                             translation: translation)
     }
 
     public func pasidIOTLBInvalidated(_ invalidation: HostPASIDInvalidation) {
         let scope: PASIDInvalidation.Scope =
             invalidation.address.map { .addressMask(address: $0, am: invalidation.addressMask) } ?? .all
-        let request = PASIDInvalidation(domainID: DomainID(rawValue: invalidation.domainID),
-                                        pasid: PASID(rawValue: invalidation.pasid), scope: scope,
+        let request = PASIDInvalidation(domainID: invalidation.domainID, pasid: invalidation.pasid, scope: scope,
                                         leafOnly: invalidation.leafOnly, tag: UInt64(invalidation.descriptorIndex))
         let forwarded = state.withLock { s -> Bool in
             guard let nested = s.nested else { return false }
@@ -126,7 +126,7 @@ extension HostDevices {
             return true
         }
         guard forwarded else { return }
-        reporter.trace(.invalidate(domainID: invalidation.domainID, pasid: invalidation.pasid,
+        reporter.trace(.invalidate(domainID: invalidation.domainID.rawValue, pasid: invalidation.pasid.rawValue,
                                    address: invalidation.address, addressMask: invalidation.addressMask))
     }
 

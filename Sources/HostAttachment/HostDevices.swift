@@ -71,7 +71,7 @@ public final class HostDevices: HostBindingObserver {
         state.withLock { $0.candidates[sid] = candidate }
         // Shadow events for an iommufd IOAS go in runs and coalesced blocks; a legacy type1
         // container keeps one per leaf (docs/INVALIDATION.md).
-        unit.setShadowHost(candidate.device == nil ? .perLeaf : .wholeAreas, sourceID: sid)
+        unit.setShadowHost(candidate.device == nil ? .perLeaf : .wholeAreas, sourceID: RequesterID(rawValue: sid))
         if decision?.mode == .nested { rebind(sourceID: sid, pasid: nil) }
     }
 
@@ -103,7 +103,7 @@ public final class HostDevices: HostBindingObserver {
     }
 
     public func detach(sid: UInt16) -> Bool {
-        unit.setShadowHost(.perLeaf, sourceID: sid)
+        unit.setShadowHost(.perLeaf, sourceID: RequesterID(rawValue: sid))
         let (found, problems) = state.withLock { s -> (Bool, [String]) in
             guard s.candidates.removeValue(forKey: sid) != nil else { return (false, []) }
             s.boundPASIDs[sid] = nil

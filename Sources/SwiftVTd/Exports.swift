@@ -154,7 +154,7 @@ public func swiftvtd_translate(_ unit: OpaquePointer?, _ req: UnsafePointer<swif
     // The IOTLB hit first: no request value, no outcome to convert.
     if r.flags & UInt8(SWIFTVTD_REQ_ATS) == 0,
        let t = withHandle(unit, {
-           $0.cachedTranslator.translation(sourceID: r.sid, pasid: r.pasid == SWIFTVTD_NO_PASID ? noPASID : r.pasid,
+           $0.cachedTranslator.translation(sourceID: RequesterID(rawValue: r.sid), pasid: PASID?(abi: r.pasid),
                                            address: r.addr, access: Permissions(rawValue: r.access),
                                            privileged: r.flags & UInt8(SWIFTVTD_REQ_PRIVILEGED) != 0)
        }) {
@@ -173,9 +173,8 @@ public func swiftvtd_translate(_ unit: OpaquePointer?, _ req: UnsafePointer<swif
 func translateLocked(_ unit: OpaquePointer, _ req: UnsafePointer<swiftvtd_translate_request>,
                      _ out: UnsafeMutablePointer<swiftvtd_translation>) -> Int32 {
     let r = req.pointee
-    let pasid: UInt32? = r.pasid == SWIFTVTD_NO_PASID ? nil : r.pasid
     let request = TranslationRequest(
-        sourceID: r.sid, pasid: pasid, address: r.addr, access: Permissions(rawValue: r.access),
+        sourceID: RequesterID(rawValue: r.sid), pasid: PASID?(abi: r.pasid), address: r.addr, access: Permissions(rawValue: r.access),
         privileged: r.flags & UInt8(SWIFTVTD_REQ_PRIVILEGED) != 0,
         isTranslationRequest: r.flags & UInt8(SWIFTVTD_REQ_ATS) != 0,
         recordsFaults: r.flags & UInt8(SWIFTVTD_REQ_NO_FAULT) == 0)
@@ -201,7 +200,7 @@ func translateLocked(_ unit: OpaquePointer, _ req: UnsafePointer<swiftvtd_transl
 @_cdecl("swiftvtd_dma_view")
 public func swiftvtd_dma_view(_ unit: OpaquePointer?, _ sid: UInt16) -> Int32 {
     guard let unit else { return SWIFTVTD_EINVAL.rawValue }
-    switch withHandle(unit, { $0.unit.dmaView(sourceID: sid) }) {
+    switch withHandle(unit, { $0.unit.dmaView(sourceID: RequesterID(rawValue: sid)) }) {
     case .translated: return Int32(SWIFTVTD_DMA_VIEW_TRANSLATED)
     case .untranslated: return Int32(SWIFTVTD_DMA_VIEW_UNTRANSLATED)
     }
@@ -224,8 +223,8 @@ public func swiftvtd_set_notifications(_ unit: OpaquePointer?, _ sid: UInt16, _ 
     }
     return withHandle(unit) { handle in
         do throws(NotifierError) {
-            try handle.unit.setNotifications(NotificationKinds(rawValue: flags), sourceID: sid,
-                                             pasid: pasid == SWIFTVTD_NO_PASID ? nil : pasid)
+            try handle.unit.setNotifications(NotificationKinds(rawValue: flags), sourceID: RequesterID(rawValue: sid),
+                                             pasid: PASID?(abi: pasid))
             writeMessage("", to: err, length: errLength)
             return SWIFTVTD_OK.rawValue
         } catch {
@@ -239,6 +238,6 @@ public func swiftvtd_set_notifications(_ unit: OpaquePointer?, _ sid: UInt16, _ 
 @_cdecl("swiftvtd_replay")
 public func swiftvtd_replay(_ unit: OpaquePointer?, _ sid: UInt16, _ pasid: UInt32) -> Int32 {
     guard let unit, pasid == SWIFTVTD_NO_PASID || pasid <= PASID.maximum else { return SWIFTVTD_EINVAL.rawValue }
-    let count = withHandle(unit) { $0.unit.replay(sourceID: sid, pasid: pasid == SWIFTVTD_NO_PASID ? nil : pasid) }
+    let count = withHandle(unit) { $0.unit.replay(sourceID: RequesterID(rawValue: sid), pasid: PASID?(abi: pasid)) }
     return Int32(clamping: count)
 }

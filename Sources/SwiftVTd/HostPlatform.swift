@@ -43,25 +43,25 @@ final class HostPlatform: Platform, @unchecked Sendable {
         switch event {
         case let .unmap(sid, pasid, address, size):
             e.kind = SWIFTVTD_EVENT_UNMAP.rawValue
-            e.sid = sid; e.pasid = pasid ?? SWIFTVTD_NO_PASID; e.addr = address; e.size_bytes = size
+            e.sid = sid.rawValue; e.pasid = pasid.abiWord; e.addr = address; e.size_bytes = size
         case let .map(sid, pasid, address, size, translated, permissions):
             e.kind = SWIFTVTD_EVENT_MAP.rawValue
-            e.sid = sid; e.pasid = pasid ?? SWIFTVTD_NO_PASID; e.addr = address; e.size_bytes = size
+            e.sid = sid.rawValue; e.pasid = pasid.abiWord; e.addr = address; e.size_bytes = size
             e.translated = translated; e.perm = UInt32(permissions.rawValue)
         case let .contextChanged(sid, pasid):
             e.kind = SWIFTVTD_EVENT_CONTEXT_CHANGED.rawValue
             // sid 0xFFFF with NO_PASID: every device.
-            e.sid = sid ?? 0xFFFF; e.pasid = pasid ?? SWIFTVTD_NO_PASID
+            e.sid = sid?.rawValue ?? 0xFFFF; e.pasid = pasid.abiWord
             e.data = sid == nil ? 1 : 0
         case let .deviceTLBInvalidate(sid, pasid, address, size):
             e.kind = SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE.rawValue
-            e.sid = sid; e.pasid = pasid ?? SWIFTVTD_NO_PASID; e.addr = address; e.size_bytes = size
+            e.sid = sid.rawValue; e.pasid = pasid.abiWord; e.addr = address; e.size_bytes = size
         case let .interruptCacheInvalidate(index, count):
             e.kind = SWIFTVTD_EVENT_INTERRUPT_CACHE_INVALIDATE.rawValue
             e.addr = UInt64(index); e.size_bytes = UInt64(count)
         case let .pageGroupResponse(sid, pasid, groupIndex, responseCode):
             e.kind = SWIFTVTD_EVENT_PAGE_GROUP_RESPONSE.rawValue
-            e.sid = sid; e.pasid = pasid ?? SWIFTVTD_NO_PASID
+            e.sid = sid.rawValue; e.pasid = pasid.abiWord
             e.data = UInt32(groupIndex); e.perm = UInt32(responseCode)
         }
         withUnsafePointer(to: &e) { deliver(ops.opaque, $0) }
@@ -107,8 +107,8 @@ extension HostPlatform: TraceSink {
         case let .fault(f, index):
             trace(SWIFTVTD_TRACE_FAULT) { t in
                 t.code = UInt32(f.reason.rawValue)
-                t.sid = f.sourceID
-                t.pasid = f.pasid ?? SWIFTVTD_NO_PASID
+                t.sid = f.sourceID.rawValue
+                t.pasid = f.pasid.abiWord
                 t.addr = f.address
                 t.data = UInt64(index)
                 t.scope = f.isRead ? 1 : 2
@@ -117,30 +117,30 @@ extension HostPlatform: TraceSink {
             trace(SWIFTVTD_TRACE_CONTEXT_INVALIDATE) { t in
                 switch scope {
                 case .global: t.scope = SWIFTVTD_SCOPE_GLOBAL.rawValue
-                case .domain(let did): t.scope = SWIFTVTD_SCOPE_DOMAIN.rawValue; t.did = did
+                case .domain(let did): t.scope = SWIFTVTD_SCOPE_DOMAIN.rawValue; t.did = did.rawValue
                 case let .device(sid, mask, did):
-                    t.scope = SWIFTVTD_SCOPE_DEVICE.rawValue; t.sid = sid; t.did = did; t.data = UInt64(mask)
+                    t.scope = SWIFTVTD_SCOPE_DEVICE.rawValue; t.sid = sid.rawValue; t.did = did.rawValue; t.data = UInt64(mask)
                 }
             }
         case .pasidCacheInvalidation(let scope):
             trace(SWIFTVTD_TRACE_PASID_INVALIDATE) { t in
                 switch scope {
                 case .global: t.scope = SWIFTVTD_SCOPE_GLOBAL.rawValue
-                case .domain(let did): t.scope = SWIFTVTD_SCOPE_DOMAIN.rawValue; t.did = did
-                case let .pasid(did, pasid): t.scope = SWIFTVTD_SCOPE_PASID.rawValue; t.did = did; t.pasid = pasid
+                case .domain(let did): t.scope = SWIFTVTD_SCOPE_DOMAIN.rawValue; t.did = did.rawValue
+                case let .pasid(did, pasid): t.scope = SWIFTVTD_SCOPE_PASID.rawValue; t.did = did.rawValue; t.pasid = pasid.rawValue
                 }
             }
         case .iotlbInvalidation(let scope):
             trace(SWIFTVTD_TRACE_IOTLB_INVALIDATE) { t in
                 switch scope {
                 case .global: t.scope = SWIFTVTD_SCOPE_GLOBAL.rawValue
-                case .domain(let did): t.scope = SWIFTVTD_SCOPE_DOMAIN.rawValue; t.did = did
-                case let .pasid(did, pasid): t.scope = SWIFTVTD_SCOPE_PASID.rawValue; t.did = did; t.pasid = pasid
+                case .domain(let did): t.scope = SWIFTVTD_SCOPE_DOMAIN.rawValue; t.did = did.rawValue
+                case let .pasid(did, pasid): t.scope = SWIFTVTD_SCOPE_PASID.rawValue; t.did = did.rawValue; t.pasid = pasid.rawValue
                 case let .pages(did, address, mask, leafOnly):
-                    t.scope = SWIFTVTD_SCOPE_PAGES.rawValue; t.did = did; t.addr = address
+                    t.scope = SWIFTVTD_SCOPE_PAGES.rawValue; t.did = did.rawValue; t.addr = address
                     t.data = UInt64(mask); t.code = leafOnly ? 1 : 0
                 case let .pasidPages(did, pasid, address, mask, leafOnly):
-                    t.scope = SWIFTVTD_SCOPE_PASID_PAGES.rawValue; t.did = did; t.pasid = pasid; t.addr = address
+                    t.scope = SWIFTVTD_SCOPE_PASID_PAGES.rawValue; t.did = did.rawValue; t.pasid = pasid.rawValue; t.addr = address
                     t.data = UInt64(mask); t.code = leafOnly ? 1 : 0
                 }
             }
@@ -177,8 +177,8 @@ extension InvalidationQueueError {
     /// IQERCD's detail code for the trace (ICE/ITE as 0x10/0x20 with the source-id above).
     var traceCode: UInt64 {
         switch self {
-        case .completionError(let sid): 0x10 | UInt64(sid) << 16
-        case .timeout(let sid): 0x20 | UInt64(sid) << 16
+        case .completionError(let sid): 0x10 | UInt64(sid.rawValue) << 16
+        case .timeout(let sid): 0x20 | UInt64(sid.rawValue) << 16
         default: queueErrorInfo ?? 0
         }
     }

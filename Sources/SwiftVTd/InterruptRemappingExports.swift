@@ -10,7 +10,7 @@ public func swiftvtd_interrupt_remap(_ unit: OpaquePointer?, _ sid: UInt16, _ in
     let request = input.pointee
     guard request.reserved == 0, flags & ~SWIFTVTD_IRQ_NO_FAULT == 0 else { return SWIFTVTD_EINVAL.rawValue }
     return withHandle(unit) { handle in
-        let outcome = handle.unit.remapInterrupt(sourceID: sid, address: request.address, data: request.data,
+        let outcome = handle.unit.remapInterrupt(sourceID: RequesterID(rawValue: sid), address: request.address, data: request.data,
                                                  recordsFaults: flags & SWIFTVTD_IRQ_NO_FAULT == 0)
         let result: Int32
         switch outcome {

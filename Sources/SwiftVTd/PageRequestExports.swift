@@ -13,7 +13,7 @@ public func swiftvtd_page_request(_ unit: OpaquePointer?, _ request: UnsafePoint
     let known = SWIFTVTD_PRQ_READ | SWIFTVTD_PRQ_WRITE | SWIFTVTD_PRQ_EXEC | SWIFTVTD_PRQ_PRIV | SWIFTVTD_PRQ_LAST
     guard r.flags & ~known == 0 else { return SWIFTVTD_EINVAL.rawValue }
     let pageRequest = PageRequest(
-        sourceID: r.sid, pasid: r.pasid == SWIFTVTD_NO_PASID ? nil : r.pasid, address: r.addr,
+        sourceID: RequesterID(rawValue: r.sid), pasid: PASID?(abi: r.pasid), address: r.addr,
         read: r.flags & SWIFTVTD_PRQ_READ != 0, write: r.flags & SWIFTVTD_PRQ_WRITE != 0,
         execute: r.flags & SWIFTVTD_PRQ_EXEC != 0, privileged: r.flags & SWIFTVTD_PRQ_PRIV != 0,
         lastInGroup: r.flags & SWIFTVTD_PRQ_LAST != 0, groupIndex: r.prg_index)

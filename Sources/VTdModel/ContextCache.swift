@@ -16,25 +16,25 @@ struct ContextCache {
     private struct Slot {
         /// The root table the entry was read through: a new SRTP never hits old entries.
         var root: RootTablePointer
-        var sourceID: UInt16
+        var sourceID: RequesterID
         var context: CachedContext
     }
 
     private var slots: [Slot?] = Array(repeating: nil, count: ContextCache.slotCount)
 
     @inline(__always)
-    private static func slot(of sourceID: UInt16) -> Int {
-        Int((UInt32(sourceID) &* 0x9E37_79B1) >> 23)
+    private static func slot(of sourceID: RequesterID) -> Int {
+        Int((UInt32(sourceID.rawValue) &* 0x9E37_79B1) >> 23)
     }
 
-    func lookup(sourceID: UInt16, root: RootTablePointer) -> CachedContext? {
+    func lookup(sourceID: RequesterID, root: RootTablePointer) -> CachedContext? {
         guard let slot = slots[Self.slot(of: sourceID)], slot.sourceID == sourceID, slot.root == root else {
             return nil
         }
         return slot.context
     }
 
-    mutating func insert(sourceID: UInt16, root: RootTablePointer, context: CachedContext) {
+    mutating func insert(sourceID: RequesterID, root: RootTablePointer, context: CachedContext) {
         slots[Self.slot(of: sourceID)] = Slot(root: root, sourceID: sourceID, context: context)
     }
 
@@ -69,8 +69,8 @@ struct ContextCache {
 
 /// A PASID-table entry as translate uses it, with what led to it.
 struct CachedPASIDEntry: Equatable, Sendable {
-    var sourceID: UInt16
-    var pasid: UInt32
+    var sourceID: RequesterID
+    var pasid: PASID
     /// The PASID directory it was read through: a context entry pointing elsewhere never hits it.
     var directory: UInt64
     /// FPD of the PASID directory entry.
@@ -84,12 +84,12 @@ struct PASIDCache {
     private var slots: [CachedPASIDEntry?] = Array(repeating: nil, count: PASIDCache.slotCount)
 
     @inline(__always)
-    private static func slot(sourceID: UInt16, pasid: UInt32) -> Int {
-        let key = UInt64(sourceID) << 20 | UInt64(pasid).bits(19, 0)
+    private static func slot(sourceID: RequesterID, pasid: PASID) -> Int {
+        let key = UInt64(sourceID.rawValue) << 20 | UInt64(pasid.rawValue).bits(19, 0)
         return Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 54)
     }
 
-    func lookup(sourceID: UInt16, pasid: UInt32, directory: UInt64) -> CachedPASIDEntry? {
+    func lookup(sourceID: RequesterID, pasid: PASID, directory: UInt64) -> CachedPASIDEntry? {
         guard let slot = slots[Self.slot(sourceID: sourceID, pasid: pasid)],
               slot.sourceID == sourceID, slot.pasid == pasid, slot.directory == directory else { return nil }
         return slot

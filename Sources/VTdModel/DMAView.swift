@@ -20,7 +20,7 @@ extension VTdUnit {
     /// holds them now (no cache is consulted or filled, no fault recorded; a route found is noted
     /// for the state dump, where a device that never calls `translate` would be missing). Malformed or absent tables answer `.translated`, so the
     /// device's DMA meets its fault in `translate`.
-    public func dmaView(sourceID: UInt16) -> DMAView {
+    public func dmaView(sourceID: RequesterID) -> DMAView {
         let (enabled, root) = state.withLock { ($0.translationEnabled, $0.translationRootTable) }
         guard enabled else { return .untranslated }
         // A pass-through entry answers identity before anything depends on the address or the

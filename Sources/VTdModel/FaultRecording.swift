@@ -4,8 +4,8 @@
 // fault processing disable (FPD) and the qualified-fault rules.
 
 public struct FaultRecord: Equatable, Sendable {
-    public var sourceID: UInt16
-    public var pasid: UInt32?
+    public var sourceID: RequesterID
+    public var pasid: PASID?
     /// Faulting page address (bits 63:12 kept), or the interrupt index for remapping faults.
     public var address: UInt64
     public var reason: FaultReason
@@ -16,7 +16,7 @@ public struct FaultRecord: Equatable, Sendable {
     /// Interrupt-remapping fault: `address` holds the interrupt index (FRCD FI bits 63:48).
     public var isInterruptFault: Bool
 
-    public init(sourceID: UInt16, pasid: UInt32? = nil, address: UInt64, reason: FaultReason,
+    public init(sourceID: RequesterID, pasid: PASID? = nil, address: UInt64, reason: FaultReason,
                 isRead: Bool, privileged: Bool = false, execute: Bool = false, isInterruptFault: Bool = false) {
         self.sourceID = sourceID
         self.pasid = pasid
@@ -75,7 +75,9 @@ public struct FaultRecordingRegister: Equatable, Sendable {
         get { UInt16(low.bits(63, 48)) } set { low = UInt64(newValue) << 48 }
     }
     /// SID, 79:64.
-    public var sourceID: UInt16 { get { UInt16(high.bits(15, 0)) } set { high.setBits(15, 0, to: UInt64(newValue)) } }
+    public var sourceID: RequesterID {
+        get { RequesterID(rawValue: UInt16(high.bits(15, 0))) } set { high.setBits(15, 0, to: UInt64(newValue.rawValue)) }
+    }
     /// PRIV, 93: supervisor request (meaningful with PP).
     public var privileged: Bool { get { high.bit(29) } set { high.setBit(29, newValue) } }
     /// EXE, 94: execute request (meaningful with PP).
@@ -85,7 +87,9 @@ public struct FaultRecordingRegister: Equatable, Sendable {
     /// FR, 103:96: fault reason code.
     public var reason: UInt8 { get { UInt8(high.bits(39, 32)) } set { high.setBits(39, 32, to: UInt64(newValue)) } }
     /// PV, 123:104: the PASID (meaningful with PP).
-    public var pasid: UInt32 { get { UInt32(high.bits(59, 40)) } set { high.setBits(59, 40, to: UInt64(newValue)) } }
+    public var pasid: PASID {
+        get { PASID(field: high >> 40) } set { high.setBits(59, 40, to: UInt64(newValue.rawValue)) }
+    }
     /// T, 126: 1 = read (or atomic), 0 = write; meaningful for DMA faults only.
     public var isRead: Bool { get { high.bit(62) } set { high.setBit(62, newValue) } }
     /// F, 127: the record is valid; RW1C.
@@ -105,7 +109,7 @@ public struct FaultRecordingRegister: Equatable, Sendable {
         reason = record.reason.rawValue
         if let p = record.pasid {
             pasidPresent = true
-            pasid = p & PASID.maximum
+            pasid = PASID(rawValue: p.rawValue & PASID.maximum)
             privileged = record.privileged
             execute = record.execute
         }
@@ -191,7 +195,7 @@ struct FaultRecordingState: Sendable {
         recordRegisters.set64(offset + 8, record.high)
     }
 
-    private func anyFaultPending(from sourceID: UInt16? = nil) -> Bool {
+    private func anyFaultPending(from sourceID: RequesterID? = nil) -> Bool {
         for index in 0..<count {
             let r = record(index)
             if r.fault && (sourceID == nil || r.sourceID == sourceID) { return true }
@@ -211,7 +215,7 @@ struct FaultRecordingState: Sendable {
         let index = nextRecord
         if record(index).fault {
             setStatus(before.union(.primaryFaultOverflow))
-            effects.log(.guestError, "fault recording registers full: fault reason 0x\(String(fault.reason.rawValue, radix: 16)) from source 0x\(String(fault.sourceID, radix: 16)) lost (FSTS.PFO set)")
+            effects.log(.guestError, "fault recording registers full: fault reason 0x\(String(fault.reason.rawValue, radix: 16)) from source 0x\(String(fault.sourceID.rawValue, radix: 16)) lost (FSTS.PFO set)")
             // PPF is set (the busy record), so this is never a new interrupt condition.
             return nil
         }

@@ -8,8 +8,8 @@
 
 /// One PASID-based IOTLB invalidation descriptor (spec 6.5.2.4), as the host needs it.
 public struct HostPASIDInvalidation: Equatable, Sendable {
-    public var domainID: UInt16
-    public var pasid: UInt32
+    public var domainID: DomainID
+    public var pasid: PASID
     /// nil: every address of (domain, pasid) (granularity 10b); else 2^addressMask pages from address.
     public var address: UInt64?
     public var addressMask: UInt8
@@ -18,7 +18,7 @@ public struct HostPASIDInvalidation: Equatable, Sendable {
     /// Ring index of the descriptor in the invalidation queue.
     public var descriptorIndex: Int
 
-    public init(domainID: UInt16, pasid: UInt32, address: UInt64?, addressMask: UInt8, leafOnly: Bool,
+    public init(domainID: DomainID, pasid: PASID, address: UInt64?, addressMask: UInt8, leafOnly: Bool,
                 descriptorIndex: Int) {
         self.domainID = domainID
         self.pasid = pasid
@@ -42,10 +42,10 @@ public struct HostPASIDEntry: Equatable, Sendable {
         case blocked(FaultReason)
     }
     /// The PASID the entry is for: the request's, or the context entry's RID_PASID.
-    public var pasid: UInt32
+    public var pasid: PASID
     /// The context entry's RID_PASID (0 when the context entry could not be read).
-    public var ridPASID: UInt32
-    public var domainID: UInt16
+    public var ridPASID: PASID
+    public var domainID: DomainID
     public var translation: Translation
 }
 
@@ -55,7 +55,7 @@ public protocol HostBindingObserver: AnyObject, Sendable {
     /// a context- or PASID-cache invalidation, SRTP, TE, reset or a loaded state. `descriptorIndex`
     /// is the ring index of the invalidation descriptor behind it (nil: a register write, reset or
     /// load): a change the host cannot carry out may be reported at the next barrier by that index.
-    func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?, descriptorIndex: Int?)
+    func translationSetupChanged(sourceID: RequesterID?, pasid: PASID?, descriptorIndex: Int?)
     /// A PASID-based IOTLB invalidation descriptor was processed.
     func pasidIOTLBInvalidated(_ invalidation: HostPASIDInvalidation)
     /// A wait descriptor at ring index `descriptorIndex` (nil: the queue drained) needs everything
@@ -98,7 +98,7 @@ extension VTdUnit {
 
     /// Reads the PASID entry that translates (sid, pasid) (nil: requests without PASID, through
     /// RID_PASID). Reads guest memory without the lock; touches no cache.
-    public func hostPASIDEntry(sourceID: UInt16, pasid: UInt32?) -> HostPASIDEntry {
+    public func hostPASIDEntry(sourceID: RequesterID, pasid: PASID?) -> HostPASIDEntry {
         let root = state.withLock { $0.latchedRootTable }
         guard let root else {
             return HostPASIDEntry(pasid: pasid ?? 0, ridPASID: 0, domainID: 0,
@@ -110,7 +110,7 @@ extension VTdUnit {
     /// PASIDs other than 0 whose PASID entries are present for `sourceID` (at most `limit`), for a
     /// host binding that must find what the guest bound: after a loaded state, or a setup change
     /// that names no PASID. Reads guest memory without the lock; touches no cache.
-    public func presentPASIDs(sourceID: UInt16, limit: Int) -> [UInt32] {
+    public func presentPASIDs(sourceID: RequesterID, limit: Int) -> [PASID] {
         guard let root = state.withLock({ $0.latchedRootTable }) else { return [] }
         return translationEngine.presentPASIDs(sourceID: sourceID, root: root, platform: platform, limit: limit)
     }

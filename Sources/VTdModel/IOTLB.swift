@@ -37,19 +37,26 @@
 
 import Synchronization
 
-/// Marker for "request without PASID" in cache tags.
-public let noPASID: UInt32 = .max
+/// How packed keys (the IOTLB's below, the notifier registry's) store "no PASID": all ones (a
+/// PASID has 20 bits). Only such storage uses it; everything else says `PASID?`.
+let noPASID: UInt32 = .max
+
+extension Optional where Wrapped == PASID {
+    /// The PASID word of a packed key.
+    @inline(__always) var storageWord: UInt32 { self?.rawValue ?? noPASID }
+    @inline(__always) init(storageWord word: UInt32) { self = word == noPASID ? nil : PASID(rawValue: word) }
+}
 
 /// One cached translation, as inserted by the translate path and returned by a hit.
 public struct IOTLBEntry: Equatable, Sendable {
-    public var domainID: UInt16
-    public var sourceID: UInt16
-    /// PASID the request carried; `noPASID` for requests without PASID. Part of the lookup key.
-    public var pasid: UInt32
+    public var domainID: DomainID
+    public var sourceID: RequesterID
+    /// PASID the request carried; nil for requests without PASID. Part of the lookup key.
+    public var pasid: PASID?
     /// PASID that invalidations name for this translation: `pasid` for requests with PASID,
-    /// RID_PASID for requests without PASID in scalable mode, `noPASID` in legacy mode.
+    /// RID_PASID for requests without PASID in scalable mode, nil in legacy mode.
     /// A PASID-based invalidation of PASID 0 must reach what requests without PASID cached.
-    public var effectivePASID: UInt32
+    public var effectivePASID: PASID?
     /// Supervisor request (PASID TLP with PMR). Part of the lookup key: a user request never
     /// hits what a supervisor request cached.
     public var privileged: Bool
@@ -65,13 +72,13 @@ public struct IOTLBEntry: Equatable, Sendable {
     /// anyway (e.g. write when the first-level dirty bit is not yet set).
     public var permissions: Permissions
 
-    public init(domainID: UInt16, sourceID: UInt16, pasid: UInt32, effectivePASID: UInt32? = nil,
+    public init(domainID: DomainID, sourceID: RequesterID, pasid: PASID?, effectivePASID: PASID?,
                 privileged: Bool = false, inputPage: UInt64, outputPage: UInt64, pageShift: UInt8,
                 permissions: Permissions, nested: Bool = false) {
         self.domainID = domainID
         self.sourceID = sourceID
         self.pasid = pasid
-        self.effectivePASID = effectivePASID ?? pasid
+        self.effectivePASID = effectivePASID
         self.privileged = privileged
         self.inputPage = inputPage
         self.outputPage = outputPage
@@ -192,8 +199,8 @@ final class IOTLBStorage: @unchecked Sendable {
     static let pasidSlotShift: UInt64 = 40
 
     @inline(__always)
-    static func requesterKey(sourceID: UInt16, pasid: UInt32, privileged: Bool) -> UInt64 {
-        (privileged ? privilegedBit : 0) | UInt64(sourceID) &<< 32 | UInt64(pasid)
+    static func requesterKey(sourceID: RequesterID, pasid: PASID?, privileged: Bool) -> UInt64 {
+        (privileged ? privilegedBit : 0) | UInt64(sourceID.rawValue) &<< 32 | UInt64(pasid.storageWord)
     }
 
     /// 10 bits of the requester, placed at tag bits 11:2.
@@ -208,15 +215,15 @@ final class IOTLBStorage: @unchecked Sendable {
     }
 
     @inline(__always)
-    static func domainSlot(_ domain: UInt16) -> Int { Int(domain) & (generationSlots - 1) }
+    static func domainSlot(_ domain: DomainID) -> Int { Int(domain.rawValue) & (generationSlots - 1) }
 
     @inline(__always)
-    static func pasidSlot(_ domain: UInt16, _ pasid: UInt32) -> Int {
-        Int(truncatingIfNeeded: ((UInt64(pasid) &<< 16 | UInt64(domain)) &* 0x9E37_79B9_7F4A_7C15) &>> 52)
+    static func pasidSlot(_ domain: DomainID, _ pasid: PASID?) -> Int {
+        Int(truncatingIfNeeded: ((UInt64(pasid.storageWord) &<< 16 | UInt64(domain.rawValue)) &* 0x9E37_79B9_7F4A_7C15) &>> 52)
     }
 
     @inline(__always)
-    func stamp(_ domain: UInt16, _ pasid: UInt32, nested: Bool) -> UInt32 {
+    func stamp(_ domain: DomainID, _ pasid: PASID?, nested: Bool) -> UInt32 {
         stamp(domainSlot: Self.domainSlot(domain), pasidSlot: Self.pasidSlot(domain, pasid), nested: nested)
     }
 
@@ -268,8 +275,10 @@ final class IOTLBStorage: @unchecked Sendable {
     static func entry(tag: UInt64, size: IOTLBPageSize, requester: UInt64, outputPage: UInt64, third: UInt64,
                       fourth: UInt64) -> IOTLBEntry {
         IOTLBEntry(
-            domainID: UInt16(truncatingIfNeeded: fourth &>> 8), sourceID: UInt16(truncatingIfNeeded: requester &>> 32),
-            pasid: UInt32(truncatingIfNeeded: requester), effectivePASID: UInt32(truncatingIfNeeded: third),
+            domainID: DomainID(rawValue: UInt16(truncatingIfNeeded: fourth &>> 8)),
+            sourceID: RequesterID(rawValue: UInt16(truncatingIfNeeded: requester &>> 32)),
+            pasid: PASID?(storageWord: UInt32(truncatingIfNeeded: requester)),
+            effectivePASID: PASID?(storageWord: UInt32(truncatingIfNeeded: third)),
             privileged: requester & privilegedBit != 0, inputPage: tag & ~((1 &<< size.shift) &- 1),
             outputPage: outputPage & ~0xFFF, pageShift: UInt8(truncatingIfNeeded: size.shift),
             permissions: Permissions(rawValue: UInt8(truncatingIfNeeded: fourth)), nested: fourth & nestedBit != 0)
@@ -307,7 +316,7 @@ public struct IOTLBReader: @unchecked Sendable {
     /// The cached translation of `address`, or nil: nil also when a writer was busy with the
     /// set or lock-free lookups are off, and the caller then asks under the lock.
     @inline(__always)
-    public func lookup(sourceID: UInt16, pasid: UInt32, address: UInt64, privileged: Bool = false) -> Hit? {
+    public func lookup(sourceID: RequesterID, pasid: PASID?, address: UInt64, privileged: Bool = false) -> Hit? {
         storage.lookupUnlocked(IOTLBStorage.requesterKey(sourceID: sourceID, pasid: pasid, privileged: privileged),
                                address)
     }
@@ -411,7 +420,7 @@ public struct IOTLB: Sendable {
     // MARK: Lookup under the lock
 
     /// The cached translation of `address` for the requester, or nil. Marks the hit as recently used.
-    public func lookup(sourceID: UInt16, pasid: UInt32, address: UInt64, privileged: Bool = false) -> IOTLBEntry? {
+    public func lookup(sourceID: RequesterID, pasid: PASID?, address: UInt64, privileged: Bool = false) -> IOTLBEntry? {
         let s = storage
         let requester = IOTLBStorage.requesterKey(sourceID: sourceID, pasid: pasid, privileged: privileged)
         let print = IOTLBStorage.fingerprint(requester)
@@ -464,9 +473,9 @@ public struct IOTLB: Sendable {
             let words = s.slots + index * IOTLBStorage.slotWords
             words[0].store(requester, ordering: .relaxed)
             words[1].store(IOTLBReader.Hit(entry, size: size).word, ordering: .relaxed)
-            words[2].store(UInt64(stamp) << 32 | UInt64(entry.effectivePASID), ordering: .relaxed)
+            words[2].store(UInt64(stamp) << 32 | UInt64(entry.effectivePASID.storageWord), ordering: .relaxed)
             words[3].store(UInt64(pasidSlot) << IOTLBStorage.pasidSlotShift | (entry.nested ? IOTLBStorage.nestedBit : 0)
-                           | UInt64(entry.domainID) << 8 | UInt64(entry.permissions.rawValue), ordering: .relaxed)
+                           | UInt64(entry.domainID.rawValue) << 8 | UInt64(entry.permissions.rawValue), ordering: .relaxed)
             s.tags[index].store(tag, ordering: .relaxed)
             countSize(of: tag)
         }
@@ -547,7 +556,7 @@ public struct IOTLB: Sendable {
 
     /// Removes the entries of `domain` (and `pasid`, when given) that overlap the 2^addressMask
     /// 4 KiB pages at `address` (aligned down to that size, as the spec's address mask says).
-    private func removePages(domain: UInt16, pasid: UInt32?, address: UInt64, addressMask: UInt8) {
+    private func removePages(domain: DomainID, pasid: PASID?, address: UInt64, addressMask: UInt8) {
         let spanShift = UInt64(addressMask) + 12
         guard spanShift < 64 else {
             // Wider than any address: the whole domain (or PASID) goes.
@@ -575,7 +584,7 @@ public struct IOTLB: Sendable {
         }
     }
 
-    private func removeCovered(inSet set: Int, domain: UInt16, pasid: UInt32?, start: UInt64, last: UInt64) {
+    private func removeCovered(inSet set: Int, domain: DomainID, pasid: PASID?, start: UInt64, last: UInt64) {
         let s = storage
         let first = set * Self.ways
         var doomed: UInt8 = 0
@@ -586,8 +595,8 @@ public struct IOTLB: Sendable {
             let pageLast = pageStart | ((1 << size.shift) - 1)
             let words = s.slots + (first + way) * IOTLBStorage.slotWords
             guard pageStart <= last, pageLast >= start,
-                  UInt16(truncatingIfNeeded: words[3].load(ordering: .relaxed) >> 8) == domain else { continue }
-            if let pasid, UInt32(truncatingIfNeeded: words[2].load(ordering: .relaxed)) != pasid { continue }
+                  UInt16(truncatingIfNeeded: words[3].load(ordering: .relaxed) >> 8) == domain.rawValue else { continue }
+            if let pasid, UInt32(truncatingIfNeeded: words[2].load(ordering: .relaxed)) != pasid.rawValue { continue }
             doomed |= 1 << UInt8(way)
         }
         guard doomed != 0 else { return }

@@ -13,13 +13,13 @@
 struct NestedDomains {
     private var words = [UInt64](repeating: 0, count: (1 << 16) / 64)
 
-    func contains(_ domain: UInt16) -> Bool {
-        words[Int(domain >> 6)] & (1 << UInt64(domain & 63)) != 0
+    func contains(_ domain: DomainID) -> Bool {
+        words[Int(domain.rawValue >> 6)] & (1 << UInt64(domain.rawValue & 63)) != 0
     }
 
-    mutating func insert(_ domain: UInt16) {
+    mutating func insert(_ domain: DomainID) {
         guard !contains(domain) else { return }
-        words[Int(domain >> 6)] |= 1 << UInt64(domain & 63)
+        words[Int(domain.rawValue >> 6)] |= 1 << UInt64(domain.rawValue & 63)
     }
 
     mutating func removeAll() {

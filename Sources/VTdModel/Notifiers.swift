@@ -21,22 +21,22 @@ struct NotifierRegistry {
     private var kinds: [UInt64: NotificationKinds] = [:]
 
     /// One word per (sid, pasid), shared with the shadow records.
-    static func key(_ sourceID: UInt16, _ pasid: UInt32?) -> UInt64 {
-        UInt64(sourceID) << 32 | UInt64(pasid ?? noPASID)
+    static func key(_ sourceID: RequesterID, _ pasid: PASID?) -> UInt64 {
+        UInt64(sourceID.rawValue) << 32 | UInt64(pasid.storageWord)
     }
 
-    subscript(sourceID: UInt16, pasid: UInt32?) -> NotificationKinds {
+    subscript(sourceID: RequesterID, pasid: PASID?) -> NotificationKinds {
         get { kinds[Self.key(sourceID, pasid)] ?? [] }
         set { kinds[Self.key(sourceID, pasid)] = newValue.isEmpty ? nil : newValue }
     }
 
     /// Every registration, ordered by source-id then PASID (requests without PASID first).
-    var registrations: [(sourceID: UInt16, pasid: UInt32?, kinds: NotificationKinds)] {
+    var registrations: [(sourceID: RequesterID, pasid: PASID?, kinds: NotificationKinds)] {
         // noPASID is all ones: adding one wraps it to the front of its source-id.
         kinds.keys.sorted { ($0 >> 32, UInt32(truncatingIfNeeded: $0) &+ 1) < ($1 >> 32, UInt32(truncatingIfNeeded: $1) &+ 1) }
             .map { key in
-                let pasid = UInt32(truncatingIfNeeded: key)
-                return (UInt16(truncatingIfNeeded: key >> 32), pasid == noPASID ? nil : pasid, kinds[key]!)
+                (RequesterID(rawValue: UInt16(truncatingIfNeeded: key >> 32)),
+                 PASID?(storageWord: UInt32(truncatingIfNeeded: key)), kinds[key]!)
             }
     }
 
@@ -51,7 +51,7 @@ extension VTdUnit {
     /// Sets the notifications the host wants for (sid, pasid); empty withdraws them. Refuses
     /// what this configuration cannot deliver, as QEMU's notify_flag_changed does: nothing
     /// with snoop-control, MAP without caching mode, device-TLB unmaps without device-iotlb.
-    public func setNotifications(_ kinds: NotificationKinds, sourceID: UInt16, pasid: UInt32?) throws(NotifierError) {
+    public func setNotifications(_ kinds: NotificationKinds, sourceID: RequesterID, pasid: PASID?) throws(NotifierError) {
         let c = configuration
         if !kinds.isEmpty && c.snoopControl {
             throw NotifierError(description: "snoop-control is on: IOMMU notifiers (VFIO, vhost) are not supported")
@@ -69,12 +69,12 @@ extension VTdUnit {
         }
     }
 
-    public func notifications(sourceID: UInt16, pasid: UInt32?) -> NotificationKinds {
+    public func notifications(sourceID: RequesterID, pasid: PASID?) -> NotificationKinds {
         state.withLock { $0.notifiers[sourceID, pasid] }
     }
 
     /// Every (sid, pasid) with notifications, for the invalidation side and the host backends.
-    public var notifierRegistrations: [(sourceID: UInt16, pasid: UInt32?, kinds: NotificationKinds)] {
+    public var notifierRegistrations: [(sourceID: RequesterID, pasid: PASID?, kinds: NotificationKinds)] {
         state.withLock { $0.notifiers.registrations }
     }
 
@@ -87,7 +87,7 @@ extension VTdUnit {
     /// through or its setup faults (there is nothing to shadow); nested tables are bound by the
     /// host, not replayed. Requests without PASID skip pages in the interrupt range (they fault).
     @discardableResult
-    public func forEachMapping(sourceID: UInt16, pasid: UInt32?, budget: Int = VTdUnit.replayBudget,
+    public func forEachMapping(sourceID: RequesterID, pasid: PASID?, budget: Int = VTdUnit.replayBudget,
                                _ body: (Mapping) -> Void) -> Bool {
         let (enabled, root) = state.withLock { ($0.translationEnabled, $0.translationRootTable) }
         guard enabled,
@@ -114,7 +114,7 @@ extension VTdUnit {
     /// list is built, whatever the guest's tables hold). Returns how many. With a MAP notifier
     /// the shadow's record starts afresh and only second-level leaves are mapped (Shadow/).
     @discardableResult
-    public func replay(sourceID: UInt16, pasid: UInt32?, budget: Int = VTdUnit.replayBudget) -> Int {
+    public func replay(sourceID: RequesterID, pasid: PASID?, budget: Int = VTdUnit.replayBudget) -> Int {
         // A shadowing host: start its record afresh and map every second-level leaf.
         if notifications(sourceID: sourceID, pasid: pasid).contains(.map) {
             return replayShadow(sourceID: sourceID, pasid: pasid, budget: budget)
@@ -126,7 +126,7 @@ extension VTdUnit {
                                  permissions: m.permissions))
         }
         if !complete {
-            platform.log(.guestError, "replay of 0x\(String(sourceID, radix: 16)) stopped after \(budget) table pages")
+            platform.log(.guestError, "replay of 0x\(String(sourceID.rawValue, radix: 16)) stopped after \(budget) table pages")
         }
         return count
     }

@@ -14,17 +14,17 @@ public enum LogLevel: Int32, Sendable {
 /// Notifications to the host, mirroring `swiftvtd_event_kind` in the C header.
 public enum PlatformEvent: Equatable, Sendable {
     /// Cached translations of `[address, address+size)` for (sid, pasid) are gone.
-    case unmap(sid: UInt16, pasid: UInt32?, address: UInt64, size: UInt64)
+    case unmap(sid: RequesterID, pasid: PASID?, address: UInt64, size: UInt64)
     /// A translation appeared (caching-mode shadowing).
-    case map(sid: UInt16, pasid: UInt32?, address: UInt64, size: UInt64, translated: UInt64, permissions: Permissions)
+    case map(sid: RequesterID, pasid: PASID?, address: UInt64, size: UInt64, translated: UInt64, permissions: Permissions)
     /// The translation setup of (sid, pasid) may have changed: re-query its mode.
-    case contextChanged(sid: UInt16?, pasid: UInt32?)
+    case contextChanged(sid: RequesterID?, pasid: PASID?)
     /// Device-TLB invalidation of `[address, address+size)` for (sid, pasid).
-    case deviceTLBInvalidate(sid: UInt16, pasid: UInt32?, address: UInt64, size: UInt64)
+    case deviceTLBInvalidate(sid: RequesterID, pasid: PASID?, address: UInt64, size: UInt64)
     /// Interrupt entry cache invalidation; `count == 0` means every entry.
     case interruptCacheInvalidate(index: UInt32, count: UInt32)
     /// Page group response for the device.
-    case pageGroupResponse(sid: UInt16, pasid: UInt32?, groupIndex: UInt16, responseCode: UInt8)
+    case pageGroupResponse(sid: RequesterID, pasid: PASID?, groupIndex: UInt16, responseCode: UInt8)
 }
 
 public protocol Platform: AnyObject {

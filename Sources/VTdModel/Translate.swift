@@ -19,7 +19,7 @@ extension VTdUnit {
         let request = TranslationEngine.normalized(request)
         // Counted in the IOTLB's storage (IOTLB.lockFreeHits): no locked add on the hit path.
         if !request.isTranslationRequest,
-           let hit = lockFreeHit(sourceID: request.sourceID, pasid: request.pasid ?? noPASID,
+           let hit = lockFreeHit(sourceID: request.sourceID, pasid: request.pasid,
                                  address: request.address, access: request.access, privileged: request.privileged) {
             return .translated(hit)
         }
@@ -71,7 +71,7 @@ extension VTdUnit {
     }
 
     @inline(__always)
-    func lockFreeHit(sourceID: UInt16, pasid: UInt32, address: UInt64, access: Permissions,
+    func lockFreeHit(sourceID: RequesterID, pasid: PASID?, address: UInt64, access: Permissions,
                      privileged: Bool) -> Translation? {
         cachedTranslator.translation(sourceID: sourceID, pasid: pasid, address: address, access: access,
                                      privileged: privileged)
@@ -90,17 +90,17 @@ extension VTdUnit {
 
 /// The translate hit path without the lock, the only IOTLB lookup translate makes: the
 /// translation when the IOTLB answers, else nil (a miss, translation off, or a set being
-/// written) and the caller calls `VTdUnit.translateMissed`. The request in scalars (`pasid` is
-/// `noPASID` for none), so that a hit builds no request and no outcome; never for translation
+/// written) and the caller calls `VTdUnit.translateMissed`. The request in scalars (`pasid` nil
+/// for none), so that a hit builds no request and no outcome; never for translation
 /// requests (ATS), which may need a fault the cached walk did not see. A host keeps it beside
 /// the unit (one dependent load fewer per hit than through the unit); valid while the unit lives.
 public struct CachedTranslator: Sendable {
     let reader: IOTLBReader
 
     @inline(__always)
-    public func translation(sourceID: UInt16, pasid: UInt32, address: UInt64, access: Permissions,
+    public func translation(sourceID: RequesterID, pasid: PASID?, address: UInt64, access: Permissions,
                             privileged: Bool) -> Translation? {
-        let hasPASID = pasid != noPASID
+        let hasPASID = pasid != nil
         let access = TranslationEngine.normalized(access, hasPASID: hasPASID)
         guard let hit = reader.lookup(sourceID: sourceID, pasid: pasid, address: address,
                                       privileged: hasPASID && privileged),

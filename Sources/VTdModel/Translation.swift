@@ -2,9 +2,9 @@
 
 public struct TranslationRequest: Sendable {
     /// Requester id: bus << 8 | devfn.
-    public var sourceID: UInt16
+    public var sourceID: RequesterID
     /// PASID of a request with a PASID TLP prefix; nil for requests without PASID.
-    public var pasid: UInt32?
+    public var pasid: PASID?
     public var address: UInt64
     /// What the request does: read, write (both for QEMU's IOMMU_RW), execute.
     public var access: Permissions
@@ -15,7 +15,7 @@ public struct TranslationRequest: Sendable {
     /// Probe only (replay, dumps): never record a fault.
     public var recordsFaults: Bool
 
-    public init(sourceID: UInt16, pasid: UInt32? = nil, address: UInt64, access: Permissions,
+    public init(sourceID: RequesterID, pasid: PASID? = nil, address: UInt64, access: Permissions,
                 privileged: Bool = false, isTranslationRequest: Bool = false, recordsFaults: Bool = true) {
         self.sourceID = sourceID
         self.pasid = pasid

@@ -32,9 +32,9 @@ struct WalkResult {
 /// What translates one (sid, pasid), as its context and PASID entries say.
 enum DeviceTables: Equatable {
     case passThrough
-    case secondLevel(root: UInt64, levels: Int, domain: UInt16)
-    case firstLevel(root: UInt64, levels: Int, domain: UInt16)
-    case nested(domain: UInt16)
+    case secondLevel(root: UInt64, levels: Int, domain: DomainID)
+    case firstLevel(root: UInt64, levels: Int, domain: DomainID)
+    case nested(domain: DomainID)
 }
 
 /// Cached entries translate found under the lock, offered to the walk.
@@ -157,14 +157,13 @@ struct TranslationEngine: Sendable {
         if Self.overlapsInterruptRange(page: mapping.outputPage, shift: mapping.pageShift) {
             throw .interruptAddressRange
         }
-        return cacheable(r, effectivePASID: noPASID, domain: context.domainID, page: mapping.outputPage,
+        return cacheable(r, effectivePASID: nil, domain: context.domainID, page: mapping.outputPage,
                          shift: mapping.pageShift, permissions: mapping.permissions, into: &result)
     }
 
-    private func readLegacyContext(_ sourceID: UInt16, root: RootTablePointer, platform: any Platform,
+    private func readLegacyContext(_ sourceID: RequesterID, root: RootTablePointer, platform: any Platform,
                                    into result: inout WalkResult) throws(FaultReason) -> ContextEntry {
-        let requester = RequesterID(rawValue: sourceID)
-        let bus = UInt64(requester.bus), devfn = UInt64(requester.devfn)
+        let bus = UInt64(sourceID.bus), devfn = UInt64(sourceID.devfn)
         guard let rootEntry = platform.readRootEntry(root.address + bus * RootEntry.size) else {
             throw .rootTableAccessError
         }
@@ -276,7 +275,7 @@ struct TranslationEngine: Sendable {
     struct PASIDLookup {
         let context: ScalableContextEntry
         /// The PASID the entry is for: the request's, or RID_PASID for requests without one.
-        let pasid: UInt32
+        let pasid: PASID
         let entry: CachedPASIDEntry
         /// Validated when the entry was read (cached entries were too).
         let type: PASIDEntry.TranslationType
@@ -286,7 +285,7 @@ struct TranslationEngine: Sendable {
     /// the spec's fault at each step. Translation, replay and the host bindings all come here;
     /// `hints` reuse cached entries; `result.context` holds the context once read, even on a fault.
     @inline(__always)  // the translate miss path: no PASIDLookup copy through a call
-    func lookupPASIDEntry(sourceID: UInt16, pasid: UInt32?, translationRequest: Bool = false,
+    func lookupPASIDEntry(sourceID: RequesterID, pasid: PASID?, translationRequest: Bool = false,
                           root: RootTablePointer, platform: any Platform, hints: CacheHints = CacheHints(),
                           into result: inout WalkResult) throws(FaultReason) -> PASIDLookup {
         let context: ScalableContextEntry
@@ -301,7 +300,7 @@ struct TranslationEngine: Sendable {
         if translationRequest && !context.deviceTLBEnabled { throw .smContextEntryDTEClear }
         let effective = pasid ?? context.ridPASID
         // PDTS bounds the directory (QEMU does not check it and reads past the directory).
-        if UInt64(effective >> 6) >= UInt64(context.pasidDirectoryEntries) || effective > PASID.maximum {
+        if UInt64(effective.rawValue >> 6) >= UInt64(context.pasidDirectoryEntries) || effective.rawValue > PASID.maximum {
             throw pasid == nil ? .smRIDPASIDError : .smPASIDTooLarge
         }
         let cached: CachedPASIDEntry
@@ -317,10 +316,9 @@ struct TranslationEngine: Sendable {
         return PASIDLookup(context: context, pasid: effective, entry: cached, type: type)
     }
 
-    func readScalableContext(_ sourceID: UInt16, root: RootTablePointer, platform: any Platform,
+    func readScalableContext(_ sourceID: RequesterID, root: RootTablePointer, platform: any Platform,
                              into result: inout WalkResult) throws(FaultReason) -> ScalableContextEntry {
-        let requester = RequesterID(rawValue: sourceID)
-        let bus = UInt64(requester.bus), devfn = requester.devfn
+        let bus = UInt64(sourceID.bus), devfn = sourceID.devfn
         guard let rootEntry = platform.readRootEntry(root.address + bus * RootEntry.size) else {
             throw .smRootEntryAccessError
         }
@@ -340,7 +338,7 @@ struct TranslationEngine: Sendable {
         return context
     }
 
-    private func readPASIDEntry(_ sourceID: UInt16, pasid: UInt32, directory: UInt64, platform: any Platform,
+    private func readPASIDEntry(_ sourceID: RequesterID, pasid: PASID, directory: UInt64, platform: any Platform,
                                 into result: inout WalkResult) throws(FaultReason) -> CachedPASIDEntry {
         let directoryAddress = directory + PASIDDirectoryEntry.index(of: pasid) * PASIDDirectoryEntry.size
         guard let directoryEntry = platform.readPASIDDirectoryEntry(directoryAddress) else {
@@ -395,7 +393,7 @@ struct TranslationEngine: Sendable {
 
     /// The tables that translate (sid, pasid) now, read without walking them; the fault a
     /// request would meet on the way otherwise.
-    func deviceTables(sourceID: UInt16, pasid: UInt32?, root: RootTablePointer,
+    func deviceTables(sourceID: RequesterID, pasid: PASID?, root: RootTablePointer,
                       platform: any Platform) -> Result<DeviceTables, FaultReason> {
         var scratch = WalkResult()
         do throws(FaultReason) {
@@ -428,7 +426,7 @@ struct TranslationEngine: Sendable {
 
     /// The PASID entry behind (sid, pasid) for a host binding (HostBinding.swift): the walk of
     /// `deviceTables`, keeping the first-level fields the host's stage-1 needs.
-    func hostPASIDEntry(sourceID: UInt16, pasid: UInt32?, root: RootTablePointer,
+    func hostPASIDEntry(sourceID: RequesterID, pasid: PASID?, root: RootTablePointer,
                         platform: any Platform) -> HostPASIDEntry {
         var scratch = WalkResult()
         do throws(FaultReason) {
@@ -451,7 +449,7 @@ struct TranslationEngine: Sendable {
                                   translation: translation)
         } catch {
             // The context entry, when it was read, still names RID_PASID.
-            var ridPASID: UInt32 = 0
+            var ridPASID: PASID = 0
             if case .scalable(let context)? = scratch.context { ridPASID = context.ridPASID }
             return HostPASIDEntry(pasid: pasid ?? ridPASID, ridPASID: ridPASID, domainID: 0, translation: .blocked(error))
         }
@@ -462,19 +460,19 @@ struct TranslationEngine: Sendable {
     /// know which PASIDs the guest bound (a loaded state, a global PASID-cache invalidation).
     /// Reads directory entries within PDTS and the first word of each entry of present tables;
     /// nothing is validated or walked.
-    func presentPASIDs(sourceID: UInt16, root: RootTablePointer, platform: any Platform, limit: Int) -> [UInt32] {
+    func presentPASIDs(sourceID: RequesterID, root: RootTablePointer, platform: any Platform, limit: Int) -> [PASID] {
         guard root.isScalable, !root.blocksAllDMA else { return [] }
         var scratch = WalkResult()
         guard let context = try? readScalableContext(sourceID, root: root, platform: platform, into: &scratch),
               context.pasidEnabled else { return [] }
-        var found: [UInt32] = []
+        var found: [PASID] = []
         for index in 0..<UInt64(context.pasidDirectoryEntries) {
             let address = context.pasidDirectoryPointer &+ index * PASIDDirectoryEntry.size
             guard let directory = platform.readPASIDDirectoryEntry(address), directory.isPresent else { continue }
             for slot in 0..<UInt64(64) where index != 0 || slot != 0 {
                 guard let word = platform.readGuest64(directory.pasidTablePointer &+ slot * PASIDEntry.size),
                       word & 1 != 0 else { continue }
-                found.append(UInt32(index << 6 | slot))
+                found.append(PASID(rawValue: UInt32(index << 6 | slot)))
                 if found.count >= limit { return found }
             }
         }
@@ -486,11 +484,11 @@ struct TranslationEngine: Sendable {
     /// The translation for `r`, and the IOTLB entry that caches it: keyed by the request's
     /// own PASID and privilege, invalidated through `effectivePASID` (RID_PASID for requests
     /// without PASID in scalable mode).
-    private func cacheable(_ r: TranslationRequest, effectivePASID: UInt32, domain: UInt16, page: UInt64,
+    private func cacheable(_ r: TranslationRequest, effectivePASID: PASID?, domain: DomainID, page: UInt64,
                            shift: UInt8, permissions: Permissions, nested: Bool = false,
                            into result: inout WalkResult) -> Translation {
         let offsetMask: UInt64 = (1 << UInt64(shift)) - 1
-        result.iotlbEntry = IOTLBEntry(domainID: domain, sourceID: r.sourceID, pasid: r.pasid ?? noPASID,
+        result.iotlbEntry = IOTLBEntry(domainID: domain, sourceID: r.sourceID, pasid: r.pasid,
                                        effectivePASID: effectivePASID, privileged: r.privileged,
                                        inputPage: r.address & ~offsetMask, outputPage: page,
                                        pageShift: shift, permissions: permissions, nested: nested)

@@ -188,11 +188,11 @@ func shadowPairs(_ vmm: ShadowingVMM, pages: Int, contiguous: Bool, host: Shadow
     var configuration = VTdConfiguration()
     configuration.cachingMode = true
     guard let unit = try? VTdUnit(configuration: configuration, platform: vmm) else { fail("model unit") }
-    let sid: UInt16 = 0x08
+    let sid: RequesterID = 0x08
     let (rootTable, contextTable, slRoot) = (vmm.page(), vmm.page(), vmm.page())
     vmm.write(rootTable, contextTable | 1)
-    vmm.write(contextTable + UInt64(sid) * 16, slRoot | 1)
-    vmm.write(contextTable + UInt64(sid) * 16 + 8, 1 << 8 | 2)
+    vmm.write(contextTable + UInt64(sid.devfn) * 16, slRoot | 1)
+    vmm.write(contextTable + UInt64(sid.devfn) * 16 + 8, 1 << 8 | 2)
     do { try unit.setNotifications([.map, .unmap], sourceID: sid, pasid: nil) } catch { fail("\(error)") }
     unit.setShadowHost(host, sourceID: sid)
     unit.mmioWrite(offset: 0x20, value: rootTable, width: 8)

@@ -195,7 +195,7 @@ struct ConcurrencyStressTests {
         let epochsSeen = Mutex<Set<Int>>([])
 
         /// The epoch `page` translates to now; records a violation for anything but an epoch.
-        func currentEpoch(page: Int, pasid: UInt32?, _ context: String) -> Int? {
+        func currentEpoch(page: Int, pasid: PASID?, _ context: String) -> Int? {
             let request = TranslationRequest.read(Pages.iovas[page] | 0x18, pasid: pasid)
             guard let address = unit.translate(request).address,
                   let epoch = Pages.epoch(of: address & ~0xFFF, page: page) else {
@@ -259,7 +259,7 @@ struct ConcurrencyStressTests {
                 page = (page + 1) % 4
                 let pasid = index == 0 ? readerPASID : nil
                 let before = completed.load(ordering: .acquiring)
-                guard let epoch = currentEpoch(page: page, pasid: pasid, "reader \(index)") else { return }
+                guard let epoch = currentEpoch(page: page, pasid: pasid.map(PASID.init(rawValue:)), "reader \(index)") else { return }
                 let after = completed.load(ordering: .acquiring)
                 translations.add(1, ordering: .relaxed)
                 // Started after wait `before` completed: never older tables. Done before wait

@@ -7,11 +7,11 @@ struct DMAViewTests {
     func translationEnable() {
         let guest = GuestMemory()
         let unit = guest.makeUnit()
-        #expect(unit.dmaView(sourceID: testSourceID) == .untranslated)
+        #expect(unit.dmaView(sourceID: testRequester) == .untranslated)
         let root = guest.legacyRoot()
         root.device(testSourceID, translationType: 0b10)
         unit.enableTranslation(root)
-        #expect(unit.dmaView(sourceID: testSourceID) == .untranslated)
+        #expect(unit.dmaView(sourceID: testRequester) == .untranslated)
         #expect(unit.dmaView(sourceID: 0x0018) == .translated)
         unit.disableTranslation()
         #expect(guest.events.last == .contextChanged(sid: nil, pasid: nil))
@@ -25,13 +25,13 @@ struct DMAViewTests {
         let root = guest.legacyRoot()
         let device = root.device(testSourceID, translationType: 0b10)
         unit.enableTranslation(root)
-        #expect(unit.dmaView(sourceID: testSourceID) == .untranslated)
+        #expect(unit.dmaView(sourceID: testRequester) == .untranslated)
 
         guest.write64(device.contextEntry, device.secondLevel.root | 1)
         let before = guest.events.count
         unit.invalidateContextCache(granularity: 3, sourceID: testSourceID)
-        #expect(guest.events[before...].contains(.contextChanged(sid: testSourceID, pasid: nil)))
-        #expect(unit.dmaView(sourceID: testSourceID) == .translated)
+        #expect(guest.events[before...].contains(.contextChanged(sid: RequesterID(rawValue: testSourceID), pasid: nil)))
+        #expect(unit.dmaView(sourceID: testRequester) == .translated)
     }
 
     @Test("malformed or absent tables: translated, and translate still records the fault")
@@ -41,13 +41,13 @@ struct DMAViewTests {
         let root = guest.legacyRoot()
         let device = root.device(testSourceID, translationType: 0b11)  // reserved TT
         unit.enableTranslation(root)
-        #expect(unit.dmaView(sourceID: testSourceID) == .translated)
+        #expect(unit.dmaView(sourceID: testRequester) == .translated)
         #expect(unit.faultRecord().fault == false)
         #expect(unit.translate(.read(0x1000)).faultReason == .contextEntryInvalid)
         #expect(unit.faultRecord().fault)
 
         guest.write64(device.contextEntry, 0)  // not present
-        #expect(unit.dmaView(sourceID: testSourceID) == .translated)
+        #expect(unit.dmaView(sourceID: testRequester) == .translated)
     }
 
     @Test("pass-through needs the unit's ECAP.PT: without it TT 10b is invalid, so translated")
@@ -57,7 +57,7 @@ struct DMAViewTests {
         let root = guest.legacyRoot()
         root.device(testSourceID, translationType: 0b10)
         unit.enableTranslation(root)
-        #expect(unit.dmaView(sourceID: testSourceID) == .translated)
+        #expect(unit.dmaView(sourceID: testRequester) == .translated)
     }
 
     @Test("scalable PGTT 100b on RID_PASID is untranslated; a first-level entry after a PASID-selective PASID-cache invalidation is not, and every device is named")
@@ -69,22 +69,22 @@ struct DMAViewTests {
         device.passThrough(pasid: 0)
         unit.enableTranslation(root)
         let queue = GuestQueue(unit, guest: guest)
-        #expect(unit.dmaView(sourceID: testSourceID) == .untranslated)
+        #expect(unit.dmaView(sourceID: testRequester) == .untranslated)
 
         device.firstLevel(pasid: 0)
         let before = guest.events.count
         #expect(queue.flush(Desc.pasidCache(granularity: 1, 1, pasid: 0)))
         // The PASID names no device: requests without PASID of any device may use it as RID_PASID.
         #expect(guest.events[before...].contains(.contextChanged(sid: nil, pasid: 0)))
-        #expect(unit.dmaView(sourceID: testSourceID) == .translated)
+        #expect(unit.dmaView(sourceID: testRequester) == .translated)
 
         device.passThrough(pasid: 0)
         #expect(queue.flush(Desc.pasidCache(granularity: 1, 1, pasid: 0)))
-        #expect(unit.dmaView(sourceID: testSourceID) == .untranslated)
+        #expect(unit.dmaView(sourceID: testRequester) == .untranslated)
         // Cleared (not present): the device's DMA must fault, so it goes through translate.
         device.writePASIDEntry(0, [])
         #expect(queue.flush(Desc.pasidCache(granularity: 1, 1, pasid: 0)))
-        #expect(unit.dmaView(sourceID: testSourceID) == .translated)
+        #expect(unit.dmaView(sourceID: testRequester) == .translated)
     }
 
     @Test("RID_PRIV with SRE clear faults even on a pass-through entry: translated")
@@ -94,7 +94,7 @@ struct DMAViewTests {
         let root = guest.scalableRoot()
         root.device(testSourceID, ridPrivileged: true).passThrough(pasid: 0, options: [])
         unit.enableTranslation(root)
-        #expect(unit.dmaView(sourceID: testSourceID) == .translated)
+        #expect(unit.dmaView(sourceID: testRequester) == .translated)
         #expect(unit.translate(.read(0x1000)).faultReason == .pasidEntrySREClear)
     }
 
@@ -105,7 +105,7 @@ struct DMAViewTests {
         let root = guest.scalableRoot()
         root.device(testSourceID).passThrough(pasid: 0)
         unit.enableTranslation(root)
-        _ = unit.dmaView(sourceID: testSourceID)
+        _ = unit.dmaView(sourceID: testRequester)
         #expect(unit.dumpState().contains("device 00:02.0 pasid none pgtt pass-through"))
     }
 }

@@ -164,7 +164,7 @@ struct FaultRecordingTests {
     func roundRobin() {
         let rig = Rig { $0.faultRecords = 4 }
         rig.armFaultEvent()
-        for sid: UInt16 in 1...3 { rig.recordFault(.dmaRead(from: sid)) }
+        for sid in (1...3).map(RequesterID.init(rawValue:)) { rig.recordFault(.dmaRead(from: sid)) }
         #expect(fsts(rig) == .primaryPendingFault)
         #expect(fsts(rig).faultRecordIndex == 0)
         #expect(rig.guest.msis.count == 1)

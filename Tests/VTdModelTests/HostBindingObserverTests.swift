@@ -8,14 +8,14 @@ private final class RecordingHost: HostBindingObserver, @unchecked Sendable {
     /// The ring index the next barrier reports as not done.
     var refuseNextBarrier: Int?
 
-    func translationSetupChanged(sourceID: UInt16?, pasid: UInt32?, descriptorIndex: Int?) {
-        calls.append("setup sid \(sourceID.map(String.init) ?? "all") pasid \(pasid.map(String.init) ?? "all")"
+    func translationSetupChanged(sourceID: RequesterID?, pasid: PASID?, descriptorIndex: Int?) {
+        calls.append("setup sid \(sourceID.map { String($0.rawValue) } ?? "all") pasid \(pasid.map { String($0.rawValue) } ?? "all")"
                          + (descriptorIndex.map { " #\($0)" } ?? ""))
     }
 
     func pasidIOTLBInvalidated(_ i: HostPASIDInvalidation) {
         let range = i.address.map { "0x\(String($0, radix: 16)) am \(i.addressMask)" } ?? "all"
-        calls.append("p_iotlb #\(i.descriptorIndex) did \(i.domainID) pasid \(i.pasid) \(range)\(i.leafOnly ? " leaf" : "")")
+        calls.append("p_iotlb #\(i.descriptorIndex) did \(i.domainID.rawValue) pasid \(i.pasid.rawValue) \(range)\(i.leafOnly ? " leaf" : "")")
     }
 
     func invalidationBarrier(descriptorIndex: Int?) -> Int? {

@@ -82,12 +82,12 @@ struct IOTLBConcurrencyTests {
         tables.mapLikeLinux(iova: 0x5000, to: 0x9_9000)
         unit.enableTranslation(root)
         #expect(unit.translate(.read(0x5000)).address == 0x9_9000)
-        #expect(unit.iotlbReader.lookup(sourceID: testSourceID, pasid: noPASID, address: 0x5000) != nil)
+        #expect(unit.iotlbReader.lookup(sourceID: testRequester, pasid: nil, address: 0x5000) != nil)
         unit.disableTranslation()
-        #expect(unit.iotlbReader.lookup(sourceID: testSourceID, pasid: noPASID, address: 0x5000) == nil)
+        #expect(unit.iotlbReader.lookup(sourceID: testRequester, pasid: nil, address: 0x5000) == nil)
         #expect(unit.translate(.read(0x5000)).translation?.identity == true)
         unit.reset()
-        #expect(unit.iotlbReader.lookup(sourceID: testSourceID, pasid: noPASID, address: 0x5000) == nil)
+        #expect(unit.iotlbReader.lookup(sourceID: testRequester, pasid: nil, address: 0x5000) == nil)
     }
 
     @Test("a unit loaded from a saved state with translation on answers hits without the lock again")
@@ -101,6 +101,6 @@ struct IOTLBConcurrencyTests {
         let target = guest.makeUnit(.scalableFirstLevel)
         try blob.withUnsafeBytes { try target.loadState($0) }
         #expect(target.translate(.read(0x5000)).address == 0x9_9000)
-        #expect(target.iotlbReader.lookup(sourceID: testSourceID, pasid: noPASID, address: 0x5000) != nil)
+        #expect(target.iotlbReader.lookup(sourceID: testRequester, pasid: nil, address: 0x5000) != nil)
     }
 }

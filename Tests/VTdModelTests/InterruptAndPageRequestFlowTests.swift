@@ -74,7 +74,7 @@ struct InterruptAndPageRequestFlowTests {
         unit.mmioWrite(offset: Reg.pageRequestQueueHead, value: tail, width: 8)
 
         // ... then answers the group through the invalidation queue.
-        q.submit(Desc.pageGroupResponse(rid: d.requesterID, pasid: d.pasid, code: 0, index: UInt64(d.groupIndex)),
+        q.submit(Desc.pageGroupResponse(rid: d.requesterID.rawValue, pasid: d.pasid.rawValue, code: 0, index: UInt64(d.groupIndex)),
                  Desc.wait(status: 7, at: 0x30000))
         #expect(!q.queueError)
         #expect(q.status(at: 0x30000) == 7)

@@ -286,7 +286,7 @@ struct InterruptRemappingTests {
 
 @Suite("Source-id verification (VT-d spec 9.10 SVT/SQ/SID)")
 struct SourceIDVerificationTests {
-    func entry(_ svt: SourceValidationType, sq: UInt8 = 0, sid: UInt16) -> IRTE {
+    func entry(_ svt: SourceValidationType, sq: UInt8 = 0, sid: RequesterID) -> IRTE {
         IRTE(vector: 0x30, destinationField: 0x100, sourceID: sid, sourceQualifier: sq, sourceValidation: svt)
     }
 
@@ -316,11 +316,11 @@ struct SourceIDVerificationTests {
         let s = InterruptRemappingScenario()
         s.install(entry(.requesterID, sq: c.sq, sid: 0x0808), at: 1)
         for sid in c.allowed {
-            #expect(s.remap(sid: sid, handle: 1) == .remapped(CompatibilityMSI(destination: 1, vector: 0x30).message),
+            #expect(s.remap(sid: RequesterID(rawValue: sid), handle: 1) == .remapped(CompatibilityMSI(destination: 1, vector: 0x30).message),
                     "0x\(String(sid, radix: 16))")
         }
         for sid in c.refused {
-            #expect(s.remap(sid: sid, handle: 1) == .blocked(.irSourceIDMismatch), "0x\(String(sid, radix: 16))")
+            #expect(s.remap(sid: RequesterID(rawValue: sid), handle: 1) == .blocked(.irSourceIDMismatch), "0x\(String(sid, radix: 16))")
         }
     }
 

@@ -12,8 +12,8 @@ import Testing
 
 /// One device in its own domain, with the tables the test edits.
 private struct Device {
-    let sid: UInt16
-    let domain: UInt16
+    let sid: RequesterID
+    let domain: DomainID
     /// First level: the PASID entry of RID_PASID; legacy: the context entry.
     let entryAddress: UInt64
     /// Top-level tables the entry can point at (switching between them is a context change).
@@ -61,7 +61,7 @@ private final class DifferentialScenario {
                 let device = root.device(sid)
                 let first = device.firstLevel(pasid: 0, domain: UInt16(i + 1))
                 let second = FirstLevelTables(guest: guest, levels: 4)
-                devices.append(Device(sid: sid, domain: UInt16(i + 1), entryAddress: device.pasidEntryAddress(0),
+                devices.append(Device(sid: RequesterID(rawValue: sid), domain: DomainID(rawValue: UInt16(i + 1)), entryAddress: device.pasidEntryAddress(0),
                                       tables: [first.root, second.root]))
             }
             unit.enableTranslation(root)
@@ -70,7 +70,7 @@ private final class DifferentialScenario {
             for (i, sid) in [UInt16(0x0010), 0x0018, 0x0100].enumerated() {
                 let device = root.device(sid, domain: UInt16(i + 1))
                 let second = SecondLevelTables(guest: guest, levels: 4)
-                devices.append(Device(sid: sid, domain: UInt16(i + 1), entryAddress: device.contextEntry,
+                devices.append(Device(sid: RequesterID(rawValue: sid), domain: DomainID(rawValue: UInt16(i + 1)), entryAddress: device.contextEntry,
                                       tables: [device.secondLevel.root, second.root]))
             }
             unit.enableTranslation(root)
@@ -209,13 +209,13 @@ private final class DifferentialScenario {
             let address = (page << 12) & ~((1 << (12 + am)) - 1)
             let hint = !nonLeaf && !region && Bool.random(using: &rng)
             descriptors.append(mode == .firstLevel
-                ? Desc.pasidIOTLBPages(did, pasid: 0, address, am: am, ih: hint)
-                : Desc.iotlbPages(did, address, am: am, ih: hint))
+                ? Desc.pasidIOTLBPages(did.rawValue, pasid: 0, address, am: am, ih: hint)
+                : Desc.iotlbPages(did.rawValue, address, am: am, ih: hint))
             cleans.append { [self] in
                 for key in dirty[d].keys where key >> (am) == page >> (am) { dirty[d][key] = nil }
             }
         case 5..<7:
-            descriptors.append(mode == .firstLevel ? Desc.pasidIOTLBAll(did, pasid: 0) : Desc.iotlbDomain(did))
+            descriptors.append(mode == .firstLevel ? Desc.pasidIOTLBAll(did.rawValue, pasid: 0) : Desc.iotlbDomain(did.rawValue))
             cleans.append { [self] in dirty[d] = [:] }
         case 7:
             descriptors.append(Desc.iotlbGlobal())
@@ -224,9 +224,9 @@ private final class DifferentialScenario {
             // A context change, flushed as Linux tears down and sets up an entry.
             switch mode {
             case .firstLevel:
-                descriptors += [Desc.pasidCache(granularity: 1, did, pasid: 0), Desc.pasidIOTLBAll(did, pasid: 0)]
+                descriptors += [Desc.pasidCache(granularity: 1, did.rawValue, pasid: 0), Desc.pasidIOTLBAll(did.rawValue, pasid: 0)]
             case .legacySecondLevel:
-                descriptors += [Desc.contextDevice(did, sid: devices[d].sid, fm: 0), Desc.iotlbDomain(did)]
+                descriptors += [Desc.contextDevice(did.rawValue, sid: devices[d].sid.rawValue, fm: 0), Desc.iotlbDomain(did.rawValue)]
             }
             cleans.append { [self] in dirty[d] = [:]; entryDirty[d] = false }
         }

@@ -153,9 +153,9 @@ struct InvalidationDescriptorTests {
     func contextFunctionMask(functionMask: UInt8, reached: [UInt16]) {
         let q = InvalidationQueueScenario()
         q.submit(Desc.contextDevice(3, sid: 0x0101, fm: UInt64(functionMask)))
-        #expect(q.guest.events == reached.map { .contextChanged(sid: $0, pasid: nil) })
+        #expect(q.guest.events == reached.map { .contextChanged(sid: RequesterID(rawValue: $0), pasid: nil) })
         let scope = ContextInvalidationScope.device(sourceID: 0x0101, functionMask: functionMask, domain: 3)
-        #expect((0x0100...0x0107).filter { scope.covers(sourceID: $0) } == reached)
+        #expect((0x0100...0x0107).filter { scope.covers(sourceID: RequesterID(rawValue: $0)) } == reached)
     }
 
     @Test("context-cache invalidation with granularity 0 or reserved bits set is an error (6.5.2.1)")
@@ -304,8 +304,8 @@ struct InvalidationDescriptorTests {
     @Test("PASID-based IOTLB: all-in-PASID and page-selective, RID_PASID entries included (6.5.2.4)")
     func pasidIOTLB() {
         let q = InvalidationQueueScenario(scalable: true)
-        q.cache(domain: 5, pasid: noPASID, effectivePASID: 0, iova: 0x3000)
-        q.cache(domain: 5, pasid: noPASID, effectivePASID: 0, iova: 0x6000)
+        q.cache(domain: 5, pasid: nil, effectivePASID: 0, iova: 0x3000)
+        q.cache(domain: 5, pasid: nil, effectivePASID: 0, iova: 0x6000)
         q.cache(domain: 5, pasid: 7, iova: 0x3000)
         q.submit(Desc.pasidIOTLBPages(5, pasid: 0, 0x3000, am: 0), Desc.wait(status: 1, at: 0x9000))
         #expect(!q.cached(iova: 0x3000))

@@ -16,7 +16,7 @@ struct InvalidationReachTests {
         let other = root.device(0x0018).firstLevel(domain: 4)
         unit.enableTranslation(root)
         let queue = GuestQueue(unit, guest: guest)
-        try unit.setNotifications(.unmap, sourceID: testSourceID, pasid: nil)
+        try unit.setNotifications(.unmap, sourceID: testRequester, pasid: nil)
         #expect(Capability(rawValue: unit.mmioRead(offset: Reg.capability, width: 8)).maximumAddressMaskValue == 18)
 
         let iova: UInt64 = 0x8000_0000 + 0x1234_5000
@@ -33,7 +33,7 @@ struct InvalidationReachTests {
         #expect(unit.translate(.read(iova)).faultReason == .flEntryNotPresent)
         // Another domain keeps its translation; the UNMAP listener hears of the whole space.
         #expect(unit.translate(.read(iova, sid: 0x0018)).address == 0x6_0000_0000)
-        #expect(guest.events.contains(.unmap(sid: testSourceID, pasid: nil, address: 0, size: .max)))
+        #expect(guest.events.contains(.unmap(sid: testRequester, pasid: nil, address: 0, size: .max)))
     }
 
     @Test("nested: a page-selective IOTLB invalidation of the second stage (guest-physical page, nested DID) ends the domain's nested translations (spec 6.5.2.2, 3.8; Linux nested.c)")
@@ -45,7 +45,7 @@ struct InvalidationReachTests {
         tables.map(iova: 0x1000, guestPhysical: 0x8_0000, host: 0x3_0000)
         unit.enableTranslation(root)
         let queue = GuestQueue(unit, guest: guest)
-        try unit.setNotifications(.unmap, sourceID: testSourceID, pasid: nil)
+        try unit.setNotifications(.unmap, sourceID: testRequester, pasid: nil)
         #expect(unit.translate(.read(0x1000)).address == 0x3_0000)
         #expect(unit.translate(.read(0x1000)).address == 0x3_0000)  // an IOTLB hit
 
@@ -55,7 +55,7 @@ struct InvalidationReachTests {
         #expect(queue.flush(Desc.iotlbPages(7, 0x8_0000, am: 0)))
         #expect(unit.translate(.read(0x1000)).address == 0x5_0000)
         // The host cached the translation by its first-stage address: it must drop everything.
-        #expect(guest.events.contains(.unmap(sid: testSourceID, pasid: nil, address: 0, size: .max)))
+        #expect(guest.events.contains(.unmap(sid: testRequester, pasid: nil, address: 0, size: .max)))
     }
 
     @Test("nested: a domain-selective IOTLB invalidation also ends the domain's nested translations (spec 6.5.2.2)")
@@ -82,10 +82,10 @@ struct InvalidationReachTests {
         tables.map(iova: 0x8_0000, to: 0x3_0000)
         unit.enableTranslation(root)
         let queue = GuestQueue(unit, guest: guest)
-        try unit.setNotifications(.unmap, sourceID: testSourceID, pasid: nil)
+        try unit.setNotifications(.unmap, sourceID: testRequester, pasid: nil)
         #expect(unit.translate(.read(0x8_0000)).address == 0x3_0000)
         #expect(queue.flush(Desc.iotlbPages(2, 0x8_0000, am: 0)))
-        #expect(guest.events.contains(.unmap(sid: testSourceID, pasid: nil, address: 0x8_0000, size: 0x1000)))
-        #expect(!guest.events.contains(.unmap(sid: testSourceID, pasid: nil, address: 0, size: .max)))
+        #expect(guest.events.contains(.unmap(sid: testRequester, pasid: nil, address: 0x8_0000, size: 0x1000)))
+        #expect(!guest.events.contains(.unmap(sid: testRequester, pasid: nil, address: 0, size: .max)))
     }
 }

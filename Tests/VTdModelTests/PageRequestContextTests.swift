@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Page requests and the requester's context entry (VT-d spec 7.5, 9.4 PRE)")
 struct PageRequestContextTests {
-    static let sid: UInt16 = 0x0308
+    static let sid: RequesterID = 0x0308
     static let queueBase: UInt64 = 0x4_0000
 
     /// A first-level scalable unit with page requests, its queue at `queueBase`, the requester
@@ -20,7 +20,7 @@ struct PageRequestContextTests {
         init(pageRequestsEnabled: Bool = true, contextFPD: Bool = false) {
             unit = guest.makeUnit(.scalableFirstLevel.with { $0.pasid = true; $0.pageRequests = true })
             let root = guest.scalableRoot()
-            device = root.device(PageRequestContextTests.sid, faultProcessingDisabled: contextFPD)
+            device = root.device(PageRequestContextTests.sid.rawValue, faultProcessingDisabled: contextFPD)
             if pageRequestsEnabled {
                 guest.write64(device.contextEntry, guest.read64(device.contextEntry) | 1 << 4)  // PRE
             }
@@ -29,7 +29,7 @@ struct PageRequestContextTests {
             unit.mmioWrite(offset: Reg.pageRequestQueueAddress, value: PageRequestContextTests.queueBase, width: 8)
         }
 
-        func request(sid: UInt16 = PageRequestContextTests.sid, address: UInt64 = 0x7000) -> PageRequestOutcome {
+        func request(sid: RequesterID = PageRequestContextTests.sid, address: UInt64 = 0x7000) -> PageRequestOutcome {
             unit.pageRequest(PageRequest(sourceID: sid, pasid: 5, address: address, write: true, groupIndex: 0x33))
         }
         var tail: UInt64 { unit.mmioRead(offset: Reg.pageRequestQueueTail, width: 8) }

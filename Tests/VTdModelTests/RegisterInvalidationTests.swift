@@ -13,15 +13,15 @@ struct RegisterInvalidationTests {
         1 << 63 | granularity.rawValue << 60 | domain << 32
     }
 
-    func cache(_ rig: Rig, domain: UInt16, page: UInt64, sid: UInt16 = 0x10) {
+    func cache(_ rig: Rig, domain: DomainID, page: UInt64, sid: RequesterID = 0x10) {
         rig.withState { state, _ in
-            state.caches.iotlb.insert(IOTLBEntry(domainID: domain, sourceID: sid, pasid: noPASID, inputPage: page,
+            state.caches.iotlb.insert(IOTLBEntry(domainID: domain, sourceID: sid, pasid: nil, effectivePASID: nil, inputPage: page,
                                           outputPage: page, pageShift: 12, permissions: .readWrite))
         }
     }
 
-    func cached(_ rig: Rig, page: UInt64, sid: UInt16 = 0x10) -> Bool {
-        rig.state { $0.caches.iotlb.lookup(sourceID: sid, pasid: noPASID, address: page) } != nil
+    func cached(_ rig: Rig, page: UInt64, sid: RequesterID = 0x10) -> Bool {
+        rig.state { $0.caches.iotlb.lookup(sourceID: sid, pasid: nil, address: page) } != nil
     }
 
     @Test("CCMD completes at once: ICC reads clear, CAIG reports the granularity, spec 11.4.4.1",

@@ -90,13 +90,13 @@ struct StateDumpTests {
         let unit = guest.makeUnit(.legacy)
         unit.enableTranslation(guest.legacyRoot())
         for sid in 0..<UInt16(DevicesSeen.capacity + 10) {
-            _ = unit.translate(TranslationRequest(sourceID: sid, address: 0, access: .read, recordsFaults: false))
+            _ = unit.translate(TranslationRequest(sourceID: RequesterID(rawValue: sid), address: 0, access: .read, recordsFaults: false))
         }
         let devices = lines(unit.dumpState(), startingWith: "device ")
         #expect(devices.count == DevicesSeen.capacity)
         #expect(!devices.contains { $0.hasPrefix("device 00:00.0 ") })
-        let newest = UInt16(DevicesSeen.capacity + 9).sourceIDDescription
-        #expect(devices.contains { $0.hasPrefix("device \(newest) ") })
+        let newest = UInt16(DevicesSeen.capacity + 9)
+        #expect(devices.contains { $0.hasPrefix("device \(RequesterID(rawValue: newest)) ") })
     }
 
     @Test("reset forgets the devices seen: their tables may be gone")

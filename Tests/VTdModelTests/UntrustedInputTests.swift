@@ -31,7 +31,7 @@ struct UntrustedInputTests {
                               at: index)
                 }
                 let address = i % 5 == 0 ? bits.next() : 0xFEE0_0000 | bits.next() & 0xF_FFFF
-                let outcome = s.unit.remapInterrupt(sourceID: UInt16(truncatingIfNeeded: bits.next()), address: address,
+                let outcome = s.unit.remapInterrupt(sourceID: RequesterID(rawValue: UInt16(truncatingIfNeeded: bits.next())), address: address,
                                                     data: UInt32(truncatingIfNeeded: bits.next() >> UInt64(i % 33)))
                 switch outcome {
                 case .remapped(let m): #expect(m.address >> 20 & 0xFFF == 0xFEE)
@@ -54,8 +54,8 @@ struct UntrustedInputTests {
             for i in 0..<300 {
                 if i % 50 == 0 { s.head = bits.next() }
                 if i % 70 == 0 { s.clearStatus([.pendingPageRequest, .pageRequestOverflow]) }
-                _ = s.unit.pageRequest(PageRequest(sourceID: UInt16(truncatingIfNeeded: bits.next()),
-                                                   pasid: i % 2 == 0 ? nil : UInt32(bits.next() & 0xF_FFFF),
+                _ = s.unit.pageRequest(PageRequest(sourceID: RequesterID(rawValue: UInt16(truncatingIfNeeded: bits.next())),
+                                                   pasid: i % 2 == 0 ? nil : PASID(rawValue: UInt32(bits.next() & 0xF_FFFF)),
                                                    address: bits.next(), groupIndex: UInt16(bits.next() & 0x1FF)))
             }
             let after = s.guest.record.withLock { $0.ram }

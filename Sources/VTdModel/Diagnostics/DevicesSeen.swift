@@ -17,12 +17,12 @@ struct DeviceRoute: Equatable, Sendable {
         case unknown
     }
 
-    var sourceID: UInt16
+    var sourceID: RequesterID
     /// The request's PASID; nil for requests without PASID.
-    var pasid: UInt32?
+    var pasid: PASID?
     var kind: Kind
     /// The domain of the context (legacy) or PASID (scalable) entry; nil when the walk found none.
-    var domainID: UInt16?
+    var domainID: DomainID?
     /// Fault reason of the last walk, nil when it translated.
     var lastFault: FaultReason?
     /// Table walks (translate misses) for this (source-id, PASID).
@@ -39,7 +39,7 @@ struct DevicesSeen {
     private var lastSlot = 0
 
     /// Notes what one walk found for (sourceID, pasid).
-    mutating func record(sourceID: UInt16, pasid: UInt32?, kind: DeviceRoute.Kind, domainID: UInt16?,
+    mutating func record(sourceID: RequesterID, pasid: PASID?, kind: DeviceRoute.Kind, domainID: DomainID?,
                          fault: FaultReason?) {
         clock &+= 1
         if let last = routes[lastSlot], last.sourceID == sourceID, last.pasid == pasid {
@@ -74,7 +74,7 @@ struct DevicesSeen {
     /// Every route, by source-id then PASID (requests without PASID first).
     var all: [DeviceRoute] {
         routes.compactMap { $0 }.sorted {
-            ($0.sourceID, $0.pasid.map { Int($0) } ?? -1) < ($1.sourceID, $1.pasid.map { Int($0) } ?? -1)
+            ($0.sourceID, $0.pasid.map { Int($0.rawValue) } ?? -1) < ($1.sourceID, $1.pasid.map { Int($0.rawValue) } ?? -1)
         }
     }
 }
@@ -89,7 +89,7 @@ extension UnitState {
         statistics.walks &+= 1
         if fault != nil { statistics.faults &+= 1 }
         var kind = DeviceRoute.Kind.unknown
-        var domain: UInt16?
+        var domain: DomainID?
         switch result.context ?? hints.context {
         case .legacy(let context)?:
             kind = .legacy(context.translationType)

@@ -157,11 +157,11 @@ struct StateDumpWriter {
              + " FRI \(fsts.faultRecordIndex), \(snapshot.pendingFaults.count) of \(configuration.faultRecords) record(s) pending")
         eventLine("fault event", .fault)
         for (index, f) in snapshot.pendingFaults {
-            let pasid = f.pasidPresent ? "\(f.pasid)" : "none"
+            let pasid = f.pasidPresent ? "\(f.pasid.rawValue)" : "none"
             let what = f.reason >= 0x20 && f.reason <= 0x2F
                 ? "interrupt index \(f.interruptIndex)"
                 : "\(f.isRead ? "read" : "write") \(hex(f.faultInfo))"
-            line("fault record \(index): sid \(f.sourceID.sourceIDDescription) pasid \(pasid) reason "
+            line("fault record \(index): sid \(f.sourceID) pasid \(pasid) reason "
                  + "\(hex(UInt64(f.reason), 2)) \(what)")
         }
     }
@@ -196,13 +196,13 @@ struct StateDumpWriter {
     // MARK: Devices
 
     private mutating func device(_ d: DeviceRoute) {
-        var s = "device \(d.sourceID.sourceIDDescription) pasid \(d.pasid.map { "\($0)" } ?? "none") "
+        var s = "device \(d.sourceID) pasid \(d.pasid.map { "\($0.rawValue)" } ?? "none") "
         switch d.kind {
         case .legacy(let tt): s += "tt \(Self.name(tt))"
         case .scalable(let pgtt): s += "pgtt \(Self.name(pgtt))"
         case .unknown: s += "type unknown"
         }
-        if let did = d.domainID { s += " did \(did)" }
+        if let did = d.domainID { s += " did \(did.rawValue)" }
         s += " walks \(d.walks)"
         if let fault = d.lastFault { s += " fault \(hex(UInt64(fault.rawValue), 2)) (\(fault))" }
         line(s)
@@ -211,7 +211,7 @@ struct StateDumpWriter {
 
     /// The root, context and PASID entries `d` uses, as guest memory holds them now.
     private mutating func entries(of d: DeviceRoute, root: RootTablePointer) {
-        let requester = RequesterID(rawValue: d.sourceID)
+        let requester = d.sourceID
         let bus = UInt64(requester.bus), devfn = requester.devfn
         let rootAddress = root.address &+ bus * RootEntry.size
         guard let rootEntry = platform.readRootEntry(rootAddress) else { return unreadable("root entry", rootAddress) }
@@ -237,7 +237,7 @@ struct StateDumpWriter {
         let entryAddress = directory.pasidTablePointer &+ PASIDEntry.index(of: pasid) * PASIDEntry.size
         guard let e = platform.readPASIDEntry(entryAddress) else { return unreadable("pasid entry", entryAddress) }
         let w = e.words
-        line("  pasid entry \(hex(entryAddress)) (pasid \(pasid)): "
+        line("  pasid entry \(hex(entryAddress)) (pasid \(pasid.rawValue)): "
              + [w.0, w.1, w.2, w.3, w.4, w.5, w.6, w.7].map { hex($0, 16) }.joined(separator: " "))
     }
 

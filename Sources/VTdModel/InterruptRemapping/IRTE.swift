@@ -35,7 +35,7 @@ public struct IRTE: RawRepresentable, Equatable, Sendable {
     /// DST (bits 63:32) as stored; what it means depends on IRTA.EIME (see `destination(extended:)`).
     public var destinationField: UInt32 { UInt32(truncatingIfNeeded: rawValue.bits(63, 32)) }
     /// SID (bits 79:64).
-    public var sourceID: UInt16 { UInt16(truncatingIfNeeded: rawValue.bits(79, 64)) }
+    public var sourceID: RequesterID { RequesterID(rawValue: UInt16(truncatingIfNeeded: rawValue.bits(79, 64))) }
     /// SQ (bits 81:80): function-number bits ignored by SVT 01 verification.
     public var sourceQualifier: UInt8 { UInt8(truncatingIfNeeded: rawValue.bits(81, 80)) }
     /// SVT (bits 83:82).
@@ -63,7 +63,7 @@ public struct IRTE: RawRepresentable, Equatable, Sendable {
     /// Builds an entry field by field (tests, fixtures).
     public init(present: Bool = true, faultProcessingDisabled: Bool = false, destinationModeLogical: Bool = false,
                 redirectionHint: Bool = false, levelTriggered: Bool = false, deliveryMode: DeliveryMode = .fixed,
-                vector: UInt8, destinationField: UInt32, sourceID: UInt16 = 0, sourceQualifier: UInt8 = 0,
+                vector: UInt8, destinationField: UInt32, sourceID: RequesterID = 0, sourceQualifier: UInt8 = 0,
                 sourceValidation: SourceValidationType = .none) {
         var low: UInt64 = present ? 1 : 0
         if faultProcessingDisabled { low |= 1 << 1 }
@@ -73,7 +73,7 @@ public struct IRTE: RawRepresentable, Equatable, Sendable {
         low |= UInt64(deliveryMode.rawValue & 0x7) << 5
         low |= UInt64(vector) << 16
         low |= UInt64(destinationField) << 32
-        let high = UInt64(sourceID) | UInt64(sourceQualifier & 0x3) << 16 | UInt64(sourceValidation.rawValue) << 18
+        let high = UInt64(sourceID.rawValue) | UInt64(sourceQualifier & 0x3) << 16 | UInt64(sourceValidation.rawValue) << 18
         self.init(low: low, high: high)
     }
 }

@@ -36,7 +36,7 @@ enum InterruptRemapStep {
 
 extension UnitState {
     /// Everything about a request that does not need the IRTE, and the IRTE itself when cached.
-    mutating func beginInterruptRemap(sourceID: UInt16, address: UInt64, data: UInt32, recordsFaults: Bool,
+    mutating func beginInterruptRemap(sourceID: RequesterID, address: UInt64, data: UInt32, recordsFaults: Bool,
                                       effects: inout Effects) -> InterruptRemapStep {
         guard interruptRemappingEnabled else { return .done(.passThrough) }
         let request = InterruptRequestAddress(rawValue: address)
@@ -50,7 +50,7 @@ extension UnitState {
             // GSTS.CFIS only applies in xAPIC mode: with EIME set compatibility format is blocked.
             if compatibilityFormatInterruptsAllowed && !table.extendedInterruptMode { return .done(.passThrough) }
             return .done(block(.irCompatibilityBlocked, sourceID: sourceID, index: 0, record: recordsFaults,
-                               effects: &effects, "compatibility-format interrupt from \(sourceID.sourceIDDescription) blocked"
+                               effects: &effects, "compatibility-format interrupt from \(sourceID) blocked"
                                    + (table.extendedInterruptMode ? " (x2APIC mode)" : " (GSTS.CFIS clear)")))
         }
         var index = UInt32(request.handle)
@@ -73,7 +73,7 @@ extension UnitState {
     }
 
     /// The second half, once the IRTE was read from guest memory (nil: the read failed).
-    mutating func finishInterruptRemap(sourceID: UInt16, table: InterruptRemappingTableAddress, index: UInt32,
+    mutating func finishInterruptRemap(sourceID: RequesterID, table: InterruptRemappingTableAddress, index: UInt32,
                                        cacheGeneration: UInt64, entry: IRTE?, recordsFaults: Bool,
                                        effects: inout Effects) -> InterruptRemapOutcome {
         guard let entry else {
@@ -98,25 +98,24 @@ extension UnitState {
     }
 
     /// Whether the requester may use the entry (IRTE.SVT/SQ/SID).
-    static func sourceIDVerified(_ entry: IRTE, requester: UInt16) -> Bool {
+    static func sourceIDVerified(_ entry: IRTE, requester: RequesterID) -> Bool {
         switch entry.sourceValidation {
         case .none:
             return true
         case .requesterID:
             // SQ names how many low function-number bits are not compared: none, bit 2, bits 2:1, bits 2:0.
-            let ignored: UInt16 = (0b111 << (3 - UInt16(entry.sourceQualifier))) & 0b111
-            let mask = ~ignored
-            return requester & mask == entry.sourceID & mask
+            let ignored: UInt8 = (0b111 << (3 - entry.sourceQualifier)) & 0b111
+            return requester.ignoringFunctionBits(ignored) == entry.sourceID.ignoringFunctionBits(ignored)
         case .busRange:
             // SID holds the start bus in 15:8 and the end bus in 7:0.
-            let bus = RequesterID(rawValue: requester).bus, range = RequesterID(rawValue: entry.sourceID)
+            let bus = requester.bus, range = entry.sourceID
             return bus >= range.bus && bus <= range.devfn
         case .reserved:
             return false
         }
     }
 
-    private mutating func remap(_ entry: IRTE, sourceID: UInt16, index: UInt32, table: InterruptRemappingTableAddress,
+    private mutating func remap(_ entry: IRTE, sourceID: RequesterID, index: UInt32, table: InterruptRemappingTableAddress,
                                 recordsFaults: Bool, effects: inout Effects) -> InterruptRemapOutcome {
         // Every fault found in the entry is a qualified one: FPD silences it, even "not present".
         let record = recordsFaults && !entry.faultProcessingDisabled
@@ -126,8 +125,8 @@ extension UnitState {
         }
         guard Self.sourceIDVerified(entry, requester: sourceID) else {
             return block(.irSourceIDMismatch, sourceID: sourceID, index: index, record: record, effects: &effects,
-                         "\(sourceID.sourceIDDescription) may not use interrupt entry \(index) (SVT \(entry.sourceValidation.rawValue),"
-                             + " SQ \(entry.sourceQualifier), SID 0x\(String(entry.sourceID, radix: 16)))")
+                         "\(sourceID) may not use interrupt entry \(index) (SVT \(entry.sourceValidation.rawValue),"
+                             + " SQ \(entry.sourceQualifier), SID 0x\(String(entry.sourceID.rawValue, radix: 16)))")
         }
         let message = CompatibilityMSI(entry, extendedInterruptMode: table.extendedInterruptMode).message
         return .remapped(message)
@@ -141,7 +140,7 @@ extension UnitState {
         return "interrupt entry \(index) has reserved bits or encodings set (0x\(String(entry.rawValue, radix: 16)))"
     }
 
-    private mutating func block(_ reason: FaultReason, sourceID: UInt16, index: UInt32, record: Bool,
+    private mutating func block(_ reason: FaultReason, sourceID: RequesterID, index: UInt32, record: Bool,
                                 effects: inout Effects, _ why: @autoclosure () -> String) -> InterruptRemapOutcome {
         if record {
             effects.log(.guestError, "interrupt remapping fault 0x\(String(reason.rawValue, radix: 16)): \(why())")
@@ -154,15 +153,10 @@ extension UnitState {
     }
 }
 
-extension UInt16 {
-    /// "bb:dd.f", how requesters are named in logs.
-    var sourceIDDescription: String { RequesterID(rawValue: self).description }
-}
-
 extension VTdUnit {
     /// Remaps one interrupt request from `sourceID` (an IOAPIC passes its own source-id).
     /// `recordsFaults: false` only probes (interrupt route pre-computation): nothing is recorded.
-    public func remapInterrupt(sourceID: UInt16, address: UInt64, data: UInt32,
+    public func remapInterrupt(sourceID: RequesterID, address: UInt64, data: UInt32,
                                recordsFaults: Bool = true) -> InterruptRemapOutcome {
         var effects = Effects()
         let step = state.withLock {

@@ -22,9 +22,9 @@ extension UnitState {
             effects.events.append(.contextChanged(sid: nil, pasid: nil))
         case let .device(sourceID, functionMask, _):
             let ignored = ContextInvalidationScope.ignoredSourceIDBits(functionMask: functionMask)
-            let first = sourceID & ~ignored
-            for bits in UInt16(0)...0b111 where bits & ~ignored == 0 {
-                effects.events.append(.contextChanged(sid: first | bits, pasid: nil))
+            let first = sourceID.ignoringFunctionBits(ignored)
+            for bits in UInt16(0)...0b111 where bits & ~UInt16(ignored) == 0 {
+                effects.events.append(.contextChanged(sid: RequesterID(rawValue: first.rawValue | bits), pasid: nil))
             }
         }
     }
@@ -41,7 +41,7 @@ extension UnitState {
     private mutating func resyncShadows(_ scope: IOTLBInvalidationScope, effects: inout Effects) {
         var first: UInt64 = 0
         var last: UInt64 = .max
-        let (domain, pasid): (UInt16?, UInt32?)
+        let (domain, pasid): (DomainID?, PASID?)
         switch scope {
         case .global: (domain, pasid) = (nil, nil)
         case .domain(let d): (domain, pasid) = (d, nil)
@@ -76,7 +76,7 @@ extension UnitState {
     /// dropping a mapping it still needs only maps it again). A PASID-granular scope spares
     /// registrations of other PASIDs; requests without PASID may be using it as RID_PASID.
     private func notifyUnmap(_ scope: IOTLBInvalidationScope, effects: inout Effects) {
-        let pasid: UInt32?
+        let pasid: PASID?
         var address: UInt64 = 0
         var size: UInt64 = .max
         switch scope {

@@ -67,8 +67,8 @@ struct ContextCacheDescriptor {
     let d: InvalidationDescriptor
     static let reservedLow = UInt64.mask(8, 6) | UInt64.mask(15, 12) | UInt64.mask(63, 50)
     var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high != 0 }
-    var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
-    var sourceID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 32) }
+    var domainID: DomainID { DomainID(rawValue: UInt16(truncatingIfNeeded: d.low >> 16)) }
+    var sourceID: RequesterID { RequesterID(rawValue: UInt16(truncatingIfNeeded: d.low >> 32)) }
     var functionMask: UInt8 { UInt8(truncatingIfNeeded: (d.low >> 48) & 3) }
     /// 01 global, 10 domain-selective, 11 device-selective; 00 is not a granularity.
     var scope: ContextInvalidationScope? {
@@ -87,7 +87,7 @@ struct IOTLBDescriptor {
     static let reservedLow = UInt64.mask(8, 8) | UInt64.mask(15, 12) | UInt64.mask(63, 32)
     static let reservedHigh = UInt64.mask(11, 7)
     var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 }
-    var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
+    var domainID: DomainID { DomainID(rawValue: UInt16(truncatingIfNeeded: d.low >> 16)) }
     /// Drain reads / writes (bits 7, 6): satisfied at once, every request is synchronous here.
     var drainReads: Bool { d.low & (1 << 7) != 0 }
     var drainWrites: Bool { d.low & (1 << 6) != 0 }
@@ -111,7 +111,7 @@ struct DeviceTLBDescriptor {
     static let reservedLow = UInt64.mask(8, 4) | UInt64.mask(31, 21) | UInt64.mask(51, 48)
     static let reservedHigh = UInt64.mask(11, 1)
     var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 }
-    var sourceID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 32) }
+    var sourceID: RequesterID { RequesterID(rawValue: UInt16(truncatingIfNeeded: d.low >> 32)) }
     var range: (address: UInt64, size: UInt64) { atsInvalidationRange(address: d.high & ~0xFFF, sizeBit: d.high & 1 != 0) }
 }
 
@@ -156,8 +156,8 @@ struct PASIDIOTLBDescriptor {
     var reservedBitsSet: Bool {
         d.low & Self.reservedLow != 0 || d.high & Self.reservedHigh != 0 || !d.upperHalfIsZero
     }
-    var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
-    var pasid: UInt32 { UInt32(truncatingIfNeeded: d.low.bits(51, 32)) }
+    var domainID: DomainID { DomainID(rawValue: UInt16(truncatingIfNeeded: d.low >> 16)) }
+    var pasid: PASID { PASID(rawValue: UInt32(truncatingIfNeeded: d.low.bits(51, 32))) }
     var address: UInt64 { d.high & ~0xFFF }
     var invalidationHint: Bool { d.high & (1 << 6) != 0 }
     var addressMask: UInt8 { UInt8(truncatingIfNeeded: d.high & 0x3F) }
@@ -182,8 +182,8 @@ struct PASIDCacheDescriptor {
     let d: InvalidationDescriptor
     static let reservedLow = UInt64.mask(8, 6) | UInt64.mask(15, 12) | UInt64.mask(63, 52)
     var reservedBitsSet: Bool { d.low & Self.reservedLow != 0 || d.high != 0 || !d.upperHalfIsZero }
-    var domainID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
-    var pasid: UInt32 { UInt32(truncatingIfNeeded: d.low.bits(51, 32)) }
+    var domainID: DomainID { DomainID(rawValue: UInt16(truncatingIfNeeded: d.low >> 16)) }
+    var pasid: PASID { PASID(rawValue: UInt32(truncatingIfNeeded: d.low.bits(51, 32))) }
     /// 00 domain-selective, 01 PASID-selective, 11 global; 10 is reserved.
     var scope: PASIDCacheInvalidationScope? {
         switch d.granularity {
@@ -200,8 +200,8 @@ struct PASIDDeviceTLBDescriptor {
     let d: InvalidationDescriptor
     static let reservedHigh = UInt64.mask(10, 1)
     var reservedBitsSet: Bool { d.high & Self.reservedHigh != 0 || !d.upperHalfIsZero }
-    var sourceID: UInt16 { UInt16(truncatingIfNeeded: d.low >> 16) }
-    var pasid: UInt32 { UInt32(truncatingIfNeeded: d.low.bits(51, 32)) }
+    var sourceID: RequesterID { RequesterID(rawValue: UInt16(truncatingIfNeeded: d.low >> 16)) }
+    var pasid: PASID { PASID(rawValue: UInt32(truncatingIfNeeded: d.low.bits(51, 32))) }
     /// Global: translations of every PASID with the global attribute go too.
     var global: Bool { d.high & 1 != 0 }
     var range: (address: UInt64, size: UInt64) {

@@ -27,13 +27,13 @@ public struct PageGroupResponseDescriptor: Equatable, Sendable {
     public var pasidPresent: Bool { low & (1 << 4) != 0 }
     /// Bits 15:12 as written; nil for the codes PCIe reserves.
     public var responseCode: PageGroupResponseCode? { PageGroupResponseCode(rawValue: UInt8((low >> 12) & 0xF)) }
-    public var requesterID: UInt16 { UInt16(truncatingIfNeeded: low >> 16) }
-    public var pasid: UInt32 { UInt32(truncatingIfNeeded: low.bits(51, 32)) }
+    public var requesterID: RequesterID { RequesterID(rawValue: UInt16(truncatingIfNeeded: low >> 16)) }
+    public var pasid: PASID { PASID(rawValue: UInt32(truncatingIfNeeded: low.bits(51, 32))) }
     public var groupIndex: UInt16 { UInt16(truncatingIfNeeded: high >> 3) & 0x1FF }
 
-    public init(requesterID: UInt16, pasid: UInt32?, groupIndex: UInt16, code: PageGroupResponseCode) {
-        var low = Self.type | UInt64(code.rawValue) << 12 | UInt64(requesterID) << 16
-        if let pasid { low |= 1 << 4 | UInt64(pasid & PASID.maximum) << 32 }
+    public init(requesterID: RequesterID, pasid: PASID?, groupIndex: UInt16, code: PageGroupResponseCode) {
+        var low = Self.type | UInt64(code.rawValue) << 12 | UInt64(requesterID.rawValue) << 16
+        if let pasid { low |= 1 << 4 | UInt64(pasid.rawValue & PASID.maximum) << 32 }
         self.init(low: low, high: UInt64(groupIndex & 0x1FF) << 3)
     }
 }

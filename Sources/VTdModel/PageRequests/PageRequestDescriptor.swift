@@ -6,9 +6,9 @@
 
 /// A PCIe page request (PRI) as a device sends it.
 public struct PageRequest: Equatable, Sendable {
-    public var sourceID: UInt16
+    public var sourceID: RequesterID
     /// nil: the request carried no PASID TLP prefix.
-    public var pasid: UInt32?
+    public var pasid: PASID?
     /// Untranslated address of the page (bits 11:0 ignored).
     public var address: UInt64
     public var read: Bool
@@ -20,7 +20,7 @@ public struct PageRequest: Equatable, Sendable {
     /// Page request group index, 9 bits.
     public var groupIndex: UInt16
 
-    public init(sourceID: UInt16, pasid: UInt32? = nil, address: UInt64, read: Bool = true, write: Bool = false,
+    public init(sourceID: RequesterID, pasid: PASID? = nil, address: UInt64, read: Bool = true, write: Bool = false,
                 execute: Bool = false, privileged: Bool = false, lastInGroup: Bool = true, groupIndex: UInt16 = 0) {
         self.sourceID = sourceID
         self.pasid = pasid
@@ -42,7 +42,7 @@ public struct PageRequest: Equatable, Sendable {
     /// What is wrong with the request as a device sent it, if anything.
     public var malformation: String? {
         if groupIndex > 0x1FF { return "page request group index \(groupIndex) exceeds 9 bits" }
-        if let pasid, pasid > PASID.maximum { return "PASID 0x\(String(pasid, radix: 16)) exceeds 20 bits" }
+        if let pasid, pasid.rawValue > PASID.maximum { return "PASID 0x\(String(pasid.rawValue, radix: 16)) exceeds 20 bits" }
         if pasid == nil && (execute || privileged) { return "execute/privileged page request without a PASID" }
         return nil
     }
@@ -58,8 +58,8 @@ public struct PageRequestDescriptor: Equatable, Sendable {
     public init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
 
     public init(_ request: PageRequest) {
-        var qw0 = Self.type | UInt64(request.sourceID) << 16
-        if let pasid = request.pasid { qw0 |= 1 << 8 | UInt64(pasid & PASID.maximum) << 32 }
+        var qw0 = Self.type | UInt64(request.sourceID.rawValue) << 16
+        if let pasid = request.pasid { qw0 |= 1 << 8 | UInt64(pasid.rawValue & PASID.maximum) << 32 }
         if request.execute { qw0 |= 1 << 52 }
         if request.privileged { qw0 |= 1 << 53 }
         var qw1 = request.address & ~0xFFF | UInt64(request.groupIndex & 0x1FF) << 3
@@ -75,8 +75,8 @@ public struct PageRequestDescriptor: Equatable, Sendable {
 
     public var descriptorType: UInt8 { UInt8(truncatingIfNeeded: words.0) }
     public var pasidPresent: Bool { words.0 & (1 << 8) != 0 }
-    public var requesterID: UInt16 { UInt16(truncatingIfNeeded: words.0 >> 16) }
-    public var pasid: UInt32 { UInt32(truncatingIfNeeded: words.0.bits(51, 32)) }
+    public var requesterID: RequesterID { RequesterID(rawValue: UInt16(truncatingIfNeeded: words.0 >> 16)) }
+    public var pasid: PASID { PASID(rawValue: UInt32(truncatingIfNeeded: words.0.bits(51, 32))) }
     public var execute: Bool { words.0 & (1 << 52) != 0 }
     public var privileged: Bool { words.0 & (1 << 53) != 0 }
     public var read: Bool { words.1 & 1 != 0 }

@@ -62,7 +62,7 @@ extension UnitState {
     mutating func beginPageRequest(_ request: PageRequest, effects: inout Effects) -> PageRequestStep {
         guard configuration.pageRequests else { return .slot(.done(.unsupported)) }
         if let problem = request.malformation {
-            effects.log(.guestError, "page request from \(request.sourceID.sourceIDDescription) refused: \(problem)")
+            effects.log(.guestError, "page request from \(request.sourceID) refused: \(problem)")
             return .slot(.done(.invalid))
         }
         // With remapping off there is no context entry to ask (QEMU does not ask either).
@@ -100,7 +100,7 @@ extension UnitState {
     private mutating func refusePageRequest(_ request: PageRequest, _ reason: FaultReason, faultProcessingDisabled: Bool,
                                             effects: inout Effects) -> PageRequestOutcome {
         if !(faultProcessingDisabled && reason.isQualified) {
-            effects.log(.guestError, "page request from \(request.sourceID.sourceIDDescription) refused, fault 0x"
+            effects.log(.guestError, "page request from \(request.sourceID) refused, fault 0x"
                             + String(reason.rawValue, radix: 16))
             recordFault(FaultRecord(sourceID: request.sourceID, pasid: request.pasid, address: request.address & ~0xFFF,
                                     reason: reason, isRead: !request.write, privileged: request.privileged,
@@ -128,13 +128,13 @@ extension UnitState {
     /// cache what it read before.
     private mutating func invalidateForPageRequest(_ request: PageRequest) {
         let page = request.address & ~0xFFF
-        if let hit = caches.iotlb.lookup(sourceID: request.sourceID, pasid: request.pasid ?? noPASID, address: page,
+        if let hit = caches.iotlb.lookup(sourceID: request.sourceID, pasid: request.pasid, address: page,
                                   privileged: request.privileged) {
-            if hit.effectivePASID == noPASID {
-                caches.iotlb.invalidate(.pages(domain: hit.domainID, address: page, addressMask: 0, leafOnly: false))
+            if let pasid = hit.effectivePASID {
+                caches.iotlb.invalidate(.pasidPages(domain: hit.domainID, pasid: pasid, address: page,
+                                                    addressMask: 0, leafOnly: false))
             } else {
-                caches.iotlb.invalidate(.pasidPages(domain: hit.domainID, pasid: hit.effectivePASID, address: page,
-                                             addressMask: 0, leafOnly: false))
+                caches.iotlb.invalidate(.pages(domain: hit.domainID, address: page, addressMask: 0, leafOnly: false))
             }
         }
         caches.invalidated()

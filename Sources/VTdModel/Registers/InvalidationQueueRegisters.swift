@@ -67,9 +67,9 @@ public enum InvalidationQueueError: Equatable, Sendable {
     /// assigned device (nested binding) and could not flush instead.
     case hostInvalidationFailed
     /// FSTS.ICE with IQERCD.ICESID: unexpected or invalid device-TLB invalidation completion.
-    case completionError(sourceID: UInt16)
+    case completionError(sourceID: RequesterID)
     /// FSTS.ITE with IQERCD.ITESID: a device-TLB invalidation timed out.
-    case timeout(sourceID: UInt16)
+    case timeout(sourceID: RequesterID)
 
     /// The FSTS bit that reports it.
     public var faultStatusBit: FaultStatus {
@@ -102,11 +102,11 @@ public struct InvalidationQueueErrorRecord: RawRepresentable, Sendable {
     /// IQEI, 3:0.
     public var queueErrorInfo: UInt64 { get { rawValue.bits(3, 0) } set { rawValue.setBits(3, 0, to: newValue) } }
     /// ITESID, 47:32.
-    public var timeoutSourceID: UInt16 {
-        get { UInt16(rawValue.bits(47, 32)) } set { rawValue.setBits(47, 32, to: UInt64(newValue)) }
+    public var timeoutSourceID: RequesterID {
+        get { RequesterID(rawValue: UInt16(rawValue.bits(47, 32))) } set { rawValue.setBits(47, 32, to: UInt64(newValue.rawValue)) }
     }
     /// ICESID, 63:48.
-    public var completionErrorSourceID: UInt16 {
-        get { UInt16(rawValue.bits(63, 48)) } set { rawValue.setBits(63, 48, to: UInt64(newValue)) }
+    public var completionErrorSourceID: RequesterID {
+        get { RequesterID(rawValue: UInt16(rawValue.bits(63, 48))) } set { rawValue.setBits(63, 48, to: UInt64(newValue.rawValue)) }
     }
 }

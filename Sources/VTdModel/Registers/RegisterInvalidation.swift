@@ -34,9 +34,9 @@ public struct ContextCommand: RawRepresentable, Sendable {
     /// FM, 33:32: function-number bits to ignore in device-selective invalidation.
     public var functionMask: UInt8 { UInt8(rawValue.bits(33, 32)) }
     /// SID, 31:16.
-    public var sourceID: UInt16 { UInt16(rawValue.bits(31, 16)) }
+    public var sourceID: RequesterID { RequesterID(rawValue: UInt16(rawValue.bits(31, 16))) }
     /// DID, 15:0.
-    public var domainID: UInt16 { UInt16(rawValue.bits(15, 0)) }
+    public var domainID: DomainID { DomainID(rawValue: UInt16(rawValue.bits(15, 0))) }
 
     static let writable: UInt64 = 1 << 63 | UInt64.mask(62, 61) | UInt64.mask(33, 0)
 }
@@ -60,7 +60,7 @@ public struct IOTLBInvalidate: RawRepresentable, Sendable {
     public var drainReads: Bool { rawValue.bit(49) }
     public var drainWrites: Bool { rawValue.bit(48) }
     /// DID, 47:32.
-    public var domainID: UInt16 { UInt16(rawValue.bits(47, 32)) }
+    public var domainID: DomainID { DomainID(rawValue: UInt16(rawValue.bits(47, 32))) }
 
     static let writable: UInt64 = 1 << 63 | UInt64.mask(61, 60) | UInt64.mask(49, 32)
 }

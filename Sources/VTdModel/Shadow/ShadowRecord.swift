@@ -28,21 +28,21 @@ public enum ShadowHost: Sendable, Equatable {
 struct ShadowRecords {
     private var records: [UInt64: ShadowRecord] = [:]
     /// Source-ids whose host is an iommufd IOAS; every other one is per leaf.
-    private var wholeAreas: Set<UInt16> = []
+    private var wholeAreas: Set<RequesterID> = []
 
-    func host(_ sourceID: UInt16) -> ShadowHost { wholeAreas.contains(sourceID) ? .wholeAreas : .perLeaf }
+    func host(_ sourceID: RequesterID) -> ShadowHost { wholeAreas.contains(sourceID) ? .wholeAreas : .perLeaf }
 
-    mutating func setHost(_ host: ShadowHost, sourceID: UInt16) {
+    mutating func setHost(_ host: ShadowHost, sourceID: RequesterID) {
         if host == .wholeAreas { wholeAreas.insert(sourceID) } else { wholeAreas.remove(sourceID) }
     }
 
-    subscript(sourceID: UInt16, pasid: UInt32?) -> ShadowRecord {
+    subscript(sourceID: RequesterID, pasid: PASID?) -> ShadowRecord {
         records[NotifierRegistry.key(sourceID, pasid)] ?? ShadowRecord()
     }
 
     /// Changes the record of (sid, pasid) in place: a copy taken out and stored back would copy
     /// its whole array on every re-sync (the dictionary still holds it while the copy changes).
-    mutating func modify<R>(sourceID: UInt16, pasid: UInt32?, _ change: (inout ShadowRecord) -> R) -> R {
+    mutating func modify<R>(sourceID: RequesterID, pasid: PASID?, _ change: (inout ShadowRecord) -> R) -> R {
         let key = NotifierRegistry.key(sourceID, pasid)
         let result = change(&records[key, default: ShadowRecord()])
         if records[key]?.mappings.isEmpty == true { records[key] = nil }
@@ -50,7 +50,7 @@ struct ShadowRecords {
     }
 
     /// Forgets what (sid, pasid) has mapped (its MAP notifier went away: the host dropped it all).
-    mutating func remove(sourceID: UInt16, pasid: UInt32?) {
+    mutating func remove(sourceID: RequesterID, pasid: PASID?) {
         records[NotifierRegistry.key(sourceID, pasid)] = nil
     }
 
@@ -94,7 +94,7 @@ struct ShadowRecord: Equatable {
     /// record beyond `limit`; returns how many MAPs it dropped.
     @discardableResult
     mutating func update(first: UInt64, last: UInt64, found: [Mapping], limit: Int, host: ShadowHost = .perLeaf,
-                         sourceID: UInt16, pasid: UInt32?, events: inout [PlatformEvent]) -> Int {
+                         sourceID: RequesterID, pasid: PASID?, events: inout [PlatformEvent]) -> Int {
         // Leaves found may reach past the range, and recorded entries under them must go too.
         var (low, high) = span(first, last)
         if let f = found.first, let l = found.last {
@@ -219,7 +219,7 @@ struct ShadowRecord: Equatable {
     /// `first...last` as the fewest naturally aligned power-of-two UNMAP events. No event cuts
     /// a recorded entry: entries are aligned power-of-two blocks too, so each is inside one
     /// event or outside it.
-    static func appendChunks(_ first: UInt64, _ last: UInt64, sourceID: UInt16, pasid: UInt32?,
+    static func appendChunks(_ first: UInt64, _ last: UInt64, sourceID: RequesterID, pasid: PASID?,
                              events: inout [PlatformEvent]) {
         var start = first
         while true {

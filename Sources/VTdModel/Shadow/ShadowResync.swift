@@ -18,12 +18,12 @@
 
 /// An address space (sid, pasid) to re-sync over `first...last`.
 struct ShadowResyncRequest: Equatable {
-    var sourceID: UInt16
-    var pasid: UInt32?
+    var sourceID: RequesterID
+    var pasid: PASID?
     var first: UInt64 = 0
     var last: UInt64 = .max
     /// IOTLB invalidations name a domain: a device now in another one has nothing to re-sync.
-    var domain: UInt16?
+    var domain: DomainID?
 
     func covers(_ other: ShadowResyncRequest) -> Bool {
         sourceID == other.sourceID && pasid == other.pasid && first <= other.first && last >= other.last
@@ -43,8 +43,8 @@ extension Effects {
 
 extension UnitState {
     /// Notes a re-sync of every address space with a MAP notifier that `concerns` selects.
-    mutating func requestShadowResync(first: UInt64 = 0, last: UInt64 = .max, domain: UInt16? = nil,
-                                      effects: inout Effects, concerns: (UInt16, UInt32?) -> Bool) {
+    mutating func requestShadowResync(first: UInt64 = 0, last: UInt64 = .max, domain: DomainID? = nil,
+                                      effects: inout Effects, concerns: (RequesterID, PASID?) -> Bool) {
         guard !notifiers.isEmpty else { return }
         for r in notifiers.registrations where r.kinds.contains(.map) && concerns(r.sourceID, r.pasid) {
             effects.requestResync(ShadowResyncRequest(sourceID: r.sourceID, pasid: r.pasid, first: first,
@@ -80,7 +80,7 @@ extension VTdUnit {
                 }
                 var last = last
                 if let stop = walk.stoppedAt {
-                    effects.log(.guestError, "shadow re-sync of 0x\(String(sid, radix: 16)) stopped "
+                    effects.log(.guestError, "shadow re-sync of 0x\(String(sid.rawValue, radix: 16)) stopped "
                                 + (walk.outOfBudget ? "after \(budget) table pages" : "at its limit of \(s.configuration.shadowMappingLimit) mappings")
                                 + "; mappings from 0x\(String(stop, radix: 16)) left as they were")
                     guard stop > first else { return true }
@@ -92,7 +92,7 @@ extension VTdUnit {
                               sourceID: sid, pasid: pasid, events: &effects.events)
                 }
                 if dropped > 0 {
-                    effects.log(.guestError, "shadow of 0x\(String(sid, radix: 16)) holds its limit of "
+                    effects.log(.guestError, "shadow of 0x\(String(sid.rawValue, radix: 16)) holds its limit of "
                                 + "\(s.configuration.shadowMappingLimit) mappings: \(dropped) MAPs dropped")
                 }
                 return true
@@ -104,8 +104,8 @@ extension VTdUnit {
 
     /// The second-level leaves (sid, pasid) has over `first...last`, as the host may shadow them;
     /// nil when the tables belong to a domain the invalidation did not name.
-    private func shadowWalk(_ sid: UInt16, _ pasid: UInt32?, enabled: Bool, root: RootTablePointer,
-                            first: UInt64, last: UInt64, domain: UInt16?,
+    private func shadowWalk(_ sid: RequesterID, _ pasid: PASID?, enabled: Bool, root: RootTablePointer,
+                            first: UInt64, last: UInt64, domain: DomainID?,
                             budget: Int) -> (leaves: [Mapping], stoppedAt: UInt64?, outOfBudget: Bool)? {
         guard enabled,
               case .success(let tables) = translationEngine.deviceTables(sourceID: sid, pasid: pasid, root: root,
@@ -137,7 +137,7 @@ extension VTdUnit {
 
     /// QEMU's replay for a shadowing host: forget what it was told and map every second-level
     /// leaf (sid, pasid) has now. Returns how many MAPs.
-    func replayShadow(sourceID: UInt16, pasid: UInt32?, budget: Int) -> Int {
+    func replayShadow(sourceID: RequesterID, pasid: PASID?, budget: Int) -> Int {
         state.withLock { $0.shadows.remove(sourceID: sourceID, pasid: pasid) }
         resyncShadow(ShadowResyncRequest(sourceID: sourceID, pasid: pasid), budget: budget)
         return state.withLock { $0.shadows[sourceID, pasid].mappings.count }
@@ -145,12 +145,12 @@ extension VTdUnit {
 
     /// How the host of `sourceID` takes shadow events (HostDevices: from the attach flags). A record
     /// already held stays valid either way: its entries are what the host holds.
-    public func setShadowHost(_ host: ShadowHost, sourceID: UInt16) {
+    public func setShadowHost(_ host: ShadowHost, sourceID: RequesterID) {
         state.withLock { $0.shadows.setHost(host, sourceID: sourceID) }
     }
 
     /// What the host shadowing (sid, pasid) was told is mapped (tests, dumps).
-    func shadowMappings(sourceID: UInt16, pasid: UInt32?) -> [Mapping] {
+    func shadowMappings(sourceID: RequesterID, pasid: PASID?) -> [Mapping] {
         state.withLock { $0.shadows[sourceID, pasid].mappings }
     }
 }

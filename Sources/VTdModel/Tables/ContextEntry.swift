@@ -26,7 +26,7 @@ struct ContextEntry: Equatable, Sendable {
     /// AW: the second-level table has AW + 2 levels.
     var addressWidth: UInt8 { UInt8(truncatingIfNeeded: hi) & 0b111 }
     var levels: Int { Int(addressWidth) + 2 }
-    var domainID: UInt16 { UInt16(truncatingIfNeeded: hi >> 8) }
+    var domainID: DomainID { DomainID(rawValue: UInt16(truncatingIfNeeded: hi >> 8)) }
 
     /// lo 11:4 and the pointer above HAW; hi bit 7 and 63:24 (QEMU's masks).
     struct ReservedBits: Sendable {

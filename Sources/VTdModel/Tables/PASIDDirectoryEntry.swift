@@ -12,7 +12,7 @@ struct PASIDDirectoryEntry: Equatable, Sendable {
     var faultProcessingDisabled: Bool { raw & (1 << 1) != 0 }
     var pasidTablePointer: UInt64 { raw & ~0xFFF }
 
-    static func index(of pasid: UInt32) -> UInt64 { UInt64(pasid >> 6) }
+    static func index(of pasid: PASID) -> UInt64 { UInt64(pasid.rawValue >> 6) }
 
     /// Bits 11:2 and the pointer above HAW.
     struct ReservedBits: Sendable {

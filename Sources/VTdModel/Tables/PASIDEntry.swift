@@ -18,7 +18,7 @@ struct PASIDEntry: Equatable, Sendable {
     }
 
     /// PASID 5:0 indexes the table.
-    static func index(of pasid: UInt32) -> UInt64 { UInt64(pasid).bits(5, 0) }
+    static func index(of pasid: PASID) -> UInt64 { UInt64(pasid.rawValue).bits(5, 0) }
 
     /// PGTT: PASID-granular translation type.
     enum TranslationType: UInt8, Sendable {
@@ -47,7 +47,7 @@ struct PASIDEntry: Equatable, Sendable {
 
     // val[1]
     /// DID, 15:0.
-    var domainID: UInt16 { UInt16(truncatingIfNeeded: words.1.bits(15, 0)) }
+    var domainID: DomainID { DomainID(rawValue: UInt16(truncatingIfNeeded: words.1.bits(15, 0))) }
     /// PWSNP (23), PGSNP (24): page-walk snoop, page snoop.
     var pageWalkSnoop: Bool { words.1.bit(23) }
     var pageSnoop: Bool { words.1.bit(24) }

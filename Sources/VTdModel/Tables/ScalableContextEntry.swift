@@ -29,7 +29,7 @@ struct ScalableContextEntry: Equatable, Sendable {
     var ridPASIDField: UInt32 { PASID(field: w1).rawValue }
     /// The PASID requests without PASID use. This unit never advertises ECAP.RPS (QEMU 10.0's
     /// capabilities, bit for bit), so RID_PASID is ignored and they use PASID 0 (spec 9.4).
-    var ridPASID: UInt32 { 0 }
+    var ridPASID: PASID { 0 }
     /// RID_PRIV: requests without PASID are supervisor requests.
     var ridPrivileged: Bool { w1 & (1 << 20) != 0 }
 

@@ -23,7 +23,7 @@ struct InterruptRemappingScenario {
     }
 
     /// A remappable-format MSI for `handle` (plus `subhandle` with SHV) from `sid`.
-    func remap(sid: UInt16 = 0x0010, handle: UInt16, subhandle: UInt16? = nil, data: UInt32? = nil,
+    func remap(sid: RequesterID = 0x0010, handle: UInt16, subhandle: UInt16? = nil, data: UInt32? = nil,
                recordsFaults: Bool = true) -> InterruptRemapOutcome {
         let address = InterruptRequestAddress.remappable(handle: handle, subhandleValid: subhandle != nil)
         return unit.remapInterrupt(sourceID: sid, address: address.rawValue, data: data ?? UInt32(subhandle ?? 0),
@@ -31,7 +31,7 @@ struct InterruptRemappingScenario {
     }
 
     /// A compatibility-format MSI to APIC 1, vector 0x40.
-    func remapCompatibilityFormat(sid: UInt16 = 0x0010) -> InterruptRemapOutcome {
+    func remapCompatibilityFormat(sid: RequesterID = 0x0010) -> InterruptRemapOutcome {
         unit.remapInterrupt(sourceID: sid, address: 0xFEE0_1000, data: 0x40)
     }
 

@@ -148,16 +148,16 @@ final class InvalidationQueueScenario {
     func status(at address: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: guest.read64(address) ?? 0) }
 
     /// Puts a translation in the IOTLB, as the translate path would.
-    func cache(sid: UInt16 = 0x10, domain: UInt16, pasid: UInt32 = noPASID, effectivePASID: UInt32? = nil,
+    func cache(sid: RequesterID = 0x10, domain: DomainID, pasid: PASID? = nil, effectivePASID: PASID?? = .none,
                iova: UInt64, shift: UInt8 = 12) {
         unit.state.withLock {
-            $0.caches.iotlb.insert(IOTLBEntry(domainID: domain, sourceID: sid, pasid: pasid, effectivePASID: effectivePASID,
+            $0.caches.iotlb.insert(IOTLBEntry(domainID: domain, sourceID: sid, pasid: pasid, effectivePASID: effectivePASID ?? pasid,
                                        inputPage: iova, outputPage: iova | 0x8000_0000, pageShift: shift,
                                        permissions: .readWrite))
         }
     }
 
-    func cached(sid: UInt16 = 0x10, pasid: UInt32 = noPASID, iova: UInt64) -> Bool {
+    func cached(sid: RequesterID = 0x10, pasid: PASID? = nil, iova: UInt64) -> Bool {
         unit.state.withLock { $0.caches.iotlb.lookup(sourceID: sid, pasid: pasid, address: iova) != nil }
     }
 }

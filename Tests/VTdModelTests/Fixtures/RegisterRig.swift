@@ -63,7 +63,7 @@ struct Rig {
 }
 
 extension FaultRecord {
-    static func dmaRead(from sid: UInt16, at address: UInt64 = 0x1234_5000, reason: FaultReason = .readDenied) -> FaultRecord {
+    static func dmaRead(from sid: RequesterID, at address: UInt64 = 0x1234_5000, reason: FaultReason = .readDenied) -> FaultRecord {
         FaultRecord(sourceID: sid, address: address, reason: reason, isRead: true)
     }
 }

@@ -16,6 +16,8 @@
 
 /// Requester id of the device most tests use: 00:02.0.
 let testSourceID: UInt16 = 0x0010
+/// The same device as the model names it.
+let testRequester = RequesterID(rawValue: testSourceID)
 
 enum PageSize: UInt64 {
     case size4K = 12, size2M = 21, size1G = 30
@@ -448,15 +450,15 @@ extension VTdUnit {
 }
 
 extension TranslationRequest {
-    static func read(_ address: UInt64, sid: UInt16 = testSourceID, pasid: UInt32? = nil,
+    static func read(_ address: UInt64, sid: RequesterID = testRequester, pasid: PASID? = nil,
                      privileged: Bool = false) -> TranslationRequest {
         TranslationRequest(sourceID: sid, pasid: pasid, address: address, access: .read, privileged: privileged)
     }
-    static func write(_ address: UInt64, sid: UInt16 = testSourceID, pasid: UInt32? = nil,
+    static func write(_ address: UInt64, sid: RequesterID = testRequester, pasid: PASID? = nil,
                       privileged: Bool = false) -> TranslationRequest {
         TranslationRequest(sourceID: sid, pasid: pasid, address: address, access: .write, privileged: privileged)
     }
-    static func execute(_ address: UInt64, sid: UInt16 = testSourceID, pasid: UInt32?,
+    static func execute(_ address: UInt64, sid: RequesterID = testRequester, pasid: PASID?,
                         privileged: Bool = false) -> TranslationRequest {
         TranslationRequest(sourceID: sid, pasid: pasid, address: address, access: .execute, privileged: privileged)
     }

@@ -14,7 +14,7 @@ struct FaultProcessingDisableTests {
         #expect(unit.translate(.write(0x1234)).faultReason == .writeDenied)
         let record = unit.faultRecord(0)
         #expect(record.fault)
-        #expect(record.sourceID == testSourceID)
+        #expect(record.sourceID.rawValue == testSourceID)
         #expect(record.faultInfo == 0x1000)
         #expect(record.reason == FaultReason.writeDenied.rawValue)
         #expect(!record.isRead)

@@ -5,12 +5,12 @@ import Testing
 struct FirstLevelTranslationTests {
     /// A unit with x-flts, a device on RID_PASID 0 with a fresh first-level table.
     static func setUp(_ configuration: VTdConfiguration = .scalableFirstLevel, levels: Int = 4,
-                      options: PASIDOptions = .linux, pasid: UInt32 = 0)
+                      options: PASIDOptions = .linux, pasid: PASID = 0)
         -> (GuestMemory, VTdUnit, FirstLevelTables) {
         let guest = GuestMemory()
         let unit = guest.makeUnit(configuration)
         let root = guest.scalableRoot()
-        let tables = root.device().firstLevel(pasid: pasid, levels: levels, options: options)
+        let tables = root.device().firstLevel(pasid: pasid.rawValue, levels: levels, options: options)
         unit.enableTranslation(root)
         return (guest, unit, tables)
     }

@@ -27,7 +27,7 @@ struct NotifierTests {
         try unit.setNotifications(.unmap, sourceID: 0x18, pasid: nil)
         try unit.setNotifications([.unmap, .map], sourceID: 0x10, pasid: 5)
         try unit.setNotifications(.unmap, sourceID: 0x10, pasid: nil)
-        let listed = unit.notifierRegistrations.map { "\($0.sourceID):\($0.pasid.map(String.init) ?? "-"):\($0.kinds.rawValue)" }
+        let listed = unit.notifierRegistrations.map { "\($0.sourceID.rawValue):\($0.pasid.map { String($0.rawValue) } ?? "-"):\($0.kinds.rawValue)" }
         #expect(listed == ["16:-:1", "16:5:3", "24:-:1"])
         try unit.setNotifications([], sourceID: 0x10, pasid: 5)
         #expect(unit.notifierRegistrations.count == 2)
@@ -43,13 +43,13 @@ struct NotifierTests {
         device.map(iova: 0x4000_0000, to: 0x8000_0000, pageSize: .size1G)
         device.map(iova: 0x7F_FFE0_0000, to: 0x20_0000, pageSize: .size2M)
         unit.enableTranslation(root)
-        #expect(unit.replay(sourceID: testSourceID, pasid: nil) == 3)
+        #expect(unit.replay(sourceID: testRequester, pasid: nil) == 3)
         let maps = guest.events.filter { if case .map = $0 { return true } else { return false } }
         #expect(maps == [
-            .map(sid: testSourceID, pasid: nil, address: 0x1000, size: 0x1000, translated: 0x9000, permissions: .read),
-            .map(sid: testSourceID, pasid: nil, address: 0x4000_0000, size: 1 << 30, translated: 0x8000_0000,
+            .map(sid: testRequester, pasid: nil, address: 0x1000, size: 0x1000, translated: 0x9000, permissions: .read),
+            .map(sid: testRequester, pasid: nil, address: 0x4000_0000, size: 1 << 30, translated: 0x8000_0000,
                  permissions: .readWrite),
-            .map(sid: testSourceID, pasid: nil, address: 0x7F_FFE0_0000, size: 1 << 21, translated: 0x20_0000,
+            .map(sid: testRequester, pasid: nil, address: 0x7F_FFE0_0000, size: 1 << 21, translated: 0x20_0000,
                  permissions: .readWrite),
         ])
     }
@@ -66,7 +66,7 @@ struct NotifierTests {
         unit.enableTranslation(root)
         let accessedBefore = tables.entry(iova: 0x5000, level: 1)
         var mappings: [Mapping] = []
-        unit.forEachMapping(sourceID: testSourceID, pasid: nil) { mappings.append($0) }
+        unit.forEachMapping(sourceID: testRequester, pasid: nil) { mappings.append($0) }
         #expect(mappings == [
             Mapping(iova: 0x5000, pageShift: 12, output: 0x6000, permissions: .read),
             Mapping(iova: 0xFFFF_FFFF_FFFF_F000, pageShift: 12, output: 0x3000, permissions: .readWrite),
@@ -81,7 +81,7 @@ struct NotifierTests {
         let root = guest.legacyRoot()
         root.device().map(iova: 0x1000, to: 0x2000)
         root.device(0x0018, translationType: 0b10)
-        #expect(unit.replay(sourceID: testSourceID, pasid: nil) == 0)
+        #expect(unit.replay(sourceID: testRequester, pasid: nil) == 0)
         unit.enableTranslation(root)
         #expect(unit.replay(sourceID: 0x0018, pasid: nil) == 0)
         #expect(unit.replay(sourceID: 0x0020, pasid: nil) == 0)
@@ -98,7 +98,7 @@ struct NotifierTests {
         for i in 0..<UInt64(512) { guest.write64(top + i * 8, top | 0b11) }
         unit.enableTranslation(root)
         // Every present entry at every level leads back to the same table: 512^4 leaves unbounded.
-        #expect(unit.replay(sourceID: testSourceID, pasid: nil, budget: 40) <= 40 * 512)
+        #expect(unit.replay(sourceID: testRequester, pasid: nil, budget: 40) <= 40 * 512)
         #expect(guest.logs.contains { $0.0 == .guestError && $0.1.contains("replay") })
     }
 }

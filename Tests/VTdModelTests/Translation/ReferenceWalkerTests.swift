@@ -67,8 +67,8 @@ struct ReferenceWalkerTests {
             for _ in 0..<2000 {
                 var address = iovas.randomElement(using: &rng)! | UInt64.random(in: 0..<0x1000, using: &rng)
                 if Bool.random(using: &rng) { address ^= 1 << UInt64.random(in: 12..<40, using: &rng) }
-                let pasid: UInt32? = config.scalableMode ? [nil, 0, 1].randomElement(using: &rng)! : nil
-                let request = TranslationRequest(sourceID: testSourceID, pasid: pasid, address: address,
+                let pasid: PASID? = config.scalableMode ? [nil, 0, 1].randomElement(using: &rng)! : nil
+                let request = TranslationRequest(sourceID: testRequester, pasid: pasid, address: address,
                                                  access: Bool.random(using: &rng) ? .write : .read)
                 let expected = unit.walkUncached(request)
                 let actual = unit.translate(request)

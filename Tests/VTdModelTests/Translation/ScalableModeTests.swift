@@ -116,7 +116,7 @@ struct ScalableModeTests {
             (11, [good[0], good[1], good[2] | 1 << 7], .pasidEntryReserved),   // EAFE
         ] as [(UInt32, [UInt64], FaultReason)] {
             device.writePASIDEntry(pasid, words)
-            #expect(unit.translate(.read(0x1000, pasid: pasid)).faultReason == reason, "PASID \(pasid)")
+            #expect(unit.translate(.read(0x1000, pasid: PASID(rawValue: pasid))).faultReason == reason, "PASID \(pasid)")
         }
         device.writePASIDEntry(9, good)
         #expect(unit.translate(.read(0x1000, pasid: 9)).address == 0x7000)
@@ -175,7 +175,7 @@ struct ScalableModeTests {
             device.passThrough(pasid: 4)
             unit.enableTranslation(root)
             for (name, pasid) in [("first", UInt32(1)), ("second", 2), ("nested", 3), ("pt", 4)] {
-                let fault = unit.translate(.read(0x1000, pasid: pasid)).faultReason
+                let fault = unit.translate(.read(0x1000, pasid: PASID(rawValue: pasid))).faultReason
                 #expect(fault == (accepts[name]! ? nil : .pasidEntryInvalid), "\(name) under \(config)")
             }
         }

@@ -9,7 +9,7 @@ struct ShadowCoalescingTests {
 
     func iommufd() throws -> ShadowScenario {
         let s = try ShadowScenario()
-        s.unit.setShadowHost(.wholeAreas, sourceID: testSourceID)
+        s.unit.setShadowHost(.wholeAreas, sourceID: testRequester)
         _ = s.take()
         return s
     }
@@ -100,8 +100,8 @@ struct ShadowCoalescingTests {
     @Test("a legacy (type1) container keeps one MAP and one UNMAP per leaf")
     func legacyContainerPerLeaf() throws {
         let s = try ShadowScenario()
-        s.unit.setShadowHost(.wholeAreas, sourceID: testSourceID)
-        s.unit.setShadowHost(.perLeaf, sourceID: testSourceID)  // as HostDevices does for the flag
+        s.unit.setShadowHost(.wholeAreas, sourceID: testRequester)
+        s.unit.setShadowHost(.perLeaf, sourceID: testRequester)  // as HostDevices does for the flag
         _ = s.take()
         for i in UInt64(0)..<16 { s.device.map(iova: Self.base + i << 12, to: 0x4010_0000 + i << 12) }
         s.invalidatePages(Self.base, mask: 8)

@@ -14,7 +14,7 @@ final class ShadowScenario {
         unit = guest.makeUnit(.legacy.with { $0.cachingMode = true; change(&$0) })
         root = guest.legacyRoot()
         device = root.device(domain: 3)
-        try unit.setNotifications([.map, .unmap], sourceID: testSourceID, pasid: nil)
+        try unit.setNotifications([.map, .unmap], sourceID: testRequester, pasid: nil)
         unit.enableTranslation(root)
     }
 
@@ -34,22 +34,22 @@ final class ShadowScenario {
     }
     private var seen = 0
 
-    var record: [Mapping] { unit.shadowMappings(sourceID: testSourceID, pasid: nil) }
+    var record: [Mapping] { unit.shadowMappings(sourceID: testRequester, pasid: nil) }
 
     /// Every leaf the tables hold now, by a full walk.
     var tables: [Mapping] {
         var all: [Mapping] = []
-        unit.forEachMapping(sourceID: testSourceID, pasid: nil) { all.append($0) }
+        unit.forEachMapping(sourceID: testRequester, pasid: nil) { all.append($0) }
         return all
     }
 }
 
 func map(_ iova: UInt64, _ size: UInt64, to output: UInt64, _ permissions: Permissions = .readWrite) -> PlatformEvent {
-    .map(sid: testSourceID, pasid: nil, address: iova, size: size, translated: output, permissions: permissions)
+    .map(sid: testRequester, pasid: nil, address: iova, size: size, translated: output, permissions: permissions)
 }
 
 func unmap(_ iova: UInt64, _ size: UInt64) -> PlatformEvent {
-    .unmap(sid: testSourceID, pasid: nil, address: iova, size: size)
+    .unmap(sid: testRequester, pasid: nil, address: iova, size: size)
 }
 
 @Suite("Caching-mode shadowing: invalidations re-sync MAP notifiers (QEMU's shadow page tables)")
@@ -149,7 +149,7 @@ struct ShadowResyncTests {
         #expect(s.record.isEmpty)
         s.unit.enableTranslation(s.root)
         #expect(s.take().contains(map(0x1000, 0x1000, to: 0x2000)))
-        try s.unit.setNotifications(.unmap, sourceID: testSourceID, pasid: nil)
+        try s.unit.setNotifications(.unmap, sourceID: testRequester, pasid: nil)
         #expect(s.record.isEmpty)
         s.invalidatePages(0x1000)
         #expect(s.take() == [unmap(0x1000, 0x1000)], "an UNMAP-only notifier hears of the range as before")
@@ -161,9 +161,9 @@ struct ShadowResyncTests {
         s.device.map(iova: 0x1000, to: 0x2000)
         s.device.map(iova: 0x3000, to: 0x4000)
         _ = s.take()
-        #expect(s.unit.replay(sourceID: testSourceID, pasid: nil) == 2)
+        #expect(s.unit.replay(sourceID: testRequester, pasid: nil) == 2)
         #expect(s.take() == [map(0x1000, 0x1000, to: 0x2000), map(0x3000, 0x1000, to: 0x4000)])
-        #expect(s.unit.replay(sourceID: testSourceID, pasid: nil) == 2, "the host forgot: map again")
+        #expect(s.unit.replay(sourceID: testRequester, pasid: nil) == 2, "the host forgot: map again")
         _ = s.take()
         s.device.map(iova: 0x5000, to: 0x6000)
         s.unit.invalidateIOTLB(granularity: 2, domain: 3)
@@ -187,7 +187,7 @@ struct ShadowResyncTests {
         loop.unit.invalidateIOTLB(granularity: 1)
         #expect(loop.record.count == 1000)
         var firstLeaves: [Mapping] = []
-        loop.unit.forEachMapping(sourceID: testSourceID, pasid: nil, budget: 8) { firstLeaves.append($0) }
+        loop.unit.forEachMapping(sourceID: testRequester, pasid: nil, budget: 8) { firstLeaves.append($0) }
         #expect(loop.record == Array(firstLeaves.prefix(1000)))
     }
 
@@ -200,7 +200,7 @@ struct ShadowResyncTests {
         for i in UInt64(0)..<4 { s.device.map(iova: i << 21, to: 0x200_0000 + i << 12) }
         _ = s.take()
         // Root, level 3, level 2, the first level-1 table: the second one is out of budget.
-        s.unit.resyncShadow(ShadowResyncRequest(sourceID: testSourceID, pasid: nil), budget: 4)
+        s.unit.resyncShadow(ShadowResyncRequest(sourceID: testRequester, pasid: nil), budget: 4)
         #expect(s.take() == [unmap(0, 0x1000), map(0, 0x1000, to: 0x200_0000)])
         #expect(s.record.map(\.output) == [0x200_0000, 0x100_1000, 0x100_2000, 0x100_3000])
         #expect(s.guest.logs.contains { $0.0 == .guestError && $0.1.contains("stopped after 4 table pages") })
@@ -212,11 +212,11 @@ struct ShadowResyncTests {
         let unit = guest.makeUnit(.scalableFirstLevel.with { $0.cachingMode = true })
         let root = guest.scalableRoot()
         root.device().firstLevel().map(iova: 0x1000, to: 0x2000)
-        try unit.setNotifications([.map, .unmap], sourceID: testSourceID, pasid: nil)
+        try unit.setNotifications([.map, .unmap], sourceID: testRequester, pasid: nil)
         unit.enableTranslation(root)
         unit.invalidateIOTLB(granularity: 1)
         #expect(!guest.events.contains { if case .map = $0 { true } else { false } })
-        #expect(unit.shadowMappings(sourceID: testSourceID, pasid: nil).isEmpty)
+        #expect(unit.shadowMappings(sourceID: testRequester, pasid: nil).isEmpty)
     }
 
     @Test("scalable second level: PASID-based IOTLB and PASID-cache invalidations re-sync RID_PASID")
@@ -225,7 +225,7 @@ struct ShadowResyncTests {
         let unit = guest.makeUnit(.scalableSecondLevel.with { $0.cachingMode = true })
         let root = guest.scalableRoot()
         let tables = root.device().secondLevel(domain: 5)
-        try unit.setNotifications([.map, .unmap], sourceID: testSourceID, pasid: nil)
+        try unit.setNotifications([.map, .unmap], sourceID: testRequester, pasid: nil)
         unit.enableTranslation(root)
         tables.map(iova: 0x1000, to: 0x2000)
         var effects = Effects()
@@ -234,14 +234,14 @@ struct ShadowResyncTests {
                                effects: &effects)
         }
         unit.perform(&effects)
-        #expect(unit.shadowMappings(sourceID: testSourceID, pasid: nil)
+        #expect(unit.shadowMappings(sourceID: testRequester, pasid: nil)
                 == [Mapping(iova: 0x1000, pageShift: 12, output: 0x2000, permissions: .readWrite)])
         tables.update(iova: 0x1000, level: 1) { _ in 0 }
         effects = Effects()
         unit.state.withLock { $0.invalidatePASIDCache(.pasid(domain: 5, pasid: 0), effects: &effects) }
         unit.perform(&effects)
-        #expect(unit.shadowMappings(sourceID: testSourceID, pasid: nil).isEmpty)
-        #expect(guest.events.contains(.unmap(sid: testSourceID, pasid: nil, address: 0x1000, size: 0x1000)))
+        #expect(unit.shadowMappings(sourceID: testRequester, pasid: nil).isEmpty)
+        #expect(guest.events.contains(.unmap(sid: testRequester, pasid: nil, address: 0x1000, size: 0x1000)))
     }
 
     @Test("differential: after every invalidation of random edits the record equals a full walk, and the events replay to it")

@@ -63,14 +63,14 @@ struct TranslationCacheTests {
         root.device(f0, domain: 3).map(iova: 0x1000, to: 0x2000)
         root.device(f5, domain: 3).map(iova: 0x1000, to: 0x2000)
         unit.enableTranslation(root)
-        #expect(unit.translate(.read(0x1000, sid: f0)).address == 0x2000)
-        #expect(unit.translate(.read(0x1000, sid: f5)).address == 0x2000)
+        #expect(unit.translate(.read(0x1000, sid: RequesterID(rawValue: f0))).address == 0x2000)
+        #expect(unit.translate(.read(0x1000, sid: RequesterID(rawValue: f5))).address == 0x2000)
         // Both functions move to other tables; the caches still hold the old context entries.
         root.device(f0, domain: 4).map(iova: 0x5000, to: 0x9000)
         root.device(f5, domain: 4).map(iova: 0x5000, to: 0x9000)
         unit.invalidateContextCache(granularity: 3, domain: 3, sourceID: f1, functionMask: 1)
-        #expect(unit.translate(.read(0x5000, sid: f5)).address == 0x9000, "FM 1 ignores function bit 2: 1 and 5 match")
-        #expect(unit.translate(.read(0x5000, sid: f0)).faultReason == .readDenied, "function 0 is not covered")
+        #expect(unit.translate(.read(0x5000, sid: RequesterID(rawValue: f5))).address == 0x9000, "FM 1 ignores function bit 2: 1 and 5 match")
+        #expect(unit.translate(.read(0x5000, sid: RequesterID(rawValue: f0))).faultReason == .readDenied, "function 0 is not covered")
     }
 
     @Test("a changed PASID entry is seen after a PASID-cache invalidation of its PASID")
@@ -129,10 +129,10 @@ struct TranslationCacheTests {
         var cache = ContextCache()
         let root = RootTablePointer(address: 0x1000, mode: .legacy)
         let entry = CachedContext.legacy(ContextEntry(lo: 0x5001, hi: 0x102))
-        for sid in UInt16(0x10)...0x17 { cache.insert(sourceID: sid, root: root, context: entry) }
+        for sid in UInt16(0x10)...0x17 { cache.insert(sourceID: RequesterID(rawValue: sid), root: root, context: entry) }
         // FM 2: ignore function bits 2:1 -> functions 0, 2, 4, 6 of device 2.
         cache.invalidate(.device(sourceID: 0x12, functionMask: 2, domain: 1))
-        let kept = (UInt16(0x10)...0x17).filter { cache.lookup(sourceID: $0, root: root) != nil }
+        let kept = (UInt16(0x10)...0x17).filter { cache.lookup(sourceID: RequesterID(rawValue: $0), root: root) != nil }
         #expect(kept == [0x11, 0x13, 0x15, 0x17])
     }
 
@@ -153,7 +153,7 @@ struct TranslationCacheTests {
     @Test("PASID-cache scopes: global, domain, (domain, PASID)")
     func pasidScopes() {
         var cache = PASIDCache()
-        func entry(_ sid: UInt16, _ pasid: UInt32, domain: UInt64) -> CachedPASIDEntry {
+        func entry(_ sid: RequesterID, _ pasid: PASID, domain: UInt64) -> CachedPASIDEntry {
             CachedPASIDEntry(sourceID: sid, pasid: pasid, directory: 0x9000, directoryFaultProcessingDisabled: false,
                              entry: PASIDEntry(1 | 1 << 6, domain))
         }
