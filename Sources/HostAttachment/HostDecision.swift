@@ -17,7 +17,7 @@ extension HostDevices {
             cachingMode: configuration.cachingMode ? .on : .auto, hostMode: hostMode)
         let guest = Self.guestProfile(configuration)
         let result = Negotiation.decide(properties, guest: guest,
-                                        devices: candidates.map { Negotiation.Candidate(name: $0.name, info: $0.info) })
+                                        devices: candidates.map(\.negotiated))
         guard case .success(var decision) = result else { return result }
         if decision.mode == .emulatedOnly {
             // Nothing is renegotiated: say what the guest sees, library-only properties included.

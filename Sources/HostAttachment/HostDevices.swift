@@ -14,12 +14,16 @@ public final class HostDevices: HostBindingObserver {
         public var device: AssignedDevice?  // nil: legacy VFIO container (shadowed by the host's notifiers)
         public var name: String
         public var info: HostIOMMUInfo?
+        /// The highest IOVA the device's IOAS can map (iommufd only).
+        public var lastIOVA: UInt64?
 
         public init(device: AssignedDevice?, name: String, info: HostIOMMUInfo? = nil) {
             self.device = device
             self.name = name
             self.info = info
         }
+
+        var negotiated: Negotiation.Candidate { Negotiation.Candidate(name: name, info: info, lastIOVA: lastIOVA) }
     }
 
     /// Not Sendable (NestedBackend and the seam are single-threaded): the Mutex owns it, and
@@ -65,7 +69,11 @@ public final class HostDevices: HostBindingObserver {
         }
         var candidate = candidate
         if let device = candidate.device {
-            candidate.info = try state.withLock { s throws(HostError) in try NestedBackend.probe(device, seam: s.seam) }
+            (candidate.info, candidate.lastIOVA) = try state.withLock { s throws(HostError) in
+                let client = IOMMUFDClient(seam: s.seam)
+                return (try NestedBackend.probe(device, seam: s.seam),
+                        try client.lastIOVA(iommufd: device.iommufd, ioas: device.ioasID))
+            }
         }
         if let decision { try hotPlug(candidate, after: decision) }
         state.withLock { $0.candidates[sid] = candidate }
@@ -88,7 +96,7 @@ public final class HostDevices: HostBindingObserver {
                 _ = try s.nested?.adopt(device)
             }
         case .shadow:
-            break
+            try Negotiation.checkShadowWidth([candidate.negotiated], guest: Self.guestProfile(unit.configuration))
         case .emulatedOnly:
             guard decision.cachingMode else {
                 throw HostError(.unsupported, "\(candidate.name): this unit was started without host devices and "
@@ -99,6 +107,7 @@ public final class HostDevices: HostBindingObserver {
                 throw HostError(.unsupported, "\(candidate.name): this unit exposes first-level translation "
                                     + "without a nesting backend; first-level tables cannot be shadowed")
             }
+            try Negotiation.checkShadowWidth([candidate.negotiated], guest: Self.guestProfile(unit.configuration))
         }
     }
 

@@ -39,10 +39,13 @@ public enum Negotiation {
         public var name: String
         /// IOMMU_GET_HW_INFO's answer; nil when the device is not on iommufd (legacy VFIO container).
         public var info: HostIOMMUInfo?
+        /// The highest IOVA its IOAS can map; nil when not known (legacy VFIO container).
+        public var lastIOVA: UInt64?
 
-        public init(name: String, info: HostIOMMUInfo?) {
+        public init(name: String, info: HostIOMMUInfo?, lastIOVA: UInt64? = nil) {
             self.name = name
             self.info = info
+            self.lastIOVA = lastIOVA
         }
     }
 
@@ -80,10 +83,32 @@ public enum Negotiation {
                     : "guest map changes would never reach the host"
                 throw HostError(.configuration, "caching-mode=off with assigned devices (\(names)): \(why)")
             }
+            if !nested { try checkShadowWidth(devices, guest: guest) }
             return .success(nested ? nestedDecision(names) : shadowDecision(properties, refusals: refusals))
         } catch {
             return .failure(error)
         }
+    }
+
+    /// Shadowing maps guest IOVAs into each device's IOAS as they are: every IOVA the guest may use
+    /// (aw-bits) must be one the IOAS can map, or a mapping above its last one would fail on the
+    /// host while the guest believes it made it (QEMU's intel-iommu refuses the same way).
+    public static func checkShadowWidth(_ devices: [Candidate], guest: GuestCapabilityProfile) throws(HostError) {
+        let narrow = devices.filter { $0.lastIOVA.map { addressBits(below: $0) < guest.addressWidth } ?? false }
+        guard !narrow.isEmpty else { return }
+        let hostBits = narrow.compactMap(\.lastIOVA).map(addressBits(below:)).min() ?? 0
+        let fitting = [48, 39].first { $0 <= hostBits }
+        throw HostError(
+            .configuration,
+            "aw-bits=\(guest.addressWidth) lets the guest map IOVAs that shadowing cannot carry: "
+                + narrow.map { "\($0.name): its host IOAS maps IOVAs up to 0x\(String($0.lastIOVA ?? 0, radix: 16))" }
+                    .joined(separator: "; ")
+                + (fitting.map { " (set aw-bits=\($0), or use a host that can nest)" } ?? " (use a host that can nest)"))
+    }
+
+    /// The widest n such that every IOVA below 2^n is at most `last`.
+    static func addressBits(below last: UInt64) -> Int {
+        last == .max ? 64 : 63 - (last + 1).leadingZeroBitCount
     }
 
     /// No assigned device: CAP/ECAP as the properties ask.

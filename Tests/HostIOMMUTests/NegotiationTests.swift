@@ -134,4 +134,34 @@ import HostIOMMUTesting
         let decision = try decide(.init(), [.init(name: device.name, info: info)]).get()
         #expect(decision.mode == .shadow)
     }
+
+    @Test func shadowingRefusesAGuestWiderThanTheHostIOAS() throws {
+        // A 47-bit IOAS (the last byte below the MSI window is irrelevant: the top counts).
+        let narrow = Negotiation.Candidate(name: "0000:af:00.0", info: plain, lastIOVA: (1 << 47) - 1)
+        guard case .failure(let error) = decide(.init(), [narrow]) else {
+            Issue.record("aw-bits=48 over a 47-bit IOAS was accepted")
+            return
+        }
+        #expect(error.kind == .configuration)
+        #expect(error.message.contains("0000:af:00.0: its host IOAS maps IOVAs up to 0x7fffffffffff"))
+        #expect(error.message.contains("set aw-bits=39"))
+        let narrower = GuestCapabilityProfile(addressWidth: 39)
+        try Negotiation.checkShadowWidth([narrow], guest: narrower)
+        // Nesting walks the guest's tables itself: the IOAS holds GPAs, not guest IOVAs.
+        let nestable = Negotiation.Candidate(name: "d", info: nesting, lastIOVA: (1 << 47) - 1)
+        #expect(try decide(.init(), [nestable]).get().mode == .nested)
+        // A legacy container's width is not known here: QEMU's type1 path checks it.
+        #expect(try decide(.init(), [.init(name: "l", info: nil)]).get().mode == .shadow)
+        #expect(Negotiation.addressBits(below: (1 << 48) - 1) == 48)
+        #expect(Negotiation.addressBits(below: (1 << 48) - 0x1001) == 47)
+        #expect(Negotiation.addressBits(below: .max) == 64)
+    }
+
+    @Test func theIOASWidthIsReadThroughIOVARanges() throws {
+        let kernel = Kernel()
+        let device = try kernel.device(profile: .init(host: .withoutNesting))
+        kernel.fake.apertureLast = (1 << 39) - 1
+        let last = try IOMMUFDClient(seam: kernel.fake.seam).lastIOVA(iommufd: device.iommufd, ioas: device.ioasID)
+        #expect(last == (1 << 39) - 1)
+    }
 }

@@ -191,16 +191,18 @@ private func bit(_ value: UInt64, _ n: Int) -> Bool { value & (1 << UInt64(n)) !
 
 /// A scalable-mode unit (x-flts, caching-mode left off: the decision sets them) with a fake host
 /// device at 00:02.0 attached through the C ABI.
-private func nestedSetup(profile: FakeIOMMUFD.HostProfile = .nesting(), pasid: Bool = false) throws
+private func nestedSetup(profile: FakeIOMMUFD.HostProfile = .nesting(), pasid: Bool = false,
+                         awBits: UInt8 = 48, ioasLast: UInt64 = (1 << 48) - 1) throws
     -> (fake: FakeIOMMUFD, device: AssignedDevice, guest: ScalableGuest)
 {
     let fake = FakeIOMMUFD()
+    fake.apertureLast = ioasLast
     let iommufd = fake.openIOMMUFD()
     let sid: UInt16 = 0x0010
     let device = try fake.assignDevice(requesterID: RequesterID(rawValue: sid),
                                        profile: FakeIOMMUFD.DeviceProfile(host: profile), iommufd: iommufd)
     let guest = HostTestGuest()
-    let unit = try #require(guest.makeUnit { $0.scalable_mode = 1; $0.pasid = pasid ? 1 : 0 })
+    let unit = try #require(guest.makeUnit { $0.scalable_mode = 1; $0.pasid = pasid ? 1 : 0; $0.aw_bits = awBits })
     useFakeKernel(unit, fake)
     let (rc, err) = attach(unit, sid: sid, hostDevice(device))
     #expect(rc == SWIFTVTD_OK.rawValue, "\(err)")
@@ -355,6 +357,26 @@ struct HostDeviceExportTests {
         #expect(bit(cap, 7))
         #expect(bit(ecap, 46) && !bit(ecap, 47))
         #expect(dump(g.unit).contains("host: host mode: shadow second-level"))
+    }
+
+    @Test("shadowing refuses aw-bits wider than the device's host IOAS (read with IOAS_IOVA_RANGES), and says which fits")
+    func shadowRefusesWiderGuest() throws {
+        let (_, _, g) = try nestedSetup(profile: .withoutNesting, ioasLast: (1 << 47) - 1)
+        defer { swiftvtd_destroy(g.unit) }
+        let (rc, message) = machineDone(g.unit)
+        #expect(rc != SWIFTVTD_OK.rawValue)
+        #expect(message.contains("aw-bits=48") && message.contains("up to 0x7fffffffffff") && message.contains("set aw-bits=39"),
+                "\(message)")
+        let (fake, _, narrow) = try nestedSetup(profile: .withoutNesting, awBits: 39, ioasLast: (1 << 47) - 1)
+        defer { swiftvtd_destroy(narrow.unit) }
+        #expect(machineDone(narrow.unit).0 == SWIFTVTD_OK.rawValue)
+        // A device hot-plugged later meets the same rule.
+        fake.apertureLast = (1 << 30) - 1
+        let device = try fake.assignDevice(requesterID: RequesterID(rawValue: 0x18), profile: .init(host: .withoutNesting),
+                                           iommufd: fake.openIOMMUFD())
+        let (hot, why) = attach(narrow.unit, sid: 0x18, hostDevice(device))
+        #expect(hot != SWIFTVTD_OK.rawValue)
+        #expect(why.contains("up to 0x3fffffff") && why.contains("use a host that can nest"), "\(why)")
     }
 
     @Test("forcing nested when a device cannot nest is an error that names the device; nothing changes")

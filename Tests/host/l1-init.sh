@@ -75,7 +75,10 @@ run_case() {
         # aw-bits=39: intel-iommu refuses a guest width above the host IOAS's (47 bits here).
         iommu="intel-iommu,intremap=on,caching-mode=on,aw-bits=39"
     else
-        iommu="swift-vtd,library=/opt/swiftvtd/libSwiftVTd.so,intremap=on,x-scalable-mode=on,host-mode=$mode,state-dump=/tmp/state-$name.txt"
+        # Shadowing maps guest IOVAs into L1's 47-bit IOAS as they are, so a unit that may shadow
+        # (auto, shadow) takes aw-bits=39, as intel-iommu does; forced nesting keeps 48.
+        aw=39; [ "$mode" = nested ] && aw=48
+        iommu="swift-vtd,library=/opt/swiftvtd/libSwiftVTd.so,intremap=on,x-scalable-mode=on,aw-bits=$aw,host-mode=$mode,state-dump=/tmp/state-$name.txt"
     fi
     echo "l1: case $name host-mode=$mode edu=$edu nvme=$nvme start $(date +%s)"
     # L2 runs its edu loop between "edu: start" and "edu: loop done": the counts are taken as

@@ -104,6 +104,26 @@ public struct IOMMUFDClient {
         return ObjectID(rawValue: cmd.out_hwpt_id)
     }
 
+    /// The highest IOVA the IOAS can map (IOMMU_IOAS_IOVA_RANGES: the aperture minus reserved
+    /// ranges such as the MSI window; its last allowed byte bounds what shadowing can map). Nil
+    /// when the kernel reports no allowed range at all.
+    public func lastIOVA(iommufd: Int32, ioas: ObjectID) throws(HostError) -> UInt64? {
+        // A few dozen ranges at most on real hosts; more than this many is not an answer to trust.
+        let capacity = 64
+        var ranges = [uapi_iommu_iova_range](repeating: uapi_iommu_iova_range(), count: capacity)
+        var cmd = uapi_iommu_ioas_iova_ranges()
+        cmd.size = UInt32(MemoryLayout.size(ofValue: cmd))
+        cmd.ioas_id = ioas.rawValue
+        cmd.num_iovas = UInt32(capacity)
+        let errno = ranges.withUnsafeMutableBytes { bytes -> Errno? in
+            cmd.allowed_iovas = UInt64(UInt(bitPattern: bytes.baseAddress))
+            return seam.issue(iommufd, .ioasIOVARanges, &cmd)
+        }
+        if let errno { throw .ioctl(.ioasIOVARanges, errno, "IOAS \(ioas)") }
+        let count = min(Int(cmd.num_iovas), capacity)
+        return ranges.prefix(count).filter { $0.start <= $0.last }.map(\.last).max()
+    }
+
     public func hardwareInfo(iommufd: Int32, device: ObjectID) throws(HostError) -> HostIOMMUInfo {
         var data = uapi_iommu_hw_info_vtd()
         var cmd = uapi_iommu_hw_info()
