@@ -18,29 +18,43 @@ public struct NotificationKinds: OptionSet, Hashable, Sendable {
 /// The registered pairs. Consulted when invalidations decide which events to send; never on
 /// the translate path.
 struct NotifierRegistry {
-    private var kinds: [UInt64: NotificationKinds] = [:]
+    typealias Registration = (sourceID: RequesterID, pasid: PASID?, kinds: NotificationKinds)
+
+    /// Every registration, ordered by source-id then PASID (requests without PASID first). Kept
+    /// sorted as registrations change, which is rare, so that the invalidations that read it on
+    /// every descriptor neither sort nor allocate.
+    private(set) var registrations: [Registration] = []
 
     /// One word per (sid, pasid), shared with the shadow records.
     static func key(_ sourceID: RequesterID, _ pasid: PASID?) -> UInt64 {
         UInt64(sourceID.rawValue) << 32 | UInt64(pasid.storageWord)
     }
 
+    /// The registrations' order: noPASID is all ones, so adding one wraps it to the front of its
+    /// source-id.
+    private static func order(_ sourceID: RequesterID, _ pasid: PASID?) -> UInt64 {
+        UInt64(sourceID.rawValue) << 32 | UInt64(pasid.storageWord &+ 1)
+    }
+
     subscript(sourceID: RequesterID, pasid: PASID?) -> NotificationKinds {
-        get { kinds[Self.key(sourceID, pasid)] ?? [] }
-        set { kinds[Self.key(sourceID, pasid)] = newValue.isEmpty ? nil : newValue }
-    }
-
-    /// Every registration, ordered by source-id then PASID (requests without PASID first).
-    var registrations: [(sourceID: RequesterID, pasid: PASID?, kinds: NotificationKinds)] {
-        // noPASID is all ones: adding one wraps it to the front of its source-id.
-        kinds.keys.sorted { ($0 >> 32, UInt32(truncatingIfNeeded: $0) &+ 1) < ($1 >> 32, UInt32(truncatingIfNeeded: $1) &+ 1) }
-            .map { key in
-                (RequesterID(rawValue: UInt16(truncatingIfNeeded: key >> 32)),
-                 PASID?(storageWord: UInt32(truncatingIfNeeded: key)), kinds[key]!)
+        get {
+            let key = Self.key(sourceID, pasid)
+            return registrations.first { Self.key($0.sourceID, $0.pasid) == key }?.kinds ?? []
+        }
+        set {
+            let key = Self.key(sourceID, pasid)
+            if let index = registrations.firstIndex(where: { Self.key($0.sourceID, $0.pasid) == key }) {
+                if newValue.isEmpty { registrations.remove(at: index) } else { registrations[index].kinds = newValue }
+                return
             }
+            guard !newValue.isEmpty else { return }
+            let order = Self.order(sourceID, pasid)
+            let index = registrations.firstIndex { Self.order($0.sourceID, $0.pasid) > order } ?? registrations.count
+            registrations.insert((sourceID, pasid, newValue), at: index)
+        }
     }
 
-    var isEmpty: Bool { kinds.isEmpty }
+    var isEmpty: Bool { registrations.isEmpty }
 }
 
 public struct NotifierError: Error, CustomStringConvertible, Sendable {

@@ -104,8 +104,10 @@ struct ShadowRecord: Equatable {
 
         // An entry stays when the leaves found tile it exactly with its translation and
         // permissions; the leaves under it are then accounted for.
+        // (Nothing recorded in the range, the common case of a map: no flags to allocate.)
         var kept = [Bool](repeating: false, count: old.count)
-        var underKept = [Bool](repeating: false, count: found.count)
+        var underKept = old.isEmpty ? [] : [Bool](repeating: false, count: found.count)
+        func isUnderKept(_ u: Int) -> Bool { !underKept.isEmpty && underKept[u] }
         var j = 0
         for (k, i) in old.enumerated() {
             let e = mappings[i]
@@ -160,7 +162,7 @@ struct ShadowRecord: Equatable {
         var maps: [Mapping] = []
         var u = 0
         while u < found.count {
-            if underKept[u] {
+            if isUnderKept(u) {
                 u += 1
                 continue
             }
@@ -171,7 +173,7 @@ struct ShadowRecord: Equatable {
             }
             // A run of new leaves contiguous in IOVA and output with one set of permissions.
             var end = u + 1
-            while end < found.count && !underKept[end] {
+            while end < found.count && !isUnderKept(end) {
                 let p = found[end - 1]
                 let f = found[end]
                 guard f.size <= Self.coalescedLimit, f.iova == p.iova &+ p.size,
@@ -194,6 +196,10 @@ struct ShadowRecord: Equatable {
         for m in maps {
             events.append(.map(sid: sourceID, pasid: pasid, address: m.iova, size: m.size, translated: m.output,
                                permissions: m.permissions))
+        }
+        guard keptCount > 0 else {
+            mappings.replaceSubrange(old, with: maps)
+            return dropped
         }
         // Kept entries and new ones, merged in IOVA order.
         var replacement: [Mapping] = []
