@@ -114,7 +114,7 @@ final class ShadowingVMM: Platform {
         do throws(HostError) {
             switch event {
             case let .map(_, _, address, size, translated, permissions):
-                var access: HostIOMMU.Permissions = []
+                var access: Permissions = []
                 if permissions.contains(.read) { access.insert(.read) }
                 if permissions.contains(.write) { access.insert(.write) }
                 try client.map(iommufd: iommufd, ioas: ioas, iova: address, length: size,
