@@ -128,10 +128,10 @@ final class IOTLBStorage: @unchecked Sendable {
     var capacity: Int { sets * Self.ways }
     let tags: UnsafeMutablePointer<Atomic<UInt64>>
     let slots: UnsafeMutablePointer<Atomic<UInt64>>
-    /// Per set: odd while the writer changes the set.
-    let sequences: UnsafeMutablePointer<Atomic<UInt32>>
-    /// Per set: bits 7:0 referenced mask, bits 10:8 clock hand.
-    let clocks: UnsafeMutablePointer<Atomic<UInt16>>
+    /// Two words per set, side by side so that a hit finds both on one cache line:
+    /// `[2 set]` the sequence, odd while the writer changes the set; `[2 set + 1]` the clock,
+    /// bits 7:0 referenced mask, bits 10:8 hand. Use `sequence(of:)` and `clock(of:)`.
+    let setWords: UnsafeMutablePointer<Atomic<UInt32>>
     let domainGenerations: UnsafeMutablePointer<Atomic<UInt32>>
     let pasidGenerations: UnsafeMutablePointer<Atomic<UInt32>>
     /// Per domain slot: bumped by second-stage (page-selective IOTLB) invalidations; only nested
@@ -166,8 +166,7 @@ final class IOTLBStorage: @unchecked Sendable {
         }
         tags = atomics(wayCount, UInt64(0))
         slots = atomics(wayCount * Self.slotWords, UInt64(0))
-        sequences = atomics(sets, UInt32(0))
-        clocks = atomics(sets, UInt16(0))
+        setWords = atomics(2 * sets, UInt32(0))
         domainGenerations = atomics(Self.generationSlots, UInt32(0))
         pasidGenerations = atomics(Self.generationSlots, UInt32(0))
         nestedGenerations = atomics(Self.generationSlots, UInt32(0))
@@ -180,8 +179,7 @@ final class IOTLBStorage: @unchecked Sendable {
         // Atomics of integers are trivially destroyed: freeing the memory is enough.
         UnsafeMutableRawPointer(tags).deallocate()
         UnsafeMutableRawPointer(slots).deallocate()
-        UnsafeMutableRawPointer(sequences).deallocate()
-        UnsafeMutableRawPointer(clocks).deallocate()
+        UnsafeMutableRawPointer(setWords).deallocate()
         UnsafeMutableRawPointer(domainGenerations).deallocate()
         UnsafeMutableRawPointer(pasidGenerations).deallocate()
         UnsafeMutableRawPointer(nestedGenerations).deallocate()
@@ -204,6 +202,12 @@ final class IOTLBStorage: @unchecked Sendable {
     }
 
     /// 10 bits of the requester, placed at tag bits 11:2.
+    @inline(__always)
+    func sequence(of set: Int) -> UnsafeMutablePointer<Atomic<UInt32>> { setWords + (set &<< 1) }
+
+    @inline(__always)
+    func clock(of set: Int) -> UnsafeMutablePointer<Atomic<UInt32>> { setWords + (set &<< 1 | 1) }
+
     @inline(__always)
     static func fingerprint(_ requester: UInt64) -> UInt64 {
         ((requester &* 0xD6E8_FEB8_6659_FD93) &>> 54) &<< 2
@@ -257,9 +261,10 @@ final class IOTLBStorage: @unchecked Sendable {
     /// Marks a way as recently used; an atomic update only when it was not marked already.
     @inline(__always)
     func markReferenced(set: Int, way: Int) {
-        let bit = UInt16(1) &<< UInt16(way)
-        if clocks[set].load(ordering: .relaxed) & bit == 0 {
-            clocks[set].bitwiseOr(bit, ordering: .relaxed)
+        let bit = UInt32(1) &<< UInt32(way)
+        let clock = clock(of: set)
+        if clock.pointee.load(ordering: .relaxed) & bit == 0 {
+            clock.pointee.bitwiseOr(bit, ordering: .relaxed)
         }
     }
 
@@ -358,7 +363,7 @@ extension IOTLBStorage {
         let page = address &>> size.shift
         let tag = (page &<< size.shift) | Self.fingerprint(requester) | size.rawValue
         let set = setIndex(page: page, size: size)
-        let sequence = sequences[set].load(ordering: .acquiring)
+        let sequence = sequence(of: set).pointee.load(ordering: .acquiring)
         guard sequence & 1 == 0 else { return Self.busy }
         let first = set &* Self.ways
         for way in 0..<Self.ways where tags[first &+ way].load(ordering: .relaxed) == tag {
@@ -369,7 +374,7 @@ extension IOTLBStorage {
             let fourth = words[3].load(ordering: .relaxed)
             // Everything read so far belongs to one version of the set, or it is not used.
             atomicMemoryFence(ordering: .acquiring)
-            guard sequences[set].load(ordering: .relaxed) == sequence else { return Self.busy }
+            guard self.sequence(of: set).pointee.load(ordering: .relaxed) == sequence else { return Self.busy }
             guard candidate == requester, UInt32(truncatingIfNeeded: third &>> 32) == stamp(fourth: fourth) else {
                 continue
             }
@@ -483,22 +488,23 @@ public struct IOTLB: Sendable {
         // its own kind first and leaves the entries in use alone.
         // A load and a store, not a locked and: a reader's mark lost in between only makes the
         // clock less exact.
-        s.clocks[set].store(s.clocks[set].load(ordering: .relaxed) & ~(UInt16(1) << UInt16(target)), ordering: .relaxed)
+        let clock = s.clock(of: set)
+        clock.pointee.store(clock.pointee.load(ordering: .relaxed) & ~(UInt32(1) << UInt32(target)), ordering: .relaxed)
     }
 
     /// Second chance: the hand skips (and clears) referenced ways and stops at the first that is not.
     /// Terminates within one lap plus one way: every way it passes loses its mark.
     private func evictionVictim(set: Int) -> Int {
-        let clocks = storage.clocks
-        var clock = clocks[set].load(ordering: .relaxed)
+        let word = storage.clock(of: set)
+        var clock = word.pointee.load(ordering: .relaxed)
         var hand = Int(clock >> 8) & (Self.ways - 1)
-        while clock & (1 << UInt16(hand)) != 0 {
-            clock &= ~(1 << UInt16(hand))
+        while clock & (1 << UInt32(hand)) != 0 {
+            clock &= ~(1 << UInt32(hand))
             hand = (hand + 1) & (Self.ways - 1)
         }
         let victim = hand
         hand = (hand + 1) & (Self.ways - 1)
-        clocks[set].store((clock & 0xFF) | UInt16(hand) << 8, ordering: .relaxed)
+        word.pointee.store((clock & 0xFF) | UInt32(hand) << 8, ordering: .relaxed)
         return victim
     }
 
@@ -530,7 +536,7 @@ public struct IOTLB: Sendable {
             writing(set: set) {
                 for way in 0..<Self.ways { s.tags[set * Self.ways + way].store(0, ordering: .relaxed) }
             }
-            s.clocks[set].store(0, ordering: .relaxed)
+            s.clock(of: set).pointee.store(0, ordering: .relaxed)
         }
         for i in 0..<IOTLBStorage.generationSlots {
             s.domainGenerations[i].store(0, ordering: .relaxed)
@@ -613,12 +619,12 @@ public struct IOTLB: Sendable {
     /// Changes one set: readers that overlap see an odd or changed sequence and retry under the lock.
     @inline(__always)
     private func writing(set: Int, _ change: () -> Void) {
-        let sequences = storage.sequences
-        let before = sequences[set].load(ordering: .relaxed)
-        sequences[set].store(before &+ 1, ordering: .relaxed)
+        let sequence = storage.sequence(of: set)
+        let before = sequence.pointee.load(ordering: .relaxed)
+        sequence.pointee.store(before &+ 1, ordering: .relaxed)
         atomicMemoryFence(ordering: .releasing)
         change()
-        sequences[set].store(before &+ 2, ordering: .releasing)
+        sequence.pointee.store(before &+ 2, ordering: .releasing)
     }
 
     /// Counters only the writer changes: a load and a store, no locked read-modify-write (20-odd
