@@ -30,8 +30,9 @@ struct UnitState: Sendable {
     /// For the state dump: translate counters, and what walks found per device.
     var statistics = TranslationStatistics()
     var devicesSeen = DevicesSeen()
-    /// Hears trace records (Trace.swift); nil unless the host asked for them.
-    var tracer: (any TraceSink)?
+    /// Hears trace records (Trace.swift); nil unless the host asked for them. Unretained: the
+    /// unit owns the sink (`VTdUnit.traceSink`).
+    var tracer: TraceHook?
 
     init(configuration: VTdConfiguration) {
         self.configuration = configuration

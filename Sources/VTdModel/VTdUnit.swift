@@ -20,6 +20,8 @@ public final class VTdUnit: @unchecked Sendable {
     /// Fixed at creation, except CAP.CM/ECAP.FLTS by `adoptHostDecision` before the guest runs.
     public internal(set) var configuration: VTdConfiguration
     let platform: any Platform
+    /// What `UnitState.tracer` calls, owned here for the unit's life (the state holds it unretained).
+    let traceSink: TraceHook.Sink?
     let state: Mutex<UnitState>
     /// IOTLB hits without the lock (the translate hot path); the storage is the state's IOTLB's.
     let iotlbReader: IOTLBReader
@@ -40,7 +42,13 @@ public final class VTdUnit: @unchecked Sendable {
         self.configuration = configuration
         self.platform = platform
         var initial = UnitState(configuration: configuration)
-        if let sink = platform as? any TraceSink, sink.tracing { initial.tracer = sink }
+        if let sink = platform as? any TraceSink, sink.tracing {
+            let owner = TraceHook.Sink(sink)
+            traceSink = owner
+            initial.tracer = TraceHook(owner)
+        } else {
+            traceSink = nil
+        }
         self.iotlbReader = initial.caches.iotlb.reader
         self.state = Mutex(initial)
         self.translationEngine = TranslationEngine(configuration: configuration)
