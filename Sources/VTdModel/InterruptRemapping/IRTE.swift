@@ -49,9 +49,11 @@ public struct IRTE: RawRepresentable, Equatable, Sendable {
 
     // Reserved (0) bits of the remapped format: 14:12, 31:24 and 127:84; IM (15) while posted
     // interrupts are not offered; in xAPIC mode also DST bits 7:0 and 31:16 (entry bits 39:32, 63:48).
-    static let reservedBits: UInt128 = .mask(14, 12) | .mask(31, 24) | .mask(127, 84)
-    static let postedFormatBit: UInt128 = .mask(15, 15)
-    static let xAPICReservedDestinationBits: UInt128 = .mask(39, 32) | .mask(63, 48)
+    // Computed, not stored: a stored UInt128 built by `mask` is a lazily initialised global,
+    // and every remap paid a swift_once for it; computed, the masks fold to constants.
+    static var reservedBits: UInt128 { .mask(14, 12) | .mask(31, 24) | .mask(127, 84) }
+    static var postedFormatBit: UInt128 { .mask(15, 15) }
+    static var xAPICReservedDestinationBits: UInt128 { .mask(39, 32) | .mask(63, 48) }
 
     /// Whether any bit that must be zero is set, for the given interrupt mode (IRTA.EIME).
     public func hasReservedBitsSet(extended: Bool) -> Bool {
