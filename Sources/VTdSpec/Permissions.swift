@@ -3,11 +3,13 @@
 /// SWIFTVTD_PERM_*.
 public struct Permissions: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let read = Permissions(rawValue: 1 << 0)
-    public static let write = Permissions(rawValue: 1 << 1)
-    public static let execute = Permissions(rawValue: 1 << 2)
-    public static let readWrite: Permissions = [.read, .write]
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    // Inlinable and computed: a stored static of another module is reached through its lazy
+    // initialiser's addressor on every use (the translate hit checks permissions on every call).
+    @inlinable public static var read: Permissions { Permissions(rawValue: 1 << 0) }
+    @inlinable public static var write: Permissions { Permissions(rawValue: 1 << 1) }
+    @inlinable public static var execute: Permissions { Permissions(rawValue: 1 << 2) }
+    @inlinable public static var readWrite: Permissions { Permissions(rawValue: 1 << 0 | 1 << 1) }
 
     public var description: String {
         (contains(.read) ? "r" : "-") + (contains(.write) ? "w" : "-") + (contains(.execute) ? "x" : "")
