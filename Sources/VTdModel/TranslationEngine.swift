@@ -92,7 +92,7 @@ struct TranslationEngine: Sendable {
     }
 
     static func identity(_ address: UInt64) -> Translation {
-        Translation(translated: address, pageMask: ~0xFFF, permissions: [.read, .write, .execute], identity: true)
+        Translation(translated: address, pageMask: ~0xFFF, permissions: Permissions.readWrite.union(.execute), identity: true)
     }
 
     func walk(_ request: TranslationRequest, root: RootTablePointer, platform: any Platform,

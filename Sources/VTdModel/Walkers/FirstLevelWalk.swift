@@ -103,7 +103,8 @@ struct FirstLevelWalk {
 
         let shift = UInt64(12 + 9 * (level - 1))
         let pageMask: UInt64 = (1 << shift) - 1
-        var permissions: Permissions = [.read]
+        // Not an array literal: across the module boundary `[.read]` builds an array per walk.
+        var permissions = Permissions.read
         if mayWrite && (write || leaf.isDirty) { permissions.insert(.write) }
         if mayExecute { permissions.insert(.execute) }
         let guestPage = leaf.address & ~pageMask

@@ -41,7 +41,8 @@ struct SecondLevelWalk {
         guard (1...5).contains(levels) else { throw .beyondAddressWidth }
         if address >> UInt64(inputWidth) != 0 { throw .beyondAddressWidth }
         var table = root
-        var granted: Permissions = [.read, .write, .execute]
+        // Not an array literal: across the module boundary that builds an array per walk.
+        var granted = Permissions.readWrite.union(.execute)
         var level = levels
         while level >= 1 {
             let shift = UInt64(12 + 9 * (level - 1))
