@@ -66,7 +66,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(SwiftVTdState, SWIFT_VTD)
 
 /*
  * The library's entry points, resolved with g_module_symbol(). All of them are
- * in every library of ABI major 1 this glue was built for (1.2 or newer).
+ * in every library of ABI major 1 this glue was built for (1.4 or newer).
  */
 typedef struct SwiftVTdLib {
     GModule *module;
@@ -92,6 +92,7 @@ typedef struct SwiftVTdLib {
     typeof(swiftvtd_machine_done) *machine_done;
     typeof(swiftvtd_host_view) *host_view;
     typeof(swiftvtd_dma_view) *dma_view;
+    typeof(swiftvtd_set_trace_kinds) *set_trace_kinds;
 } SwiftVTdLib;
 
 /* One DMA address space: a (PCI bus, devfn, PASID) requester. */
@@ -174,6 +175,7 @@ struct SwiftVTdState {
     QLIST_HEAD(, SwiftVTdAS) vfio_spaces;  /* address spaces of VFIO devices */
     QLIST_HEAD(, SwiftVTdAS) gpa_view_spaces;  /* every space with a guest-RAM view */
     IOMMUNotifier *replaying;     /* the one notifier a replay's MAP events go to */
+    uint32_t trace_kinds;         /* what the library was last told to build */
     /* migration: the library's state blob */
     uint8_t *migration_blob;
     uint32_t migration_blob_len;
@@ -346,6 +348,44 @@ static void swift_vtd_host_trace(void *opaque, const swiftvtd_trace *t)
 }
 
 /*
+ * The records whose trace events are on, as swiftvtd_set_trace_kinds wants them. Faults are
+ * always asked for: they are rare, and one may come from a translation before the next
+ * register access brings an event switched on at the monitor to the library.
+ */
+static uint32_t swift_vtd_wanted_trace_kinds(void)
+{
+    uint32_t kinds = 1u << SWIFTVTD_TRACE_FAULT;
+
+#define WANT(event, kind) \
+    if (trace_event_get_state_backends(event)) { kinds |= 1u << (kind); }
+    WANT(TRACE_SWIFT_VTD_DESCRIPTOR, SWIFTVTD_TRACE_DESCRIPTOR)
+    WANT(TRACE_SWIFT_VTD_CONTEXT_INVALIDATE, SWIFTVTD_TRACE_CONTEXT_INVALIDATE)
+    WANT(TRACE_SWIFT_VTD_PASID_CACHE_INVALIDATE, SWIFTVTD_TRACE_PASID_INVALIDATE)
+    WANT(TRACE_SWIFT_VTD_IOTLB_INVALIDATE, SWIFTVTD_TRACE_IOTLB_INVALIDATE)
+    WANT(TRACE_SWIFT_VTD_HOST_BIND, SWIFTVTD_TRACE_HOST_BIND)
+    WANT(TRACE_SWIFT_VTD_HOST_UNBIND, SWIFTVTD_TRACE_HOST_UNBIND)
+    WANT(TRACE_SWIFT_VTD_HOST_INVALIDATE, SWIFTVTD_TRACE_HOST_INVALIDATE)
+    WANT(TRACE_SWIFT_VTD_INTERRUPT_REMAP, SWIFTVTD_TRACE_INTERRUPT_REMAP)
+#undef WANT
+    return kinds;
+}
+
+/*
+ * Trace events are switched at any time (-trace, the monitor's trace-event); the library
+ * hears of a change at the unit's next register access or interrupt, the calls that build
+ * records, so an event switched off costs no record at all.
+ */
+static void swift_vtd_sync_trace_kinds(SwiftVTdState *s)
+{
+    uint32_t kinds = swift_vtd_wanted_trace_kinds();
+
+    if (kinds != qatomic_read(&s->trace_kinds)) {
+        qatomic_set(&s->trace_kinds, kinds);
+        s->lib.set_trace_kinds(s->unit, kinds);
+    }
+}
+
+/*
  * Send one range as naturally aligned power-of-two chunks, as notifiers expect.
  * The library sends no empty range and none beyond the guest's address width.
  */
@@ -479,7 +519,10 @@ static void swift_vtd_host_event(void *opaque, const swiftvtd_event *ev)
 static uint64_t swift_vtd_mmio_read(void *opaque, hwaddr addr, unsigned size)
 {
     SwiftVTdState *s = opaque;
-    uint64_t value = s->lib.mmio_read(s->unit, addr, size);
+    uint64_t value;
+
+    swift_vtd_sync_trace_kinds(s);
+    value = s->lib.mmio_read(s->unit, addr, size);
 
     trace_swift_vtd_mmio_read(addr, size, value);
     return value;
@@ -491,6 +534,7 @@ static void swift_vtd_mmio_write(void *opaque, hwaddr addr, uint64_t value,
     SwiftVTdState *s = opaque;
 
     trace_swift_vtd_mmio_write(addr, size, value);
+    swift_vtd_sync_trace_kinds(s);
     s->lib.mmio_write(s->unit, addr, value, size);
 }
 
@@ -514,6 +558,7 @@ static int swift_vtd_remap(SwiftVTdState *s, uint16_t sid, const MSIMessage *in,
     swiftvtd_msi res = {};
     int r;
 
+    swift_vtd_sync_trace_kinds(s);
     r = s->lib.interrupt_remap(s->unit, sid, &req, &res, flags);
     trace_swift_vtd_irq(sid, in->address, in->data, r);
     if (r == SWIFTVTD_IRQ_REMAPPED) {
@@ -1008,6 +1053,7 @@ static bool swift_vtd_resolve_symbols(SwiftVTdState *s, Error **errp)
         SYM(interrupt_remap), SYM(interrupt_window), SYM(set_notifications), SYM(replay),
         SYM(save_state), SYM(load_state), SYM(dump_state), SYM(host_device_attach),
         SYM(host_device_detach), SYM(machine_done), SYM(host_view), SYM(dma_view),
+        SYM(set_trace_kinds),
 #undef SYM
     };
 
@@ -1285,6 +1331,7 @@ static bool swift_vtd_create_unit(SwiftVTdState *s, Error **errp)
         goto fail;
     }
     s->lib.interrupt_window(s->unit, &s->ir_base, &s->ir_size);
+    swift_vtd_sync_trace_kinds(s);
     return true;
 
 fail:

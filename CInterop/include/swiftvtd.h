@@ -42,7 +42,7 @@ extern "C" {
 #define SWIFTVTD_ABI_VERSION 1u
 /* The rest of the library's version (MAJOR.MINOR.MICRO; swiftvtd.pc carries the same).
    MINOR grows with every addition: a host built against 1.N needs a library of 1.N or newer. */
-#define SWIFTVTD_VERSION_MINOR 3
+#define SWIFTVTD_VERSION_MINOR 4
 #define SWIFTVTD_VERSION_MICRO 0
 
 /* Requests without PASID (PCIe requests carrying no PASID TLP prefix). */
@@ -334,6 +334,13 @@ int swiftvtd_translate(swiftvtd_t *unit, const swiftvtd_translate_request *req,
 #define SWIFTVTD_DMA_VIEW_TRANSLATED   0
 #define SWIFTVTD_DMA_VIEW_UNTRANSLATED 1
 int swiftvtd_dma_view(swiftvtd_t *unit, uint16_t sid);
+
+/* 1.4: which kinds of trace record the host's trace callback wants: bit (1u << kind) for each
+   swiftvtd_trace_kind. The library builds no record of another kind, so a host that prints only
+   the records whose trace events are on (QEMU) pays nothing for the others. Every kind is wanted
+   until this is called. Any thread, any time; the next record sees it. SWIFTVTD_EINVAL for a
+   NULL unit. */
+int swiftvtd_set_trace_kinds(swiftvtd_t *unit, uint32_t kinds);
 
 /* IOMMU notifiers (QEMU's IOMMUNotifier flags): which events the host wants for (sid, pasid).
    The library sends them through the host's `event` callback. */

@@ -206,6 +206,18 @@ public func swiftvtd_dma_view(_ unit: OpaquePointer?, _ sid: UInt16) -> Int32 {
     }
 }
 
+// MARK: Which trace records to build
+
+@_cdecl("swiftvtd_set_trace_kinds")
+public func swiftvtd_set_trace_kinds(_ unit: OpaquePointer?, _ kinds: UInt32) -> Int32 {
+    guard let unit else { return SWIFTVTD_EINVAL.rawValue }
+    withHandle(unit) { handle in
+        handle.platform.setWantedTraceKinds(kinds)
+        handle.unit.setTraceKinds(TraceKinds(abiBits: kinds))
+    }
+    return SWIFTVTD_OK.rawValue
+}
+
 // MARK: Notifiers and replay
 
 @_cdecl("swiftvtd_set_notifier")

@@ -2,6 +2,7 @@
 
 import CSwiftVTd
 import HostAttachment
+import Synchronization
 import VTdModel
 
 // Unchecked: the C callback table is immutable after create and swiftvtd.h makes it callable from any thread.
@@ -9,6 +10,8 @@ final class HostPlatform: Platform, @unchecked Sendable {
     private let ops: swiftvtd_host_ops
     /// aw-bits: the C ABI promises event ranges inside the guest's address width.
     private let addressWidth: Int
+    /// The kinds of swiftvtd_trace the host wants (bit 1 << kind; swiftvtd_set_trace_kinds).
+    private let wantedTraceKinds = Atomic<UInt32>(~0)
 
     init(ops: swiftvtd_host_ops, addressWidth: Int) {
         self.ops = ops
@@ -78,10 +81,17 @@ final class HostPlatform: Platform, @unchecked Sendable {
 extension HostPlatform: TraceSink {
     var tracing: Bool { ops.trace != nil }
 
-    /// Hands one record to the host; builds nothing when the host has no trace callback.
+    /// Which kinds of record to build from now on: `kinds` has bit 1 << kind set for each.
+    func setWantedTraceKinds(_ kinds: UInt32) {
+        wantedTraceKinds.store(kinds, ordering: .relaxed)
+    }
+
+    /// Hands one record to the host; builds nothing when the host has no trace callback or does
+    /// not want the kind.
     @inline(__always)
     func trace(_ kind: swiftvtd_trace_kind, _ fill: (inout swiftvtd_trace) -> Void) {
-        guard let deliver = ops.trace else { return }
+        guard let deliver = ops.trace, kind.rawValue < 32,
+              wantedTraceKinds.load(ordering: .relaxed) & (1 << kind.rawValue) != 0 else { return }
         var t = swiftvtd_trace()
         t.size = UInt32(MemoryLayout<swiftvtd_trace>.size)
         t.kind = kind.rawValue
@@ -145,6 +155,20 @@ extension HostPlatform: TraceSink {
                 }
             }
         }
+    }
+}
+
+extension TraceKinds {
+    /// The model's kinds among swiftvtd_set_trace_kinds' bits (1 << swiftvtd_trace_kind).
+    init(abiBits bits: UInt32) {
+        let pairs: [(swiftvtd_trace_kind, TraceKinds)] = [
+            (SWIFTVTD_TRACE_DESCRIPTOR, .descriptor), (SWIFTVTD_TRACE_FAULT, .fault),
+            (SWIFTVTD_TRACE_CONTEXT_INVALIDATE, .contextInvalidation),
+            (SWIFTVTD_TRACE_PASID_INVALIDATE, .pasidCacheInvalidation),
+            (SWIFTVTD_TRACE_IOTLB_INVALIDATE, .iotlbInvalidation),
+        ]
+        self = []
+        for (kind, model) in pairs where bits & (1 << kind.rawValue) != 0 { insert(model) }
     }
 }
 

@@ -276,7 +276,7 @@ struct FaultRecordingState: Sendable {
 extension UnitState {
     /// Records `record` (FaultRecordingState.record) and traces where it went.
     mutating func recordFault(_ record: FaultRecord, effects: inout Effects) {
-        if let index = faults.record(record, effects: &effects) { tracer?.trace(.fault(record, index: index)) }
+        if let index = faults.record(record, effects: &effects) { tracer?.trace(.fault, .fault(record, index: index)) }
     }
 
     /// After software wrote FSTS: clearing IQE lets the invalidation queue run again.

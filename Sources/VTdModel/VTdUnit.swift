@@ -54,6 +54,12 @@ public final class VTdUnit: @unchecked Sendable {
         self.translationEngine = TranslationEngine(configuration: configuration)
     }
 
+    /// Which kinds of trace record to build from now on (every kind until this is called); a
+    /// unit without a sink has none to build.
+    public func setTraceKinds(_ kinds: TraceKinds) {
+        traceSink?.wanted.store(kinds.rawValue, ordering: .relaxed)
+    }
+
     /// Size of the register window in bytes.
     public var windowSize: Int { state.withLock { $0.registers.size } }
 

@@ -37,8 +37,8 @@ ops.dma_write = { _, gpa, bytes, length in
     (ram + Int(gpa)).copyMemory(from: bytes, byteCount: Int(length))
     return 0
 }
-// QEMU's glue always passes a trace callback (QEMU decides per trace event whether to print);
-// with its events off it returns at once, as this one does. The library builds every record.
+// QEMU's glue always passes a trace callback, and tells the library which kinds of record its
+// trace events want (below: with every event off, faults only, as the glue always asks for them).
 ops.trace = { _, _ in }
 ops.dma_cmpxchg64 = { _, gpa, expected, desired, found in
     guard inRAM(gpa, 8), gpa & 7 == 0, let found else { return -1 }
@@ -58,6 +58,8 @@ var message = [CChar](repeating: 0, count: 256)
 guard let unit = swiftvtd_create(&config, &ops, &message, message.count) else {
     fatalError("swiftvtd_create: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
 }
+
+_ = swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_FAULT.rawValue)
 
 var nextPage: UInt64 = 0x10_0000
 func allocatePage() -> UInt64 { defer { nextPage += 0x1000 }; return nextPage }

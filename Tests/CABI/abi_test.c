@@ -24,6 +24,7 @@ typedef struct Api {
     int (*host_device_detach)(swiftvtd_t *, uint16_t);
     int (*machine_done)(swiftvtd_t *, uint32_t, char *, size_t);
     int (*dma_view)(swiftvtd_t *, uint16_t);
+    int (*set_trace_kinds)(swiftvtd_t *, uint32_t);
 } Api;
 
 static Api api;
@@ -141,6 +142,7 @@ static void load_library(void)
     SYM(host_device_detach, "swiftvtd_host_device_detach");
     SYM(machine_done, "swiftvtd_machine_done");
     SYM(dma_view, "swiftvtd_dma_view");
+    SYM(set_trace_kinds, "swiftvtd_set_trace_kinds");
 #undef SYM
 }
 
@@ -751,6 +753,15 @@ static void test_trace_records_of_a_queued_invalidation(void)
     g_assert_cmpuint(trace_log.records[1].code, ==, 2);
     g_assert_cmpuint(trace_log.records[1].scope, ==, 1);
     g_assert_cmphex(trace_log.records[1].words[0], ==, desc);
+
+    /* 1.4: only descriptors wanted; the same invalidation again gives one record, not two. */
+    memcpy(g->ram + 0x4010, &desc, sizeof(desc));
+    g_assert_cmpint(api.set_trace_kinds(unit, 1u << SWIFTVTD_TRACE_DESCRIPTOR), ==, SWIFTVTD_OK);
+    api.mmio_write(unit, REG_IQT, 2 << 4, 8);
+    g_assert_cmphex(api.mmio_read(unit, REG_IQH, 8), ==, 2 << 4);
+    g_assert_cmpint(trace_log.count, ==, 3);
+    g_assert_cmpuint(trace_log.records[2].kind, ==, SWIFTVTD_TRACE_DESCRIPTOR);
+    g_assert_cmpint(api.set_trace_kinds(NULL, 0), ==, SWIFTVTD_EINVAL);
     api.destroy(unit);
     g_free(g);
 }
@@ -847,7 +858,7 @@ int main(int argc, char **argv)
     g_test_add_func("/swiftvtd/create/rejects-bad-configs", test_create_rejects_bad_configs);
     g_test_add_func("/swiftvtd/create/older-and-newer-host-ops", test_create_takes_older_and_newer_host_ops);
     g_test_add_func("/swiftvtd/create/1.1-configs-and-host-facts", test_create_takes_1_1_configs_and_resolves_facts);
-    g_test_add_func("/swiftvtd/trace/queued-invalidation", test_trace_records_of_a_queued_invalidation);
+    g_test_add_func("/swiftvtd/trace/queued-invalidation-and-kinds", test_trace_records_of_a_queued_invalidation);
     g_test_add_func("/swiftvtd/registers/default-config", test_registers_of_the_default_config);
     g_test_add_func("/swiftvtd/registers/gcmd-sets-gsts", test_global_command_sets_status);
     g_test_add_func("/swiftvtd/registers/bad-accesses-logged", test_bad_accesses_are_logged);

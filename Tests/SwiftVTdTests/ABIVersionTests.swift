@@ -115,6 +115,53 @@ struct ABIVersionTests {
         #expect(faults.first.map { Int32($0.code) } == result && faults.first?.sid == 0x18 && faults.first?.data == 0)
     }
 
+    @Test("swiftvtd_set_trace_kinds: records of a kind the host does not want are not handed over")
+    func traceKinds() {
+        let ram = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 4096)
+        defer { ram.deallocate() }
+        ram.initializeMemory(as: UInt8.self, repeating: 0)
+        let log = TraceLog()
+        let (created, err) = create(opsSize: MemoryLayout<swiftvtd_host_ops>.size, trace: log, ram: ram)
+        guard let unit = created else { Issue.record("\(err)"); return }
+        defer { swiftvtd_destroy(unit); traceTarget = nil }
+        #expect(swiftvtd_set_trace_kinds(nil, 0) == SWIFTVTD_EINVAL.rawValue)
+
+        // Two global IOTLB invalidations in a 128-bit queue at 0x1000, run one at a time.
+        for slot in 0..<2 {
+            ram.storeBytes(of: (2 | 1 << 4 as UInt64).littleEndian, toByteOffset: 0x1000 + slot * 16, as: UInt64.self)
+        }
+        swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueAddress), 0x1000, 8)
+        swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand.queuedInvalidationEnable.rawValue), 4)
+        #expect(swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_IOTLB_INVALIDATE.rawValue) == SWIFTVTD_OK.rawValue)
+        swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueTail), 1 << 4, 8)
+        #expect(log.of(SWIFTVTD_TRACE_DESCRIPTOR).isEmpty)
+        #expect(log.of(SWIFTVTD_TRACE_IOTLB_INVALIDATE).count == 1)
+
+        #expect(swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_DESCRIPTOR.rawValue) == SWIFTVTD_OK.rawValue)
+        swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueTail), 2 << 4, 8)
+        #expect(swiftvtd_mmio_read(unit, UInt64(Reg.invalidationQueueHead), 8) == 2 << 4)
+        #expect(log.of(SWIFTVTD_TRACE_DESCRIPTOR).count == 1)
+        #expect(log.of(SWIFTVTD_TRACE_IOTLB_INVALIDATE).count == 1)
+
+        // None wanted: an interrupt that faults is still blocked and its fault recorded, untraced.
+        #expect(swiftvtd_set_trace_kinds(unit, 0) == SWIFTVTD_OK.rawValue)
+        swiftvtd_mmio_write(unit, UInt64(Reg.interruptRemappingTableAddress), 0x8000 | 3, 8)
+        swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand([.queuedInvalidationEnable,
+            .setInterruptRemappingTablePointer]).rawValue), 4)
+        swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand([.queuedInvalidationEnable,
+            .interruptRemappingEnable]).rawValue), 4)
+        var input = swiftvtd_msi(address: InterruptRequestAddress.remappable(handle: 5).rawValue, data: 0, reserved: 0)
+        var output = swiftvtd_msi()
+        #expect(swiftvtd_interrupt_remap(unit, 0x18, &input, &output, 0) > 0)
+        #expect(swiftvtd_mmio_read(unit, UInt64(Reg.faultStatus), 4) & 2 != 0)  // FSTS.PPF
+        #expect(log.of(SWIFTVTD_TRACE_INTERRUPT_REMAP).isEmpty && log.of(SWIFTVTD_TRACE_FAULT).isEmpty)
+
+        // Wanted again: the next one is traced.
+        #expect(swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_INTERRUPT_REMAP.rawValue) == SWIFTVTD_OK.rawValue)
+        #expect(swiftvtd_interrupt_remap(unit, 0x18, &input, &output, 0) > 0)
+        #expect(log.of(SWIFTVTD_TRACE_INTERRUPT_REMAP).count == 1)
+    }
+
     @Test("without assigned devices the host-mode line is a trace line, not an info line on every run's stderr")
     func emulatedOnlyIsTrace() {
         let ram = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 4096)

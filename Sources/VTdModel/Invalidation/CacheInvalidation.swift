@@ -4,7 +4,7 @@
 
 extension UnitState {
     mutating func invalidateContextCache(_ scope: ContextInvalidationScope, effects: inout Effects) {
-        tracer?.trace(.contextInvalidation(scope))
+        tracer?.trace(.contextInvalidation, .contextInvalidation(scope))
         caches.context.invalidate(scope)
         // PASID entries hang off context entries: whatever is cached below the invalidated
         // context entries goes too (as the register-based interface does).
@@ -66,7 +66,7 @@ extension UnitState {
     }
 
     mutating func invalidateIOTLB(_ scope: IOTLBInvalidationScope) {
-        tracer?.trace(.iotlbInvalidation(scope))
+        tracer?.trace(.iotlbInvalidation, .iotlbInvalidation(scope))
         caches.iotlb.invalidate(scope)
         caches.invalidated()
     }
@@ -103,7 +103,7 @@ extension UnitState {
     }
 
     mutating func invalidatePASIDCache(_ scope: PASIDCacheInvalidationScope, effects: inout Effects) {
-        tracer?.trace(.pasidCacheInvalidation(scope))
+        tracer?.trace(.pasidCacheInvalidation, .pasidCacheInvalidation(scope))
         caches.pasid.invalidate(scope)
         caches.invalidated()
         requestShadowResync(effects: &effects) { _, registered in

@@ -299,7 +299,7 @@ extension UnitState {
                                 effects: inout Effects) -> DescriptorOutcome {
         let eventsBefore = effects.events.count
         let outcome = process(descriptor, wide: wide, effects: &effects)
-        if let tracer { tracer.trace(.descriptor(descriptor, wide: wide, outcome: outcome.traced)) }
+        tracer?.trace(.descriptor, .descriptor(descriptor, wide: wide, outcome: outcome.traced))
         if case .done = outcome {
             if let host = hostInvalidation(descriptor, index: index) { effects.hostInvalidations.append(host) }
             if hostBound && effects.events.count > eventsBefore {
