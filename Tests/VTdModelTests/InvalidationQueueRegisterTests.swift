@@ -44,6 +44,10 @@ struct InvalidationQueueRegisterTests {
         rig.withState { state, _ in state.invalidationQueue.moveHead(to: 2) }
         #expect(rig.read64(Reg.invalidationQueueHead) == 2 << 5)
         #expect(rig.state(\.invalidationQueue.head) == 2)
+        // The decoded pointers follow a reset too (the run reads them, not the registers).
+        rig.withState { state, _ in state.invalidationQueue.reset() }
+        #expect(rig.state(\.invalidationQueue.head) == 0 && rig.state(\.invalidationQueue.tail) == 0)
+        #expect(rig.state(\.invalidationQueue.address.entryCount) == 256)
     }
 
     @Test("advancing IQH past the last descriptor wraps to 0, spec 6.5.2")

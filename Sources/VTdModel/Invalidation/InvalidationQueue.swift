@@ -116,7 +116,7 @@ extension VTdUnit {
                 var w = first
                 w.count = min(first.count, guess.count)
                 var pending: PendingStatusWrite?
-                let next = s.applyInvalidationDescriptors(UnsafeBufferPointer(buffer), window: w,
+                let next = s.applyInvalidationDescriptors(UnsafeBufferPointer(buffer), window: w, current: true,
                                                           processed: &run.processed, pending: &pending,
                                                           effects: &run.effects)
                 applied = AppliedInvalidationBatch(read: guess, fetched: true, applied: w, pending: pending)
@@ -161,7 +161,7 @@ extension VTdUnit {
                 let fetched = platform.readGuest(w.address, into: bytes)
                 var pending: PendingStatusWrite?
                 window = state.withLock { s in
-                    s.applyInvalidationDescriptors(fetched ? UnsafeBufferPointer(buffer) : nil, window: w,
+                    s.applyInvalidationDescriptors(fetched ? UnsafeBufferPointer(buffer) : nil, window: w, current: false,
                                                    processed: &run.processed, pending: &pending, effects: &run.effects)
                 }
                 batch = AppliedInvalidationBatch(read: w, fetched: fetched, applied: w, pending: pending)
@@ -201,7 +201,7 @@ extension VTdUnit {
                     let offset = (rest.head - batch.read.head) * rest.descriptorWords
                     return s.applyInvalidationDescriptors(
                         UnsafeBufferPointer(start: buffer.baseAddress! + offset, count: rest.count * rest.descriptorWords),
-                        window: rest, processed: &run.processed, pending: &batch.pending, effects: &run.effects)
+                        window: rest, current: true, processed: &run.processed, pending: &batch.pending, effects: &run.effects)
                 }
             }
             run.lastWindow = batch.applied
@@ -260,14 +260,17 @@ extension UnitState {
     /// Applies the descriptors read for `window` (nil: the read failed) until the batch ends, a
     /// descriptor is bad, or a wait descriptor needs its status write (left in `pending`, head
     /// on it). Returns the next window, or nil when the run ends or must first do the write.
+    /// `current`: `window` starts where `nextInvalidationWindow` said in the caller's lock section.
     mutating func applyInvalidationDescriptors(
-        _ words: UnsafeBufferPointer<UInt64>?, window: InvalidationQueueWindow, processed: inout Int,
+        _ words: UnsafeBufferPointer<UInt64>?, window: InvalidationQueueWindow, current: Bool, processed: inout Int,
         pending: inout PendingStatusWrite?, effects: inout Effects
     ) -> InvalidationQueueWindow? {
-        // A callback between the read and now may have changed the queue (disabled it, moved
-        // IQA, hit an error): then this batch is stale and the queue is looked at afresh.
-        let current = nextInvalidationWindow(processed: processed, effects: &effects)
-        guard let current, current.startsWhere(window) else { return current }
+        if !current {
+            // A callback between the read and now may have changed the queue (disabled it, moved
+            // IQA, hit an error): then this batch is stale and the queue is looked at afresh.
+            let now = nextInvalidationWindow(processed: processed, effects: &effects)
+            guard let now, now.startsWhere(window) else { return now }
+        }
         guard let words else {
             reportInvalidationQueueError(.descriptorFetchFailed, effects: &effects)
             return nextInvalidationWindow(processed: processed, effects: &effects)

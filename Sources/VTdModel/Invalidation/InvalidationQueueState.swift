@@ -15,6 +15,17 @@ struct InvalidationQueueState: Sendable {
     private let hostAddressMask: UInt64
     /// A run is under way (a callback of it must not start another).
     private var running = false
+    /// IQA, IQH and IQT decoded: a queue run looks at them several times per descriptor. Kept in
+    /// step with the registers here, by every method that changes one of the three.
+    private var decoded = Decoded()
+
+    private struct Decoded {
+        var address = InvalidationQueueAddress(rawValue: 0)
+        var entries = 0
+        var head = 0
+        var tailPointer = InvalidationQueuePointer(rawValue: 0)
+        var tail = 0
+    }
 
     init(configuration c: VTdConfiguration, hostAddressMask: UInt64) {
         self.hostAddressMask = hostAddressMask
@@ -27,33 +38,50 @@ struct InvalidationQueueState: Sendable {
                          writeOneToClear: UInt64(InvalidationCompletionStatus.waitComplete.rawValue))
         registers.defineEventRegisters(.invalidationCompletion, extendedInterruptMode: c.extendedInterruptMode)
         registers.define(Reg.invalidationQueueErrorRecord, width: 8)
+        decode()
     }
 
-    mutating func reset() { registers.reset() }
+    mutating func reset() {
+        registers.reset()
+        decode()
+    }
 
     /// A guest write through the registers' masks; the unit then calls `slotWritten`.
     mutating func guestWrite(_ offset: Int, _ value: UInt64, width: Int) {
         registers.write(offset, value, width: width)
+        if offset < Reg.invalidationQueueAddress + 8 { decode() }
     }
 
     /// Puts back this file's part of a migrated register image.
-    mutating func restore(window words: [UInt32]) { registers.restore(rawWords: words[registers.wordRange]) }
+    mutating func restore(window words: [UInt32]) {
+        registers.restore(rawWords: words[registers.wordRange])
+        decode()
+    }
+
+    /// Reads IQA, IQH and IQT into `decoded`.
+    private mutating func decode() {
+        let queue = InvalidationQueueAddress(rawValue: registers.get64(Reg.invalidationQueueAddress)
+                                             & (hostAddressMask | UInt64.mask(11, 0)))
+        let wide = queue.wideDescriptors
+        let tail = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
+        decoded = Decoded(address: queue, entries: queue.entryCount,
+                          head: InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueHead))
+                              .index(wideDescriptors: wide),
+                          tailPointer: tail, tail: tail.index(wideDescriptors: wide))
+    }
 
     // MARK: Registers as the model reads them
 
     /// IQA as the guest programmed it: base (limited to the host address width), descriptor
     /// width, size. Software must not change it while QI is enabled; the run bounds every
     /// index by `entryCount` regardless.
-    var address: InvalidationQueueAddress {
-        InvalidationQueueAddress(rawValue: registers.get64(Reg.invalidationQueueAddress)
-                                 & (hostAddressMask | UInt64.mask(11, 0)))
-    }
+    var address: InvalidationQueueAddress { decoded.address }
 
     /// IQH, in descriptors.
-    var head: Int { pointer(Reg.invalidationQueueHead, wide: address.wideDescriptors) }
+    var head: Int { decoded.head }
     /// IQT, in descriptors.
-    var tail: Int { pointer(Reg.invalidationQueueTail, wide: address.wideDescriptors) }
-    var isEmpty: Bool { head == tail }
+    var tail: Int { decoded.tail }
+    var isEmpty: Bool { decoded.head == decoded.tail }
 
     var errorRecord: InvalidationQueueErrorRecord {
         InvalidationQueueErrorRecord(rawValue: registers.get64(Reg.invalidationQueueErrorRecord))
@@ -63,16 +91,11 @@ struct InvalidationQueueState: Sendable {
         InvalidationCompletionStatus(rawValue: registers.get32(Reg.invalidationCompletionStatus))
     }
 
-    private func pointer(_ offset: Int, wide: Bool) -> Int {
-        InvalidationQueuePointer(rawValue: registers.get64(offset)).index(wideDescriptors: wide)
-    }
-
     // MARK: The head
 
     /// IQH on the descriptor at ring index `index` (wrapping at the end of the ring).
     mutating func moveHead(to index: Int) {
-        let queue = address
-        moveHead(to: index, entries: queue.entryCount, wide: queue.wideDescriptors)
+        moveHead(to: index, entries: decoded.entries, wide: decoded.address.wideDescriptors)
     }
 
     /// IQH on ring index `index` of the ring `window` was read from.
@@ -81,13 +104,18 @@ struct InvalidationQueueState: Sendable {
     }
 
     private mutating func moveHead(to index: Int, entries: Int, wide: Bool) {
-        registers.set64(Reg.invalidationQueueHead,
-                        // `entries` is a power of two: a mask, not a division.
-                        InvalidationQueuePointer(index: index & (entries - 1), wideDescriptors: wide).rawValue)
+        // `entries` is a power of two: a mask, not a division.
+        let head = index & (entries - 1)
+        registers.set64(Reg.invalidationQueueHead, InvalidationQueuePointer(index: head, wideDescriptors: wide).rawValue)
+        // The window's ring is the registers' (callers checked), so the decoded head is this one.
+        decoded.head = head
     }
 
     /// QIE set or cleared: IQH starts at (and then reads) 0, as the spec requires.
-    mutating func rewind() { registers.set64(Reg.invalidationQueueHead, 0) }
+    mutating func rewind() {
+        registers.set64(Reg.invalidationQueueHead, 0)
+        decoded.head = 0
+    }
 
     // MARK: Runs
 
@@ -112,13 +140,11 @@ struct InvalidationQueueState: Sendable {
     /// full lap. IQT was checked when written, but IQA may have moved since, so both pointers
     /// are checked against the ring again.
     func next(processed: Int) -> Next {
-        let queue = address
+        let queue = decoded.address
         let wide = queue.wideDescriptors
-        let entries = queue.entryCount
-        let tailPointer = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
-        if wide && tailPointer.isHalfDescriptor { return .error(.misalignedTail) }
-        let tail = tailPointer.index(wideDescriptors: wide)
-        let head = pointer(Reg.invalidationQueueHead, wide: wide)
+        let entries = decoded.entries
+        if wide && decoded.tailPointer.isHalfDescriptor { return .error(.misalignedTail) }
+        let tail = decoded.tail, head = decoded.head
         guard tail < entries, head < entries else { return .error(.invalidTail) }
         let remaining = entries - processed
         guard head != tail, remaining > 0 else { return .idle }
@@ -130,17 +156,16 @@ struct InvalidationQueueState: Sendable {
     /// Whether the ring is still the one `window` was read from and, when `head` is given, IQH
     /// still on it: a callback between two lock sections may have moved or reset either.
     func isUnchanged(since window: InvalidationQueueWindow, head: Int?) -> Bool {
-        guard address.base == window.base else { return false }
+        guard decoded.address.base == window.base else { return false }
         guard let head else { return true }
-        return pointer(Reg.invalidationQueueHead, wide: window.wide) == head
+        return InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueHead))
+            .index(wideDescriptors: window.wide) == head
     }
 
     /// Why the tail software just wrote cannot be run to, or nil.
     var tailProblem: InvalidationQueueError? {
-        let queue = address
-        let tail = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
-        if queue.wideDescriptors && tail.isHalfDescriptor { return .misalignedTail }
-        if tail.index(wideDescriptors: queue.wideDescriptors) >= queue.entryCount { return .invalidTail }
+        if decoded.address.wideDescriptors && decoded.tailPointer.isHalfDescriptor { return .misalignedTail }
+        if decoded.tail >= decoded.entries { return .invalidTail }
         return nil
     }
 
