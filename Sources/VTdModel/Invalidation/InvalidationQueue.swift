@@ -304,7 +304,8 @@ extension UnitState {
         let outcome = process(descriptor, wide: wide, effects: &effects)
         tracer?.trace(.descriptor, .descriptor(descriptor, wide: wide, outcome: outcome.traced))
         if case .done = outcome {
-            if let host = hostInvalidation(descriptor, index: index) { effects.hostInvalidations.append(host) }
+            // hostBound first: the non-mutating call copied 512 bytes of the state per descriptor.
+            if hostBound, let host = hostInvalidation(descriptor, index: index) { effects.hostInvalidations.append(host) }
             if hostBound && effects.events.count > eventsBefore {
                 effects.hostSetupOrigins.append((eventsBefore..<effects.events.count, index))
             }

@@ -49,7 +49,14 @@ struct InvalidationQueueState: Sendable {
     /// A guest write through the registers' masks; the unit then calls `slotWritten`.
     mutating func guestWrite(_ offset: Int, _ value: UInt64, width: Int) {
         registers.write(offset, value, width: width)
-        if offset < Reg.invalidationQueueAddress + 8 { decode() }
+        switch offset {
+        case Reg.invalidationQueueTail:
+            // The strict-mode unmap path: only the tail moved.
+            decoded.tailPointer = InvalidationQueuePointer(rawValue: registers.get64(Reg.invalidationQueueTail))
+            decoded.tail = decoded.tailPointer.index(wideDescriptors: decoded.address.wideDescriptors)
+        case ..<(Reg.invalidationQueueAddress + 8): decode()
+        default: break
+        }
     }
 
     /// Puts back this file's part of a migrated register image.
