@@ -417,12 +417,31 @@ static void swift_vtd_notify_range(SwiftVTdAS *vas, IOMMUNotifierFlag type,
     }
 }
 
+/* Everything every notifier of vas holds (reset: the library's shadows are empty then too). */
 static void swift_vtd_unmap_all(SwiftVTdAS *vas)
 {
     IOMMUNotifier *n;
 
     IOMMU_NOTIFIER_FOREACH(n, &vas->iommu) {
         memory_region_unmap_iommu_notifier_range(n);
+    }
+}
+
+/*
+ * The translation setup of vas changed. A notifier that hears only UNMAPs (vhost's device
+ * IOTLB) keeps translations the library knows nothing of: it drops all of them. A shadowing
+ * notifier (MAP: VFIO) is left alone: the library re-syncs its shadow and sends exactly what
+ * changed, and unmapping everything here would remove mappings its record says are in place,
+ * which it would then never send again.
+ */
+static void swift_vtd_context_changed(SwiftVTdAS *vas)
+{
+    IOMMUNotifier *n;
+
+    IOMMU_NOTIFIER_FOREACH(n, &vas->iommu) {
+        if (!(n->notifier_flags & IOMMU_NOTIFIER_MAP)) {
+            memory_region_unmap_iommu_notifier_range(n);
+        }
     }
 }
 
@@ -475,7 +494,7 @@ static void swift_vtd_notify_event(SwiftVTdAS *vas, const swiftvtd_event *ev)
                                ev->translated, swift_vtd_perm(ev->perm));
         break;
     case SWIFTVTD_EVENT_CONTEXT_CHANGED:
-        swift_vtd_unmap_all(vas);
+        swift_vtd_context_changed(vas);
         break;
     case SWIFTVTD_EVENT_DEVICE_TLB_INVALIDATE:
         swift_vtd_notify_range(vas, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, ev->addr,
@@ -506,7 +525,10 @@ static void swift_vtd_host_event(void *opaque, const swiftvtd_event *ev)
         break;
     }
     QLIST_FOREACH(vas, &s->with_notifiers, next_with_notifiers) {
-        if (swift_vtd_sid(vas) == ev->sid && vas->pasid == ev->pasid) {
+        /* A change of every device's setup (data = 1) reaches every space, whatever pasid. */
+        bool every = ev->kind == SWIFTVTD_EVENT_CONTEXT_CHANGED && ev->data == 1;
+
+        if (every || (swift_vtd_sid(vas) == ev->sid && vas->pasid == ev->pasid)) {
             swift_vtd_notify_event(vas, ev);
         }
     }
