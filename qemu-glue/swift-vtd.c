@@ -786,15 +786,26 @@ static bool swift_vtd_untranslated(SwiftVTdAS *vas)
     return s->lib.dma_view(s->unit, swift_vtd_sid(vas)) == SWIFTVTD_DMA_VIEW_UNTRANSLATED;
 }
 
-/* An emulated device's view, as the library answers now; VFIO devices follow the host decision. */
+/*
+ * Whether a device is shown guest RAM now. An emulated device: the library's answer. A VFIO
+ * device: guest RAM when the host decision says so (nested: the host walks the guest's tables
+ * over a nest parent), else, as an emulated device, while its requests pass through
+ * untranslated (remapping off, a pass-through entry): a shadowing host has no translation to
+ * map then, and VFIO maps all of guest RAM for the RAM view, as with intel-iommu.
+ */
+static bool swift_vtd_shows_guest_ram(SwiftVTdAS *vas)
+{
+    if (vas->vfio && (swift_vtd_host_view(vas->s) & SWIFTVTD_VIEW_GUEST_RAM)) {
+        return true;
+    }
+    return swift_vtd_untranslated(vas);
+}
+
+/* A device's view, as the library answers now. */
 static void swift_vtd_refresh_view(SwiftVTdAS *vas)
 {
-    bool direct;
+    bool direct = swift_vtd_shows_guest_ram(vas);
 
-    if (vas->vfio) {
-        return;
-    }
-    direct = swift_vtd_untranslated(vas);
     if (direct != vas->guest_physical) {
         trace_swift_vtd_view(swift_vtd_sid(vas), direct ? "guest-ram" : "iommu");
         swift_vtd_set_view(vas, direct);
@@ -837,11 +848,11 @@ static void swift_vtd_add_gpa_view(SwiftVTdAS *vas)
     QLIST_INSERT_HEAD(&s->gpa_view_spaces, vas, next_with_gpa_view);
 }
 
-/* A VFIO device: its view follows the host decision from now on. */
+/* A VFIO device: its view follows the host decision from now on (swift_vtd_shows_guest_ram). */
 static void swift_vtd_mark_vfio(SwiftVTdAS *vas)
 {
     vas->vfio = true;
-    swift_vtd_set_view(vas, swift_vtd_host_view(vas->s) & SWIFTVTD_VIEW_GUEST_RAM);
+    swift_vtd_set_view(vas, swift_vtd_shows_guest_ram(vas));
     QLIST_INSERT_HEAD(&vas->s->vfio_spaces, vas, next_vfio);
 }
 
@@ -1033,7 +1044,6 @@ static void swift_vtd_machine_done(Notifier *notifier, void *data)
 {
     SwiftVTdState *s = container_of(notifier, SwiftVTdState, machine_done);
     char decision[1024] = "";
-    bool guest_ram;
     SwiftVTdAS *vas;
 
     if (!s->unit) {
@@ -1044,9 +1054,8 @@ static void swift_vtd_machine_done(Notifier *notifier, void *data)
         error_report("swift-vtd: %s", decision);
         exit(1);
     }
-    guest_ram = swift_vtd_host_view(s) & SWIFTVTD_VIEW_GUEST_RAM;
     QLIST_FOREACH(vas, &s->vfio_spaces, next_vfio) {
-        swift_vtd_set_view(vas, guest_ram);
+        swift_vtd_set_view(vas, swift_vtd_shows_guest_ram(vas));
     }
 }
 
