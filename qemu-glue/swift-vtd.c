@@ -1017,7 +1017,13 @@ static bool swift_vtd_set_iommu_device(PCIBus *bus, void *opaque, int devfn,
             return false;
         }
     } else {
+        HostIOMMUDeviceClass *hiodc = HOST_IOMMU_DEVICE_GET_CLASS(hiod);
+        int aw_bits = hiodc->get_cap ?
+                      hiodc->get_cap(hiod, HOST_IOMMU_DEVICE_CAP_AW_BITS, NULL) : 0;
+
         dev.flags = SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER;
+        /* The container's IOVA width, so that a wider shadowing guest is refused. */
+        dev.iova_bits = aw_bits > 0 && aw_bits <= 64 ? aw_bits : 0;
     }
     if (s->lib.host_device_attach(s->unit, swift_vtd_sid(vas), &dev, err,
                                   sizeof(err)) != SWIFTVTD_OK) {

@@ -484,7 +484,12 @@ typedef struct swiftvtd_host_device {
     uint32_t ioas_id;           /* the IOAS holding guest RAM (GPA -> HVA) */
     uint32_t hwpt_id;           /* the HWPT the device is attached to now */
     uint8_t hwpt_is_nest_parent;/* that HWPT was allocated with IOMMU_HWPT_ALLOC_NEST_PARENT */
-    uint8_t reserved[3];        /* zero */
+    uint8_t iova_bits;          /* 1.4, LEGACY_CONTAINER only: the container maps IOVAs below
+                                   2^iova_bits (VFIO's IOVA ranges; QEMU: the HostIOMMUDevice's
+                                   AW_BITS cap); 0 when not known. Ignored for iommufd, whose
+                                   IOAS the library asks itself. A shadowing guest wider than
+                                   it is refused, as for an IOAS. */
+    uint8_t reserved[2];        /* zero */
     const char *name;           /* for messages, e.g. "0000:01:00.0"; may be NULL */
 } swiftvtd_host_device;
 

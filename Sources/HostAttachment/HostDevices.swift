@@ -14,13 +14,15 @@ public final class HostDevices: HostBindingObserver {
         public var device: AssignedDevice?  // nil: legacy VFIO container (shadowed by the host's notifiers)
         public var name: String
         public var info: HostIOMMUInfo?
-        /// The highest IOVA the device's IOAS can map (iommufd only).
+        /// The highest IOVA the device's IOAS (asked at attach) or legacy container (as the
+        /// host said) can map; nil when not known.
         public var lastIOVA: UInt64?
 
-        public init(device: AssignedDevice?, name: String, info: HostIOMMUInfo? = nil) {
+        public init(device: AssignedDevice?, name: String, info: HostIOMMUInfo? = nil, lastIOVA: UInt64? = nil) {
             self.device = device
             self.name = name
             self.info = info
+            self.lastIOVA = lastIOVA
         }
 
         var negotiated: Negotiation.Candidate { Negotiation.Candidate(name: name, info: info, lastIOVA: lastIOVA) }

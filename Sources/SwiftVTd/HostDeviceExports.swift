@@ -21,10 +21,11 @@ public func swiftvtd_host_device_attach(_ unit: OpaquePointer?, _ sid: UInt16,
     }
     let legacy = d.flags & SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER != 0
     guard d.flags & ~SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER == 0,
-          d.reserved.0 == 0, d.reserved.1 == 0, d.reserved.2 == 0,
+          d.reserved.0 == 0, d.reserved.1 == 0, d.iova_bits <= 64,
           legacy || (d.iommufd >= 0 && d.device_fd >= 0 && d.dev_id != 0 && d.ioas_id != 0 && d.hwpt_id != 0)
     else {
-        writeMessage("swiftvtd_host_device_attach: unknown flags, reserved bytes set, or iommufd ids missing",
+        writeMessage("swiftvtd_host_device_attach: unknown flags, reserved bytes set, iova_bits above 64, "
+                     + "or iommufd ids missing",
                      to: err, length: errLength)
         return SWIFTVTD_EINVAL.rawValue
     }
@@ -36,7 +37,11 @@ public func swiftvtd_host_device_attach(_ unit: OpaquePointer?, _ sid: UInt16,
         hwptID: ObjectID(rawValue: d.hwpt_id), hwptIsNestParent: d.hwpt_is_nest_parent != 0)
     return withHandle(unit) { handle in
         do throws(HostError) {
-            try handle.hostDevices.attach(sid: sid, HostDevices.Candidate(device: device, name: name))
+            // A legacy container's width comes from the host; an IOAS's the library asks itself.
+            let lastIOVA: UInt64? = legacy && d.iova_bits > 0
+                ? (d.iova_bits == 64 ? .max : (1 << UInt64(d.iova_bits)) - 1) : nil
+            try handle.hostDevices.attach(sid: sid, HostDevices.Candidate(device: device, name: name,
+                                                                          lastIOVA: lastIOVA))
             writeMessage("", to: err, length: errLength)
             return SWIFTVTD_OK.rawValue
         } catch {

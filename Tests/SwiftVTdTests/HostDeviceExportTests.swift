@@ -451,6 +451,38 @@ struct HostDeviceExportTests {
         #expect(decision.contains("shadow") && decision.contains("legacy VFIO container"))
         #expect(bit(swiftvtd_mmio_read(unit, HReg.cap, 8), 7))
     }
+
+    @Test("a legacy container's IOVA width (iova_bits, 1.4) is checked like an IOAS's: a wider shadowing guest is refused")
+    func legacyContainerWidth() throws {
+        func legacy(iovaBits: UInt8) -> swiftvtd_host_device {
+            var dev = swiftvtd_host_device()
+            dev.size = UInt32(MemoryLayout<swiftvtd_host_device>.size)
+            dev.flags = SWIFTVTD_HOST_DEVICE_LEGACY_CONTAINER
+            dev.iommufd = -1
+            dev.device_fd = -1
+            dev.iova_bits = iovaBits
+            return dev
+        }
+        let guest = HostTestGuest()
+        // aw-bits 48 over a 39-bit container: refused, naming the width that fits.
+        let wide = try #require(guest.makeUnit { $0.scalable_mode = 1; $0.aw_bits = 48 })
+        defer { swiftvtd_destroy(wide) }
+        #expect(attach(wide, sid: 0x10, legacy(iovaBits: 39)).0 == SWIFTVTD_OK.rawValue)
+        let (rc, message) = machineDone(wide)
+        #expect(rc != SWIFTVTD_OK.rawValue)
+        #expect(message.contains("up to 0x7fffffffff") && message.contains("set aw-bits=39"), "\(message)")
+        // aw-bits 39 fits; so does an unknown width (0), as before 1.4.
+        for (awBits, iovaBits) in [(UInt8(39), UInt8(39)), (48, 0)] {
+            let unit = try #require(guest.makeUnit { $0.scalable_mode = 1; $0.aw_bits = awBits })
+            defer { swiftvtd_destroy(unit) }
+            #expect(attach(unit, sid: 0x10, legacy(iovaBits: iovaBits)).0 == SWIFTVTD_OK.rawValue)
+            #expect(machineDone(unit).0 == SWIFTVTD_OK.rawValue)
+        }
+        // More than 64 bits is malformed.
+        let unit = try #require(guest.makeUnit { $0.scalable_mode = 1 })
+        defer { swiftvtd_destroy(unit) }
+        #expect(attach(unit, sid: 0x10, legacy(iovaBits: 65)).0 == SWIFTVTD_EINVAL.rawValue)
+    }
 }
 
 @Suite("C ABI host devices across migration")
