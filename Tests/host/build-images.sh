@@ -6,6 +6,8 @@
 #                                     the ioctl counter, and L2's kernel and initramfs
 # L1 and L2 both boot the host kernel (scripts/build-host-kernel.sh).
 # Usage: build-images.sh QEMU LIBRARY KERNEL
+# With SWIFTVTD_HOST_PERF=1 (host.mk sets it for --profile), L1 also gets Debian's perf
+# (package linux-perf) with its shared libraries, for run-host-tests.py --profile.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -61,6 +63,15 @@ with_libs "$l1" "$library" /opt/swiftvtd/libSwiftVTd.so
 gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$work/libioctlcount.so" "$here/ioctl_count.c" -ldl
 gcc -O2 -Wall -Wextra -Werror -DREPORT -o "$l1/opt/swiftvtd/ioctl_count" "$here/ioctl_count.c"
 cp "$work/libioctlcount.so" "$l1/opt/swiftvtd/"
+if [ "${SWIFTVTD_HOST_PERF:-0}" = 1 ]; then
+    ensure_debs linux-perf
+    # Debian's /usr/bin/perf is the binary itself (older releases had a perf_X.Y behind a
+    # wrapper script); only record and report run in L1, which need no helper scripts.
+    perf=/usr/bin/perf
+    [ "$(head -c 4 "$perf" 2>/dev/null | tail -c 3)" = ELF ] || perf=$(ls /usr/bin/perf_[0-9]* 2>/dev/null | sort -V | tail -1)
+    [ -n "$perf" ] || die "no perf binary from linux-perf"
+    with_libs "$l1" "$perf" /bin/perf
+fi
 for f in qboot.rom linuxboot_dma.bin kvmvapic.bin; do
     cp "/usr/share/qemu/$f" "$l1/usr/share/qemu/$f"
 done

@@ -5,8 +5,11 @@
 # prefixed so the runner on L0 can tell the levels apart:
 #   "l1: ..."          this script           "L2[case]: ..."  the L2 QEMU and its guest
 #   "l1: counts case phase NAME N ..."       ioctl counts of the L2 QEMU process
-# Kernel arguments: svt.cases=NAME:MODE,... (MODE: a host-mode, or "intel" for intel-iommu),
-# svt.rounds=N, svt.bigrounds=N (edu rounds of one page and of 1 MiB).
+# Kernel arguments: svt.cases=NAME:MODE,... (MODE: a host-mode, HOSTMODE-legacy for swift-vtd in
+# legacy mode, or "intel" / "intel-sm" for intel-iommu in legacy / scalable mode),
+# svt.rounds=N, svt.bigrounds=N (edu rounds of one page and of 1 MiB), svt.profile=1 (a perf
+# profile of each case's QEMU over its scattered 1 MiB loop, printed as "l1: perf[case]: ..."),
+# svt.serial=1 (the cases one after the other instead of side by side).
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -18,6 +21,17 @@ arg() { sed -n "s/.*\bsvt\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 cases=$(arg cases | tr , ' ')
 rounds=$(arg rounds); rounds=${rounds:-100}
 bigrounds=$(arg bigrounds); bigrounds=${bigrounds:-0}
+profile=$(arg profile)
+if [ "$profile" = 1 ]; then
+    if command -v perf > /dev/null; then
+        # Root in an initramfs, but say so anyway: every event and kernel symbols.
+        echo -1 > /proc/sys/kernel/perf_event_paranoid
+        echo 0 > /proc/sys/kernel/kptr_restrict
+    else
+        echo "l1: perf: not in this image (build-images.sh copies it with SWIFTVTD_HOST_PERF=1)"
+        profile=
+    fi
+fi
 
 dmesg | grep -e 'DMAR: dmar0' -e 'DMAR: Intel(R) Virtualization' -e 'DMAR-IR' -e 'iommufd' \
     | sed 's/^/l1: dmesg: /'
@@ -51,13 +65,68 @@ cputime() {
     done
 }
 
+# qemu_pid CASE: the process id of the case's QEMU (found as cputime finds it).
+qemu_pid() {
+    for stat in /proc/[0-9]*/stat; do
+        dir=${stat%/stat}
+        [ "$(cat "$dir/comm" 2>/dev/null)" = qemu-system-x86 ] || continue
+        tr '\0' ' ' < "$dir/cmdline" 2>/dev/null | grep -q "SWIFTVTD-HOST-$1 " || continue
+        echo "${dir#/proc/}"
+        return
+    done
+}
+
+# profile_start CASE / profile_stop CASE: perf samples the case's QEMU, every thread, user and
+# kernel, with call chains, between the two. cpu-clock: L1 runs under TCG, which has no
+# hardware counters, so only software events count.
+profile_start() {
+    pid=$(qemu_pid "$1")
+    [ -n "$pid" ] || { echo "l1: perf[$1]: no QEMU process to profile"; return; }
+    perf record -q -N -e cpu-clock -F 499 -g -p "$pid" -o "/tmp/perf-$1.data" \
+        > "/tmp/perf-$1.err" 2>&1 &
+    echo $! > "/tmp/perf-$1.pid"
+}
+profile_stop() {
+    [ -f "/tmp/perf-$1.pid" ] && kill -INT "$(cat "/tmp/perf-$1.pid")"
+}
+
+# profile_report CASE: the recorded profile, once the case's QEMU has ended (at the lowest
+# priority: cases still running are measured meanwhile): samples by shared object, then by
+# object and symbol (self time), then by object and symbol with what they call (children; call
+# chains through code built without frame pointers are cut short, so read those as lower bounds).
+profile_report() {
+    data=/tmp/perf-$1.data
+    pid=$(cat "/tmp/perf-$1.pid" 2>/dev/null)
+    while [ -n "$pid" ] && [ -d "/proc/$pid" ]; do sleep 1; done
+    if [ ! -s "$data" ]; then
+        echo "l1: perf[$1]: no profile: $(tail -3 "/tmp/perf-$1.err" 2>/dev/null | tr '\n' ' ')"
+        return
+    fi
+    # busybox has renice but no nice: COMMAND at the lowest priority.
+    lowprio() { sh -c 'renice -n 19 -p $$ > /dev/null 2>&1; exec "$@"' lowprio "$@"; }
+    # perf's header, less its blank and hint lines.
+    quiet() { grep -v -e '^$' -e '^#$' -e '^# To display' -e '^# (Tip' -e '^# \.\.\.'; }
+    {
+        echo "== by object"
+        lowprio perf report -i "$data" --stdio --no-children --sort dso -g none --percent-limit 0.1 2>&1 \
+            | quiet | head -30
+        # Every symbol: the runner sorts them into kinds of work (run-host-tests.py, profile_kinds).
+        echo "== by object and symbol, self"
+        lowprio perf report -i "$data" --stdio --no-children --sort dso,sym -g none 2>&1 | quiet
+        # Call chains through the JIT code and QEMU end in addresses perf cannot name: left out.
+        echo "== by object and symbol, with callees (children)"
+        lowprio perf report -i "$data" --stdio --children --sort dso,sym -g none --percent-limit 1 2>&1 \
+            | quiet | grep -v '\[unknown\]' | head -60
+    } | sed "s/^/l1: perf[$1]: /"
+}
+
 # counts CASE PHASE: one line with the L2 QEMU's ioctl counts and CPU time so far.
 counts() {
     echo "l1: counts $1 $2 $(/opt/swiftvtd/ioctl_count "/tmp/counts-$1" 2>/dev/null | tr '\n' ' ')$(cputime "$1")"
 }
 
 # run_case NAME MODE EDU NVME [HOT]: one L2 QEMU (swift-vtd with host-mode MODE, or intel-iommu
-# for MODE "intel", QEMU's own shadowing: the anchor to compare with) with both devices
+# for MODE "intel" or "intel-sm", QEMU's own shadowing: the anchor to compare with) with both devices
 # assigned. With HOT, an edu is hot-plugged into a root port once L2 has done its tests, used,
 # and unplugged again, driven from L2's console through QEMU's monitor.
 run_case() {
@@ -71,15 +140,22 @@ run_case() {
         extra="-device pcie-root-port,id=rp0,chassis=1,slot=1 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"
         while IFS= read -r l; do echo "L2mon[$name]: $l"; done < "/tmp/mon-$name.out" &
     fi
-    if [ "$mode" = intel ]; then
-        # aw-bits=39: intel-iommu refuses a guest width above the host IOAS's (47 bits here).
-        iommu="intel-iommu,intremap=on,caching-mode=on,aw-bits=39"
-    else
-        # Shadowing maps guest IOVAs into L1's 47-bit IOAS as they are, so a unit that may shadow
-        # (auto, shadow) takes aw-bits=39, as intel-iommu does; forced nesting keeps 48.
-        aw=39; [ "$mode" = nested ] && aw=48
-        iommu="swift-vtd,library=/opt/swiftvtd/libSwiftVTd.so,intremap=on,x-scalable-mode=on,aw-bits=$aw,host-mode=$mode,state-dump=/tmp/state-$name.txt"
-    fi
+    # MODE "intel" is intel-iommu in legacy mode, "intel-sm" in scalable mode (second-level, as
+    # swift-vtd's shadow); a swift-vtd MODE ending in "-legacy" runs that host-mode in legacy
+    # mode, so that each shadow can be compared with the other in both translation modes.
+    case "$mode" in
+        intel|intel-sm)
+            # aw-bits=39: intel-iommu refuses a guest width above the host IOAS's (47 bits here).
+            iommu="intel-iommu,intremap=on,caching-mode=on,aw-bits=39"
+            [ "$mode" = intel-sm ] && iommu="$iommu,x-scalable-mode=on" ;;
+        *)
+            sm=on; hostmode=$mode
+            case "$mode" in *-legacy) sm=off; hostmode=${mode%-legacy} ;; esac
+            # Shadowing maps guest IOVAs into L1's 47-bit IOAS as they are, so a unit that may
+            # shadow (auto, shadow) takes aw-bits=39, as intel-iommu does; forced nesting keeps 48.
+            aw=39; [ "$hostmode" = nested ] && aw=48
+            iommu="swift-vtd,library=/opt/swiftvtd/libSwiftVTd.so,intremap=on,x-scalable-mode=$sm,aw-bits=$aw,host-mode=$hostmode,state-dump=/tmp/state-$name.txt" ;;
+    esac
     echo "l1: case $name host-mode=$mode edu=$edu nvme=$nvme start $(date +%s)"
     # L2 runs its edu loop between "edu: start" and "edu: loop done": the counts are taken as
     # those lines pass (edu_vfio pauses around its loop so the snapshots bracket it).
@@ -95,8 +171,12 @@ run_case() {
             case "$line" in
                 "edu: start"*) counts "$name" before ;;
                 "edu: loop done"*) counts "$name" after ;;
-                "edu: big start"*) counts "$name" big-before ;;
-                "edu: big done"*) counts "$name" big-after ;;
+                "edu: big start"*)
+                    counts "$name" big-before
+                    [ -n "$profile" ] && profile_start "$name" ;;
+                "edu: big done"*)
+                    [ -n "$profile" ] && profile_stop "$name"
+                    counts "$name" big-after ;;
                 "edu: contig start"*) counts "$name" contig-before ;;
                 "edu: contig done"*) counts "$name" contig-after ;;
                 "l2: hotplug ready"*)
@@ -111,14 +191,19 @@ run_case() {
         done
     echo "l1: case $name end $(date +%s)"
     counts "$name" end
+    [ -n "$profile" ] && profile_report "$name"
     grep -e '^host' -e 'host device' -e 'HWPT' "/tmp/state-$name.txt" 2>/dev/null \
         | sed "s/^/l1: state[$name]: /"
 }
 
 # Every case at once, each on its own edu and nvme: L1 has a vCPU per L0 core, and each L2
-# QEMU keeps one busy.
+# QEMU keeps one busy. With svt.serial=1 one after the other instead: each case's QEMU then has
+# a vCPU of L1 to itself, so its CPU time and time per pair do not depend on what the other
+# cases were doing meanwhile (side by side they share two vCPUs, and a case's figures move
+# with how many others were running during its loop).
 # A case NAME:MODE:hotplug also gets the edu after the last case's for hot-plugging;
 # NAME:MODE:reboot reboots its L2 once.
+serial=$(arg serial)
 ncases=$(echo $cases | wc -w)
 i=1
 for spec in $cases; do
@@ -126,7 +211,11 @@ for spec in $cases; do
     [ "$flag" = hotplug ] && hot=$(echo $edus | cut -d' ' -f$((ncases + 1)))
     [ "$flag" = reboot ] && reboot=1
     rm -f "/tmp/counts-$name"
-    run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" &
+    if [ "$serial" = 1 ]; then
+        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot"
+    else
+        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" &
+    fi
     i=$((i + 1))
 done
 wait

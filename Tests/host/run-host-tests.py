@@ -30,10 +30,11 @@ class L0Run:
     def __init__(self, name, iommu, cases):
         self.name = name          # "swift" or "intel": the IOMMU L1 runs on
         self.iommu = iommu        # L0's -device
-        # (case name, L2 QEMU's host-mode or "intel" for intel-iommu, expected outcome:
-        # "nested", "shadow", "intel-iommu" or "refused"[, "hotplug"]); they run at the same
-        # time in L1, case i on the i-th edu and nvme; a hotplug case also gets the edu after
-        # the last case's, hot-plugged into L2 and unplugged again.
+        # (case name, L2 QEMU's mode (l1-init.sh's MODE), expected outcome: "nested", "shadow",
+        # "intel-iommu" or "refused"[, "hotplug", "reboot", or "optional": run only when
+        # --cases names it]); they run at the same time in L1, case i on the i-th edu and nvme;
+        # a hotplug case also gets the edu after the last case's, hot-plugged into L2 and
+        # unplugged again.
         self.cases = cases
 
     @property
@@ -46,13 +47,18 @@ def l0_runs(library):
              "nesting=on,aw-bits=48")
     intel = "intel-iommu,intremap=on,x-scalable-mode=on,aw-bits=48"
     return [
+        # shadow-legacy and intel-sm are the two shadows in each other's translation mode (the
+        # shadow and intel cases differ in it: swift-vtd scalable, intel-iommu legacy); only
+        # with --cases, to keep the default run's four L2s.
         L0Run("swift", swift, [("nested", "auto", "nested", "hotplug"), ("shadow", "shadow", "shadow"),
-                               ("intel", "intel", "intel-iommu"), ("reboot", "nested", "nested", "reboot")]),
+                               ("intel", "intel", "intel-iommu"), ("reboot", "nested", "nested", "reboot"),
+                               ("shadow-legacy", "shadow-legacy", "shadow", "optional"),
+                               ("intel-sm", "intel-sm", "intel-iommu", "optional")]),
         L0Run("intel", intel, [("auto", "auto", "shadow"), ("forced", "nested", "refused")]),
     ]
 
 
-def l0_command(qemu, run, kernel, initrd, nvme_images, rounds, big_rounds):
+def l0_command(qemu, run, kernel, initrd, nvme_images, rounds, big_rounds, profile=False, serial=False):
     args = [qemu, "-accel", "tcg", "-M", "q35,kernel-irqchip=split", "-bios", "qboot.rom"]
     for d in FIRMWARE_DIRS:
         if os.path.isdir(d):
@@ -70,7 +76,8 @@ def l0_command(qemu, run, kernel, initrd, nvme_images, rounds, big_rounds):
         *(["-device", f"edu,dma_mask=0xffffffffffff,addr={0x10 + len(run.cases):x}.0"] if run.hotplug else []),
         "-kernel", kernel, "-initrd", initrd,
         "-append", "console=ttyS0 intel_iommu=on,sm_on panic=-1 loglevel=4 no_timer_check mitigations=off "
-                   f"svt.cases={','.join(':'.join((c[0], c[1]) + tuple(c[3:])) for c in run.cases)} svt.rounds={rounds} svt.bigrounds={big_rounds}",
+                   f"svt.cases={','.join(':'.join((c[0], c[1]) + tuple(f for f in c[3:] if f != 'optional')) for c in run.cases)} svt.rounds={rounds} svt.bigrounds={big_rounds}"
+                   + (" svt.profile=1" if profile else "") + (" svt.serial=1" if serial else ""),
     ]
 
 
@@ -204,7 +211,7 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
                  "" if ready else "L1 did not bind edu and nvme to vfio-pci (see the log)")
     if not ready:
         return
-    for index, (case, _, expect, *flags) in enumerate(run.cases):
+    for index, (case, mode, expect, *flags) in enumerate(run.cases):
         nvme_image = nvme_images[index]
         l2 = case_lines(lines, case)
         text = "\n".join(l2)
@@ -215,8 +222,10 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
             results.case(f"{label}-refused", bool(refused) and "l2: ready" not in text,
                          refused.group(0) if refused else "no clear refusal; L2 output: " + " | ".join(l2[-5:]))
             continue
+        # The rows of a shadow in the other translation mode say which.
+        mode_word = {"shadow-legacy": " legacy", "intel-sm": " scalable"}.get(mode, "")
         if expect == "intel-iommu":
-            got = "intel-iommu shadow"  # QEMU's own device: the anchor, nothing to decide
+            got = "intel-iommu shadow" + mode_word  # QEMU's own device: the anchor, nothing to decide
         else:
             # The decision as QEMU logged it, or as the state dump shows it at the end.
             state = "\n".join(line for line in lines if line.startswith(f"l1: state[{case}]: "))
@@ -225,7 +234,7 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
                 decided.group(1) if decided else "", "none")
             results.case(f"{label}-decides-{expect}", got == expect,
                          decided.group(0) if decided else "no decision line in L2's QEMU output")
-            got = f"swift {got}"
+            got = f"swift {got}{mode_word}"
         edu = next((line for line in l2 if re.match(r"edu: (PASS|FAIL)", line)), None)
         results.case(f"{label}-edu", bool(edu) and edu.startswith("edu: PASS"),
                      edu or "no edu verdict: " + " | ".join(l2[-5:]))
@@ -239,6 +248,10 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
             if head[:len(want) * 4] != want * 4:
                 nvme_ok, nvme = False, f"L0's image does not start with {want!r}"
         results.case(f"{label}-nvme", nvme_ok, nvme or "no nvme verdict")
+        if seconds is None:
+            # Its verdicts may all have come, but a QEMU that never exits means L1 hung or L0
+            # timed out (and the cases after it in a --serial run never ran).
+            results.case(f"{label}-exits", False, "L1 never saw its QEMU exit; see the console log")
         if "hotplug" in flags:
             check_hotplug(label, case, lines, l2, results)
         if "reboot" in flags:
@@ -268,6 +281,103 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
                      faults[-1][len("l1: dmesg: "):] if faults else f"L1's dmesg shows no DMAR fault for {edu}")
 
 
+# Kinds of work in a profile of L1's QEMU, by shared object and symbol (self time). The TCG
+# runtime's helpers and lookups run L2 as much as its generated code does.
+TCG_SYMBOLS = ("helper_", "tb_", "tcg_", "cpu_exec", "cpu_tb_exec", "cpu_loop", "cpu_io_recompile",
+               "cpu_handle", "qht_", "probe_access", "mmu_lookup", "tlb_", "get_page_addr_code",
+               "curr_cflags", "do_ld", "do_st", "iotlb_to_section", "do_interrupt", "x86_cpu", "raise_")
+MEMORY_SYMBOLS = ("memory_region_", "address_space_", "flatview_", "vfio_", "iommufd_backend_", "iova_tree_",
+                  "q_tree_", "memory_", "phys_", "qemu_ram_", "ram_block_", "dma_", "section_", "subpage_",
+                  "access_with_adjusted_size", "prepare_mmio_access")
+KERNEL_IOMMU_SYMBOLS = ("iommufd", "iopt_", "vfio", "iommu", "intel_", "qi_", "pfn_reader", "batch_", "gup_",
+                        "pin_", "__get_user_pages", "interval_tree", "domain_", "pt_", "pfn_", "__iommu")
+
+
+def profile_kind(dso, sym):
+    if dso.startswith("[JIT]") or dso.startswith("[unknown]"):
+        return "L2 code (TCG-generated)"
+    if dso.startswith("libSwiftVTd"):
+        return "libSwiftVTd.so"
+    if dso.startswith("qemu-system"):
+        if sym.startswith("swift_vtd_"):
+            return "glue (swift_vtd_*)"
+        if sym.startswith("vtd_"):
+            return "intel-iommu (vtd_*)"
+        if sym.startswith(MEMORY_SYMBOLS):
+            return "QEMU memory API, VFIO"
+        if sym.startswith(TCG_SYMBOLS):
+            return "TCG runtime (running L2)"
+        return "QEMU, other"
+    if dso.startswith("[kernel"):
+        return "L1 kernel: iommufd, VFIO, IOMMU" if any(k in sym for k in KERNEL_IOMMU_SYMBOLS) else "L1 kernel: other"
+    if dso.startswith("libc"):
+        return "libc"
+    if dso.startswith("libglib"):
+        return "glib"
+    return "other"
+
+
+def parse_profile(lines, case):
+    """{"total_ns": N, "kinds": {kind: percent}, "children": {symbol: percent}} from the
+    "l1: perf[case]: " lines, or None."""
+    prefix = f"l1: perf[{case}]: "
+    body = [line[len(prefix):] for line in lines if line.startswith(prefix)]
+    if not body:
+        return None
+    profile, section = {"total_ns": None, "kinds": {}, "children": {}, "top": []}, None
+    for line in body:
+        if line.startswith("== "):
+            section = line[3:]
+            continue
+        m = re.match(r"# Event count \(approx\.\): (\d+)", line)
+        if m:
+            profile["total_ns"] = int(m.group(1))
+            continue
+        if line.startswith("#"):
+            continue
+        if section == "by object and symbol, self":
+            m = re.match(r"\s*([\d.]+)%\s+(.*?)\s+\[[.k]\] (.*)$", line)
+            if m:
+                kind = profile_kind(m.group(2), m.group(3))
+                profile["kinds"][kind] = profile["kinds"].get(kind, 0.0) + float(m.group(1))
+                profile["top"].append(line.strip())
+        elif section and section.startswith("by object and symbol, with callees"):
+            m = re.match(r"\s*([\d.]+)%\s+[\d.]+%\s+(.*?)\s+\[[.k]\] (.*)$", line)
+            if m:
+                profile["children"][m.group(3).strip()] = float(m.group(1))
+    return profile if profile["total_ns"] else None
+
+
+def print_profiles(profiles, big_rounds):
+    """Each profiled case's L1 QEMU time over the scattered 1 MiB loop by kind of work, in ms of
+    L1's cpu-clock per pair, and the inclusive time of a few entry points."""
+    if not profiles:
+        return
+    labels = list(profiles)
+    kinds = sorted({k for p in profiles.values() for k in p["kinds"]},
+                   key=lambda k: -max(p["kinds"].get(k, 0) for p in profiles.values()))
+    print("L1 QEMU over the scattered 1 MiB loop, perf self time by kind, ms per pair (% of its samples):")
+    print(f"  {'kind':34}" + "".join(f" {label:>22}" for label in labels))
+    for kind in kinds + ["total"]:
+        cells = []
+        for label in labels:
+            p = profiles[label]
+            pct = 100.0 if kind == "total" else p["kinds"].get(kind, 0.0)
+            ms = pct / 100 * p["total_ns"] / 1e6 / big_rounds
+            cells.append(f"{ms:8.1f} ({pct:5.1f}%)" if kind != "total" else f"{ms:8.1f}        ")
+        print(f"  {kind:34}" + "".join(f" {c:>22}" for c in cells))
+    entries = ("iommufd_fops_ioctl", "swiftvtd_mmio_write", "vtd_mem_write", "memory_region_notify_iommu",
+               "vfio_iommu_map_notify")
+    print("  inclusive (children; call chains through QEMU are cut short, so lower bounds):")
+    for entry in entries:
+        cells = []
+        for label in labels:
+            p = profiles[label]
+            pct = next((v for k, v in p["children"].items() if k == entry), None)
+            cells.append("-" if pct is None else f"{pct / 100 * p['total_ns'] / 1e6 / big_rounds:8.1f} ({pct:5.1f}%)")
+        print(f"  {entry:34}" + "".join(f" {c:>22}" for c in cells))
+
+
 def print_big(figures, which, title):
     """The 1 MiB table for the scattered ("big") or contiguous buffer, then swift-vtd's shadow
     against intel-iommu's shadow on the same L0 (issue 15's ratios)."""
@@ -282,12 +392,17 @@ def print_big(figures, which, title):
     print(f"  {'mode':34} {'iommufd':>8} {'INVALIDATE':>11} {'IOAS MAP+UNMAP':>15} {'us/pair':>8} {'cpu ms usr/sys':>15}")
     for label, ((total, inval, ioas), us, cpu) in rows.items():
         print(f"  {label:34} {total:8.1f} {inval:11.1f} {ioas:15.1f} {f'{us:.0f}' if us is not None else '-':>8} {cpu:>15}")
-    swift, intel = rows.get("swift shadow (swift L1)"), rows.get("intel-iommu shadow (swift L1)")
-    if swift and intel and intel[0][0]:
-        ratio = f"swift shadow / intel-iommu shadow: ioctls {swift[0][0] / intel[0][0]:.3f}"
-        if swift[1] and intel[1]:
-            ratio += f", us per pair {swift[1] / intel[1]:.2f}"
-        print("  " + ratio)
+    # The first pair is issue 15's figure (as the testbed has always run them: swift-vtd scalable,
+    # intel-iommu legacy); the others compare the two in one translation mode.
+    for swift_label, intel_label, what in (("swift shadow", "intel-iommu shadow", ""),
+                                           ("swift shadow", "intel-iommu shadow scalable", ", both scalable"),
+                                           ("swift shadow legacy", "intel-iommu shadow", ", both legacy")):
+        swift, intel = rows.get(f"{swift_label} (swift L1)"), rows.get(f"{intel_label} (swift L1)")
+        if swift and intel and intel[0][0]:
+            ratio = f"{swift_label} / {intel_label}{what}: ioctls {swift[0][0] / intel[0][0]:.3f}"
+            if swift[1] and intel[1]:
+                ratio += f", us per pair {swift[1] / intel[1]:.2f}"
+            print("  " + ratio)
 
 
 def check_counts(figures, results):
@@ -317,11 +432,19 @@ def main():
                     help="edu rounds of one 1 MiB map+unmap pair")
     ap.add_argument("--timeout", type=int, default=4200, help="seconds per L0 boot")
     ap.add_argument("--only", choices=["swift", "intel"], help="run one L0 configuration")
+    ap.add_argument("--profile", action="store_true",
+                    help="profile each case's L2 QEMU in L1 with perf over the scattered 1 MiB loop "
+                         "(L1's image then carries perf; see docs/HOST.md) and print the reports")
+    ap.add_argument("--serial", action="store_true",
+                    help="run L1's cases one after the other instead of side by side (figures that do "
+                         "not depend on what the other cases were doing)")
     ap.add_argument("--cases", help="comma-separated case names to keep (nested, shadow, intel, reboot, auto, "
-                    "forced); fewer L2s side by side measure with less noise")
+                    "forced, and two run only when named: shadow-legacy, swift-vtd's shadow in legacy mode, "
+                    "and intel-sm, intel-iommu's in scalable mode); fewer L2s side by side measure with "
+                    "less noise")
     a = ap.parse_args()
 
-    results, figures = Results(), []
+    results, figures, profiles = Results(), [], {}
     workdir = tempfile.mkdtemp(prefix="swiftvtd-host-")
     for run in l0_runs(a.library):
         if a.only and run.name != a.only:
@@ -330,6 +453,8 @@ def main():
             run = L0Run(run.name, run.iommu, [c for c in run.cases if c[0] in a.cases.split(",")])
             if not run.cases:
                 continue
+        else:
+            run = L0Run(run.name, run.iommu, [c for c in run.cases if "optional" not in c[3:]])
         nvme_images = [os.path.join(workdir, f"nvme-{run.name}-{i}.img") for i in range(len(run.cases))]
         for image in nvme_images:
             with open(image, "wb") as f:
@@ -338,8 +463,29 @@ def main():
         print(f"L0 with {run.iommu.split(',')[0]} as L1's IOMMU, cases "
               f"{', '.join(f'{c[0]} (L2 {c[1]})' for c in run.cases)} (console: {log})", flush=True)
         lines, seconds = boot(l0_command(a.qemu, run, a.kernel, os.path.join(a.images, "l1.cpio.gz"),
-                                         nvme_images, a.rounds, a.big_rounds), log, a.timeout)
+                                         nvme_images, a.rounds, a.big_rounds, a.profile, a.serial),
+                              log, a.timeout)
         print(f"  L0 run took {seconds:.0f} s", flush=True)
+        if a.profile:
+            # L1 prints each case's profile when its QEMU has ended ("l1: perf[case]: ..."); the
+            # console log keeps all of it, here are the objects and the 40 hottest symbols.
+            for case, *_ in run.cases:
+                p = parse_profile(lines, case)
+                if p is None:
+                    print(f"  no profile of {case} from L1", flush=True)
+                    continue
+                profiles[case] = p
+                prefix = f"l1: perf[{case}]: "
+                by_object = []
+                for line in lines:
+                    if line.startswith(prefix + "== by object and symbol"):
+                        break
+                    if line.startswith(prefix) and "%" in line:
+                        by_object.append(line[len(prefix):].strip())
+                print(f"  profile of {case}: {p['total_ns'] / 1e6 / a.big_rounds:.1f} ms of L1 cpu-clock per "
+                      f"1 MiB pair; by object: " + ", ".join(by_object), flush=True)
+                for line in p["top"][:40]:
+                    print(f"    {line}", flush=True)
         check_run(run, lines, nvme_images, a.rounds, a.big_rounds, results, figures)
 
     if figures:
@@ -353,6 +499,7 @@ def main():
                   f"{Figure.cpu(f.page, f.page_pairs):>15} {f.seconds or '-':>7}")
         print_big(figures, "big", "per 1 MiB map+unmap pair (edu in L2, one 1 MiB buffer, pages scattered):")
         print_big(figures, "contig", "per 1 MiB map+unmap pair (edu in L2, half a 2 MiB huge page: contiguous):")
+    print_profiles(profiles, a.big_rounds)
     check_counts(figures, results)
     print(f"{results.passed} passed, {results.failed} failed")
     return 0 if results.failed == 0 else 1
