@@ -25,36 +25,54 @@ public enum ShadowHost: Sendable, Equatable {
 }
 
 /// The (sid, pasid) records; an address space without one has nothing mapped on the host.
+/// A few spaces shadow at once (one per assigned device), and every re-sync looks its record up:
+/// a sorted array searched by halves, not a dictionary (hashing its key cost more than the rest
+/// of a one-page re-sync's bookkeeping).
 struct ShadowRecords {
-    private var records: [UInt64: ShadowRecord] = [:]
+    private var entries: [(key: UInt64, record: ShadowRecord)] = []
     /// Source-ids whose host is an iommufd IOAS; every other one is per leaf.
-    private var wholeAreas: Set<RequesterID> = []
+    private var wholeAreas: [RequesterID] = []
 
     func host(_ sourceID: RequesterID) -> ShadowHost { wholeAreas.contains(sourceID) ? .wholeAreas : .perLeaf }
 
     mutating func setHost(_ host: ShadowHost, sourceID: RequesterID) {
-        if host == .wholeAreas { wholeAreas.insert(sourceID) } else { wholeAreas.remove(sourceID) }
+        wholeAreas.removeAll { $0 == sourceID }
+        if host == .wholeAreas { wholeAreas.append(sourceID) }
+    }
+
+    /// Where `key` is, or would be inserted.
+    private func position(_ key: UInt64) -> (index: Int, found: Bool) {
+        var low = 0, high = entries.count
+        while low < high {
+            let mid = (low + high) / 2
+            if entries[mid].key < key { low = mid + 1 } else { high = mid }
+        }
+        return (low, low < entries.count && entries[low].key == key)
     }
 
     subscript(sourceID: RequesterID, pasid: PASID?) -> ShadowRecord {
-        records[NotifierRegistry.key(sourceID, pasid)] ?? ShadowRecord()
+        let (index, found) = position(NotifierRegistry.key(sourceID, pasid))
+        return found ? entries[index].record : ShadowRecord()
     }
 
     /// Changes the record of (sid, pasid) in place: a copy taken out and stored back would copy
-    /// its whole array on every re-sync (the dictionary still holds it while the copy changes).
+    /// its whole array on every re-sync (the array still holds it while the copy changes).
     mutating func modify<R>(sourceID: RequesterID, pasid: PASID?, _ change: (inout ShadowRecord) -> R) -> R {
         let key = NotifierRegistry.key(sourceID, pasid)
-        let result = change(&records[key, default: ShadowRecord()])
-        if records[key]?.mappings.isEmpty == true { records[key] = nil }
+        let (index, found) = position(key)
+        if !found { entries.insert((key, ShadowRecord()), at: index) }
+        let result = change(&entries[index].record)
+        if entries[index].record.mappings.isEmpty { entries.remove(at: index) }
         return result
     }
 
     /// Forgets what (sid, pasid) has mapped (its MAP notifier went away: the host dropped it all).
     mutating func remove(sourceID: RequesterID, pasid: PASID?) {
-        records[NotifierRegistry.key(sourceID, pasid)] = nil
+        let (index, found) = position(NotifierRegistry.key(sourceID, pasid))
+        if found { entries.remove(at: index) }
     }
 
-    mutating func removeAll() { records.removeAll() }
+    mutating func removeAll() { entries.removeAll() }
 }
 
 struct ShadowRecord: Equatable {
