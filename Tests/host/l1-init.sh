@@ -130,7 +130,7 @@ counts() {
 # assigned. With HOT, an edu is hot-plugged into a root port once L2 has done its tests, used,
 # and unplugged again, driven from L2's console through QEMU's monitor.
 run_case() {
-    name=$1; mode=$2; edu=$3; nvme=$4; hot=$5; reboot=$6
+    name=$1; mode=$2; edu=$3; nvme=$4; hot=$5; reboot=$6; pt=$7
     monitor="-monitor none"; extra=; noreboot=-no-reboot
     # A rebooting case lets QEMU reset instead of exiting.
     [ -n "$reboot" ] && noreboot=
@@ -166,7 +166,7 @@ run_case() {
         -object iommufd,id=i0 -device "$iommu" \
         -device "vfio-pci,host=$edu,iommufd=i0" -device "vfio-pci,host=$nvme,iommufd=i0" \
         -kernel /l2/bzImage -initrd /l2/initramfs.cpio.gz \
-        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off hugepages=1 svt.rounds=$rounds svt.bigrounds=$bigrounds svt.hotplug=${hot:+1} svt.reboot=${reboot:+1} svt.pattern=SWIFTVTD-HOST-$name" \
+        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off hugepages=1 ${pt:+iommu=pt} svt.rounds=$rounds svt.bigrounds=$bigrounds svt.hotplug=${hot:+1} svt.reboot=${reboot:+1} svt.pattern=SWIFTVTD-HOST-$name" \
         2>&1 < /dev/null | while IFS= read -r line; do
             case "$line" in
                 "edu: start"*) counts "$name" before ;;
@@ -202,19 +202,21 @@ run_case() {
 # cases were doing meanwhile (side by side they share two vCPUs, and a case's figures move
 # with how many others were running during its loop).
 # A case NAME:MODE:hotplug also gets the edu after the last case's for hot-plugging;
-# NAME:MODE:reboot reboots its L2 once.
+# NAME:MODE:reboot reboots its L2 once; NAME:MODE:pt boots L2 with iommu=pt (its kernel's
+# devices pass through; only what VFIO in L2 drives is translated).
 serial=$(arg serial)
 ncases=$(echo $cases | wc -w)
 i=1
 for spec in $cases; do
-    name=${spec%%:*}; rest=${spec#*:}; mode=${rest%%:*}; flag=${rest#*:}; hot=; reboot=
+    name=${spec%%:*}; rest=${spec#*:}; mode=${rest%%:*}; flag=${rest#*:}; hot=; reboot=; pt=
     [ "$flag" = hotplug ] && hot=$(echo $edus | cut -d' ' -f$((ncases + 1)))
     [ "$flag" = reboot ] && reboot=1
+    [ "$flag" = pt ] && pt=1
     rm -f "/tmp/counts-$name"
     if [ "$serial" = 1 ]; then
-        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot"
+        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" "$pt"
     else
-        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" &
+        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" "$pt" &
     fi
     i=$((i + 1))
 done

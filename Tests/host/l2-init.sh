@@ -64,7 +64,8 @@ if [ -n "$nvme" ]; then
         want=$(md5sum < /tmp/random); got=$(md5sum < /tmp/back)
         wantp=$(md5sum < /tmp/pattern); gotp=$(md5sum < /tmp/back-pattern)
         if [ "$want" = "$got" ] && [ "$wantp" = "$gotp" ]; then
-            echo "nvme: PASS 2 MiB written and read back through the IOMMUs, md5 ${got%% *}"
+            echo "nvme: PASS 2 MiB written and read back through the IOMMUs, md5 ${got%% *}," \
+                "domain $(cat "/sys/bus/pci/devices/$nvme/iommu_group/type" 2>/dev/null || echo unknown)"
         else
             echo "nvme: FAIL read back md5 ${got%% *} / ${gotp%% *}, wrote ${want%% *} / ${wantp%% *}"
         fi

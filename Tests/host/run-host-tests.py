@@ -31,8 +31,8 @@ class L0Run:
         self.name = name          # "swift" or "intel": the IOMMU L1 runs on
         self.iommu = iommu        # L0's -device
         # (case name, L2 QEMU's mode (l1-init.sh's MODE), expected outcome: "nested", "shadow",
-        # "intel-iommu" or "refused"[, "hotplug", "reboot", or "optional": run only when
-        # --cases names it]); they run at the same time in L1, case i on the i-th edu and nvme;
+        # "intel-iommu" or "refused"[, "hotplug", "reboot", "pt" (L2 with iommu=pt), or
+        # "optional": run only when --cases names it]); they run at the same time in L1, case i on the i-th edu and nvme;
         # a hotplug case also gets the edu after the last case's, hot-plugged into L2 and
         # unplugged again.
         self.cases = cases
@@ -54,7 +54,10 @@ def l0_runs(library):
                                ("intel", "intel", "intel-iommu"), ("reboot", "nested", "nested", "reboot"),
                                ("shadow-legacy", "shadow-legacy", "shadow", "optional"),
                                ("intel-sm", "intel-sm", "intel-iommu", "optional")]),
-        L0Run("intel", intel, [("auto", "auto", "shadow"), ("forced", "nested", "refused")]),
+        # pt: L2 with iommu=pt, so its nvme (kernel driver) passes through while its edu (VFIO in
+        # L2) is translated: a shadowed device whose requests pass through must see guest RAM.
+        L0Run("intel", intel, [("auto", "auto", "shadow"), ("forced", "nested", "refused"),
+                               ("pt", "shadow", "shadow", "pt")]),
     ]
 
 
@@ -247,6 +250,9 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
             want = f"SWIFTVTD-HOST-{case}\n".encode()
             if head[:len(want) * 4] != want * 4:
                 nvme_ok, nvme = False, f"L0's image does not start with {want!r}"
+        if nvme_ok and "pt" in flags and not nvme.endswith("domain identity"):
+            # iommu=pt: the disk must have passed through, or the case tested nothing new.
+            nvme_ok, nvme = False, f"L2's nvme was not in an identity domain: {nvme}"
         results.case(f"{label}-nvme", nvme_ok, nvme or "no nvme verdict")
         if seconds is None:
             # Its verdicts may all have come, but a QEMU that never exits means L1 hung or L0
