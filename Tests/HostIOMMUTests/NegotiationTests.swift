@@ -150,11 +150,27 @@ import HostIOMMUTesting
         // Nesting walks the guest's tables itself: the IOAS holds GPAs, not guest IOVAs.
         let nestable = Negotiation.Candidate(name: "d", info: nesting, lastIOVA: (1 << 47) - 1)
         #expect(try decide(.init(), [nestable]).get().mode == .nested)
-        // A legacy container's width is not known here: QEMU's type1 path checks it.
+        // A legacy container whose width the host did not tell (iova_bits 0) is not checked.
         #expect(try decide(.init(), [.init(name: "l", info: nil)]).get().mode == .shadow)
         #expect(Negotiation.addressBits(below: (1 << 48) - 1) == 48)
         #expect(Negotiation.addressBits(below: (1 << 48) - 0x1001) == 47)
         #expect(Negotiation.addressBits(below: .max) == 64)
+    }
+
+    /// host-mode=auto with aw-bits=39 (what the width refusal advises) over a host that can
+    /// nest: first-level translation needs 48 bits, so the unit shadows instead of failing to
+    /// start; forcing nesting says why it cannot.
+    @Test func aUnitNarrowerThanFirstLevelShadowsUnderAutoAndRefusesForcedNesting() throws {
+        let narrow = GuestCapabilityProfile(addressWidth: 39)
+        let device = Negotiation.Candidate(name: "0000:3b:00.0", info: nesting, lastIOVA: (1 << 47) - 1)
+        let decision = try Negotiation.decide(.init(), guest: narrow, devices: [device]).get()
+        #expect(decision.mode == .shadow && !decision.exposeFirstLevel)
+        #expect(decision.description.contains("first-level translation needs aw-bits of at least 48"), "\(decision.description)")
+        guard case .failure(let error) = Negotiation.decide(.init(hostMode: .nested), guest: narrow, devices: [device]) else {
+            Issue.record("forced nesting at aw-bits=39 was accepted")
+            return
+        }
+        #expect(error.kind == .configuration && error.message.contains("aw-bits=39"), "\(error.message)")
     }
 
     @Test func theIOASWidthIsReadThroughIOVARanges() throws {

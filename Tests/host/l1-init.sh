@@ -151,9 +151,15 @@ run_case() {
         *)
             sm=on; hostmode=$mode
             case "$mode" in *-legacy) sm=off; hostmode=${mode%-legacy} ;; esac
-            # Shadowing maps guest IOVAs into L1's 47-bit IOAS as they are, so a unit that may
-            # shadow (auto, shadow) takes aw-bits=39, as intel-iommu does; forced nesting keeps 48.
-            aw=39; [ "$hostmode" = nested ] && aw=48
+            # Shadowing maps guest IOVAs into L1's 47-bit IOAS as they are, so a unit that will
+            # shadow takes aw-bits=39, as intel-iommu does. Nesting binds first-level tables,
+            # which need 48: forced nesting, and auto where L1's IOMMU can nest (ECAP.NEST, bit
+            # 26), where auto nests (at 39 it would shadow: first-level needs 48).
+            aw=39
+            case "$hostmode" in
+                nested) aw=48 ;;
+                auto) [ $(( 0x$(cat /sys/class/iommu/dmar0/intel-iommu/ecap) >> 26 & 1 )) = 1 ] && aw=48 ;;
+            esac
             iommu="swift-vtd,library=/opt/swiftvtd/libSwiftVTd.so,intremap=on,x-scalable-mode=$sm,aw-bits=$aw,host-mode=$hostmode,state-dump=/tmp/state-$name.txt" ;;
     esac
     echo "l1: case $name host-mode=$mode edu=$edu nvme=$nvme start $(date +%s)"
