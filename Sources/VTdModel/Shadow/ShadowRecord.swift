@@ -120,6 +120,18 @@ struct ShadowRecord: Equatable {
         }
         let old = overlapping(low, high)
 
+        // The common re-sync, a one-page map (Linux maps page by page, each with its own PSI):
+        // nothing recorded there, one leaf found, which is its own MAP (a leaf is aligned to its
+        // size, so coalescing leaves it whole). No flags, no MAP list to build.
+        if old.isEmpty && found.count <= 1 {
+            guard let leaf = found.first else { return 0 }
+            guard mappings.count < limit else { return 1 }
+            events.append(.map(sid: sourceID, pasid: pasid, address: leaf.iova, size: leaf.size,
+                               translated: leaf.output, permissions: leaf.permissions))
+            mappings.insert(leaf, at: old.lowerBound)
+            return 0
+        }
+
         // An entry stays when the leaves found tile it exactly with its translation and
         // permissions; the leaves under it are then accounted for.
         // (Nothing recorded in the range, the common case of a map: no flags to allocate.)
