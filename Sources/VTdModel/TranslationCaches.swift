@@ -12,6 +12,13 @@ struct TranslationCaches: Sendable {
     var pasid = PASIDCache()
     /// Bumped by every invalidation of any of them, and by changes of the tables they came from.
     private(set) var generation: UInt64 = 0
+    /// Bumped when a device's domain may change: context- and PASID-cache invalidations, the root
+    /// table pointer or TE, reset. IOTLB invalidations leave it.
+    private(set) var setupGeneration: UInt64 = 0
+    /// The second-level domain a shadowed address space (NotifierRegistry.key) was last walked in,
+    /// as the context and PASID caches would hold it: until the setup changes, an IOTLB
+    /// invalidation of another domain needs no re-sync of it, and no guest memory read to learn so.
+    private var shadowedDomains: [(key: UInt64, domain: DomainID)] = []
 
     init(iotlbCapacity: Int) {
         iotlb = IOTLB(capacity: iotlbCapacity)
@@ -20,11 +27,29 @@ struct TranslationCaches: Sendable {
     /// What is cached (or being walked) may be stale from now on.
     mutating func invalidated() { generation &+= 1 }
 
+    /// Devices may be in other domains from now on (and what is cached is stale too).
+    mutating func setupChanged() {
+        setupGeneration &+= 1
+        shadowedDomains.removeAll(keepingCapacity: true)
+        invalidated()
+    }
+
+    func shadowedDomain(_ key: UInt64) -> DomainID? {
+        shadowedDomains.first { $0.key == key }?.domain
+    }
+
+    /// Notes the domain a walk begun at setup generation `setup` found, unless the setup changed since.
+    mutating func noteShadowedDomain(_ key: UInt64, _ domain: DomainID, walkedAt setup: UInt64) {
+        guard setup == setupGeneration else { return }
+        shadowedDomains.removeAll { $0.key == key }
+        shadowedDomains.append((key, domain))
+    }
+
     /// Everything goes (reset); the IOTLB storage stays.
     mutating func removeAll() {
         iotlb.removeAll()
         context.removeAll()
         pasid.removeAll()
-        invalidated()
+        setupChanged()
     }
 }

@@ -12,7 +12,7 @@ extension UnitState {
         case .global: caches.pasid.invalidate(.global)
         case .domain(let domain), .device(_, _, let domain): caches.pasid.invalidate(.domain(domain))
         }
-        caches.invalidated()
+        caches.setupChanged()
         // Context entries name the tables: a shadowed device re-reads all of them. (A domain-
         // selective scope names the old domain, which is in the tables no longer.)
         requestShadowResync(effects: &effects) { sid, _ in scope.covers(sourceID: sid) }
@@ -105,7 +105,7 @@ extension UnitState {
     mutating func invalidatePASIDCache(_ scope: PASIDCacheInvalidationScope, effects: inout Effects) {
         tracer?.trace(.pasidCacheInvalidation, .pasidCacheInvalidation(scope))
         caches.pasid.invalidate(scope)
-        caches.invalidated()
+        caches.setupChanged()
         requestShadowResync(effects: &effects) { _, registered in
             guard case let .pasid(_, pasid) = scope else { return true }
             return registered == nil || registered == pasid

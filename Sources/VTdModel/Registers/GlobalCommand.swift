@@ -159,7 +159,7 @@ extension UnitState {
     }
 
     private mutating func translationSetupChanged(effects: inout Effects) {
-        caches.invalidated()
+        caches.setupChanged()
         effects.events.append(.contextChanged(sid: nil, pasid: nil))
         requestShadowResync(effects: &effects) { _, _ in true }
     }

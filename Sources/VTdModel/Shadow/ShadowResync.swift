@@ -47,6 +47,9 @@ extension UnitState {
                                       effects: inout Effects, concerns: (RequesterID, PASID?) -> Bool) {
         guard !notifiers.isEmpty else { return }
         for r in notifiers.registrations where r.kinds.contains(.map) && concerns(r.sourceID, r.pasid) {
+            // A device known to be in another domain has nothing to re-sync.
+            if let domain, let known = caches.shadowedDomain(NotifierRegistry.key(r.sourceID, r.pasid)),
+               known != domain { continue }
             effects.requestResync(ShadowResyncRequest(sourceID: r.sourceID, pasid: r.pasid, first: first,
                                                       last: last, domain: domain))
         }
@@ -63,17 +66,28 @@ extension VTdUnit {
         var effects = Effects()
         for attempt in 1...Self.shadowResyncAttempts {
             // Decide under the lock: still shadowed? which range, counting whole recorded entries?
-            guard let start = state.withLock({ s -> (UInt64, Bool, RootTablePointer, UInt64, UInt64)? in
+            guard let start = state.withLock({ s -> (UInt64, UInt64, Bool, RootTablePointer, UInt64, UInt64)? in
                 guard s.notifiers[sid, pasid].contains(.map) else { return nil }
                 let (first, last) = s.shadows[sid, pasid].span(request.first, request.last)
-                return (s.caches.generation, s.translationEnabled, s.translationRootTable, first, last)
+                return (s.caches.generation, s.caches.setupGeneration, s.translationEnabled, s.translationRootTable,
+                        first, last)
             }) else { return }
-            let (generation, enabled, root, first, last) = start
+            let (generation, setup, enabled, root, first, last) = start
             // Read guest memory without it.
-            guard let walk = shadowWalk(sid, pasid, enabled: enabled, root: root, first: first, last: last,
-                                        domain: request.domain, budget: budget) else { return }
+            var tableDomain: DomainID?
+            let walk = shadowWalk(sid, pasid, enabled: enabled, root: root, first: first, last: last,
+                                  domain: request.domain, budget: budget, tableDomain: &tableDomain)
+            let key = NotifierRegistry.key(sid, pasid)
+            guard let walk else {
+                // Another domain's invalidation: learn the domain, so the next one reads nothing.
+                if let tableDomain { state.withLock { $0.caches.noteShadowedDomain(key, tableDomain, walkedAt: setup) } }
+                return
+            }
             // Apply under it, unless an invalidation ran meanwhile (its walk may already be applied).
             let applied = state.withLock { s -> Bool in
+                if let tableDomain, s.caches.shadowedDomain(key) != tableDomain {
+                    s.caches.noteShadowedDomain(key, tableDomain, walkedAt: setup)
+                }
                 guard s.notifiers[sid, pasid].contains(.map) else { return true }
                 guard s.caches.generation == generation || attempt == Self.shadowResyncAttempts else {
                     return false
@@ -104,9 +118,10 @@ extension VTdUnit {
 
     /// The second-level leaves (sid, pasid) has over `first...last`, as the host may shadow them;
     /// nil when the tables belong to a domain the invalidation did not name.
+    /// `tableDomain`: the second-level tables' domain, when the device has such tables.
     private func shadowWalk(_ sid: RequesterID, _ pasid: PASID?, enabled: Bool, root: RootTablePointer,
-                            first: UInt64, last: UInt64, domain: DomainID?,
-                            budget: Int) -> (leaves: [Mapping], stoppedAt: UInt64?, outOfBudget: Bool)? {
+                            first: UInt64, last: UInt64, domain: DomainID?, budget: Int,
+                            tableDomain found: inout DomainID?) -> (leaves: [Mapping], stoppedAt: UInt64?, outOfBudget: Bool)? {
         guard enabled,
               case .success(let tables) = translationEngine.deviceTables(sourceID: sid, pasid: pasid, root: root,
                                                                          platform: platform) else {
@@ -116,6 +131,7 @@ extension VTdUnit {
             // First-level, nested and pass-through entries are not shadowed.
             return domain == nil ? ([], nil, false) : nil
         }
+        found = tableDomain
         if let domain, domain != tableDomain { return nil }
         var leaves: [Mapping] = []
         // More leaves than a record may hold cannot all be recorded: stop there, as at the budget.

@@ -111,6 +111,30 @@ struct ShadowResyncTests {
         #expect(s.record == s.tables)
     }
 
+    @Test("a device known to be in another domain: that domain's invalidations read none of its tables, until the context cache is invalidated")
+    func otherDomainIsSkipped() throws {
+        let s = try ShadowScenario()
+        s.device.map(iova: 0x5000, to: 0x9000)
+        s.invalidatePages(0x5000)
+        _ = s.take()
+        // Another device's domain (4): the first one reads root and context entries to learn
+        // the domain, the next ones read nothing.
+        s.invalidatePages(0x7000, domain: 4)
+        let before = s.guest.bytesRead
+        for page in UInt64(8)..<12 { s.invalidatePages(page << 12, domain: 4) }
+        #expect(s.guest.bytesRead == before)
+        #expect(s.take() == [])
+        // The device moves to domain 4 (its context entry rewritten, then a global context-cache
+        // invalidation): domain 4's invalidation re-syncs it again.
+        s.guest.write64(s.device.contextEntry + 8, 4 << 8 | 2)  // DID 4, AW 2 (4 levels)
+        s.unit.invalidateContextCache()
+        _ = s.take()
+        s.device.map(iova: 0x6000, to: 0xA000)
+        s.invalidatePages(0x6000, domain: 4)
+        #expect(s.take() == [map(0x6000, 0x1000, to: 0xA000)])
+        #expect(s.record == s.tables)
+    }
+
     @Test("a 2 MiB leaf split into 4 KiB leaves: the big one is unmapped whole before the small ones map")
     func pageSizeChange() throws {
         let s = try ShadowScenario()
