@@ -47,6 +47,39 @@ private func create(opsSize: Int, tail: UInt8 = 0, trace: TraceLog? = nil,
 // The C callback cannot capture; tests in this suite run one at a time.
 nonisolated(unsafe) private var traceTarget: TraceLog?
 
+/// A unit of this library's host-ops size with a trace log, over 64 KiB of zeroed guest RAM.
+private func withTracedUnit(_ body: (OpaquePointer, TraceLog, UnsafeMutableRawBufferPointer) -> Void) {
+    let ram = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 4096)
+    defer { ram.deallocate() }
+    ram.initializeMemory(as: UInt8.self, repeating: 0)
+    let log = TraceLog()
+    let (created, err) = create(opsSize: MemoryLayout<swiftvtd_host_ops>.size, trace: log, ram: ram)
+    guard let unit = created else { Issue.record("\(err)"); return }
+    defer { swiftvtd_destroy(unit); traceTarget = nil }
+    body(unit, log, ram)
+}
+
+/// A global IOTLB invalidation (type 2, granularity 1) in slot `slot` of a 128-bit queue at 0x1000.
+private func placeGlobalIOTLBInvalidation(_ ram: UnsafeMutableRawBufferPointer, slot: Int) {
+    ram.storeBytes(of: (2 | 1 << 4 as UInt64).littleEndian, toByteOffset: 0x1000 + slot * 16, as: UInt64.self)
+}
+
+/// Queued invalidation on, its 128-bit queue at 0x1000.
+private func enableQueue(_ unit: OpaquePointer) {
+    swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueAddress), 0x1000, 8)
+    swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand.queuedInvalidationEnable.rawValue), 4)
+}
+
+/// Interrupt remapping on (queued invalidation staying on), over an empty table at 0x8000: every
+/// remappable interrupt faults (0x25, entry not present).
+private func enableEmptyInterruptRemapping(_ unit: OpaquePointer) {
+    swiftvtd_mmio_write(unit, UInt64(Reg.interruptRemappingTableAddress), 0x8000 | 3, 8)
+    swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand([.queuedInvalidationEnable,
+        .setInterruptRemappingTablePointer]).rawValue), 4)
+    swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand([.queuedInvalidationEnable,
+        .interruptRemappingEnable]).rawValue), 4)
+}
+
 @Suite("C ABI versioning: sizes, and the trace callback added in 1.1", .serialized)
 struct ABIVersionTests {
     @Test("1.0 host ops (64 bytes, no trace member) still create a working unit")
@@ -79,102 +112,74 @@ struct ABIVersionTests {
 
     @Test("trace records: a queued IOTLB invalidation, its descriptor, a recorded fault, an interrupt remap")
     func traceRecords() {
-        let ram = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 4096)
-        defer { ram.deallocate() }
-        ram.initializeMemory(as: UInt8.self, repeating: 0)
-        let log = TraceLog()
-        let (created, err) = create(opsSize: MemoryLayout<swiftvtd_host_ops>.size, trace: log, ram: ram)
-        guard let unit = created else { Issue.record("\(err)"); return }
-        defer { swiftvtd_destroy(unit); traceTarget = nil }
+        withTracedUnit { unit, log, ram in
+            placeGlobalIOTLBInvalidation(ram, slot: 0)
+            enableQueue(unit)
+            swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueTail), 1 << 4, 8)
+            let descriptors = log.of(SWIFTVTD_TRACE_DESCRIPTOR)
+            #expect(descriptors.count == 1)
+            #expect(descriptors.first?.code == 2 && descriptors.first?.scope == 1 && descriptors.first?.words.0 == 0x12)
+            let iotlb = log.of(SWIFTVTD_TRACE_IOTLB_INVALIDATE)
+            #expect(iotlb.count == 1 && iotlb.first?.scope == SWIFTVTD_SCOPE_GLOBAL.rawValue)
 
-        // A 128-bit queue at 0x1000 holding a global IOTLB invalidation (type 2, granularity 1).
-        ram.storeBytes(of: (2 | 1 << 4 as UInt64).littleEndian, toByteOffset: 0x1000, as: UInt64.self)
-        swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueAddress), 0x1000, 8)
-        swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand.queuedInvalidationEnable.rawValue), 4)
-        swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueTail), 1 << 4, 8)
-        let descriptors = log.of(SWIFTVTD_TRACE_DESCRIPTOR)
-        #expect(descriptors.count == 1)
-        #expect(descriptors.first?.code == 2 && descriptors.first?.scope == 1 && descriptors.first?.words.0 == 0x12)
-        let iotlb = log.of(SWIFTVTD_TRACE_IOTLB_INVALIDATE)
-        #expect(iotlb.count == 1 && iotlb.first?.scope == SWIFTVTD_SCOPE_GLOBAL.rawValue)
-
-        // Interrupt remapping on, with an empty table at 0x8000: handle 5 faults (0x25, entry not present).
-        swiftvtd_mmio_write(unit, UInt64(Reg.interruptRemappingTableAddress), 0x8000 | 3, 8)
-        swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand([.queuedInvalidationEnable,
-            .setInterruptRemappingTablePointer]).rawValue), 4)
-        swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand([.queuedInvalidationEnable,
-            .interruptRemappingEnable]).rawValue), 4)
-        var input = swiftvtd_msi(address: InterruptRequestAddress.remappable(handle: 5).rawValue, data: 0, reserved: 0)
-        var output = swiftvtd_msi()
-        let result = swiftvtd_interrupt_remap(unit, 0x18, &input, &output, 0)
-        let remaps = log.of(SWIFTVTD_TRACE_INTERRUPT_REMAP)
-        #expect(remaps.count == 1)
-        #expect(remaps.first.map { Int32(bitPattern: $0.code) } == result && remaps.first?.data == 5 && remaps.first?.sid == 0x18)
-        let faults = log.of(SWIFTVTD_TRACE_FAULT)
-        #expect(faults.count == 1)
-        #expect(faults.first.map { Int32($0.code) } == result && faults.first?.sid == 0x18 && faults.first?.data == 0)
+            // Handle 5 faults in the empty table.
+            enableEmptyInterruptRemapping(unit)
+            var input = swiftvtd_msi(address: InterruptRequestAddress.remappable(handle: 5).rawValue, data: 0, reserved: 0)
+            var output = swiftvtd_msi()
+            let result = swiftvtd_interrupt_remap(unit, 0x18, &input, &output, 0)
+            let remaps = log.of(SWIFTVTD_TRACE_INTERRUPT_REMAP)
+            #expect(remaps.count == 1)
+            #expect(remaps.first.map { Int32(bitPattern: $0.code) } == result && remaps.first?.data == 5
+                    && remaps.first?.sid == 0x18)
+            let faults = log.of(SWIFTVTD_TRACE_FAULT)
+            #expect(faults.count == 1)
+            #expect(faults.first.map { Int32($0.code) } == result && faults.first?.sid == 0x18 && faults.first?.data == 0)
+        }
     }
 
     @Test("swiftvtd_set_trace_kinds: records of a kind the host does not want are not handed over")
     func traceKinds() {
-        let ram = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 4096)
-        defer { ram.deallocate() }
-        ram.initializeMemory(as: UInt8.self, repeating: 0)
-        let log = TraceLog()
-        let (created, err) = create(opsSize: MemoryLayout<swiftvtd_host_ops>.size, trace: log, ram: ram)
-        guard let unit = created else { Issue.record("\(err)"); return }
-        defer { swiftvtd_destroy(unit); traceTarget = nil }
         #expect(swiftvtd_set_trace_kinds(nil, 0) == SWIFTVTD_EINVAL.rawValue)
+        withTracedUnit { unit, log, ram in
+            // Two global IOTLB invalidations, run one at a time.
+            for slot in 0..<2 { placeGlobalIOTLBInvalidation(ram, slot: slot) }
+            enableQueue(unit)
+            #expect(swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_IOTLB_INVALIDATE.rawValue) == SWIFTVTD_OK.rawValue)
+            swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueTail), 1 << 4, 8)
+            #expect(log.of(SWIFTVTD_TRACE_DESCRIPTOR).isEmpty)
+            #expect(log.of(SWIFTVTD_TRACE_IOTLB_INVALIDATE).count == 1)
 
-        // Two global IOTLB invalidations in a 128-bit queue at 0x1000, run one at a time.
-        for slot in 0..<2 {
-            ram.storeBytes(of: (2 | 1 << 4 as UInt64).littleEndian, toByteOffset: 0x1000 + slot * 16, as: UInt64.self)
+            #expect(swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_DESCRIPTOR.rawValue) == SWIFTVTD_OK.rawValue)
+            swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueTail), 2 << 4, 8)
+            #expect(swiftvtd_mmio_read(unit, UInt64(Reg.invalidationQueueHead), 8) == 2 << 4)
+            #expect(log.of(SWIFTVTD_TRACE_DESCRIPTOR).count == 1)
+            #expect(log.of(SWIFTVTD_TRACE_IOTLB_INVALIDATE).count == 1)
+
+            // None wanted: an interrupt that faults is still blocked and its fault recorded, untraced.
+            #expect(swiftvtd_set_trace_kinds(unit, 0) == SWIFTVTD_OK.rawValue)
+            enableEmptyInterruptRemapping(unit)
+            var input = swiftvtd_msi(address: InterruptRequestAddress.remappable(handle: 5).rawValue, data: 0, reserved: 0)
+            var output = swiftvtd_msi()
+            #expect(swiftvtd_interrupt_remap(unit, 0x18, &input, &output, 0) > 0)
+            #expect(swiftvtd_mmio_read(unit, UInt64(Reg.faultStatus), 4) & 2 != 0)  // FSTS.PPF
+            #expect(log.of(SWIFTVTD_TRACE_INTERRUPT_REMAP).isEmpty && log.of(SWIFTVTD_TRACE_FAULT).isEmpty)
+
+            // Wanted again: the next one is traced.
+            #expect(swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_INTERRUPT_REMAP.rawValue) == SWIFTVTD_OK.rawValue)
+            #expect(swiftvtd_interrupt_remap(unit, 0x18, &input, &output, 0) > 0)
+            #expect(log.of(SWIFTVTD_TRACE_INTERRUPT_REMAP).count == 1)
         }
-        swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueAddress), 0x1000, 8)
-        swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand.queuedInvalidationEnable.rawValue), 4)
-        #expect(swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_IOTLB_INVALIDATE.rawValue) == SWIFTVTD_OK.rawValue)
-        swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueTail), 1 << 4, 8)
-        #expect(log.of(SWIFTVTD_TRACE_DESCRIPTOR).isEmpty)
-        #expect(log.of(SWIFTVTD_TRACE_IOTLB_INVALIDATE).count == 1)
-
-        #expect(swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_DESCRIPTOR.rawValue) == SWIFTVTD_OK.rawValue)
-        swiftvtd_mmio_write(unit, UInt64(Reg.invalidationQueueTail), 2 << 4, 8)
-        #expect(swiftvtd_mmio_read(unit, UInt64(Reg.invalidationQueueHead), 8) == 2 << 4)
-        #expect(log.of(SWIFTVTD_TRACE_DESCRIPTOR).count == 1)
-        #expect(log.of(SWIFTVTD_TRACE_IOTLB_INVALIDATE).count == 1)
-
-        // None wanted: an interrupt that faults is still blocked and its fault recorded, untraced.
-        #expect(swiftvtd_set_trace_kinds(unit, 0) == SWIFTVTD_OK.rawValue)
-        swiftvtd_mmio_write(unit, UInt64(Reg.interruptRemappingTableAddress), 0x8000 | 3, 8)
-        swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand([.queuedInvalidationEnable,
-            .setInterruptRemappingTablePointer]).rawValue), 4)
-        swiftvtd_mmio_write(unit, UInt64(Reg.globalCommand), UInt64(GlobalCommand([.queuedInvalidationEnable,
-            .interruptRemappingEnable]).rawValue), 4)
-        var input = swiftvtd_msi(address: InterruptRequestAddress.remappable(handle: 5).rawValue, data: 0, reserved: 0)
-        var output = swiftvtd_msi()
-        #expect(swiftvtd_interrupt_remap(unit, 0x18, &input, &output, 0) > 0)
-        #expect(swiftvtd_mmio_read(unit, UInt64(Reg.faultStatus), 4) & 2 != 0)  // FSTS.PPF
-        #expect(log.of(SWIFTVTD_TRACE_INTERRUPT_REMAP).isEmpty && log.of(SWIFTVTD_TRACE_FAULT).isEmpty)
-
-        // Wanted again: the next one is traced.
-        #expect(swiftvtd_set_trace_kinds(unit, 1 << SWIFTVTD_TRACE_INTERRUPT_REMAP.rawValue) == SWIFTVTD_OK.rawValue)
-        #expect(swiftvtd_interrupt_remap(unit, 0x18, &input, &output, 0) > 0)
-        #expect(log.of(SWIFTVTD_TRACE_INTERRUPT_REMAP).count == 1)
     }
 
     @Test("without assigned devices the host-mode line is a trace line, not an info line on every run's stderr")
     func emulatedOnlyIsTrace() {
-        let ram = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 4096)
-        defer { ram.deallocate() }
-        let log = TraceLog()
-        let (created, _) = create(opsSize: MemoryLayout<swiftvtd_host_ops>.size, trace: log, ram: ram)
-        guard let unit = created else { Issue.record("no unit"); return }
-        defer { swiftvtd_destroy(unit); traceTarget = nil }
-        var text = [CChar](repeating: 0, count: 256)
-        #expect(swiftvtd_machine_done(unit, SWIFTVTD_HOST_MODE_AUTO.rawValue, &text, text.count) == SWIFTVTD_OK.rawValue)
-        let lines = log.logs.filter { $0.1.hasPrefix("host mode: emulated only") }
-        #expect(lines.count == 1)
-        #expect(lines.first?.0 == Int32(SWIFTVTD_LOG_TRACE.rawValue))
+        withTracedUnit { unit, log, _ in
+            var text = [CChar](repeating: 0, count: 256)
+            #expect(swiftvtd_machine_done(unit, SWIFTVTD_HOST_MODE_AUTO.rawValue, &text, text.count) == SWIFTVTD_OK.rawValue)
+            let lines = log.logs.filter { $0.1.hasPrefix("host mode: emulated only") }
+            #expect(lines.count == 1)
+            #expect(lines.first?.0 == Int32(SWIFTVTD_LOG_TRACE.rawValue))
+        }
     }
 }
 
