@@ -73,11 +73,11 @@ public enum Negotiation {
     ) -> Result<Decision, HostError> {
         guard !devices.isEmpty else { return .success(emulatedOnly(properties)) }
         var refusals = nestingRefusals(devices, guest: guest)
-        if guest.addressWidth < Self.firstLevelAddressWidth {
+        if guest.addressWidth < AddressRanges.firstLevelMinimumWidth {
             // Nesting binds the guest's first-level tables, and 4-level first-level translation
             // covers 48 bits: a narrower unit cannot offer it, whatever the devices can do.
             refusals.insert("aw-bits=\(guest.addressWidth): first-level translation needs aw-bits of at least "
-                            + "\(Self.firstLevelAddressWidth)", at: 0)
+                            + "\(AddressRanges.firstLevelMinimumWidth)", at: 0)
         }
         let names = devices.map(\.name).joined(separator: ", ")
         do throws(HostError) {
@@ -95,9 +95,6 @@ public enum Negotiation {
             return .failure(error)
         }
     }
-
-    /// The narrowest aw-bits with first-level translation (4-level paging).
-    static let firstLevelAddressWidth = 48
 
     /// Shadowing maps guest IOVAs into each device's IOAS as they are: every IOVA the guest may use
     /// (aw-bits) must be one the IOAS can map, or a mapping above its last one would fail on the

@@ -38,7 +38,9 @@ public struct VTdConfiguration: Equatable, Sendable {
             return "aw-bits=57 with fsts needs fs5lp=on"
         }
         if firstLevel && !scalableMode { return "fsts is only available in scalable mode" }
-        if firstLevel && addressWidth < 48 { return "fsts needs aw-bits of at least 48" }
+        if firstLevel && addressWidth < AddressRanges.firstLevelMinimumWidth {
+            return "fsts needs aw-bits of at least \(AddressRanges.firstLevelMinimumWidth)"
+        }
         if firstLevel5Level && !firstLevel { return "fs5lp needs fsts" }
         if secondLevelWithFirstLevel && !firstLevel { return "slts is only meaningful with fsts" }
         if pasid && !scalableMode { return "PASID support (pasid-bits) needs scalable-mode" }
