@@ -350,7 +350,7 @@ static void swift_vtd_host_trace(void *opaque, const swiftvtd_trace *t)
 /*
  * The records whose trace events are on, as swiftvtd_set_trace_kinds wants them. Faults are
  * always asked for: they are rare, and one may come from a translation before the next
- * register access brings an event switched on at the monitor to the library.
+ * register write brings an event switched on at the monitor to the library.
  */
 static uint32_t swift_vtd_wanted_trace_kinds(void)
 {
@@ -372,8 +372,8 @@ static uint32_t swift_vtd_wanted_trace_kinds(void)
 
 /*
  * Trace events are switched at any time (-trace, the monitor's trace-event); the library
- * hears of a change at the unit's next register access or interrupt, the calls that build
- * records, so an event switched off costs no record at all.
+ * hears of a change at the unit's next register write or interrupt, the calls that build
+ * records (a read builds none), so an event switched off costs no record at all.
  */
 static void swift_vtd_sync_trace_kinds(SwiftVTdState *s)
 {
@@ -541,10 +541,7 @@ static void swift_vtd_host_event(void *opaque, const swiftvtd_event *ev)
 static uint64_t swift_vtd_mmio_read(void *opaque, hwaddr addr, unsigned size)
 {
     SwiftVTdState *s = opaque;
-    uint64_t value;
-
-    swift_vtd_sync_trace_kinds(s);
-    value = s->lib.mmio_read(s->unit, addr, size);
+    uint64_t value = s->lib.mmio_read(s->unit, addr, size);
 
     trace_swift_vtd_mmio_read(addr, size, value);
     return value;
