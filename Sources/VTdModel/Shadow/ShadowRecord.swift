@@ -134,7 +134,7 @@ struct ShadowRecord: Equatable {
 
         // An entry stays when the leaves found tile it exactly with its translation and
         // permissions; the leaves under it are then accounted for.
-        // (Nothing recorded in the range, the common case of a map: no flags to allocate.)
+        // (Nothing recorded in the range: no flags to allocate.)
         var kept = [Bool](repeating: false, count: old.count)
         var underKept = old.isEmpty ? [] : [Bool](repeating: false, count: found.count)
         func isUnderKept(_ u: Int) -> Bool { !underKept.isEmpty && underKept[u] }
