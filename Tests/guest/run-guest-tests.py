@@ -312,6 +312,13 @@ def read_text(path):
         return f.read().decode(errors="replace")
 
 
+def print_log_tail(path, lines=15):
+    """Prints the last lines of a boot's console (where a hung guest stopped), indented."""
+    text = read_text(path) if os.path.exists(path) else ""
+    for line in [l for l in text.splitlines() if l.strip()][-lines:]:
+        print("    | " + line[:200])
+
+
 def start_qemu(cmd, log):
     log.write((" ".join(cmd) + "\n\n").encode())
     log.flush()
@@ -724,7 +731,18 @@ def main():
     for v, i in [(v, i) for v in variants for i in range(args.repeat)]:
         log_name = v.name if args.repeat == 1 else f"{v.name}.{i + 1}"
         ok, elapsed, problems, report = run_variant(args, v, args.log_dir, log_name)
-        print(f"{'PASS' if ok else 'FAIL'} {v.name:18} {elapsed:6.1f} s  -device {v.device or '(none)'}",
+        retried = ""
+        if not ok and v.group != "swift" and any(p.startswith("timed out") for p in problems):
+            # intel-iommu (or no IOMMU) under TCG hung once in ~40 boots on a loaded CI machine and
+            # never in 20 repeats since: a reference boot that times out gets one more try, its
+            # console kept. swift-vtd boots get none: a hang there is this project's to find.
+            print(f"RETRY {v.name:17} {elapsed:6.1f} s  timed out; console's last lines:", flush=True)
+            print_log_tail(os.path.join(args.log_dir, log_name + ".log"))
+            os.replace(os.path.join(args.log_dir, log_name + ".log"),
+                       os.path.join(args.log_dir, log_name + ".timed-out.log"))
+            ok, elapsed, problems, report = run_variant(args, v, args.log_dir, log_name)
+            retried = "  (second try)"
+        print(f"{'PASS' if ok else 'FAIL'} {v.name:18} {elapsed:6.1f} s  -device {v.device or '(none)'}{retried}",
               flush=True)
         if args.show_report:
             for suffix in (".log", ".dest.log") if v.migrate else (".log",):
@@ -739,6 +757,8 @@ def main():
             print(f"    {p}")
         if not ok:
             print(f"    log: {os.path.join(args.log_dir, log_name + '.log')}")
+            if any(p.startswith("timed out") for p in problems):
+                print_log_tail(os.path.join(args.log_dir, log_name + ".log"))
         passed += ok
         failed += not ok
     if args.libvirt or (args.libvirt is None and not args.variants and args.group in ("all", "swift")):
