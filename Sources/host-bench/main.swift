@@ -228,6 +228,14 @@ func shadowPairs(_ vmm: ShadowingVMM, pages: Int, contiguous: Bool, host: Shadow
 }
 let pairsPerFigure = 1_000
 
+// `host-bench resync`: only the model's side of Linux's pattern (a PSI per mapped page, iommufd
+// host), for callgrind or perf; nothing is printed.
+if CommandLine.arguments.dropFirst().first == "resync" {
+    _ = shadowPairs(ShadowingVMM(feedsKernel: false), pages: 256, contiguous: false, host: .wholeAreas,
+                    pagewise: true, pairs: 200)
+    exit(0)
+}
+
 print("host operations per \(pairs) guest map+unmap pairs (4 KiB pages, fake iommufd kernel); us/pair: the library's")
 print("side (nested: NestedBackend and the fake kernel; shadowing: the model, without the VMM's ioctls)")
 print("mode                                 map ioctls  unmap ioctls  total ioctls  VMM traps  us/pair")
