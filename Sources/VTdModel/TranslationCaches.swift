@@ -15,10 +15,11 @@ struct TranslationCaches: Sendable {
     /// Bumped when a device's domain may change: context- and PASID-cache invalidations, the root
     /// table pointer or TE, reset. IOTLB invalidations leave it.
     private(set) var setupGeneration: UInt64 = 0
-    /// The second-level domain a shadowed address space (NotifierRegistry.key) was last walked in,
-    /// as the context and PASID caches would hold it: until the setup changes, an IOTLB
-    /// invalidation of another domain needs no re-sync of it, and no guest memory read to learn so.
-    private var shadowedDomains: [(key: UInt64, domain: DomainID)] = []
+    /// The second-level tables a shadowed address space (NotifierRegistry.key) was last walked
+    /// with, as the context and PASID caches would hold them: until the setup changes, a re-sync
+    /// reads no root, context or PASID entry, and an IOTLB invalidation of another domain needs
+    /// no re-sync of it at all.
+    private var shadowedTables: [(key: UInt64, tables: ShadowedTables)] = []
 
     init(iotlbCapacity: Int) {
         iotlb = IOTLB(capacity: iotlbCapacity)
@@ -30,19 +31,23 @@ struct TranslationCaches: Sendable {
     /// Devices may be in other domains from now on (and what is cached is stale too).
     mutating func setupChanged() {
         setupGeneration &+= 1
-        shadowedDomains.removeAll(keepingCapacity: true)
+        shadowedTables.removeAll(keepingCapacity: true)
         invalidated()
     }
 
-    func shadowedDomain(_ key: UInt64) -> DomainID? {
-        shadowedDomains.first { $0.key == key }?.domain
+    func shadowedTables(_ key: UInt64) -> ShadowedTables? {
+        for entry in shadowedTables where entry.key == key { return entry.tables }
+        return nil
     }
 
-    /// Notes the domain a walk begun at setup generation `setup` found, unless the setup changed since.
-    mutating func noteShadowedDomain(_ key: UInt64, _ domain: DomainID, walkedAt setup: UInt64) {
+    /// Notes the tables a walk begun at setup generation `setup` found, unless the setup changed since.
+    mutating func noteShadowedTables(_ key: UInt64, _ tables: ShadowedTables, walkedAt setup: UInt64) {
         guard setup == setupGeneration else { return }
-        shadowedDomains.removeAll { $0.key == key }
-        shadowedDomains.append((key, domain))
+        if let index = shadowedTables.firstIndex(where: { $0.key == key }) {
+            shadowedTables[index].tables = tables
+        } else {
+            shadowedTables.append((key, tables))
+        }
     }
 
     /// Everything goes (reset); the IOTLB storage stays.
@@ -52,4 +57,11 @@ struct TranslationCaches: Sendable {
         pasid.removeAll()
         setupChanged()
     }
+}
+
+/// A shadowed address space's second-level tables, as its context or PASID entry names them.
+struct ShadowedTables: Equatable, Sendable {
+    var root: UInt64
+    var levels: Int
+    var domain: DomainID
 }

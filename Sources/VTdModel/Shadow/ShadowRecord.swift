@@ -81,11 +81,21 @@ struct ShadowRecord: Equatable {
 
     /// The entries that reach into `first...last`.
     func overlapping(_ first: UInt64, _ last: UInt64) -> Range<Int> {
-        // The first entry whose last byte is at or above `first`, then the first entry at or
-        // beyond `last`: entries do not overlap, so their ends are in order too.
-        let lower = partition { $0.iova &+ ($0.size &- 1) >= first }
-        let upper = partition { $0.iova > last }
-        return lower..<max(lower, upper)
+        mappings.withUnsafeBufferPointer { entries in
+            // The first entry whose last byte is at or above `first` (entries do not overlap, so
+            // their ends are in order too), then the entries from there that start by `last`:
+            // a re-sync's range holds few, so they are counted rather than searched.
+            var low = 0
+            var high = entries.count
+            while low < high {
+                let mid = (low &+ high) >> 1
+                let e = entries[mid]
+                if e.iova &+ (e.size &- 1) >= first { high = mid } else { low = mid &+ 1 }
+            }
+            var upper = low
+            while upper < entries.count && entries[upper].iova <= last { upper &+= 1 }
+            return low..<upper
+        }
     }
 
     /// `first...last` widened to whole recorded entries at its edges.
@@ -96,27 +106,19 @@ struct ShadowRecord: Equatable {
                 max(last, mappings[r.upperBound - 1].iova &+ (mappings[r.upperBound - 1].size &- 1)))
     }
 
-    private func partition(_ isAbove: (Mapping) -> Bool) -> Int {
-        var low = 0
-        var high = mappings.count
-        while low < high {
-            let mid = (low + high) / 2
-            if isAbove(mappings[mid]) { high = mid } else { low = mid + 1 }
-        }
-        return low
-    }
-
     /// Replaces what is recorded over `first...last` with `found` (the leaves a walk found there,
     /// in IOVA order, each reaching into the range), appending the events that tell the host.
     /// `host` decides how events are cut (see `ShadowHost`). Maps nothing that would take the
     /// record beyond `limit`; returns how many MAPs it dropped.
     @discardableResult
-    mutating func update(first: UInt64, last: UInt64, found: [Mapping], limit: Int, host: ShadowHost = .perLeaf,
-                         sourceID: RequesterID, pasid: PASID?, events: inout [PlatformEvent]) -> Int {
-        // Leaves found may reach past the range, and recorded entries under them must go too.
-        var (low, high) = span(first, last)
+    mutating func update(first: UInt64, last: UInt64, found: UnsafeBufferPointer<Mapping>, limit: Int,
+                         host: ShadowHost = .perLeaf, sourceID: RequesterID, pasid: PASID?,
+                         events: inout [PlatformEvent]) -> Int {
+        // Leaves found may reach past the range, and recorded entries under them must go too
+        // (widening a range to whole entries at its edges adds no other entry: none overlap).
+        var (low, high) = (first, last)
         if let f = found.first, let l = found.last {
-            (low, high) = span(min(low, f.iova), max(high, l.iova &+ (l.size &- 1)))
+            (low, high) = (min(low, f.iova), max(high, l.iova &+ (l.size &- 1)))
         }
         let old = overlapping(low, high)
 

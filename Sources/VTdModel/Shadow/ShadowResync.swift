@@ -31,6 +31,32 @@ struct ShadowResyncRequest: Equatable {
     }
 }
 
+/// What a re-sync read under the lock before it walks without it.
+struct ShadowResyncStart {
+    var generation: UInt64
+    var setup: UInt64
+    var enabled: Bool
+    var root: RootTablePointer
+    /// The tables a walk in this setup already found.
+    var known: ShadowedTables?
+    /// The request's range widened to whole recorded entries.
+    var first: UInt64
+    var last: UInt64
+}
+
+/// What a walk found, besides its leaves.
+struct ShadowWalk {
+    /// False: the tables are another domain's than the invalidation named; nothing to apply.
+    var inDomain: Bool
+    /// The second-level tables walked, when the device has some.
+    var tables: ShadowedTables?
+    /// Leaves from here on were not visited (budget or record limit).
+    var stoppedAt: UInt64?
+    var outOfBudget = false
+}
+
+enum ShadowResyncOutcome { case done, retry }
+
 extension Effects {
     /// Adds a re-sync unless one already pending covers it (a queue window of page-selective
     /// invalidations inside one domain-selective one walks once).
@@ -48,8 +74,8 @@ extension UnitState {
         guard !notifiers.isEmpty else { return }
         for r in notifiers.registrations where r.kinds.contains(.map) && concerns(r.sourceID, r.pasid) {
             // A device known to be in another domain has nothing to re-sync.
-            if let domain, let known = caches.shadowedDomain(NotifierRegistry.key(r.sourceID, r.pasid)),
-               known != domain { continue }
+            if let domain, let known = caches.shadowedTables(NotifierRegistry.key(r.sourceID, r.pasid)),
+               known.domain != domain { continue }
             effects.requestResync(ShadowResyncRequest(sourceID: r.sourceID, pasid: r.pasid, first: first,
                                                       last: last, domain: domain))
         }
@@ -59,96 +85,141 @@ extension UnitState {
 extension VTdUnit {
     /// Walks retried when an invalidation ran meanwhile, before the last walk is applied anyway.
     static let shadowResyncAttempts = 4
+    /// Ranges of at most this many pages (a page-selective invalidation: Linux sends one per
+    /// mapped page) collect their leaves in a buffer on the stack; wider ones in an array.
+    static let stackLeafPages: UInt64 = 64
 
     /// Walks the tables of `request` over its range and tells the host what changed.
     func resyncShadow(_ request: ShadowResyncRequest, budget: Int = VTdUnit.replayBudget) {
         let (sid, pasid) = (request.sourceID, request.pasid)
+        let key = NotifierRegistry.key(sid, pasid)
         var effects = Effects()
         for attempt in 1...Self.shadowResyncAttempts {
             // Decide under the lock: still shadowed? which range, counting whole recorded entries?
-            guard let start = state.withLock({ s -> (UInt64, UInt64, Bool, RootTablePointer, UInt64, UInt64)? in
+            guard let start = state.withLock({ s -> ShadowResyncStart? in
                 guard s.notifiers[sid, pasid].contains(.map) else { return nil }
                 let (first, last) = s.shadows[sid, pasid].span(request.first, request.last)
-                return (s.caches.generation, s.caches.setupGeneration, s.translationEnabled, s.translationRootTable,
-                        first, last)
+                return ShadowResyncStart(generation: s.caches.generation, setup: s.caches.setupGeneration,
+                                         enabled: s.translationEnabled, root: s.translationRootTable,
+                                         known: s.caches.shadowedTables(key), first: first, last: last)
             }) else { return }
-            let (generation, setup, enabled, root, first, last) = start
             // Read guest memory without it.
-            var tableDomain: DomainID?
-            let walk = shadowWalk(sid, pasid, enabled: enabled, root: root, first: first, last: last,
-                                  domain: request.domain, budget: budget, tableDomain: &tableDomain)
-            let key = NotifierRegistry.key(sid, pasid)
-            guard let walk else {
-                // Another domain's invalidation: learn the domain, so the next one reads nothing.
-                if let tableDomain { state.withLock { $0.caches.noteShadowedDomain(key, tableDomain, walkedAt: setup) } }
-                return
+            let pages = (start.last >> 12) &- (start.first >> 12) &+ 1
+            let outcome: ShadowResyncOutcome
+            if pages <= Self.stackLeafPages {
+                outcome = withUnsafeTemporaryAllocation(of: Mapping.self, capacity: Int(pages)) { buffer in
+                    var count = 0
+                    let walk = shadowWalk(request, start, budget: budget) { leaf in
+                        // A range of n pages holds at most n leaves: never full in practice.
+                        guard count < buffer.count else { return false }
+                        buffer.initializeElement(at: count, to: leaf)
+                        count += 1
+                        return true
+                    }
+                    return applyShadowWalk(walk, UnsafeBufferPointer(rebasing: buffer[..<count]), request, start,
+                                           attempt: attempt, budget: budget, effects: &effects)
+                }
+            } else {
+                var leaves: [Mapping] = []
+                let walk = shadowWalk(request, start, budget: budget) { leaves.append($0); return true }
+                outcome = leaves.withUnsafeBufferPointer {
+                    applyShadowWalk(walk, $0, request, start, attempt: attempt, budget: budget, effects: &effects)
+                }
             }
-            // Apply under it, unless an invalidation ran meanwhile (its walk may already be applied).
-            let applied = state.withLock { s -> Bool in
-                if let tableDomain, s.caches.shadowedDomain(key) != tableDomain {
-                    s.caches.noteShadowedDomain(key, tableDomain, walkedAt: setup)
-                }
-                guard s.notifiers[sid, pasid].contains(.map) else { return true }
-                guard s.caches.generation == generation || attempt == Self.shadowResyncAttempts else {
-                    return false
-                }
-                var last = last
-                if let stop = walk.stoppedAt {
-                    effects.log(.guestError, "shadow re-sync of 0x\(String(sid.rawValue, radix: 16)) stopped "
-                                + (walk.outOfBudget ? "after \(budget) table pages" : "at its limit of \(s.configuration.shadowMappingLimit) mappings")
-                                + "; mappings from 0x\(String(stop, radix: 16)) left as they were")
-                    guard stop > first else { return true }
-                    last = min(last, stop - 1)
-                }
-                let (limit, host) = (s.configuration.shadowMappingLimit, s.shadows.host(sid))
-                let dropped = s.shadows.modify(sourceID: sid, pasid: pasid) {
-                    $0.update(first: first, last: last, found: walk.leaves, limit: limit, host: host,
-                              sourceID: sid, pasid: pasid, events: &effects.events)
-                }
-                if dropped > 0 {
-                    effects.log(.guestError, "shadow of 0x\(String(sid.rawValue, radix: 16)) holds its limit of "
-                                + "\(s.configuration.shadowMappingLimit) mappings: \(dropped) MAPs dropped")
-                }
-                return true
-            }
-            if applied { break }
+            if outcome == .done { break }
         }
         if !effects.isEmpty { perform(&effects) }
     }
 
-    /// The second-level leaves (sid, pasid) has over `first...last`, as the host may shadow them;
-    /// nil when the tables belong to a domain the invalidation did not name.
-    /// `tableDomain`: the second-level tables' domain, when the device has such tables.
-    private func shadowWalk(_ sid: RequesterID, _ pasid: PASID?, enabled: Bool, root: RootTablePointer,
-                            first: UInt64, last: UInt64, domain: DomainID?, budget: Int,
-                            tableDomain found: inout DomainID?) -> (leaves: [Mapping], stoppedAt: UInt64?, outOfBudget: Bool)? {
-        guard enabled,
-              case .success(let tables) = translationEngine.deviceTables(sourceID: sid, pasid: pasid, root: root,
-                                                                         platform: platform) else {
-            return domain == nil ? ([], nil, false) : nil
+    /// Records the leaves a walk found over the range and appends the events, under the lock;
+    /// `.retry` when an invalidation ran meanwhile (its walk may already be applied).
+    private func applyShadowWalk(_ walk: ShadowWalk, _ found: UnsafeBufferPointer<Mapping>,
+                                 _ request: ShadowResyncRequest, _ start: ShadowResyncStart, attempt: Int,
+                                 budget: Int, effects: inout Effects) -> ShadowResyncOutcome {
+        let (sid, pasid) = (request.sourceID, request.pasid)
+        let key = NotifierRegistry.key(sid, pasid)
+        guard walk.inDomain else {
+            // Another domain's invalidation: learn the tables, so the next one reads nothing.
+            if let tables = walk.tables, tables != start.known {
+                state.withLock { $0.caches.noteShadowedTables(key, tables, walkedAt: start.setup) }
+            }
+            return .done
         }
-        guard case let .secondLevel(tableRoot, levels, tableDomain) = tables else {
-            // First-level, nested and pass-through entries are not shadowed.
-            return domain == nil ? ([], nil, false) : nil
+        return state.withLock { s -> ShadowResyncOutcome in
+            if let tables = walk.tables, tables != start.known {
+                s.caches.noteShadowedTables(key, tables, walkedAt: start.setup)
+            }
+            guard s.notifiers[sid, pasid].contains(.map) else { return .done }
+            guard s.caches.generation == start.generation || attempt == Self.shadowResyncAttempts else {
+                return .retry
+            }
+            var last = start.last
+            if let stop = walk.stoppedAt {
+                effects.log(.guestError, "shadow re-sync of 0x\(String(sid.rawValue, radix: 16)) stopped "
+                            + (walk.outOfBudget ? "after \(budget) table pages" : "at its limit of \(s.configuration.shadowMappingLimit) mappings")
+                            + "; mappings from 0x\(String(stop, radix: 16)) left as they were")
+                guard stop > start.first else { return .done }
+                last = min(last, stop - 1)
+            }
+            let (limit, host) = (s.configuration.shadowMappingLimit, s.shadows.host(sid))
+            let dropped = s.shadows.modify(sourceID: sid, pasid: pasid) {
+                $0.update(first: start.first, last: last, found: found, limit: limit, host: host,
+                          sourceID: sid, pasid: pasid, events: &effects.events)
+            }
+            if dropped > 0 {
+                effects.log(.guestError, "shadow of 0x\(String(sid.rawValue, radix: 16)) holds its limit of "
+                            + "\(s.configuration.shadowMappingLimit) mappings: \(dropped) MAPs dropped")
+            }
+            return .done
         }
-        found = tableDomain
-        if let domain, domain != tableDomain { return nil }
-        var leaves: [Mapping] = []
+    }
+
+    /// Hands `leaf` the second-level leaves (sid, pasid) has over the start's range, as the host
+    /// may shadow them, until it returns false. None when the tables belong to a domain the
+    /// invalidation did not name (`inDomain` false) or are not second-level ones.
+    private func shadowWalk(_ request: ShadowResyncRequest, _ start: ShadowResyncStart, budget: Int,
+                            leaf: (Mapping) -> Bool) -> ShadowWalk {
+        guard let tables = secondLevelTables(request, start) else {
+            // First-level, nested and pass-through entries are not shadowed: nothing is mapped.
+            return ShadowWalk(inDomain: request.domain == nil)
+        }
+        var walk = ShadowWalk(inDomain: request.domain == nil || request.domain == tables.domain, tables: tables)
+        guard walk.inDomain else { return walk }
         // More leaves than a record may hold cannot all be recorded: stop there, as at the budget.
         var full: UInt64?
+        var count = 0
         let limit = configuration.shadowMappingLimit
-        var enumerator = MappingEnumerator(platform: platform, budget: budget, first: first, last: last)
-        _ = enumerator.secondLevel(root: tableRoot, levels: levels, reserved: translationEngine.secondLevelReserved) { m in
+        let withoutPASID = request.pasid == nil
+        var enumerator = MappingEnumerator(platform: platform, budget: budget, first: start.first, last: start.last)
+        _ = enumerator.secondLevel(root: tables.root, levels: tables.levels,
+                                   reserved: translationEngine.secondLevelReserved) { m in
             // Requests without PASID cannot reach the interrupt range through it (they fault).
-            if pasid == nil && TranslationEngine.overlapsInterruptRange(page: m.output, shift: m.pageShift) { return }
-            guard leaves.count < limit else {
-                full = full ?? m.iova
+            if withoutPASID && TranslationEngine.overlapsInterruptRange(page: m.output, shift: m.pageShift) { return }
+            guard full == nil else { return }
+            guard count < limit, leaf(m) else {
+                full = m.iova
                 return
             }
-            leaves.append(m)
+            count += 1
         }
-        if let full, full < enumerator.stoppedAt ?? .max { return (leaves, full, false) }
-        return (leaves, enumerator.stoppedAt, enumerator.stoppedAt != nil)
+        if let full, full < enumerator.stoppedAt ?? .max {
+            walk.stoppedAt = full
+        } else {
+            walk.stoppedAt = enumerator.stoppedAt
+            walk.outOfBudget = enumerator.stoppedAt != nil
+        }
+        return walk
+    }
+
+    /// The second-level tables of (sid, pasid): those a walk in this setup already found, or
+    /// what its root, context and PASID entries say now; nil when it has none.
+    private func secondLevelTables(_ request: ShadowResyncRequest, _ start: ShadowResyncStart) -> ShadowedTables? {
+        guard start.enabled else { return nil }
+        if let known = start.known { return known }
+        guard case .success(.secondLevel(let root, let levels, let domain)) =
+                translationEngine.deviceTables(sourceID: request.sourceID, pasid: request.pasid, root: start.root,
+                                               platform: platform) else { return nil }
+        return ShadowedTables(root: root, levels: levels, domain: domain)
     }
 
     /// QEMU's replay for a shadowing host: forget what it was told and map every second-level

@@ -51,20 +51,38 @@ struct MappingEnumerator {
         }
         budget -= 1
         let shift = UInt64(12 + 9 * (level - 1))
-        return withTablePage(table, entries: entryRange(base: base, shift: shift)) { raw, this in
-            let iova = base | UInt64(raw.index) << shift
-            guard iova | ((1 << shift) - 1) >= this.first, iova <= this.last else { return true }
-            let entry = SecondLevelEntry(raw.entry)
-            guard entry.isPresent, !entry.hasReservedBits(atLevel: level, reserved) else { return true }
-            let permissions = granted.intersection(entry.permissions)
-            if entry.isLeaf(atLevel: level) {
-                visit(Mapping(iova: iova, pageShift: UInt8(shift), output: entry.address & ~((1 << shift) - 1),
-                              permissions: permissions))
-                return true
-            }
-            return this.secondLevel(table: entry.address, level: level - 1, base: iova, granted: permissions,
-                                    reserved: reserved, visit: visit)
+        let wanted = entryRange(base: base, shift: shift)
+        guard wanted.count > 1 else {
+            // One entry, as a page-selective re-sync reads at every level: no buffer, no closure.
+            var raw: UInt64 = 0
+            let start = table &+ UInt64(wanted.lowerBound) &* 8
+            guard withUnsafeMutableBytes(of: &raw, { platform.readGuest(start, into: $0) }) else { return true }
+            return secondLevelEntry(UInt64(littleEndian: raw), index: wanted.lowerBound, level: level, base: base,
+                                    granted: granted, reserved: reserved, visit: visit)
         }
+        return withTablePage(table, entries: wanted) { raw, this in
+            this.secondLevelEntry(raw.entry, index: raw.index, level: level, base: base, granted: granted,
+                                  reserved: reserved, visit: visit)
+        }
+    }
+
+    /// Entry `index` of a second-level table at `level` covering from `base`: a leaf is visited,
+    /// a table walked; false when the budget ran out.
+    private mutating func secondLevelEntry(_ raw: UInt64, index: Int, level: Int, base: UInt64, granted: Permissions,
+                                           reserved: SecondLevelEntry.ReservedBits, visit: (Mapping) -> Void) -> Bool {
+        let shift = UInt64(12 + 9 * (level - 1))
+        let iova = base | UInt64(index) << shift
+        guard iova | ((1 << shift) - 1) >= first, iova <= last else { return true }
+        let entry = SecondLevelEntry(raw)
+        guard entry.isPresent, !entry.hasReservedBits(atLevel: level, reserved) else { return true }
+        let permissions = granted.intersection(entry.permissions)
+        if entry.isLeaf(atLevel: level) {
+            visit(Mapping(iova: iova, pageShift: UInt8(shift), output: entry.address & ~((1 << shift) - 1),
+                          permissions: permissions))
+            return true
+        }
+        return secondLevel(table: entry.address, level: level - 1, base: iova, granted: permissions,
+                           reserved: reserved, visit: visit)
     }
 
     /// Visits the first-level leaves a user (non-privileged) request may use, IOVAs in
