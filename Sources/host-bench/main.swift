@@ -78,13 +78,21 @@ func nested(unmapsPerWait: Int) -> Figures {
 /// the fake kernel refuses what the real one would (an unmap that cuts an area, a double map).
 /// Unless `feedsKernel` is false: then events are dropped, so a run times the model alone.
 final class ShadowingVMM: Platform {
-    var bytes = [UInt8](repeating: 0, count: 4 << 20)
+    /// Guest memory: raw, so the bench's reads cost a copy (as QEMU's do), not a class's
+    /// exclusivity checks.
+    let bytes: UnsafeMutableRawBufferPointer = {
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 4096)
+        memory.initializeMemory(as: UInt8.self, repeating: 0)
+        return memory
+    }()
     var next: UInt64 = 0x10000
     let feedsKernel: Bool
     let fake = FakeIOMMUFD()
     let iommufd: Int32
     let ioas: ObjectID
     let client: IOMMUFDClient
+
+    deinit { bytes.deallocate() }
 
     init(feedsKernel: Bool) {
         self.feedsKernel = feedsKernel
@@ -94,13 +102,13 @@ final class ShadowingVMM: Platform {
     }
 
     func readGuest(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        guard address + UInt64(buffer.count) <= UInt64(bytes.count) else { return false }
-        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[Int(address)..<Int(address) + buffer.count])) }
+        guard address <= UInt64(bytes.count), UInt64(buffer.count) <= UInt64(bytes.count) - address else { return false }
+        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[Int(address)..<Int(address) + buffer.count]))
         return true
     }
     func writeGuest(_ address: UInt64, from source: UnsafeRawBufferPointer) -> Bool {
-        guard address + UInt64(source.count) <= UInt64(bytes.count) else { return false }
-        bytes.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[Int(address)..<Int(address) + source.count]).copyMemory(from: source) }
+        guard address <= UInt64(bytes.count), UInt64(source.count) <= UInt64(bytes.count) - address else { return false }
+        UnsafeMutableRawBufferPointer(rebasing: bytes[Int(address)..<Int(address) + source.count]).copyMemory(from: source)
         return true
     }
     func compareExchangeGuest64(_ address: UInt64, expected: UInt64, desired: UInt64) -> UInt64? {
@@ -161,16 +169,19 @@ final class ShadowingVMM: Platform {
 /// invalidated one page at a time, as Linux does when VFIO type1 maps scattered pages (one
 /// iommu_map, so one caching-mode flush, per physically contiguous run). Two runs: one times the
 /// model without the VMM, one counts the IOAS ioctls its events cost.
-func modelShadow(pages: Int = 256, contiguous: Bool, host: ShadowHost, pagewise: Bool = false, pairs: Int = 200,
-                 name: String? = nil) -> Figures {
+func modelShadow(pages: Int = 256, contiguous: Bool, host: ShadowHost, pagewise: Bool = false, queued: Bool = false,
+                 pairs: Int = 200, name: String? = nil) -> Figures {
     var figures = Figures(name: name ?? "model shadow, \(host == .wholeAreas ? "iommufd" : "per leaf"), "
-                              + (contiguous ? "contiguous" : pagewise ? "scattered, PSI/page" : "scattered"))
+                              + (contiguous ? "contiguous" : pagewise ? "scattered, PSI/page" : "scattered")
+                              + (queued ? ", queued" : ""))
     let timed = ShadowingVMM(feedsKernel: false)
     let start = now()
-    let traps = shadowPairs(timed, pages: pages, contiguous: contiguous, host: host, pagewise: pagewise, pairs: pairs)
+    let traps = shadowPairs(timed, pages: pages, contiguous: contiguous, host: host, pagewise: pagewise, pairs: pairs,
+                            queued: queued)
     figures.nanoseconds = (now() - start) * UInt64(pairsPerFigure) / UInt64(pairs)
     let counted = ShadowingVMM(feedsKernel: true)
-    _ = shadowPairs(counted, pages: pages, contiguous: contiguous, host: host, pagewise: pagewise, pairs: pairs)
+    _ = shadowPairs(counted, pages: pages, contiguous: contiguous, host: host, pagewise: pagewise, pairs: pairs,
+                    queued: queued)
     if !counted.fake.areas(iommufd: counted.iommufd, ioas: counted.ioas).isEmpty {
         fail("\(figures.name): the IOAS kept mappings")
     }
@@ -182,8 +193,8 @@ func modelShadow(pages: Int = 256, contiguous: Bool, host: ShadowHost, pagewise:
 
 /// One run of `modelShadow`'s guest on `vmm`; returns the VMM traps (invalidations) it took. The
 /// fake kernel's call log covers the pairs only.
-func shadowPairs(_ vmm: ShadowingVMM, pages: Int, contiguous: Bool, host: ShadowHost, pagewise: Bool, pairs: Int)
-    -> Int
+func shadowPairs(_ vmm: ShadowingVMM, pages: Int, contiguous: Bool, host: ShadowHost, pagewise: Bool, pairs: Int,
+                 queued: Bool = false) -> Int
 {
     var configuration = VTdConfiguration()
     configuration.cachingMode = true
@@ -202,9 +213,31 @@ func shadowPairs(_ vmm: ShadowingVMM, pages: Int, contiguous: Bool, host: Shadow
     let base: UInt64 = 0x1000_0000
     let slots = (0..<pages).map { vmm.leafSlot(root: slRoot, iova: base + UInt64($0) << 12) }
     let pagesMask = UInt64(pages.trailingZeroBitCount)  // pages: a power of two
+    // Queued invalidation, as Linux flushes a caching-mode unit: an IOTLB page-selective
+    // descriptor and a wait descriptor with a status write, one IQT write, per flush.
+    let (ring, status) = (vmm.page(), vmm.page())
+    var tail: UInt64 = 0
+    var waits: UInt64 = 0
+    if queued {
+        unit.mmioWrite(offset: 0x90, value: ring, width: 8)                 // IQA: 256 128-bit descriptors
+        unit.mmioWrite(offset: 0x18, value: 1 << 31 | 1 << 26, width: 4)    // GCMD: TE, QIE
+    }
+    func place(_ w0: UInt64, _ w1: UInt64) {
+        vmm.write(ring + tail * 16, w0)
+        vmm.write(ring + tail * 16 + 8, w1)
+        tail = (tail + 1) % 256
+    }
     func invalidate(_ iova: UInt64 = base, mask: UInt64 = pagesMask) {
-        unit.mmioWrite(offset: iro, value: iova | mask, width: 8)                    // IVA, AM: 2^mask pages
-        unit.mmioWrite(offset: iro + 8, value: 1 << 63 | 3 << 60 | 1 << 32, width: 8)  // PSI, domain 1
+        guard queued else {
+            unit.mmioWrite(offset: iro, value: iova | mask, width: 8)                    // IVA, AM: 2^mask pages
+            unit.mmioWrite(offset: iro + 8, value: 1 << 63 | 3 << 60 | 1 << 32, width: 8)  // PSI, domain 1
+            return
+        }
+        waits += 1
+        place(0x2 | 3 << 4 | 1 << 16, iova | mask)            // IOTLB PSI, domain 1, AM
+        place(0x5 | 1 << 5 | waits << 32, status)             // wait, status write
+        unit.mmioWrite(offset: 0x88, value: tail << 4, width: 8)
+        if vmm.readGuest64(status) != waits { fail("wait descriptor \(waits) wrote no status") }
     }
     vmm.fake.clearCallLog()
     var traps = 0
@@ -228,11 +261,11 @@ func shadowPairs(_ vmm: ShadowingVMM, pages: Int, contiguous: Bool, host: Shadow
 }
 let pairsPerFigure = 1_000
 
-// `host-bench resync`: only the model's side of Linux's pattern (a PSI per mapped page, iommufd
-// host), for callgrind or perf; nothing is printed.
+// `host-bench resync`: only the model's side of Linux's pattern (a queued PSI and wait per mapped
+// page, iommufd host), for callgrind or perf; nothing is printed.
 if CommandLine.arguments.dropFirst().first == "resync" {
     _ = shadowPairs(ShadowingVMM(feedsKernel: false), pages: 256, contiguous: false, host: .wholeAreas,
-                    pagewise: true, pairs: 200)
+                    pagewise: true, pairs: 200, queued: true)
     exit(0)
 }
 
@@ -249,7 +282,8 @@ print("mode                                 map ioctls  unmap ioctls  total ioct
 for figures in [modelShadow(contiguous: false, host: .perLeaf), modelShadow(contiguous: true, host: .perLeaf),
                 modelShadow(contiguous: false, host: .wholeAreas), modelShadow(contiguous: true, host: .wholeAreas),
                 modelShadow(contiguous: false, host: .perLeaf, pagewise: true),
-                modelShadow(contiguous: false, host: .wholeAreas, pagewise: true)] {
+                modelShadow(contiguous: false, host: .wholeAreas, pagewise: true),
+                modelShadow(contiguous: false, host: .wholeAreas, pagewise: true, queued: true)] {
     report(figures)
 }
 
