@@ -84,7 +84,7 @@ extension VTdUnit {
             effects.hostEventsDelivered += 1
         }
         for invalidation in effects.hostInvalidations { observer.pasidIOTLBInvalidated(invalidation) }
-        effects.hostInvalidations.removeAll(keepingCapacity: true)
+        effects.removeHostInvalidations()
     }
 
     var hostObserver: (any HostBindingObserver)? {

@@ -305,9 +305,9 @@ extension UnitState {
         tracer?.trace(.descriptor, .descriptor(descriptor, wide: wide, outcome: outcome.traced))
         if case .done = outcome {
             // hostBound first: the non-mutating call copied 512 bytes of the state per descriptor.
-            if hostBound, let host = hostInvalidation(descriptor, index: index) { effects.hostInvalidations.append(host) }
+            if hostBound, let host = hostInvalidation(descriptor, index: index) { effects.appendHostInvalidation(host) }
             if hostBound && effects.events.count > eventsBefore {
-                effects.hostSetupOrigins.append((eventsBefore..<effects.events.count, index))
+                effects.appendHostSetupOrigin(events: eventsBefore..<effects.events.count, descriptor: index)
             }
         }
         return outcome
@@ -451,13 +451,13 @@ extension Effects {
         if let m = other.invalidationEvent { invalidationEvent = m }
         if let m = other.pageRequestEvent { pageRequestEvent = m }
         for origin in other.hostSetupOrigins {
-            hostSetupOrigins.append((origin.events.lowerBound + events.count..<origin.events.upperBound + events.count,
-                                     origin.descriptor))
+            appendHostSetupOrigin(events: origin.events.lowerBound + events.count..<origin.events.upperBound + events.count,
+                                  descriptor: origin.descriptor)
         }
         events += other.events
-        logs += other.logs
-        for r in other.resyncs { requestResync(r) }
+        for (level, message) in other.logs { log(level, message) }
+        other.forEachResync { requestResync($0) }
         runInvalidationQueue = runInvalidationQueue || other.runInvalidationQueue
-        hostInvalidations += other.hostInvalidations
+        for invalidation in other.hostInvalidations { appendHostInvalidation(invalidation) }
     }
 }
