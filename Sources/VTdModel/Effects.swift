@@ -15,20 +15,20 @@ struct Effects {
     var pageRequestEvent: MSIMessage?
     /// Notifications; allocates only when there are some (invalidations with listeners).
     var events: [PlatformEvent] = []
-    /// The first shadowed address space whose tables changed (a page-selective invalidation asks
-    /// for one): inline, no allocation. Further ones are in `rare`.
-    private var firstResync: ShadowResyncRequest?
+    /// Shadowed address spaces whose tables changed, in the order asked for (ShadowResync.swift
+    /// decides which).
+    private var resyncs: [ShadowResyncRequest] = []
     /// The queued-invalidation engine has work (IQT written, QIE enabled with a non-empty queue).
     var runInvalidationQueue = false
     /// How many of `events` the host binding observer has heard (a wait hands them over early).
     var hostEventsDelivered = 0
-    /// What few operations have, in one box: an operation without any of it ends with one
-    /// reference to release (`events`), not five arrays.
+    /// What few operations have, in one box: an operation without any of it ends with two
+    /// references to release (`events`, `resyncs`), not five arrays.
     private var rare: RareEffects?
 
     var isEmpty: Bool {
         faultEvent == nil && invalidationEvent == nil && pageRequestEvent == nil
-            && events.isEmpty && firstResync == nil && !runInvalidationQueue && (rare?.isEmpty ?? true)
+            && events.isEmpty && resyncs.isEmpty && !runInvalidationQueue && (rare?.isEmpty ?? true)
     }
 
     /// Guest errors and traces.
@@ -57,25 +57,12 @@ struct Effects {
         changeRare { $0.hostSetupOrigins.append((events, descriptor)) }
     }
 
-    // The pending re-syncs, in the order asked for (ShadowResync.swift decides which).
+    func forEachResync(_ body: (ShadowResyncRequest) -> Void) { resyncs.forEach(body) }
 
-    func forEachResync(_ body: (ShadowResyncRequest) -> Void) {
-        guard let first = firstResync else { return }
-        body(first)
-        rare?.resyncs.forEach(body)
-    }
-
-    mutating func appendResync(_ request: ShadowResyncRequest) {
-        if firstResync == nil { firstResync = request } else { changeRare { $0.resyncs.append(request) } }
-    }
+    mutating func appendResync(_ request: ShadowResyncRequest) { resyncs.append(request) }
 
     mutating func removeResyncs(where isRemoved: (ShadowResyncRequest) -> Bool) {
-        guard let first = firstResync else { return }
-        if let rare, rare.resyncs.contains(where: isRemoved) { changeRare { $0.resyncs.removeAll(where: isRemoved) } }
-        if isRemoved(first) {
-            firstResync = nil
-            if let rare, !rare.resyncs.isEmpty { firstResync = changeRare { $0.resyncs.removeFirst() } }
-        }
+        if resyncs.contains(where: isRemoved) { resyncs.removeAll(where: isRemoved) }
     }
 
     /// Changes the box, made (or copied, when another Effects shares it) first.
@@ -92,17 +79,14 @@ struct Effects {
 /// Effects few operations have (see `Effects.rare`).
 private final class RareEffects {
     var logs: [(LogLevel, String)] = []
-    /// Re-syncs after `Effects.firstResync`, in the order asked for.
-    var resyncs: [ShadowResyncRequest] = []
     var hostInvalidations: [HostPASIDInvalidation] = []
     var hostSetupOrigins: [(events: Range<Int>, descriptor: Int)] = []
 
-    var isEmpty: Bool { logs.isEmpty && resyncs.isEmpty && hostInvalidations.isEmpty }
+    var isEmpty: Bool { logs.isEmpty && hostInvalidations.isEmpty }
 
     func copy() -> RareEffects {
         let copy = RareEffects()
-        (copy.logs, copy.resyncs) = (logs, resyncs)
-        (copy.hostInvalidations, copy.hostSetupOrigins) = (hostInvalidations, hostSetupOrigins)
+        (copy.logs, copy.hostInvalidations, copy.hostSetupOrigins) = (logs, hostInvalidations, hostSetupOrigins)
         return copy
     }
 }
