@@ -12,7 +12,7 @@
 // coalesced entry partly unmapped (unmapped whole, the rest mapped again), never overlaps.
 // Per device (`ShadowHost`): one event per leaf, or for an iommufd IOAS UNMAPs per run of removed
 // entries and MAPs per run of leaves contiguous in IOVA and output, cut into aligned blocks.
-// Cost: O(log n) to find where a range starts, O(n) to move the tail when the count changes.
+// Cost: O(log n + k) to find the k entries of a range, O(n) to move the tail when the count changes.
 
 /// How a device's host takes shadow events (docs/INVALIDATION.md, "Caching-mode shadowing").
 public enum ShadowHost: Sendable, Equatable {
