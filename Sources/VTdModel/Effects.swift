@@ -15,9 +15,9 @@ struct Effects {
     var pageRequestEvent: MSIMessage?
     /// Notifications; allocates only when there are some (invalidations with listeners).
     var events: [PlatformEvent] = []
-    /// Shadowed address spaces whose tables changed, in the order asked for (ShadowResync.swift
-    /// decides which).
-    private var resyncs: [ShadowResyncRequest] = []
+    /// Shadowed address spaces whose tables changed: walked and diffed after the lock is released
+    /// (`requestResync` decides which).
+    var resyncs: [ShadowResyncRequest] = []
     /// The queued-invalidation engine has work (IQT written, QIE enabled with a non-empty queue).
     var runInvalidationQueue = false
     /// How many of `events` the host binding observer has heard (a wait hands them over early).
@@ -55,14 +55,6 @@ struct Effects {
 
     mutating func appendHostSetupOrigin(events: Range<Int>, descriptor: Int) {
         changeRare { $0.hostSetupOrigins.append((events, descriptor)) }
-    }
-
-    func forEachResync(_ body: (ShadowResyncRequest) -> Void) { resyncs.forEach(body) }
-
-    mutating func appendResync(_ request: ShadowResyncRequest) { resyncs.append(request) }
-
-    mutating func removeResyncs(where isRemoved: (ShadowResyncRequest) -> Bool) {
-        if resyncs.contains(where: isRemoved) { resyncs.removeAll(where: isRemoved) }
     }
 
     /// Changes the box, made (or copied, when another Effects shares it) first.

@@ -117,7 +117,7 @@ public final class VTdUnit: @unchecked Sendable {
         if hostObserverInstalled.load(ordering: .relaxed), let observer = hostObserver {
             deliverToHost(&effects, observer)
         }
-        effects.forEachResync { resyncShadow($0) }
+        for request in effects.resyncs { resyncShadow(request) }
         if effects.runInvalidationQueue {
             effects.runInvalidationQueue = false
             runInvalidationQueue()

@@ -3,11 +3,7 @@ import Testing
 
 @Suite("Effects: what an operation decided under the lock, kept for after it")
 struct EffectsTests {
-    private func resyncs(_ effects: Effects) -> [ShadowResyncRequest] {
-        var all: [ShadowResyncRequest] = []
-        effects.forEachResync { all.append($0) }
-        return all
-    }
+    private func resyncs(_ effects: Effects) -> [ShadowResyncRequest] { effects.resyncs }
 
     private func request(_ sid: UInt16, _ first: UInt64, _ last: UInt64, domain: UInt16? = 3) -> ShadowResyncRequest {
         ShadowResyncRequest(sourceID: RequesterID(rawValue: sid), pasid: nil, first: first, last: last,

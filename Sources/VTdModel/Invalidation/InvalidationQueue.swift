@@ -456,7 +456,7 @@ extension Effects {
         }
         events += other.events
         for (level, message) in other.logs { log(level, message) }
-        other.forEachResync { requestResync($0) }
+        for r in other.resyncs { requestResync(r) }
         runInvalidationQueue = runInvalidationQueue || other.runInvalidationQueue
         for invalidation in other.hostInvalidations { appendHostInvalidation(invalidation) }
     }

@@ -61,11 +61,9 @@ extension Effects {
     /// Adds a re-sync unless one already pending covers it (a queue window of page-selective
     /// invalidations inside one domain-selective one walks once).
     mutating func requestResync(_ request: ShadowResyncRequest) {
-        var covered = false
-        forEachResync { covered = covered || $0.covers(request) }
-        if covered { return }
-        removeResyncs { request.covers($0) }
-        appendResync(request)
+        if resyncs.contains(where: { $0.covers(request) }) { return }
+        resyncs.removeAll { request.covers($0) }
+        resyncs.append(request)
     }
 }
 
