@@ -284,6 +284,7 @@ def check(variant, report, dmesg, expected, work):
     for net in variant.nics:
         want(f"{net}_present", "1")
         want(f"{net}_http_md5", expected["http_md5"])
+        want(f"{net}_rx_errors", "0/0")
     for drv in ("virtio_blk", "virtio_net") + (("e1000e",) if "net_e1000e" in variant.nics else ()) \
             + (("nvme",) if "nvme" in variant.disks else ()):
         want(f"domain_{drv}", variant.domain)
