@@ -375,6 +375,32 @@ struct InterruptEntryCacheTests {
         #expect(s.guest.reads == reads)
     }
 
+    @Test("a hit delivers what the entry's first remap delivered, in xAPIC and x2APIC mode, with SHV",
+          arguments: [false, true])
+    func hitsDeliverTheSameMessage(x2APIC: Bool) {
+        let s = InterruptRemappingScenario(x2APIC: x2APIC)
+        s.install(IRTE(destinationModeLogical: true, redirectionHint: true, levelTriggered: true,
+                       deliveryMode: .lowestPriority, vector: 0x31, destinationField: x2APIC ? 0x0001_0203 : 0x0500),
+                  at: 9)
+        let first = s.remap(handle: 8, subhandle: 1)
+        guard case .remapped = first else { Issue.record("first remap: \(first)"); return }
+        let reads = s.guest.reads
+        #expect(s.remap(handle: 8, subhandle: 1) == first)
+        #expect(s.remap(handle: 9) == first)
+        #expect(s.guest.reads == reads)
+    }
+
+    @Test("a cached entry still verifies each requester: a mismatch faults 0x26, the owner is served")
+    func hitsVerifyTheRequester() {
+        let s = InterruptRemappingScenario()
+        let owner: RequesterID = 0x0018
+        s.install(IRTE(vector: 0x44, destinationField: 0x0100, sourceID: owner, sourceValidation: .requesterID), at: 2)
+        let delivered = CompatibilityMSI(destination: 1, vector: 0x44).message
+        #expect(s.remap(sid: owner, handle: 2) == .remapped(delivered))
+        #expect(s.remap(sid: 0x0020, handle: 2) == .blocked(.irSourceIDMismatch))
+        #expect(s.remap(sid: owner, handle: 2) == .remapped(delivered))
+    }
+
     @Test("until invalidated the cached entry is used; after a global IEC the new entry is")
     func globalInvalidation() {
         let s = InterruptRemappingScenario()

@@ -17,6 +17,8 @@ struct InterruptEntryCache {
         var table: InterruptRemappingTableAddress = InterruptRemappingTableAddress(rawValue: 0)
         var index: UInt32 = 0
         var entry = IRTE(rawValue: 0)
+        /// What the entry delivers (it is valid, so that is fixed): a hit does not decode it again.
+        var message = MSIMessage(address: 0, data: 0)
     }
 
     static let slotCount = 256
@@ -36,11 +38,22 @@ struct InterruptEntryCache {
         return slot.entry
     }
 
-    /// Caches `entry`, read while `generation` was `readGeneration`.
+    /// The cached entry and the message it delivers (the remap hot path).
+    @inline(__always)
+    func lookupDelivery(table: InterruptRemappingTableAddress, index: UInt32) -> (entry: IRTE, message: MSIMessage)? {
+        slots.withUnsafeBufferPointer { slots in
+            let slot = slots[Self.slot(for: index)]
+            guard slot.valid, slot.index == index, slot.table == table else { return nil }
+            return (slot.entry, slot.message)
+        }
+    }
+
+    /// Caches `entry`, valid and read while `generation` was `readGeneration`.
     mutating func insert(_ entry: IRTE, table: InterruptRemappingTableAddress, index: UInt32,
                          readGeneration: UInt64) {
         guard readGeneration == generation else { return }
-        slots[Self.slot(for: index)] = Slot(valid: true, table: table, index: index, entry: entry)
+        let message = CompatibilityMSI(entry, extendedInterruptMode: table.extendedInterruptMode).message
+        slots[Self.slot(for: index)] = Slot(valid: true, table: table, index: index, entry: entry, message: message)
     }
 
     /// Global invalidation (IEC descriptor with G = 0, SIRTP, reset).

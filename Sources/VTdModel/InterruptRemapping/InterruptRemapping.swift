@@ -10,7 +10,8 @@
 //   SVT = 11b (QEMU reports 0x26 for the latter; the entry, not the requester, is at fault).
 //
 // Hot path: a request whose IRTE is in the interrupt entry cache takes the lock once, makes no
-// callback and allocates nothing (Effects allocates only for faults and logs).
+// callback, allocates nothing and builds no Effects (`cachedRemap`): the cache keeps the message
+// each valid entry delivers. Everything else (faults, misses, pass-through) takes the full path.
 
 /// What the unit does with an interrupt request.
 public enum InterruptRemapOutcome: Equatable, Sendable {
@@ -70,6 +71,29 @@ extension UnitState {
                                effects: &effects))
         }
         return .readEntry(table: table, index: index, cacheGeneration: interruptRemapping.entryCache.generation)
+    }
+
+    /// The message for a request the interrupt entry cache answers without a fault; nil sends
+    /// the request down the full path (`beginInterruptRemap`), which decides everything else.
+    /// Mirrors that path's checks for the case it answers: remappable format, SHV data, index
+    /// in range, a cached (hence valid) entry, the requester verified.
+    @inline(__always)
+    mutating func cachedRemap(sourceID: RequesterID, address: UInt64, data: UInt32) -> MSIMessage? {
+        guard interruptRemappingEnabled else { return nil }
+        let request = InterruptRequestAddress(rawValue: address)
+        guard request.isWellFormed, request.isRemappable else { return nil }
+        var index = UInt32(request.handle)
+        if request.subhandleValid {
+            let payload = InterruptRequestData(rawValue: data)
+            guard payload.upperBitsClear else { return nil }
+            index += UInt32(payload.subhandle)
+        }
+        let table = interruptRemapping.latchedTable
+        guard index < table.entryCount,
+              let hit = interruptRemapping.entryCache.lookupDelivery(table: table, index: index),
+              Self.sourceIDVerified(hit.entry, requester: sourceID)
+        else { return nil }
+        return hit.message
     }
 
     /// The second half, once the IRTE was read from guest memory (nil: the read failed).
@@ -158,6 +182,16 @@ extension VTdUnit {
     /// `recordsFaults: false` only probes (interrupt route pre-computation): nothing is recorded.
     public func remapInterrupt(sourceID: RequesterID, address: UInt64, data: UInt32,
                                recordsFaults: Bool = true) -> InterruptRemapOutcome {
+        if let message = state.withLock({ $0.cachedRemap(sourceID: sourceID, address: address, data: data) }) {
+            return .remapped(message)
+        }
+        return remapInterruptFully(sourceID: sourceID, address: address, data: data, recordsFaults: recordsFaults)
+    }
+
+    /// Everything but a cached hit. Out of line: the hit does not pay for its Effects.
+    @inline(never)
+    private func remapInterruptFully(sourceID: RequesterID, address: UInt64, data: UInt32,
+                                     recordsFaults: Bool) -> InterruptRemapOutcome {
         var effects = Effects()
         let step = state.withLock {
             $0.beginInterruptRemap(sourceID: sourceID, address: address, data: data, recordsFaults: recordsFaults,
