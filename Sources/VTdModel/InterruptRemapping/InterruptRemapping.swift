@@ -41,7 +41,6 @@ extension UnitState {
                                       effects: inout Effects) -> InterruptRemapStep {
         guard interruptRemappingEnabled else { return .done(.passThrough) }
         let request = InterruptRequestAddress(rawValue: address)
-        let payload = InterruptRequestData(rawValue: data)
         guard request.isWellFormed else {
             return .done(block(.irRequestReserved, sourceID: sourceID, index: 0, record: recordsFaults,
                                effects: &effects, "interrupt request to 0x\(String(address, radix: 16)) is outside 0xFEEx_xxxx"))
@@ -54,13 +53,9 @@ extension UnitState {
                                effects: &effects, "compatibility-format interrupt from \(sourceID) blocked"
                                    + (table.extendedInterruptMode ? " (x2APIC mode)" : " (GSTS.CFIS clear)")))
         }
-        var index = UInt32(request.handle)
-        if request.subhandleValid {
-            guard payload.upperBitsClear else {
-                return .done(block(.irRequestReserved, sourceID: sourceID, index: index, record: recordsFaults,
-                                   effects: &effects, "remappable interrupt with SHV has data bits 31:16 set (0x\(String(data, radix: 16)))"))
-            }
-            index += UInt32(payload.subhandle)
+        guard let index = request.entryIndex(data: data) else {
+            return .done(block(.irRequestReserved, sourceID: sourceID, index: UInt32(request.handle), record: recordsFaults,
+                               effects: &effects, "remappable interrupt with SHV has data bits 31:16 set (0x\(String(data, radix: 16)))"))
         }
         guard index < table.entryCount else {
             return .done(block(.irIndexOverflow, sourceID: sourceID, index: index, record: recordsFaults,
@@ -81,13 +76,7 @@ extension UnitState {
     mutating func cachedRemap(sourceID: RequesterID, address: UInt64, data: UInt32) -> MSIMessage? {
         guard interruptRemappingEnabled else { return nil }
         let request = InterruptRequestAddress(rawValue: address)
-        guard request.isWellFormed, request.isRemappable else { return nil }
-        var index = UInt32(request.handle)
-        if request.subhandleValid {
-            let payload = InterruptRequestData(rawValue: data)
-            guard payload.upperBitsClear else { return nil }
-            index += UInt32(payload.subhandle)
-        }
+        guard request.isWellFormed, request.isRemappable, let index = request.entryIndex(data: data) else { return nil }
         let table = interruptRemapping.latchedTable
         guard index < table.entryCount,
               let hit = interruptRemapping.entryCache.lookupDelivery(table: table, index: index),

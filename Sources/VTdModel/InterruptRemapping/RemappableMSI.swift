@@ -19,6 +19,16 @@ public struct InterruptRequestAddress: RawRepresentable, Equatable, Sendable {
         UInt16(truncatingIfNeeded: (rawValue >> 5) & 0x7FFF) | UInt16(truncatingIfNeeded: (rawValue >> 2) & 1) << 15
     }
 
+    /// The IRTE index a remappable request with `data` names: the handle, plus the data's
+    /// sub-handle when SHV is set; nil when SHV is set and data bits 31:16 are not zero.
+    @inline(__always)
+    public func entryIndex(data: UInt32) -> UInt32? {
+        guard subhandleValid else { return UInt32(handle) }
+        let payload = InterruptRequestData(rawValue: data)
+        guard payload.upperBitsClear else { return nil }
+        return UInt32(handle) + UInt32(payload.subhandle)
+    }
+
     /// A remappable-format request for `handle` (fixtures, the IOAPIC's view of its RTEs).
     public static func remappable(handle: UInt16, subhandleValid: Bool = false) -> InterruptRequestAddress {
         var value: UInt64 = 0xFEE0_0000 | 1 << 4
