@@ -735,12 +735,12 @@ def main():
         ok, elapsed, problems, report = run_variant(args, v, args.log_dir, log_name)
         retried = ""
         if not ok and v.group != "swift":
-            # The references fail now and then on their own: intel-legacy-6.12 hung until the
-            # limit once in ~40 CI boots (20 repeats since passed), and intel-flts-6.1 failed 2 of
-            # 19 boots here, once with "corrupted stack end detected inside scheduler" in the
-            # guest during the download (swift-flts-6.1: 9 of 9 passed beside it). A reference or
-            # baseline boot that fails gets one more try; what the first one said is printed and
-            # its console kept. swift-vtd boots get none: a failure there is this project's.
+            # The references failed now and then: intel-legacy-6.12 hung until the limit once in
+            # ~40 CI boots, and intel-flts-6.1 failed 2 of 19 boots with guest memory corruption
+            # during the download, which fits the QEMU bug qemu-glue/patches/0006 fixes (none
+            # since it). A reference or baseline boot that fails still gets one more try; what
+            # the first one said is printed and its console kept. swift-vtd boots get none: a
+            # failure there is this project's.
             print(f"RETRY {v.name:17} {elapsed:6.1f} s  failed: {'; '.join(problems[:4])}", flush=True)
             print_log_tail(os.path.join(args.log_dir, log_name + ".log"))
             os.replace(os.path.join(args.log_dir, log_name + ".log"),

@@ -32,15 +32,9 @@ struct InterruptEntryCache {
     @inline(__always)
     private static func slot(for index: UInt32) -> Int { Int(index) & (slotCount - 1) }
 
-    func lookup(table: InterruptRemappingTableAddress, index: UInt32) -> IRTE? {
-        let slot = slots[Self.slot(for: index)]
-        guard slot.valid, slot.index == index, slot.table == table else { return nil }
-        return slot.entry
-    }
-
-    /// The cached entry and the message it delivers (the remap hot path).
+    /// The cached entry and the message it delivers.
     @inline(__always)
-    func lookupDelivery(table: InterruptRemappingTableAddress, index: UInt32) -> (entry: IRTE, message: MSIMessage)? {
+    func lookup(table: InterruptRemappingTableAddress, index: UInt32) -> (entry: IRTE, message: MSIMessage)? {
         slots.withUnsafeBufferPointer { slots in
             let slot = slots[Self.slot(for: index)]
             guard slot.valid, slot.index == index, slot.table == table else { return nil }

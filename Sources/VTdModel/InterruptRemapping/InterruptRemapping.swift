@@ -61,7 +61,7 @@ extension UnitState {
             return .done(block(.irIndexOverflow, sourceID: sourceID, index: index, record: recordsFaults,
                                effects: &effects, "interrupt index \(index) beyond the \(table.entryCount)-entry table"))
         }
-        if let entry = interruptRemapping.entryCache.lookup(table: table, index: index) {
+        if let entry = interruptRemapping.entryCache.lookup(table: table, index: index)?.entry {
             return .done(remap(entry, sourceID: sourceID, index: index, table: table, recordsFaults: recordsFaults,
                                effects: &effects))
         }
@@ -79,7 +79,7 @@ extension UnitState {
         guard request.isWellFormed, request.isRemappable, let index = request.entryIndex(data: data) else { return nil }
         let table = interruptRemapping.latchedTable
         guard index < table.entryCount,
-              let hit = interruptRemapping.entryCache.lookupDelivery(table: table, index: index),
+              let hit = interruptRemapping.entryCache.lookup(table: table, index: index),
               Self.sourceIDVerified(hit.entry, requester: sourceID)
         else { return nil }
         return hit.message
