@@ -466,3 +466,73 @@ struct InvalidationQueueRobustnessTests {
     }
 }
 
+
+/// The IQT write's common case (`finishLastWait`): once a run has left its hints, a write whose
+/// descriptors end in a wait with a status write is finished without the run loop. Each test
+/// submits once to leave the hints, then checks the case's edges on the second write.
+@Suite("Queued invalidation: an IQT write ending in a wait")
+struct InvalidationQueueLastWaitTests {
+    private func hinted() -> InvalidationQueueScenario {
+        let q = InvalidationQueueScenario()
+        q.submit(Desc.wait(status: 1, at: 0x9000))
+        #expect(q.unit.queueRingHint.load(ordering: .relaxed) != 0, "the first run leaves the ring hint")
+        return q
+    }
+
+    @Test("invalidations before the wait are done when its status lands, and IQH passes it")
+    func invalidateThenStatus() {
+        let q = hinted()
+        q.cache(domain: 4, iova: 0x5000)
+        var cachedAtStatusWrite: Bool?
+        q.memory.onWrite = { [unowned q] in cachedAtStatusWrite = q.cached(iova: 0x5000) }
+        q.submit(Desc.iotlbPages(4, 0x5000, am: 0), Desc.wait(status: 2, at: 0x9000))
+        #expect(cachedAtStatusWrite == false)
+        #expect(q.status(at: 0x9000) == 2)
+        #expect(q.head == q.tail && q.head == 3)
+        #expect(!q.queueError)
+    }
+
+    @Test("a failed status write stops the queue at the wait: IQE, IQH on it")
+    func statusWriteFails() {
+        let q = hinted()
+        q.submit(Desc.iotlbDomain(4), Desc.wait(status: 2, at: 0x7000_0000))
+        #expect(q.queueError)
+        #expect(q.head == 2)
+    }
+
+    @Test("a wait with IF and SW writes the status, sets ICS.IWC and interrupts")
+    func statusAndInterrupt() {
+        let q = hinted()
+        q.submit(Desc.wait(status: 3, at: 0x9000, interrupt: true))
+        #expect(q.status(at: 0x9000) == 3)
+        #expect(q.waitComplete)
+        #expect(q.guest.msis == [MSIMessage(address: 0xFEE0_1000, data: 0x41)])
+    }
+
+    @Test("descriptors queued from the status write are run by the same IQT write")
+    func queuedDuringStatusWrite() {
+        let q = hinted()
+        var writes = 0
+        q.memory.onWrite = { [unowned q] in
+            writes += 1
+            if writes == 1 {
+                q.place(Desc.wait(status: 5, at: 0x9008))
+                q.setTail(q.tail)
+            }
+        }
+        q.submit(Desc.wait(status: 4, at: 0x9000))
+        #expect(q.status(at: 0x9000) == 4)
+        #expect(q.status(at: 0x9008) == 5)
+        #expect(q.head == q.tail)
+    }
+
+    @Test("a wait that is not the last descriptor: the ones after it run too")
+    func waitInTheMiddle() {
+        let q = hinted()
+        q.cache(domain: 4, iova: 0x5000)
+        q.submit(Desc.wait(status: 6, at: 0x9000), Desc.iotlbPages(4, 0x5000, am: 0))
+        #expect(q.status(at: 0x9000) == 6)
+        #expect(!q.cached(iova: 0x5000))
+        #expect(q.head == q.tail)
+    }
+}

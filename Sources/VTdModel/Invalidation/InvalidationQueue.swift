@@ -102,8 +102,11 @@ extension VTdUnit {
                 fetched = platform.readGuest(guess.address, into: UnsafeMutableRawBufferPointer(
                     start: buffer.baseAddress, count: guess.count * guess.descriptorBytes))
             }
+            // Set in the lock section: the run's first window when the guess did not hold, or
+            // the part of the guess applied and the wait it stopped at.
             var claimed: InvalidationQueueWindow?
-            var applied: AppliedInvalidationBatch?
+            var applied: InvalidationQueueWindow?
+            var pending: PendingStatusWrite?
             let next: InvalidationQueueWindow? = state.withLock { s in
                 s.mmioWrite(offset: offset, value: value, width: width, effects: &run.effects)
                 guard run.effects.runInvalidationQueue else { return nil }
@@ -115,20 +118,47 @@ extension VTdUnit {
                 }
                 var w = first
                 w.count = min(first.count, guess.count)
-                var pending: PendingStatusWrite?
-                let next = s.applyInvalidationDescriptors(UnsafeBufferPointer(buffer), window: w, current: true,
-                                                          processed: &run.processed, pending: &pending,
-                                                          effects: &run.effects)
-                applied = AppliedInvalidationBatch(read: guess, fetched: true, applied: w, pending: pending)
-                return next
+                applied = w
+                return s.applyInvalidationDescriptors(UnsafeBufferPointer(buffer), window: w, current: true,
+                                                      processed: &run.processed, pending: &pending,
+                                                      effects: &run.effects)
             }
             queueTailHint.store(value, ordering: .relaxed)
-            if applied == nil && claimed == nil {
+            guard claimed != nil || applied != nil else {
                 if !run.effects.isEmpty { perform(&run.effects) }
                 return
             }
-            driveInvalidationQueue(buffer, &run, next: claimed ?? next, applied: applied)
+            var batch: AppliedInvalidationBatch?
+            if let guess, let w = applied {
+                if let wait = pending, wait.head + 1 == guess.head + guess.count,
+                   finishLastWait(wait, window: w, buffer, &run) { return }
+                batch = AppliedInvalidationBatch(read: guess, fetched: true, applied: w, pending: pending)
+            }
+            driveInvalidationQueue(buffer, &run, next: claimed ?? next, applied: batch)
         }
+    }
+
+    /// The strict-mode unmap's common case, without the run loop: the descriptors the IQT write
+    /// applied (`window`) stopped at a wait descriptor that is the last one read, nothing is owed
+    /// to a host, and the lock section decided no effect. Then the rest of the run is the status
+    /// write and the wait's completion; the loop is needed only when the guest queued more
+    /// meanwhile. false (nothing done) when the case does not apply.
+    private func finishLastWait(_ wait: PendingStatusWrite, window: InvalidationQueueWindow,
+                                _ buffer: UnsafeMutableBufferPointer<UInt64>, _ run: inout InvalidationQueueRun) -> Bool {
+        guard run.effects.isEmpty, !hostObserverInstalled.load(ordering: .relaxed) else { return false }
+        let written = platform.writeGuest32(wait.address, wait.data)
+        let next = state.withLock { s in
+            s.completeWait(wait, written: written, window: window, processed: &run.processed, effects: &run.effects)
+        }
+        if next != nil {
+            // More arrived (or a callback moved the queue): the loop takes it from here.
+            run.lastWindow = window
+            driveInvalidationQueue(buffer, &run, next: next, applied: nil)
+            return true
+        }
+        queueRingHint.store(window.ringHint, ordering: .relaxed)
+        if !run.effects.isEmpty { perform(&run.effects) }
+        return true
     }
 
     /// Where the descriptors of an IQT write to `tail` probably are: from the ring the last run
