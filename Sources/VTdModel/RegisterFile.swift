@@ -5,37 +5,38 @@
 //
 // MMIO-hot: no allocation after init; an access touches one or two words. Every register is
 // 4 or 8 bytes at a 4-byte-aligned offset, and accesses are naturally aligned, so a word is
-// never split.
+// never split. The values are one dense array and the masks another: the model's own reads and
+// writes (status bits, IQH, latched values) touch only values, 16 to a cache line, so a queue
+// run finds its registers in one or two lines instead of one per register.
 //
 // A file covers [base, base + size) of the window: each sub-state of the unit owns the file of
 // the registers it is responsible for, and every offset here is a window offset.
 
 public struct RegisterFile: Sendable {
-    struct Word {
-        var value: UInt32 = 0
+    struct Masks {
         var writable: UInt32 = 0
         var writeOneToClear: UInt32 = 0
         var writeOnly: UInt32 = 0
         var reset: UInt32 = 0
 
         @inline(__always)
-        mutating func write(_ v: UInt32) {
-            value = ((value & ~writable) | (v & writable)) & ~(writeOneToClear & v)
+        func written(_ old: UInt32, _ v: UInt32) -> UInt32 {
+            ((old & ~writable) | (v & writable)) & ~(writeOneToClear & v)
         }
-        @inline(__always)
-        var guestValue: UInt32 { value & ~writeOnly }
     }
 
     /// Window offset of the first byte this file holds.
     public let base: Int
     public let size: Int
-    private var words: [Word]
+    private var values: [UInt32]
+    private var masks: [Masks]
 
     public init(base: Int = 0, size: Int) {
         precondition(base >= 0 && base % 8 == 0 && size > 0 && size % 4 == 0)
         self.base = base
         self.size = size
-        words = [Word](repeating: Word(), count: size / 4)
+        values = [UInt32](repeating: 0, count: size / 4)
+        masks = [Masks](repeating: Masks(), count: size / 4)
     }
 
     /// The window offsets this file holds.
@@ -53,14 +54,15 @@ public struct RegisterFile: Sendable {
         for half in 0..<(width / 4) {
             let shift = UInt64(32 * half)
             let r = UInt32(truncatingIfNeeded: reset >> shift)
-            words[index(offset) + half] = Word(value: r, writable: UInt32(truncatingIfNeeded: w >> shift),
-                                            writeOneToClear: UInt32(truncatingIfNeeded: c >> shift),
-                                            writeOnly: UInt32(truncatingIfNeeded: o >> shift), reset: r)
+            values[index(offset) + half] = r
+            masks[index(offset) + half] = Masks(writable: UInt32(truncatingIfNeeded: w >> shift),
+                                                writeOneToClear: UInt32(truncatingIfNeeded: c >> shift),
+                                                writeOnly: UInt32(truncatingIfNeeded: o >> shift), reset: r)
         }
     }
 
     public mutating func reset() {
-        for i in words.indices { words[i].value = words[i].reset }
+        for i in values.indices { values[i] = masks[i].reset }
     }
 
     /// Whether an access of `width` bytes at `offset` is one the window accepts.
@@ -73,45 +75,47 @@ public struct RegisterFile: Sendable {
     @inline(__always)
     public func read(_ offset: Int, width: Int) -> UInt64 {
         let i = index(offset)
-        let low = UInt64(words[i].guestValue)
-        return width == 4 ? low : low | UInt64(words[i + 1].guestValue) << 32
+        let low = UInt64(values[i] & ~masks[i].writeOnly)
+        return width == 4 ? low : low | UInt64(values[i + 1] & ~masks[i + 1].writeOnly) << 32
     }
 
     /// Guest write through the masks. The caller checked `accepts`.
     @inline(__always)
     public mutating func write(_ offset: Int, _ newValue: UInt64, width: Int) {
         let i = index(offset)
-        words[i].write(UInt32(truncatingIfNeeded: newValue))
-        if width == 8 { words[i + 1].write(UInt32(truncatingIfNeeded: newValue >> 32)) }
+        values[i] = masks[i].written(values[i], UInt32(truncatingIfNeeded: newValue))
+        if width == 8 { values[i + 1] = masks[i + 1].written(values[i + 1], UInt32(truncatingIfNeeded: newValue >> 32)) }
     }
 
     // Raw access for the model itself (status bits, latched values): no masks.
     @inline(__always)
-    public func get32(_ offset: Int) -> UInt32 { words[index(offset)].value }
+    public func get32(_ offset: Int) -> UInt32 { values[index(offset)] }
     @inline(__always)
     public func get64(_ offset: Int) -> UInt64 {
-        UInt64(words[index(offset)].value) | UInt64(words[index(offset) + 1].value) << 32
+        UInt64(values[index(offset)]) | UInt64(values[index(offset) + 1]) << 32
     }
     @inline(__always)
-    public mutating func set32(_ offset: Int, _ v: UInt32) { words[index(offset)].value = v }
+    public mutating func set32(_ offset: Int, _ v: UInt32) { values[index(offset)] = v }
     @inline(__always)
     public mutating func set64(_ offset: Int, _ v: UInt64) {
         let i = index(offset)
-        words[i].value = UInt32(truncatingIfNeeded: v)
-        words[i + 1].value = UInt32(truncatingIfNeeded: v >> 32)
+        values[i] = UInt32(truncatingIfNeeded: v)
+        values[i + 1] = UInt32(truncatingIfNeeded: v >> 32)
     }
 
     /// Every word's stored value, write-only bits included: the register image migration carries.
-    public var rawWords: [UInt32] { words.map(\.value) }
+    public var rawWords: [UInt32] { values }
 
     /// Puts back a register image taken with `rawWords` (same size); masks stay.
     public mutating func restore(rawWords: some Collection<UInt32>) {
-        precondition(rawWords.count == words.count)
-        for (i, value) in zip(words.indices, rawWords) { words[i].value = value }
+        precondition(rawWords.count == values.count)
+        for (i, value) in zip(values.indices, rawWords) { values[i] = value }
     }
 
     /// The whole window as the guest would read it byte by byte (reset-idempotency checks).
     public var guestImage: [UInt8] {
-        words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word.guestValue >> UInt32(8 * $0)) } }
+        zip(values, masks).flatMap { value, mask in
+            (0..<4).map { UInt8(truncatingIfNeeded: (value & ~mask.writeOnly) >> UInt32(8 * $0)) }
+        }
     }
 }
