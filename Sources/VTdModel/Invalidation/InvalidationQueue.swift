@@ -359,6 +359,8 @@ extension UnitState {
         processed += 1
         invalidationQueue.moveHead(to: wait.head + 1, in: window)
         if wait.interrupt { invalidationQueue.signalWaitCompletion(effects: &effects) }
+        // The strict-mode unmap's wait is the last descriptor: the run ends here.
+        if invalidationQueue.endRunIfDrained() { return nil }
         return nextInvalidationWindow(processed: processed, effects: &effects)
     }
 

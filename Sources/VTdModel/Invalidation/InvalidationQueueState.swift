@@ -135,6 +135,14 @@ struct InvalidationQueueState: Sendable {
 
     mutating func endRun() { running = false }
 
+    /// Ends the run when the queue is drained and its tail sound, which `next` would report as
+    /// idle, without building a window: the usual end of a strict-mode IQT write.
+    mutating func endRunIfDrained() -> Bool {
+        guard decoded.head == decoded.tail, tailProblem == nil else { return false }
+        running = false
+        return true
+    }
+
     /// What a run reads next, having processed `processed` descriptors.
     enum Next {
         case read(InvalidationQueueWindow)
