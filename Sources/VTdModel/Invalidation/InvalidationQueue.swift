@@ -4,8 +4,9 @@
 // HOT PATH for strict-mode guests: every unmap is a PASID-IOTLB invalidation plus a wait
 // descriptor with a status write. Such an IQT write costs two lock sections (the write with the
 // descriptors before the wait, then the wait's completion), one guest read of the new
-// descriptors and one status write; nothing allocates. Guarded by `make bench` ("queued
-// invalidation", "strict-mode unmap cycle").
+// descriptors and one status write; nothing allocates. When the wait is the last descriptor
+// the write read, `finishLastWait` does the status write and the completion without the run
+// loop below. Guarded by `make bench` ("queued invalidation", "strict-mode unmap cycle").
 //
 // The run loop: lock -> decide the window of descriptors to read -> unlock -> read them from
 // guest memory -> lock -> check nothing moved meanwhile, apply them in order -> unlock -> status
