@@ -275,6 +275,9 @@ extension UnitState {
     /// The next descriptors to read, or nil (and the run ends) when the queue is off, stopped by
     /// an error, empty, or this run has done a full lap.
     mutating func nextInvalidationWindow(processed: Int, effects: inout Effects) -> InvalidationQueueWindow? {
+        // Drained with a sound tail (the strict-mode unmap's end): nil whether or not the queue
+        // is still active, so neither GSTS/FSTS nor a window is needed.
+        if invalidationQueue.endRunIfDrained() { return nil }
         if invalidationQueueActive {
             switch invalidationQueue.next(processed: processed) {
             case .read(let window): return window
@@ -360,8 +363,6 @@ extension UnitState {
         processed += 1
         invalidationQueue.moveHead(to: wait.head + 1, in: window)
         if wait.interrupt { invalidationQueue.signalWaitCompletion(effects: &effects) }
-        // The strict-mode unmap's wait is the last descriptor: the run ends here.
-        if invalidationQueue.endRunIfDrained() { return nil }
         return nextInvalidationWindow(processed: processed, effects: &effects)
     }
 
