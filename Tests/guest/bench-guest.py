@@ -12,6 +12,13 @@ A sample is inside the vIOMMU by its leaf frame:
                table) with a `vtd_*` frame in the call chain
   swift-vtd    anything in libSwiftVTd.so (the model and its static Swift runtime), or a
                `swift_vtd_*` function of the glue
+  either       GLib hash-table samples perf found no caller for (Debian's GLib and this QEMU keep
+               no frame pointers, so most of intel-iommu's IOTLB lookups come out that way), as
+               far as the boot has more of them per read than the no-IOMMU boots of the run
+Each vIOMMU sample also has a phase, from its call chain (swift-vtd: the library keeps frame
+pointers) or its leaf's name (intel-iommu's chains stop at its leaf): translate hit or miss
+(intel-iommu: translate, one function), the invalidation queue's register write, interrupt
+remapping, other.
 Library calls per DMA (swift-vtd): the glue counts swiftvtd_translate calls per device; the count
 is read through QMP (x-state) at "BENCH start" and from the state dump QEMU writes when the guest
 powers off, and the difference is shown per 1,000 reads (the first few reads after the marker
@@ -49,6 +56,11 @@ MODES = collections.OrderedDict([
     ("pass-through", ("intremap=on,x-scalable-mode=on,x-flts=on", PT_ARGS)),
 ])
 HASH_FUNCTIONS = re.compile(r"^(g_hash_table_|g_int64_|g_direct_|g_str_hash|g_str_equal)")
+PHASES = ("hit", "miss", "translate", "queue", "irq", "other")
+# intel-iommu's functions by phase (its QEMU has no frame pointers: the leaf is all perf sees).
+INTEL_QUEUE = re.compile(r"^vtd_(fetch_inv_desc|process_|hash_remove|iotlb_.*invalidate|handle_iq|mem_write|"
+                         r"inv_desc|update_iq|.*_inv_)")
+INTEL_IRQ = re.compile(r"^vtd_(interrupt_remap|mem_ir_|remap_irq|irte_|int_remap|ir_)")
 
 
 def newc_archive(files):
@@ -226,11 +238,12 @@ def count_samples(perf_data, device, start, end):
     and those inside the vIOMMU; plus the vIOMMU's top leaf symbols."""
     proc = subprocess.Popen(["perf", "script", "-i", perf_data, "-F", "comm,tid,time,ip,sym,dso"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    total = inside = 0
+    total = inside = orphans = 0
     symbols = collections.Counter()
+    phases = collections.Counter()
 
     def finish(header, chain):
-        nonlocal total, inside
+        nonlocal total, inside, orphans
         m = re.search(r"\s(\d+\.\d+):\s*$", header)
         if not m or not (start <= float(m.group(1)) <= end):
             return
@@ -238,6 +251,9 @@ def count_samples(perf_data, device, start, end):
         if not chain:
             return
         leaf_sym, leaf_dso = chain[0]
+        if HASH_FUNCTIONS.match(leaf_sym) and len(chain) == 1:
+            orphans += 1  # judged against the no-IOMMU boots once the run is over
+            return
         hit = False
         if device == "intel-iommu":
             hit = leaf_sym.startswith("vtd_") or (
@@ -248,6 +264,7 @@ def count_samples(perf_data, device, start, end):
         if hit:
             inside += 1
             symbols[leaf_sym] += 1
+            phases[phase_of(device, [s for s, _ in chain])] += 1
 
     header, chain = None, []
     frame = re.compile(r"^\s+[0-9a-f]+ (.*) \((.*)\)$")
@@ -268,11 +285,44 @@ def count_samples(perf_data, device, start, end):
     if header is not None:
         finish(header, chain)
     proc.wait()
-    return {"samples": total, "viommu": inside, "top": symbols.most_common(5)}
+    return {"samples": total, "viommu": inside, "hash_orphans": orphans, "phases": dict(phases),
+            "top": symbols.most_common(5)}
 
 
-def per_kilo_io(f):
-    return 1000.0 * f["viommu"] / f["ios"]
+def phase_of(device, chain):
+    """The phase of a vIOMMU sample whose frames, leaf first, are CHAIN."""
+    if device == "intel-iommu":
+        fn = next((s for s in chain if s.startswith("vtd_")), "")
+        if INTEL_QUEUE.match(fn):
+            return "queue"
+        if INTEL_IRQ.match(fn):
+            return "irq"
+        return "translate" if fn.startswith("vtd_") else "other"
+    joined = " ".join(chain)
+    if "translateLocked" in joined or "translateMiss" in joined:
+        return "miss"
+    if "swiftvtd_translate" in joined or "swift_vtd_translate" in joined:
+        return "hit"
+    if "mmio_write" in joined:
+        return "queue"
+    if "remap" in joined or "interrupt" in joined:
+        return "irq"
+    return "other"
+
+
+def hash_baseline(results):
+    """Caller-less GLib hash-table samples per read in the run's no-IOMMU boots."""
+    ok = [f for f in results.get("none", []) if "error" not in f]
+    return sum(f["hash_orphans"] / f["ios"] for f in ok) / len(ok) if ok else 0.0
+
+
+def hash_excess(f, baseline):
+    """F's caller-less GLib hash-table samples beyond the no-IOMMU boots' rate (not below 0)."""
+    return max(0.0, f["hash_orphans"] - baseline * f["ios"])
+
+
+def per_kilo_io(f, baseline=0.0):
+    return 1000.0 * (f["viommu"] + hash_excess(f, baseline)) / f["ios"]
 
 
 def calls_per_kilo_io(f):
@@ -295,6 +345,8 @@ def main():
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
     ap.add_argument("--keep-perf", action="store_true", help="keep perf.data files (printed)")
     ap.add_argument("--top", action="store_true", help="print each boot's top vIOMMU leaf symbols")
+    ap.add_argument("--phases", action="store_true",
+                    help="print each boot's vIOMMU samples by phase, and a table of their means per 1k reads")
     args = ap.parse_args()
 
     modes = [m for m in args.modes.split(",") if m]
@@ -331,12 +383,15 @@ def main():
                     continue
                 print(f"  round {r + 1} {c.name:26} {1e6 * f['guest_s'] / f['ios']:7.1f} us/IO (guest), "
                       f"{1e6 * f['host_s'] / f['ios']:7.1f} us/IO (host), samples {f['samples']:6d}, "
-                      f"vIOMMU {f['viommu']:6d} = {per_kilo_io(f):6.2f}/1k IO, domain {f['domain']}, "
+                      f"vIOMMU {f['viommu']:6d} = {per_kilo_io(f):6.2f}/1k IO "
+                      f"(+ {f['hash_orphans']} caller-less hash), domain {f['domain']}, "
                       f"faults {f['faults']}, failed dd {f['failed_reads']}"
                       + (f", translate calls {f['translate_calls']} = {calls_per_kilo_io(f):.1f}/1k IO"
                          if "translate_calls" in f else ""), flush=True)
                 for note in f["notes"]:
                     print(f"      {note}")
+                if args.phases and f["phases"]:
+                    print("      phases: " + ", ".join(f"{p} {f['phases'][p]}" for p in PHASES if p in f["phases"]))
                 if args.top:
                     for sym, n in f["top"]:
                         print(f"      {n:6d} {sym}")
@@ -345,6 +400,8 @@ def main():
     finally:
         if not args.keep_perf:
             shutil.rmtree(work, ignore_errors=True)
+
+    baseline = hash_baseline(results)
 
     def mean(name, key):
         ok = [f for f in results[name] if "error" not in f]
@@ -355,14 +412,19 @@ def main():
         if key == "calls":
             counted = [calls_per_kilo_io(f) for f in ok if "translate_calls" in f]
             return sum(counted) / len(counted) if counted else None
-        return sum(per_kilo_io(f) for f in ok) / len(ok)
+        if key == "hash":
+            return sum(1000.0 * hash_excess(f, baseline) / f["ios"] for f in ok) / len(ok)
+        if key in PHASES:
+            return sum(1000.0 * f["phases"].get(key, 0) / f["ios"] for f in ok) / len(ok)
+        return sum(per_kilo_io(f, baseline) for f in ok) / len(ok)
 
     def fmt(v, spec):
         return format(v, spec) if v is not None else "-".rjust(len(format(0.0, spec)))
 
     print()
     print(f"Means over {args.rounds} round(s). us/IO: guest wall time of the dd runs per 4 KiB read. "
-          f"vIOMMU/1k: perf samples inside the vIOMMU per 1,000 reads. "
+          f"vIOMMU/1k: perf samples inside the vIOMMU per 1,000 reads, with the caller-less GLib "
+          f"hash-table samples beyond the no-IOMMU boots' {1000.0 * baseline:.2f}/1k. "
           f"calls/1k: swift-vtd's swiftvtd_translate calls per 1,000 reads.")
     base = mean("none", "us")
     print(f"no IOMMU: {fmt(base, '.1f')} us/IO")
@@ -376,6 +438,17 @@ def main():
         print(f"{mode:13} | {fmt(iu, '11.1f')} {fmt(su, '11.1f')} {fmt(ru, '11.2f')} | "
               f"{fmt(ik, '15.2f')} {fmt(sk, '15.2f')} {fmt(rk, '11.2f')} | "
               f"{fmt(mean(f'swift-vtd {mode}', 'calls'), '14.1f')}")
+    if args.phases:
+        print()
+        print("vIOMMU samples per 1,000 reads by phase (hash: the caller-less GLib hash-table samples "
+              "counted above, intel-iommu's IOTLB lookups for the most part):")
+        print(f"{'mode':13} {'device':11} | " + " ".join(f"{p:>9}" for p in PHASES + ("hash",)))
+        for mode in modes:
+            for device in ("intel-iommu", "swift-vtd"):
+                name = f"{device} {mode}"
+                if name in results:
+                    print(f"{mode:13} {device:11} | "
+                          + " ".join(fmt(mean(name, p), '9.2f') for p in PHASES + ("hash",)))
     errors = sum("error" in f for fs in results.values() for f in fs)
     if errors:
         print(f"{errors} boot(s) gave no figures (see ERROR lines)")
