@@ -562,6 +562,7 @@ public struct IOTLB: Sendable {
 
     /// Removes the entries of `domain` (and `pasid`, when given) that overlap the 2^addressMask
     /// 4 KiB pages at `address` (aligned down to that size, as the spec's address mask says).
+    @inline(__always)
     private func removePages(domain: DomainID, pasid: PASID?, address: UInt64, addressMask: UInt8) {
         let spanShift = UInt64(addressMask) + 12
         guard spanShift < 64 else {
@@ -590,6 +591,7 @@ public struct IOTLB: Sendable {
         }
     }
 
+    @inline(__always)
     private func removeCovered(inSet set: Int, domain: DomainID, pasid: PASID?, start: UInt64, last: UInt64) {
         let s = storage
         let first = set * Self.ways

@@ -144,6 +144,7 @@ extension VTdUnit {
     /// to a host, and the lock section decided no effect. Then the rest of the run is the status
     /// write and the wait's completion; the loop is needed only when the guest queued more
     /// meanwhile. false (nothing done) when the case does not apply.
+    @inline(__always)
     private func finishLastWait(_ wait: PendingStatusWrite, window: InvalidationQueueWindow,
                                 _ buffer: UnsafeMutableBufferPointer<UInt64>, _ run: inout InvalidationQueueRun) -> Bool {
         guard run.effects.isEmpty, !hostObserverInstalled.load(ordering: .relaxed) else { return false }
@@ -164,6 +165,7 @@ extension VTdUnit {
 
     /// Where the descriptors of an IQT write to `tail` probably are: from the ring the last run
     /// used to the tail the last IQT write left. nil when there is no such hint.
+    @inline(__always)
     private func queueWindowGuess(tail value: UInt64) -> InvalidationQueueWindow? {
         let ring = queueRingHint.load(ordering: .relaxed)
         guard ring != 0 else { return nil }
@@ -348,6 +350,7 @@ extension UnitState {
     }
 
     /// Finishes the wait descriptor at the head after its status write was attempted.
+    @inline(__always)
     mutating func completeWait(_ wait: PendingStatusWrite, written: Bool, window: InvalidationQueueWindow,
                                processed: inout Int, effects: inout Effects) -> InvalidationQueueWindow? {
         // Still where we left it? (A callback may have disabled the queue, which resets the head.)
@@ -465,6 +468,7 @@ extension UnitState {
         return .done
     }
 
+    @inline(__always)
     private mutating func processWait(_ view: WaitDescriptor, effects: inout Effects) -> DescriptorOutcome {
         guard !view.reservedBitsSet(pageDrain: configuration.pageRequests) else { return .error(.reservedFieldSet) }
         // Everything before it is complete already (processing is synchronous), so fence and

@@ -47,6 +47,7 @@ struct InvalidationQueueState: Sendable {
     }
 
     /// A guest write through the registers' masks; the unit then calls `slotWritten`.
+    @inline(__always)
     mutating func guestWrite(_ offset: Int, _ value: UInt64, width: Int) {
         registers.write(offset, value, width: width)
         switch offset {
@@ -110,6 +111,7 @@ struct InvalidationQueueState: Sendable {
         moveHead(to: index, entries: window.entries, wide: window.wide)
     }
 
+    @inline(__always)
     private mutating func moveHead(to index: Int, entries: Int, wide: Bool) {
         // `entries` is a power of two: a mask, not a division.
         let head = index & (entries - 1)
@@ -154,6 +156,7 @@ struct InvalidationQueueState: Sendable {
     /// The next descriptors to read: up to the tail, the end of the ring, the batch size and a
     /// full lap. IQT was checked when written, but IQA may have moved since, so both pointers
     /// are checked against the ring again.
+    @inline(__always)
     func next(processed: Int) -> Next {
         let queue = decoded.address
         let wide = queue.wideDescriptors
@@ -274,6 +277,7 @@ extension UnitState {
 
     /// Validates IQT against the ring and, if it is sound, asks for a run. The run may then
     /// trust 0 <= tail < entryCount.
+    @inline(__always)
     private mutating func scheduleInvalidationQueue(effects: inout Effects) {
         guard !faults.status.contains(.invalidationQueueError) else { return }
         if let problem = invalidationQueue.tailProblem {

@@ -54,6 +54,7 @@ extension UnitState {
         }
     }
 
+    @inline(__always)
     private mutating func slotWritten(_ slot: Int, effects: inout Effects) {
         switch slot {
         case Reg.globalCommand: globalCommandWritten(effects: &effects)
