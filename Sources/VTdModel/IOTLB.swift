@@ -21,7 +21,8 @@
 //
 // Nested entries (PGTT 011) are tagged by their first-stage input page only, but also depend on
 // every second-stage page the walk went through. A second-stage invalidation names guest-physical
-// pages, so a page-selective IOTLB invalidation of a domain bumps that domain's nested generation:
+// pages, so a page-selective IOTLB invalidation of a domain bumps that domain's nested generation
+// (once the IOTLB has held a nested entry):
 // every nested translation of the domain goes (Linux relies on it, nested.c: "There is no easy way
 // to identify the exact set of nested translations affected by a change in S2").
 // The domain and (domain, PASID) counters are hashed into small tables: two domains sharing
@@ -145,6 +146,9 @@ final class IOTLBStorage: @unchecked Sendable {
     let concurrentLookups = Atomic<Bool>(false)
     /// Generation bumps since the counters last restarted (writer only, under the unit's lock).
     var bumps: UInt32 = 0
+    /// A nested entry was inserted since the last `removeAll` (writer only). Without one, a
+    /// page-selective invalidation has no nested generation to bump: its cold line is not read.
+    var holdsNested = false
     /// Per set (writer only): `bumps + 1` when the writer last found every way of the set live.
     /// No generation has moved since, so no way can have died: a full set is not searched for
     /// dead ways again (page-selective invalidation clears tags, which leaves empty ways instead).
@@ -473,6 +477,7 @@ public struct IOTLB: Sendable {
         let index = first + target
         let pasidSlot = IOTLBStorage.pasidSlot(entry.domainID, entry.effectivePASID)
         let stamp = s.stamp(entry.domainID, entry.effectivePASID, nested: entry.nested)
+        if entry.nested { s.holdsNested = true }
         writing(set: set) {
             forgetSize(of: s.tags[index].load(ordering: .relaxed))
             let words = s.slots + index * IOTLBStorage.slotWords
@@ -522,7 +527,7 @@ public struct IOTLB: Sendable {
         case .pages(let domain, let address, let mask, _):
             // IH only spares paging-structure caches; these are leaf entries. The address is a
             // second-stage input: nested entries of the domain may have used it anywhere.
-            if countBump() { Self.bump(s.nestedGenerations[IOTLBStorage.domainSlot(domain)]) }
+            if s.holdsNested, countBump() { Self.bump(s.nestedGenerations[IOTLBStorage.domainSlot(domain)]) }
             removePages(domain: domain, pasid: nil, address: address, addressMask: mask)
         case .pasidPages(let domain, let pasid, let address, let mask, _):
             removePages(domain: domain, pasid: pasid, address: address, addressMask: mask)
@@ -548,6 +553,7 @@ public struct IOTLB: Sendable {
         s.ways2M.store(0, ordering: .relaxed)
         s.ways1G.store(0, ordering: .relaxed)
         s.bumps = 0
+        s.holdsNested = false
         s.allLiveAt.update(repeating: 0, count: s.sets)
     }
 

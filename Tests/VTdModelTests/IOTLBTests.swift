@@ -201,6 +201,26 @@ struct IOTLBTests {
         #expect(tlb.count == deadPages.count + 1)
     }
 
+    @Test("a second-stage page-selective invalidation ends a nested entry inserted after earlier ones found none, and again after removeAll (6.5.2.3)")
+    func nestedEntriesAfterPageSelectiveWithoutThem() {
+        let tlb = IOTLB(capacity: 256)
+        tlb.insert(entry(iova: 0x1000))
+        // No nested entry yet: nothing nested to end, the plain entry of the page goes.
+        tlb.invalidate(.pages(domain: 1, address: 0x1000, addressMask: 0, leafOnly: false))
+        #expect(tlb.lookup(sourceID: 0x0010, pasid: nil, address: 0x1000) == nil)
+        for round in 0..<2 {
+            var nested = entry(pasid: 3, iova: 0x4000_0000)
+            nested.nested = true
+            tlb.insert(nested)
+            #expect(tlb.lookup(sourceID: 0x0010, pasid: 3, address: 0x4000_0000) == nested, "round \(round)")
+            // The invalidation names a guest-physical page the first-stage input never equals:
+            // the nested entry still goes (any second-stage page may have been in its walk).
+            tlb.invalidate(.pages(domain: 1, address: 0x9000, addressMask: 0, leafOnly: false))
+            #expect(tlb.lookup(sourceID: 0x0010, pasid: 3, address: 0x4000_0000) == nil, "round \(round)")
+            tlb.removeAll()
+        }
+    }
+
     @Test("removeAll empties the cache")
     func removeAll() {
         let tlb = IOTLB(capacity: 64)
