@@ -253,6 +253,15 @@ final class IOTLBStorage: @unchecked Sendable {
               nested: fourth & Self.nestedBit != 0)
     }
 
+    /// Calls `body` with each page size some way holds a tag of, smallest first. Not a loop over
+    /// `allCases`: that array is one more cold line for every page-selective invalidation.
+    @inline(__always)
+    func forEachPresentSize(_ body: (IOTLBPageSize) -> Void) {
+        if ways4K.load(ordering: .relaxed) != 0 { body(.size4K) }
+        if ways2M.load(ordering: .relaxed) != 0 { body(.size2M) }
+        if ways1G.load(ordering: .relaxed) != 0 { body(.size1G) }
+    }
+
     @inline(__always)
     func waysOf(_ size: IOTLBPageSize) -> UInt32 {
         switch size {
@@ -581,14 +590,12 @@ public struct IOTLB: Sendable {
         let last = start | ((1 << spanShift) - 1)
         // Count the sets to probe: per present page size, the pages of that size overlapping the range.
         var probes: UInt64 = 0
-        for size in IOTLBPageSize.allCases where s.waysOf(size) != 0 {
-            probes += (last >> size.shift) - (start >> size.shift) + 1
-        }
+        s.forEachPresentSize { size in probes += (last >> size.shift) - (start >> size.shift) + 1 }
         if probes > UInt64(Self.probeLimit) {
             for set in 0..<s.sets { removeCovered(inSet: set, domain: domain, pasid: pasid, start: start, last: last) }
             return
         }
-        for size in IOTLBPageSize.allCases where s.waysOf(size) != 0 {
+        s.forEachPresentSize { size in
             var page = start >> size.shift
             while page <= last >> size.shift {
                 removeCovered(inSet: s.setIndex(page: page, size: size), domain: domain, pasid: pasid, start: start, last: last)
