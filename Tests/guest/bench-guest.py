@@ -17,8 +17,8 @@ A sample is inside the vIOMMU by its leaf frame:
                far as the boot has more of them per read than the no-IOMMU boots of the run
 Each vIOMMU sample also has a phase, from its call chain (swift-vtd: the library keeps frame
 pointers) or its leaf's name (intel-iommu's chains stop at its leaf): translate hit or miss
-(intel-iommu: translate, one function), the invalidation queue's register write, interrupt
-remapping, other.
+(intel-iommu: translate, one function), register writes ("queue": in these guests nearly all
+IQT writes), interrupt remapping, other.
 Library calls per DMA (swift-vtd): the glue counts swiftvtd_translate calls per device; the count
 is read through QMP (x-state) at "BENCH start" and from the state dump QEMU writes when the guest
 powers off, and the difference is shown per 1,000 reads (the first few reads after the marker
