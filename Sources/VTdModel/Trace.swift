@@ -3,8 +3,6 @@
 // so it must only record. Without one a call site costs one nil check and builds nothing; with
 // one, a record whose kind the sink does not want (TraceKinds) costs one load and builds nothing.
 
-import Synchronization
-
 public enum TraceRecord: Equatable, Sendable {
     public enum DescriptorOutcome: Equatable, Sendable {
         case done
@@ -49,23 +47,22 @@ public protocol TraceSink: AnyObject, Sendable {
 struct TraceHook {
     final class Sink: Sendable {
         let sink: any TraceSink
-        /// TraceKinds' raw value: what `VTdUnit.setTraceKinds` last said (every kind at first).
-        let wanted = Atomic<UInt32>(TraceKinds.all.rawValue)
         init(_ sink: any TraceSink) { self.sink = sink }
     }
 
     private let sink: Unmanaged<Sink>
+    /// What `VTdUnit.setTraceKinds` last said (every kind at first), changed under the unit's
+    /// lock. Kept here, in the state, rather than in the sink: a queue run checks it per
+    /// descriptor and per invalidation, and the sink's object would be one more cold line.
+    var wanted = TraceKinds.all
 
     /// `owner` must outlive every copy of the state this hook is stored in.
     init(_ owner: Sink) { sink = .passUnretained(owner) }
 
-    /// Builds the record and hands it over only when its kind is wanted (a relaxed load: a change
-    /// of the wanted kinds is seen by the next record, not ordered with anything else).
+    /// Builds the record and hands it over only when its kind is wanted.
     @inline(__always)
     func trace(_ kind: TraceKinds, _ record: @autoclosure () -> TraceRecord) {
-        sink._withUnsafeGuaranteedRef { owner in
-            guard owner.wanted.load(ordering: .relaxed) & kind.rawValue != 0 else { return }
-            owner.sink.trace(record())
-        }
+        guard wanted.rawValue & kind.rawValue != 0 else { return }
+        sink._withUnsafeGuaranteedRef { $0.sink.trace(record()) }
     }
 }

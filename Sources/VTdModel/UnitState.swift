@@ -19,6 +19,9 @@ struct UnitState: Sendable {
     var pageRequests: PageRequestQueueState
     /// The IOTLB, context and PASID caches and the invalidation generation.
     var caches: TranslationCaches
+    /// Hears trace records (Trace.swift); nil unless the host asked for them. Unretained: the
+    /// unit owns the sink (`VTdUnit.traceSink`). Beside the caches: an invalidation touches both.
+    var tracer: TraceHook?
     /// The root table GCMD.SRTP latched (nil until the guest sets one); translation walks it.
     var latchedRootTable: RootTablePointer?
     /// Which (sid, pasid) pairs the host wants map/unmap events for.
@@ -30,9 +33,6 @@ struct UnitState: Sendable {
     /// For the state dump: translate counters, and what walks found per device.
     var statistics = TranslationStatistics()
     var devicesSeen = DevicesSeen()
-    /// Hears trace records (Trace.swift); nil unless the host asked for them. Unretained: the
-    /// unit owns the sink (`VTdUnit.traceSink`).
-    var tracer: TraceHook?
 
     init(configuration: VTdConfiguration) {
         self.configuration = configuration

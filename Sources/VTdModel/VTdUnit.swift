@@ -57,7 +57,8 @@ public final class VTdUnit: @unchecked Sendable {
     /// Which kinds of trace record to build from now on (every kind until this is called); a
     /// unit without a sink has none to build.
     public func setTraceKinds(_ kinds: TraceKinds) {
-        traceSink?.wanted.store(kinds.rawValue, ordering: .relaxed)
+        guard traceSink != nil else { return }
+        state.withLock { $0.tracer?.wanted = kinds }
     }
 
     /// Size of the register window in bytes.
