@@ -23,6 +23,9 @@ public struct RegisterFile: Sendable {
         func written(_ old: UInt32, _ v: UInt32) -> UInt32 {
             ((old & ~writable) | (v & writable)) & ~(writeOneToClear & v)
         }
+        /// What the guest reads of a stored value: write-only bits read as 0.
+        @inline(__always)
+        func guestValue(_ stored: UInt32) -> UInt32 { stored & ~writeOnly }
     }
 
     /// Window offset of the first byte this file holds.
@@ -75,8 +78,8 @@ public struct RegisterFile: Sendable {
     @inline(__always)
     public func read(_ offset: Int, width: Int) -> UInt64 {
         let i = index(offset)
-        let low = UInt64(values[i] & ~masks[i].writeOnly)
-        return width == 4 ? low : low | UInt64(values[i + 1] & ~masks[i + 1].writeOnly) << 32
+        let low = UInt64(masks[i].guestValue(values[i]))
+        return width == 4 ? low : low | UInt64(masks[i + 1].guestValue(values[i + 1])) << 32
     }
 
     /// Guest write through the masks. The caller checked `accepts`.
@@ -115,7 +118,7 @@ public struct RegisterFile: Sendable {
     /// The whole window as the guest would read it byte by byte (reset-idempotency checks).
     public var guestImage: [UInt8] {
         zip(values, masks).flatMap { value, mask in
-            (0..<4).map { UInt8(truncatingIfNeeded: (value & ~mask.writeOnly) >> UInt32(8 * $0)) }
+            (0..<4).map { UInt8(truncatingIfNeeded: mask.guestValue(value) >> UInt32(8 * $0)) }
         }
     }
 }

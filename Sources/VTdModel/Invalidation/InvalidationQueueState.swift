@@ -161,9 +161,9 @@ struct InvalidationQueueState: Sendable {
         let queue = decoded.address
         let wide = queue.wideDescriptors
         let entries = decoded.entries
-        if wide && decoded.tailPointer.isHalfDescriptor { return .error(.misalignedTail) }
+        if let problem = tailProblem { return .error(problem) }
         let tail = decoded.tail, head = decoded.head
-        guard tail < entries, head < entries else { return .error(.invalidTail) }
+        guard head < entries else { return .error(.invalidTail) }
         let remaining = entries - processed
         guard head != tail, remaining > 0 else { return .idle }
         let available = tail > head ? tail - head : entries - head
