@@ -434,15 +434,9 @@ struct InvalidationQueueRobustnessTests {
     @Test("a run started from a callback of a run does not recurse; the outer run takes the new tail")
     func nestedTrigger() {
         let q = InvalidationQueueScenario()
-        var nested = 0
-        q.memory.onWrite = { [unowned q] in
-            nested += 1
-            if nested == 1 {
-                // The guest queues more work from inside the callback and writes IQT.
-                q.place(Desc.wait(status: 2, at: 0x9008))
-                q.setTail(q.tail)
-                #expect(q.head == 0, "the nested run must not process anything")
-            }
+        // The guest queues more work from inside the callback and writes IQT.
+        q.queueFromFirstStatusWrite(Desc.wait(status: 2, at: 0x9008)) { [unowned q] in
+            #expect(q.head == 0, "the nested run must not process anything")
         }
         q.submit(Desc.wait(status: 1, at: 0x9000))
         #expect(q.head == 2)
@@ -512,14 +506,7 @@ struct InvalidationQueueLastWaitTests {
     @Test("descriptors queued from the status write are run by the same IQT write")
     func queuedDuringStatusWrite() {
         let q = hinted()
-        var writes = 0
-        q.memory.onWrite = { [unowned q] in
-            writes += 1
-            if writes == 1 {
-                q.place(Desc.wait(status: 5, at: 0x9008))
-                q.setTail(q.tail)
-            }
-        }
+        q.queueFromFirstStatusWrite(Desc.wait(status: 5, at: 0x9008))
         q.submit(Desc.wait(status: 4, at: 0x9000))
         #expect(q.status(at: 0x9000) == 4)
         #expect(q.status(at: 0x9008) == 5)

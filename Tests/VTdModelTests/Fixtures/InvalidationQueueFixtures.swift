@@ -112,6 +112,20 @@ final class InvalidationQueueScenario {
         setTail(tail)
     }
 
+    /// At the unit's first guest write (a status write), queues `descriptor` and writes IQT, as
+    /// a guest re-entering the unit from that callback would; `then` runs right after, still
+    /// inside the callback.
+    func queueFromFirstStatusWrite(_ descriptor: InvalidationDescriptor, then: @escaping () -> Void = {}) {
+        var writes = 0
+        memory.onWrite = { [unowned self] in
+            writes += 1
+            guard writes == 1 else { return }
+            place(descriptor)
+            setTail(tail)
+            then()
+        }
+    }
+
     /// Writes a descriptor at the tail without telling the unit.
     func place(_ d: InvalidationDescriptor) {
         guest.writeDescriptor(d, at: base + UInt64(tail * (wide ? 32 : 16)), wide: wide)
