@@ -231,10 +231,10 @@ let strictCycle = !wanted("cycle") ? 0 : best(of: 3) { strictCycles(200_000) }
 
 // The same cycle as QEMU runs it: between two unmaps the guest's emulation has run, and the
 // unit's data (state, IOTLB, the guest's tables) is no longer in the core's caches. Each cycle
-// starts after 4 MiB (twice L2 here) were written; the figure is the median cycle, wall clock.
-// 16 MiB: the cold cycle writes the first 4 (past this machine's L2, so code and data come
-// from L3) or all 16 (half of its L3, shared with the other core: the regime a TCG guest's
-// emulation leaves between two unmaps, judged by the in-guest cost per IQT write).
+// starts after 4 MiB (past this machine's L2, so code and data come from L3) or 16 MiB (half
+// of its L3, shared with the other core: nearer the regime a TCG guest's emulation leaves
+// between two unmaps, judged by the in-guest cost per IQT write) were written; the figures are
+// median cycles, wall clock.
 let evictionBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 << 20, alignment: 64)
 func evictCaches(mebibytes: Int) {
     var offset = 0
