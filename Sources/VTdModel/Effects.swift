@@ -13,24 +13,34 @@ struct Effects {
     var faultEvent: MSIMessage?
     var invalidationEvent: MSIMessage?
     var pageRequestEvent: MSIMessage?
-    /// Notifications; allocates only when there are some (invalidations with listeners).
-    var events: [PlatformEvent] = []
-    /// Shadowed address spaces whose tables changed: walked and diffed after the lock is released
-    /// (`requestResync` decides which).
-    var resyncs: [ShadowResyncRequest] = []
     /// The queued-invalidation engine has work (IQT written, QIE enabled with a non-empty queue).
     var runInvalidationQueue = false
     /// How many of `events` the host binding observer has heard (a wait hands them over early).
     var hostEventsDelivered = 0
-    /// What few operations have, in one box: an operation without any of it ends with two
-    /// references to release (`events`, `resyncs`), not five arrays.
+    /// What few operations have, in one box: an operation without any of it (a strict-mode IQT
+    /// write, a translate miss) ends with no reference to release and no array to look at.
     private var rare: RareEffects?
 
     var isEmpty: Bool {
-        faultEvent == nil && invalidationEvent == nil && pageRequestEvent == nil
-            && events.isEmpty && resyncs.isEmpty && !runInvalidationQueue && (rare?.isEmpty ?? true)
+        faultEvent == nil && invalidationEvent == nil && pageRequestEvent == nil && !runInvalidationQueue
+            && (rare?.isEmpty ?? true)
     }
 
+    /// Notifications (invalidations with listeners, context changes, page group responses).
+    var events: [PlatformEvent] {
+        get { rare?.events ?? [] }
+        _modify { yield &uniqueRare().events }
+    }
+    /// Whether there are `events`, without making an empty array to ask.
+    var hasEvents: Bool { rare.map { !$0.events.isEmpty } ?? false }
+    /// How many `events` there are so far (0 without a box).
+    var eventCount: Int { rare?.events.count ?? 0 }
+    /// Shadowed address spaces whose tables changed: walked and diffed after the lock is released
+    /// (`requestResync` decides which).
+    var resyncs: [ShadowResyncRequest] {
+        get { rare?.resyncs ?? [] }
+        _modify { yield &uniqueRare().resyncs }
+    }
     /// Guest errors and traces.
     var logs: [(LogLevel, String)] { rare?.logs ?? [] }
     /// PASID-IOTLB descriptors for the host binding observer (only while one is installed).
@@ -41,44 +51,47 @@ struct Effects {
 
     mutating func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
         let entry = (level, message())
-        changeRare { $0.logs.append(entry) }
+        uniqueRare().logs.append(entry)
     }
 
     mutating func appendHostInvalidation(_ invalidation: HostPASIDInvalidation) {
-        changeRare { $0.hostInvalidations.append(invalidation) }
+        uniqueRare().hostInvalidations.append(invalidation)
     }
 
     mutating func removeHostInvalidations() {
         guard let rare, !rare.hostInvalidations.isEmpty else { return }
-        changeRare { $0.hostInvalidations.removeAll(keepingCapacity: true) }
+        uniqueRare().hostInvalidations.removeAll(keepingCapacity: true)
     }
 
     mutating func appendHostSetupOrigin(events: Range<Int>, descriptor: Int) {
-        changeRare { $0.hostSetupOrigins.append((events, descriptor)) }
+        uniqueRare().hostSetupOrigins.append((events, descriptor))
     }
 
-    /// Changes the box, made (or copied, when another Effects shares it) first.
-    private mutating func changeRare<R>(_ change: (RareEffects) -> R) -> R {
+    /// The box, made (or copied, when another Effects shares it) first: Effects stays a value.
+    private mutating func uniqueRare() -> RareEffects {
         if rare == nil {
             rare = RareEffects()
         } else if !isKnownUniquelyReferenced(&rare) {
             rare = rare?.copy()
         }
-        return change(rare!)
+        return rare!
     }
 }
 
 /// Effects few operations have (see `Effects.rare`).
 private final class RareEffects {
+    var events: [PlatformEvent] = []
+    var resyncs: [ShadowResyncRequest] = []
     var logs: [(LogLevel, String)] = []
     var hostInvalidations: [HostPASIDInvalidation] = []
     var hostSetupOrigins: [(events: Range<Int>, descriptor: Int)] = []
 
-    var isEmpty: Bool { logs.isEmpty && hostInvalidations.isEmpty }
+    var isEmpty: Bool { events.isEmpty && resyncs.isEmpty && logs.isEmpty && hostInvalidations.isEmpty }
 
     func copy() -> RareEffects {
         let copy = RareEffects()
-        (copy.logs, copy.hostInvalidations, copy.hostSetupOrigins) = (logs, hostInvalidations, hostSetupOrigins)
+        (copy.events, copy.resyncs, copy.logs) = (events, resyncs, logs)
+        (copy.hostInvalidations, copy.hostSetupOrigins) = (hostInvalidations, hostSetupOrigins)
         return copy
     }
 }

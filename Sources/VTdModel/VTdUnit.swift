@@ -114,7 +114,9 @@ public final class VTdUnit: @unchecked Sendable {
         if let m = effects.faultEvent { platform.sendMSI(address: m.address, data: m.data) }
         if let m = effects.invalidationEvent { platform.sendMSI(address: m.address, data: m.data) }
         if let m = effects.pageRequestEvent { platform.sendMSI(address: m.address, data: m.data) }
-        for event in effects.events { platform.notify(event) }
+        if effects.hasEvents {
+            for event in effects.events { platform.notify(event) }
+        }
         if hostObserverInstalled.load(ordering: .relaxed), let observer = hostObserver {
             deliverToHost(&effects, observer)
         }

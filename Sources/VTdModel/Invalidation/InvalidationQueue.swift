@@ -336,14 +336,14 @@ extension UnitState {
     /// must hear of it.
     private mutating func apply(_ descriptor: InvalidationDescriptor, at index: Int, wide: Bool,
                                 effects: inout Effects) -> DescriptorOutcome {
-        let eventsBefore = effects.events.count
+        let eventsBefore = effects.eventCount
         let outcome = process(descriptor, wide: wide, effects: &effects)
         tracer?.trace(.descriptor, .descriptor(descriptor, wide: wide, outcome: outcome.traced))
-        if case .done = outcome {
+        if hostBound, case .done = outcome {
             // hostBound first: the non-mutating call copied 512 bytes of the state per descriptor.
-            if hostBound, let host = hostInvalidation(descriptor, index: index) { effects.appendHostInvalidation(host) }
-            if hostBound && effects.events.count > eventsBefore {
-                effects.appendHostSetupOrigin(events: eventsBefore..<effects.events.count, descriptor: index)
+            if let host = hostInvalidation(descriptor, index: index) { effects.appendHostInvalidation(host) }
+            if effects.eventCount > eventsBefore {
+                effects.appendHostSetupOrigin(events: eventsBefore..<effects.eventCount, descriptor: index)
             }
         }
         return outcome
