@@ -124,31 +124,31 @@ final class IOTLBStorage: @unchecked Sendable {
     /// domain << 8 | permissions.
     static let slotWords = 4
 
-    let sets: Int
+    // Declaration order is memory order: what a page-selective invalidation and an insert read
+    // (besides the set's own lines) comes first, so that they find it in one cache line.
     let setShift: UInt64
-    var capacity: Int { sets * Self.ways }
     let tags: UnsafeMutablePointer<Atomic<UInt64>>
     let slots: UnsafeMutablePointer<Atomic<UInt64>>
     /// Two words per set, side by side so that a hit finds both on one cache line:
     /// `[2 set]` the sequence, odd while the writer changes the set; `[2 set + 1]` the clock,
     /// bits 7:0 referenced mask, bits 10:8 hand. Use `sequence(of:)` and `clock(of:)`.
     let setWords: UnsafeMutablePointer<Atomic<UInt32>>
+    /// Ways holding a tag of each page size (dead ones included until reused): a size with
+    /// none is not probed.
+    let ways4K = Atomic<UInt32>(0), ways2M = Atomic<UInt32>(0), ways1G = Atomic<UInt32>(0)
+    /// A nested entry was inserted since the last `removeAll` (writer only). Without one, a
+    /// page-selective invalidation has no nested generation to bump: its cold line is not read.
+    var holdsNested = false
+    /// Generation bumps since the counters last restarted (writer only, under the unit's lock).
+    var bumps: UInt32 = 0
+    let globalGeneration = Atomic<UInt32>(0)
+    /// Lock-free lookups are allowed (translation is enabled); cleared, they all go to the lock.
+    let concurrentLookups = Atomic<Bool>(false)
     let domainGenerations: UnsafeMutablePointer<Atomic<UInt32>>
     let pasidGenerations: UnsafeMutablePointer<Atomic<UInt32>>
     /// Per domain slot: bumped by second-stage (page-selective IOTLB) invalidations; only nested
     /// entries count it.
     let nestedGenerations: UnsafeMutablePointer<Atomic<UInt32>>
-    let globalGeneration = Atomic<UInt32>(0)
-    /// Ways holding a tag of each page size (dead ones included until reused): a size with
-    /// none is not probed.
-    let ways4K = Atomic<UInt32>(0), ways2M = Atomic<UInt32>(0), ways1G = Atomic<UInt32>(0)
-    /// Lock-free lookups are allowed (translation is enabled); cleared, they all go to the lock.
-    let concurrentLookups = Atomic<Bool>(false)
-    /// Generation bumps since the counters last restarted (writer only, under the unit's lock).
-    var bumps: UInt32 = 0
-    /// A nested entry was inserted since the last `removeAll` (writer only). Without one, a
-    /// page-selective invalidation has no nested generation to bump: its cold line is not read.
-    var holdsNested = false
     /// Per set (writer only): `bumps + 1` when the writer last found every way of the set live.
     /// No generation has moved since, so no way can have died: a full set is not searched for
     /// dead ways again (page-selective invalidation clears tags, which leaves empty ways instead).
@@ -157,6 +157,8 @@ final class IOTLBStorage: @unchecked Sendable {
     /// hit writes it) and counted with a plain load and store: concurrent hits may lose a count,
     /// a statistic can afford that, the hit path cannot afford a locked add.
     let lockFreeHits: UnsafeMutablePointer<Atomic<UInt64>>
+    let sets: Int
+    var capacity: Int { sets * Self.ways }
 
     init(sets: Int) {
         self.sets = sets

@@ -8,31 +8,36 @@
 // window composed from all of them.
 
 struct UnitState: Sendable {
-    var configuration: VTdConfiguration
+    // Declaration order is memory order, and the state sits right after its lock in the unit:
+    // what an IQT write and a translate miss read comes first, so that the strict-mode unmap
+    // cycle finds it in a few cache lines; what only the state dump reads, or rarer paths,
+    // comes after it.
+
     /// A host binding observer is installed: record PASID-IOTLB descriptors and setup changes for it.
     var hostBound = false
-    /// The register window, but for the parts a sub-state owns (their words here stay 0).
-    var registers: RegisterFile
-    var faults: FaultRecordingState
-    var invalidationQueue: InvalidationQueueState
-    var interruptRemapping: InterruptRemappingState
-    var pageRequests: PageRequestQueueState
-    /// The IOTLB, context and PASID caches and the invalidation generation.
-    var caches: TranslationCaches
     /// Hears trace records (Trace.swift); nil unless the host asked for them. Unretained: the
-    /// unit owns the sink (`VTdUnit.traceSink`). Beside the caches: an invalidation touches both.
+    /// unit owns the sink (`VTdUnit.traceSink`).
     var tracer: TraceHook?
     /// The root table GCMD.SRTP latched (nil until the guest sets one); translation walks it.
     var latchedRootTable: RootTablePointer?
     /// Which (sid, pasid) pairs the host wants map/unmap events for.
     var notifiers = NotifierRegistry()
-    /// What hosts with MAP notifiers were told is mapped (caching-mode shadowing).
-    var shadows = ShadowRecords()
+    /// The IOTLB, context and PASID caches and the invalidation generation.
+    var caches: TranslationCaches
+    var invalidationQueue: InvalidationQueueState
+    /// The register window, but for the parts a sub-state owns (their words here stay 0).
+    var registers: RegisterFile
+    var faults: FaultRecordingState
+    var configuration: VTdConfiguration
     /// Domains nested translations were given for: second-stage invalidations reach all their addresses.
     var nestedDomains = NestedDomains()
     /// For the state dump: translate counters, and what walks found per device.
     var statistics = TranslationStatistics()
     var devicesSeen = DevicesSeen()
+    var interruptRemapping: InterruptRemappingState
+    var pageRequests: PageRequestQueueState
+    /// What hosts with MAP notifiers were told is mapped (caching-mode shadowing).
+    var shadows = ShadowRecords()
 
     init(configuration: VTdConfiguration) {
         self.configuration = configuration

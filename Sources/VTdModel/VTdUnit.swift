@@ -17,25 +17,29 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
 // machine-init-done before the guest runs (no translate in flight); everything else is `let`,
 // Sendable, or behind `state`'s Mutex.
 public final class VTdUnit: @unchecked Sendable {
-    /// Fixed at creation, except CAP.CM/ECAP.FLTS by `adoptHostDecision` before the guest runs.
-    public internal(set) var configuration: VTdConfiguration
-    let platform: any Platform
-    /// What `UnitState.tracer` calls, owned here for the unit's life (the state holds it unretained).
-    let traceSink: TraceHook.Sink?
-    let state: Mutex<UnitState>
+    // Declaration order is memory order: what a translate and an IQT write read comes first and
+    // runs into the state's lock and its hot fields (UnitState), so that the strict-mode unmap
+    // cycle finds the unit in a few cache lines.
+
     /// IOTLB hits without the lock (the translate hot path); the storage is the state's IOTLB's.
     let iotlbReader: IOTLBReader
-    /// Immutable walk logic and this unit's reserved-bit masks (read without the lock).
-    /// Replaced only by `adoptHostDecision`, before the guest runs (no translate is in flight then).
-    var translationEngine: TranslationEngine
-    /// The host binding observer (HostBinding.swift); nil for units without assigned devices.
-    let hostObserverSlot = Mutex<(any HostBindingObserver)?>(nil)
+    let platform: any Platform
     /// Whether `hostObserverSlot` holds one: lets `perform` skip its lock on every other unit.
     let hostObserverInstalled = Atomic<Bool>(false)
     /// Hints for an IQT write to read its descriptors before it takes the lock (checked under
     /// it): the ring (IQA) the last queue run used, 0 before any, and the last IQT written.
     let queueRingHint = Atomic<UInt64>(0)
     let queueTailHint = Atomic<UInt64>(0)
+    let state: Mutex<UnitState>
+    /// Immutable walk logic and this unit's reserved-bit masks (read without the lock).
+    /// Replaced only by `adoptHostDecision`, before the guest runs (no translate is in flight then).
+    var translationEngine: TranslationEngine
+    /// Fixed at creation, except CAP.CM/ECAP.FLTS by `adoptHostDecision` before the guest runs.
+    public internal(set) var configuration: VTdConfiguration
+    /// What `UnitState.tracer` calls, owned here for the unit's life (the state holds it unretained).
+    let traceSink: TraceHook.Sink?
+    /// The host binding observer (HostBinding.swift); nil for units without assigned devices.
+    let hostObserverSlot = Mutex<(any HostBindingObserver)?>(nil)
 
     public init(configuration: VTdConfiguration, platform: any Platform) throws(ConfigurationError) {
         if let problem = configuration.validationError() { throw ConfigurationError(problem) }
