@@ -23,7 +23,12 @@ struct NotifierRegistry {
     /// Every registration, ordered by source-id then PASID (requests without PASID first). Kept
     /// sorted as registrations change, which is rare, so that the invalidations that read it on
     /// every descriptor neither sort nor allocate.
-    private(set) var registrations: [Registration] = []
+    private(set) var registrations: [Registration] = [] {
+        didSet { isEmpty = registrations.isEmpty }
+    }
+    /// No registration: kept beside the array because every invalidation asks, and the array's
+    /// own count is one more cold cache line for the strict-mode unmap.
+    private(set) var isEmpty = true
 
     /// One word per (sid, pasid), shared with the shadow records.
     static func key(_ sourceID: RequesterID, _ pasid: PASID?) -> UInt64 {
@@ -53,8 +58,6 @@ struct NotifierRegistry {
             registrations.insert((sourceID, pasid, newValue), at: index)
         }
     }
-
-    var isEmpty: Bool { registrations.isEmpty }
 }
 
 public struct NotifierError: Error, CustomStringConvertible, Sendable {
