@@ -93,7 +93,7 @@ public final class VTdUnit: @unchecked Sendable {
 
     public func mmioWrite(offset: Int, value: UInt64, width: Int) {
         if offset == Reg.invalidationQueueTail && (width == 8 || width == 4) {
-            writeInvalidationQueueTail(offset: offset, value: value, width: width)
+            writeInvalidationQueueTail(value: value, width: width)
             return
         }
         var effects = Effects()

@@ -94,7 +94,7 @@ extension VTdUnit {
     /// write left and the new one are read before the lock is taken, and the lock section that
     /// takes the write claims the run and applies them. The guess comes from the unit's own
     /// hints and is checked like any window (`startsWhere`); a wrong one only costs the read.
-    func writeInvalidationQueueTail(offset: Int, value: UInt64, width: Int) {
+    func writeInvalidationQueueTail(value: UInt64, width: Int) {
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: InvalidationQueue.batch * 4) { buffer in
             var run = InvalidationQueueRun()
             let guess = queueWindowGuess(tail: value)
@@ -109,7 +109,7 @@ extension VTdUnit {
             var applied: InvalidationQueueWindow?
             var pending: PendingStatusWrite?
             let next: InvalidationQueueWindow? = state.withLock { s in
-                s.mmioWrite(offset: offset, value: value, width: width, effects: &run.effects)
+                s.guestWriteInvalidationQueueTail(value, width: width, effects: &run.effects)
                 guard run.effects.runInvalidationQueue else { return nil }
                 run.effects.runInvalidationQueue = false
                 guard let first = s.startInvalidationQueueRun(effects: &run.effects) else { return nil }

@@ -243,7 +243,16 @@ extension UnitState {
                     + "(head \(invalidationQueue.head), tail \(invalidationQueue.tail))")
     }
 
+    /// A guest write of IQT, 4 or 8 bytes: what `mmioWrite` does for this offset, without
+    /// finding its owner and its slots (the strict-mode unmap path). Only the low half acts.
+    @inline(__always)
+    mutating func guestWriteInvalidationQueueTail(_ value: UInt64, width: Int, effects: inout Effects) {
+        invalidationQueue.guestWrite(Reg.invalidationQueueTail, value, width: width)
+        invalidationQueueTailWritten(effects: &effects)
+    }
+
     /// After software wrote the low half of IQT: check the tail, then let the run start.
+    @inline(__always)
     mutating func invalidationQueueTailWritten(effects: inout Effects) {
         guard queuedInvalidationEnabled else { return }
         scheduleInvalidationQueue(effects: &effects)
