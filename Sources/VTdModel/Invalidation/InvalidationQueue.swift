@@ -4,7 +4,8 @@
 // HOT PATH for strict-mode guests: every unmap is a PASID-IOTLB invalidation plus a wait
 // descriptor with a status write. Such an IQT write costs two lock sections (the write with the
 // descriptors before the wait, then the wait's completion), one guest read of the new
-// descriptors and one status write; nothing allocates. When the wait is the last descriptor
+// descriptors and one status write; nothing allocates. The first section applies exactly that
+// pair without the window machinery (StrictUnmap.swift); when the wait is the last descriptor
 // the write read, `finishLastWait` does the status write and the completion without the run
 // loop below. Guarded by `make bench` ("queued invalidation", "strict-mode unmap cycle").
 //
@@ -112,6 +113,11 @@ extension VTdUnit {
                 s.guestWriteInvalidationQueueTail(value, width: width, effects: &run.effects)
                 guard run.effects.runInvalidationQueue else { return nil }
                 run.effects.runInvalidationQueue = false
+                if let guess, fetched, let wait = s.applyStrictUnmap(UnsafePointer(buffer.baseAddress!), window: guess,
+                                                                     processed: &run.processed, effects: &run.effects) {
+                    (applied, pending) = (guess, wait)
+                    return nil
+                }
                 guard let first = s.startInvalidationQueueRun(effects: &run.effects) else { return nil }
                 guard let guess, fetched, first.startsWhere(guess) else {
                     claimed = first

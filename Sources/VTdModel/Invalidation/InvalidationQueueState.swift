@@ -180,6 +180,15 @@ struct InvalidationQueueState: Sendable {
             .index(wideDescriptors: window.wide) == head
     }
 
+    /// Whether the queue holds exactly `window`'s descriptors: its ring, IQH on its head and IQT
+    /// right after its last descriptor (no wrap).
+    @inline(__always)
+    func holds(exactly window: InvalidationQueueWindow) -> Bool {
+        decoded.head == window.head && decoded.tail == window.head + window.count
+            && decoded.address.base == window.base && decoded.address.wideDescriptors == window.wide
+            && decoded.entries == window.entries && tailProblem == nil
+    }
+
     /// Why the tail software just wrote cannot be run to, or nil.
     var tailProblem: InvalidationQueueError? {
         if decoded.address.wideDescriptors && decoded.tailPointer.isHalfDescriptor { return .misalignedTail }
