@@ -1,6 +1,6 @@
 // One emulated VT-d remapping unit: the object behind a swiftvtd_t handle.
 //
-// Concurrency: all mutable state is in `UnitState` behind one Mutex. Every public
+// Concurrency: all mutable state is in `UnitState` behind one lock (StateLock.swift). Every public
 // operation takes the lock, decides, releases it, and only then performs callbacks
 // (guest memory, MSIs, notifications) collected in `Effects`. Operations that must read
 // guest memory (table walks, the invalidation queue) do so between lock sections.
@@ -15,7 +15,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
 
 // Unchecked: `configuration` and `translationEngine` are written only by adoptHostDecision, at
 // machine-init-done before the guest runs (no translate in flight); everything else is `let`,
-// Sendable, or behind `state`'s Mutex.
+// Sendable, or behind `state`'s lock.
 public final class VTdUnit: @unchecked Sendable {
     // Declaration order is memory order: what a translate and an IQT write read comes first and
     // runs into the state's lock and its hot fields (UnitState), so that the strict-mode unmap
@@ -30,7 +30,7 @@ public final class VTdUnit: @unchecked Sendable {
     /// it): the ring (IQA) the last queue run used, 0 before any, and the last IQT written.
     let queueRingHint = Atomic<UInt64>(0)
     let queueTailHint = Atomic<UInt64>(0)
-    let state: Mutex<UnitState>
+    let state: StateLock<UnitState>
     /// Immutable walk logic and this unit's reserved-bit masks (read without the lock).
     /// Replaced only by `adoptHostDecision`, before the guest runs (no translate is in flight then).
     var translationEngine: TranslationEngine
@@ -54,7 +54,7 @@ public final class VTdUnit: @unchecked Sendable {
             traceSink = nil
         }
         self.iotlbReader = initial.caches.iotlb.reader
-        self.state = Mutex(initial)
+        self.state = StateLock(initial)
         self.translationEngine = TranslationEngine(configuration: configuration)
     }
 
