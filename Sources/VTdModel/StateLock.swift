@@ -17,7 +17,8 @@ import Synchronization
 import Glibc
 #endif
 
-struct StateLock<Value>: ~Copyable, @unchecked Sendable {
+/// Sendable only for Sendable values: what the lock guards is checked as Mutex's would be.
+struct StateLock<Value: Sendable>: ~Copyable, @unchecked Sendable {
     /// 0 free, 1 held.
     private let word = Atomic<UInt32>(0)
     /// The guarded value, in its own allocation: a borrowed lock can hand it out mutably.
