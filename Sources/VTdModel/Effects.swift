@@ -31,9 +31,7 @@ struct Effects {
         get { rare?.events ?? [] }
         _modify { yield &uniqueRare().events }
     }
-    /// Whether there are `events`, without making an empty array to ask.
-    var hasEvents: Bool { rare.map { !$0.events.isEmpty } ?? false }
-    /// How many `events` there are so far (0 without a box).
+    /// How many `events` there are so far, without making an empty array to ask (0 without a box).
     var eventCount: Int { rare?.events.count ?? 0 }
     /// Shadowed address spaces whose tables changed: walked and diffed after the lock is released
     /// (`requestResync` decides which).

@@ -8,7 +8,7 @@
 // window composed from all of them.
 
 struct UnitState: Sendable {
-    // Declaration order is memory order, and the state sits right after its lock in the unit:
+    // Declaration order is memory order (the state has an allocation of its own, StateLock):
     // what an IQT write and a translate miss read comes first, so that the strict-mode unmap
     // cycle finds it in a few cache lines; what only the state dump reads, or rarer paths,
     // comes after it.

@@ -17,9 +17,9 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
 // machine-init-done before the guest runs (no translate in flight); everything else is `let`,
 // Sendable, or behind `state`'s lock.
 public final class VTdUnit: @unchecked Sendable {
-    // Declaration order is memory order: what a translate and an IQT write read comes first and
-    // runs into the state's lock and its hot fields (UnitState), so that the strict-mode unmap
-    // cycle finds the unit in a few cache lines.
+    // Declaration order is memory order: what a translate and an IQT write read comes first,
+    // the state's lock word and pointer included, so that the strict-mode unmap cycle finds
+    // the unit in a few cache lines.
 
     /// IOTLB hits without the lock (the translate hot path); the storage is the state's IOTLB's.
     let iotlbReader: IOTLBReader
@@ -118,7 +118,7 @@ public final class VTdUnit: @unchecked Sendable {
         if let m = effects.faultEvent { platform.sendMSI(address: m.address, data: m.data) }
         if let m = effects.invalidationEvent { platform.sendMSI(address: m.address, data: m.data) }
         if let m = effects.pageRequestEvent { platform.sendMSI(address: m.address, data: m.data) }
-        if effects.hasEvents {
+        if effects.eventCount > 0 {
             for event in effects.events { platform.notify(event) }
         }
         if hostObserverInstalled.load(ordering: .relaxed), let observer = hostObserver {

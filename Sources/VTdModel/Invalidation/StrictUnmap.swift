@@ -9,8 +9,7 @@
 // queue run's general machinery: no window to decide, no batch loop, no per-descriptor trace
 // or host forwarding checks. Anything else goes the general way: other descriptors, more or
 // fewer of them, a ring that wraps between them, a bound host, notifiers, traced
-// descriptors, a run already under way. InvalidationDifferentialTests hold both ways to the
-// same result.
+// descriptors, a run already under way. StrictUnmapTests hold both ways to the same result.
 
 extension UnitState {
     /// In the lock section of an IQT write that asked for a run: when the two descriptors read
