@@ -5,9 +5,11 @@
  * shadowing), so each round exercises the whole chain:
  *   L2 driver -> swift-vtd in L1's QEMU -> L1 iommufd -> L1 VT-d driver -> swift-vtd in L0 -> edu.
  *
- * Usage: edu_vfio BDF ROUNDS [BIG_ROUNDS]
+ * Usage: edu_vfio BDF ROUNDS [BIG_ROUNDS [TURN]]
  * Prints "edu: ..." lines; the last one is "edu: PASS ..." or "edu: FAIL ...". Exit status 0 on
- * PASS.
+ * PASS. With TURN > 0 the 1 MiB loops run in turns of TURN pairs, each begun when a line arrives
+ * on standard input (L1 hands turns to its cases in rotation, so that cases compared with each
+ * other run their pairs interleaved in time rather than minutes apart).
  *
  * edu's registers (QEMU docs/specs/edu.rst): 0x00 identification 0x010000ed, 0x80 DMA source,
  * 0x88 DMA destination, 0x90 DMA count, 0x98 DMA command (bit 0 start, bit 1 edu -> RAM);
@@ -26,6 +28,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -164,36 +167,72 @@ static void open_device(const char *bdf)
     }
 }
 
+static double elapsed_us(const struct timespec *t0, const struct timespec *t1)
+{
+    return ((t1->tv_sec - t0->tv_sec) * 1e9 + (t1->tv_nsec - t0->tv_nsec)) / 1e3;
+}
+
+/* One pair: map the 1 MiB at BUF at IOVA_BIG, DMA edu's buffer into its last page (it must then
+ * equal EXPECT), unmap. */
+static void big_pair(uint8_t *buf, const uint8_t *expect, unsigned round, const char *what)
+{
+    memset(buf + BIG - PAGE, 0, PAGE);
+    dma_map_size(buf, IOVA_BIG, BIG, VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
+    edu_dma(EDU_BUFFER, IOVA_BIG + BIG - PAGE, EDU_CMD_TO_RAM);
+    if (memcmp(buf + BIG - PAGE, expect, PAGE)) {
+        errno = 0;
+        die("1 MiB%s round %u: the DMA into the last page did not land", what, round);
+    }
+    dma_unmap_size(IOVA_BIG, BIG);
+}
+
+/* Waits for L1 to hand this case its turn: a line on standard input (the L2 console). */
+static void await_turn(const char *name, unsigned turn)
+{
+    char line[64];
+
+    printf("edu: %s turn %u ready\n", name, turn);
+    if (!fgets(line, sizeof(line), stdin)) {
+        errno = 0;
+        die("%s turn %u: standard input ended before L1 gave the turn", name, turn);
+    }
+}
+
 /*
- * ROUNDS pairs of: map the 1 MiB at BUF at IOVA_BIG, DMA edu's buffer into its last page (it
- * must then equal EXPECT), unmap.
+ * ROUNDS pairs (big_pair), all at once or, with TURN > 0, in turns of TURN pairs (await_turn
+ * before each; "edu: NAME turn K: N pairs, T us" after it, the time of that turn alone).
  * Prints "edu: NAME start" and "edu: NAME done" around the loop (L1 snapshots its ioctl counts
- * there; the pauses let the snapshots bracket it) and the time per pair.
+ * there; the pauses let the snapshots bracket it) and the time per pair, waits not included.
  */
-static void big_pairs(uint8_t *buf, const uint8_t *expect, unsigned rounds, const char *name, const char *what)
+static void big_pairs(uint8_t *buf, const uint8_t *expect, unsigned rounds, unsigned turn, const char *name,
+                      const char *what)
 {
     struct timespec t0, t1;
-    double us;
+    double us = 0;
+    unsigned r = 0;
 
     printf("edu: %s start\n", name);
     fflush(stdout);
     sleep(3);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned r = 0; r < rounds; r++) {
-        memset(buf + BIG - PAGE, 0, PAGE);
-        dma_map_size(buf, IOVA_BIG, BIG, VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
-        edu_dma(EDU_BUFFER, IOVA_BIG + BIG - PAGE, EDU_CMD_TO_RAM);
-        if (memcmp(buf + BIG - PAGE, expect, PAGE)) {
-            errno = 0;
-            die("1 MiB%s round %u: the DMA into the last page did not land", what, r);
+    for (unsigned k = 0; r < rounds; k++) {
+        unsigned n = turn && rounds - r > turn ? turn : rounds - r;
+
+        if (turn) {
+            await_turn(name, k);
         }
-        dma_unmap_size(IOVA_BIG, BIG);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (unsigned end = r + n; r < end; r++) {
+            big_pair(buf, expect, r, what);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        us += elapsed_us(&t0, &t1);
+        if (turn) {
+            printf("edu: %s turn %u: %u pairs, %.1f us\n", name, k, n, elapsed_us(&t0, &t1));
+        }
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("edu: %s done\n", name);
     fflush(stdout);
     sleep(3);
-    us = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3;
     printf("edu: %u rounds of 1 MiB%s map, DMA, unmap: %.1f us per 1 MiB map+unmap pair\n", rounds, what,
            us / rounds);
 }
@@ -202,13 +241,14 @@ int main(int argc, char **argv)
 {
     unsigned rounds = argc > 2 ? (unsigned)atoi(argv[2]) : 100;
     unsigned big_rounds = argc > 3 ? (unsigned)atoi(argv[3]) : 0;
+    unsigned turn = argc > 4 ? (unsigned)atoi(argv[4]) : 0;
     uint8_t *pages, *src[2], *dst[2];
     struct timespec t0, t1;
     double us;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: %s BDF [ROUNDS]\n", argv[0]);
+        fprintf(stderr, "usage: %s BDF [ROUNDS [BIG_ROUNDS [TURN]]]\n", argv[0]);
         return 2;
     }
     open_device(argv[1]);
@@ -254,7 +294,7 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("edu: loop done\n");
     sleep(3);
-    us = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3;
+    us = elapsed_us(&t0, &t1);
     printf("edu: %u rounds of map+map, 2 DMAs, unmap+unmap: %.1f us per map+unmap pair\n",
            rounds, us / (2.0 * rounds));
 
@@ -304,8 +344,17 @@ int main(int argc, char **argv)
         if (huge == MAP_FAILED) {
             die("mmap a 2 MiB huge page (is hugepages=1 on the kernel command line?)");
         }
-        big_pairs(scattered, src[0], big_rounds, "big", "");
-        big_pairs(huge, src[0], big_rounds, "contig", ", contiguous");
+        if (turn) {
+            /* The turns' lines are L1's alone: the console must not echo them back into ours. */
+            struct termios t;
+
+            if (tcgetattr(0, &t) == 0) {
+                t.c_lflag &= ~(tcflag_t)ECHO;
+                tcsetattr(0, TCSANOW, &t);
+            }
+        }
+        big_pairs(scattered, src[0], big_rounds, turn, "big", "");
+        big_pairs(huge, src[0], big_rounds, turn, "contig", ", contiguous");
     }
     printf("edu: PASS %u rounds compared; the DMA to unmapped IOVA 0x%llx did not land; %u 1 MiB rounds\n",
            rounds, IOVA_UNMAPPED, big_rounds);

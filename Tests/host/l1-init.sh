@@ -9,7 +9,8 @@
 # legacy mode, or "intel" / "intel-sm" for intel-iommu in legacy / scalable mode),
 # svt.rounds=N, svt.bigrounds=N (edu rounds of one page and of 1 MiB), svt.profile=1 (a perf
 # profile of each case's QEMU over its scattered 1 MiB loop, printed as "l1: perf[case]: ..."),
-# svt.serial=1 (the cases one after the other instead of side by side).
+# svt.serial=1 (the cases one after the other instead of side by side), svt.turns=N (side by side,
+# but their 1 MiB loops in turns of N pairs, one case at a time: see take_turn).
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -125,13 +126,59 @@ counts() {
     echo "l1: counts $1 $2 $(/opt/swiftvtd/ioctl_count "/tmp/counts-$1" 2>/dev/null | tr '\n' ' ')$(cputime "$1")"
 }
 
+# Turns (svt.turns=N): each L2 runs its 1 MiB loops N pairs at a time, starting a turn when a line
+# arrives on its console, and L1 hands the turn round the cases in their svt.cases order. Cases
+# compared with each other then measure in the same minutes, a few seconds apart, where serial
+# cases measure many minutes apart (the machine under L0 changes speed more than that), and
+# never two loops at once, as side by side they would. /tmp/turn holds the index of the case
+# whose turn it is; a case whose QEMU has ended (/tmp/ended-I) is passed over.
+turns=$(arg turns); turns=${turns:-0}
+turn_lock() { until mkdir /tmp/turn.lock 2> /dev/null; do sleep 0.05; done; }
+turn_unlock() { rmdir /tmp/turn.lock; }
+# pass_turn I: if case I has the turn, hands it to the next case that has not ended (lock held).
+pass_turn() {
+    [ "$(cat /tmp/turn)" = "$1" ] || return 0
+    j=$1; k=0
+    while [ $k -lt "$ncases" ]; do
+        j=$((j % ncases + 1)); k=$((k + 1))
+        [ -e "/tmp/ended-$j" ] || break
+    done
+    echo "$j" > /tmp/turn
+}
+# take_turn I NAME: waits for case I's turn, then lets its L2 begin (a line on its console). A
+# case that waited 20 minutes goes on regardless and says so.
+take_turn() {
+    waited=0
+    while :; do
+        turn_lock
+        t=$(cat /tmp/turn)
+        [ "$t" != "$1" ] && [ -e "/tmp/ended-$t" ] && pass_turn "$t"
+        turn_unlock
+        [ "$t" = "$1" ] && break
+        if [ $waited -ge 6000 ]; then
+            echo "l1: turn: case $2 waited 20 minutes for case $t's turn, going on"
+            break
+        fi
+        sleep 0.2; waited=$((waited + 1))
+    done
+    # Opened read-write: a FIFO whose QEMU has just gone would block a write-only open.
+    echo go 1<> "/tmp/gate-$2"
+}
+end_turns() {
+    turn_lock; touch "/tmp/ended-$1"; pass_turn "$1"; turn_unlock
+}
+
 # run_case NAME MODE EDU NVME [HOT]: one L2 QEMU (swift-vtd with host-mode MODE, or intel-iommu
 # for MODE "intel" or "intel-sm", QEMU's own shadowing: the anchor to compare with) with both devices
 # assigned. With HOT, an edu is hot-plugged into a root port once L2 has done its tests, used,
 # and unplugged again, driven from L2's console through QEMU's monitor.
 run_case() {
-    name=$1; mode=$2; edu=$3; nvme=$4; hot=$5; reboot=$6; pt=$7
+    name=$1; mode=$2; edu=$3; nvme=$4; hot=$5; reboot=$6; pt=$7; index=$8
     monitor="-monitor none"; extra=; noreboot=-no-reboot
+    # L2's console input: with turns, a FIFO that take_turn writes to (QEMU opens it read-write,
+    # so it never sees an end of file).
+    gate=/dev/null
+    [ "$turns" -gt 0 ] && { gate=/tmp/gate-$name; mkfifo "$gate"; }
     # A rebooting case lets QEMU reset instead of exiting.
     [ -n "$reboot" ] && noreboot=
     if [ -n "$hot" ]; then
@@ -172,8 +219,8 @@ run_case() {
         -object iommufd,id=i0 -device "$iommu" \
         -device "vfio-pci,host=$edu,iommufd=i0" -device "vfio-pci,host=$nvme,iommufd=i0" \
         -kernel /l2/bzImage -initrd /l2/initramfs.cpio.gz \
-        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off hugepages=1 ${pt:+iommu=pt} svt.rounds=$rounds svt.bigrounds=$bigrounds svt.hotplug=${hot:+1} svt.reboot=${reboot:+1} svt.pattern=SWIFTVTD-HOST-$name" \
-        2>&1 < /dev/null | while IFS= read -r line; do
+        -append "console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 panic=-1 loglevel=4 no_timer_check mitigations=off hugepages=1 ${pt:+iommu=pt} svt.rounds=$rounds svt.bigrounds=$bigrounds svt.hotplug=${hot:+1} svt.reboot=${reboot:+1} svt.turn=$turns svt.pattern=SWIFTVTD-HOST-$name" \
+        2>&1 <> "$gate" | while IFS= read -r line; do
             case "$line" in
                 "edu: start"*) counts "$name" before ;;
                 "edu: loop done"*) counts "$name" after ;;
@@ -184,6 +231,8 @@ run_case() {
                     [ -n "$profile" ] && profile_stop "$name"
                     counts "$name" big-after ;;
                 "edu: contig start"*) counts "$name" contig-before ;;
+                "edu: "*" turn "*" ready"*) take_turn "$index" "$name" ;;
+                "edu: "*" turn "*" pairs, "*) turn_lock; pass_turn "$index"; turn_unlock ;;
                 "edu: contig done"*) counts "$name" contig-after ;;
                 "l2: hotplug ready"*)
                     counts "$name" hot-before
@@ -196,6 +245,7 @@ run_case() {
             echo "L2[$name]: $line"
         done
     echo "l1: case $name end $(date +%s)"
+    end_turns "$index"
     counts "$name" end
     [ -n "$profile" ] && profile_report "$name"
     grep -e '^host' -e 'host device' -e 'HWPT' "/tmp/state-$name.txt" 2>/dev/null \
@@ -211,7 +261,9 @@ run_case() {
 # NAME:MODE:reboot reboots its L2 once; NAME:MODE:pt boots L2 with iommu=pt (its kernel's
 # devices pass through; only what VFIO in L2 drives is translated).
 serial=$(arg serial)
+[ "$serial" = 1 ] && turns=0
 ncases=$(echo $cases | wc -w)
+echo 1 > /tmp/turn
 i=1
 for spec in $cases; do
     name=${spec%%:*}; rest=${spec#*:}; mode=${rest%%:*}; flag=${rest#*:}; hot=; reboot=; pt=
@@ -220,9 +272,9 @@ for spec in $cases; do
     [ "$flag" = pt ] && pt=1
     rm -f "/tmp/counts-$name"
     if [ "$serial" = 1 ]; then
-        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" "$pt"
+        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" "$pt" "$i"
     else
-        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" "$pt" &
+        run_case "$name" "$mode" "$(echo $edus | cut -d' ' -f$i)" "$(echo $nvmes | cut -d' ' -f$i)" "$hot" "$reboot" "$pt" "$i" &
     fi
     i=$((i + 1))
 done

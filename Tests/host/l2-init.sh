@@ -3,7 +3,8 @@
 # devices L0 created and L1 assigned: edu through VFIO from user space (edu_vfio), the nvme disk
 # through the kernel's nvme driver. Prints "edu: ..." / "nvme: ..." lines and powers off.
 # Kernel arguments: svt.rounds=N (edu page rounds), svt.bigrounds=N (edu 1 MiB rounds),
-# svt.pattern=TEXT (written to the nvme disk).
+# svt.pattern=TEXT (written to the nvme disk), svt.turn=N (the 1 MiB loops in turns of N pairs,
+# each begun when L1 writes a line to our console; see l1-init.sh).
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -14,6 +15,7 @@ arg() { sed -n "s/.*\bsvt\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 rounds=$(arg rounds); rounds=${rounds:-100}
 bigrounds=$(arg bigrounds); bigrounds=${bigrounds:-0}
 pattern=$(arg pattern); pattern=${pattern:-SWIFTVTD-HOST}
+turn=$(arg turn); turn=${turn:-0}
 
 edu=; nvme=
 for d in /sys/bus/pci/devices/*; do
@@ -43,7 +45,7 @@ fi
 if [ -n "$edu" ]; then
     echo vfio-pci > "/sys/bus/pci/devices/$edu/driver_override"
     echo "$edu" > /sys/bus/pci/drivers_probe
-    /bin/edu_vfio "$edu" "$rounds" "$bigrounds"
+    /bin/edu_vfio "$edu" "$rounds" "$bigrounds" "$turn"
 else
     echo "edu: FAIL no edu device in L2"
 fi

@@ -61,7 +61,7 @@ def l0_runs(library):
     ]
 
 
-def l0_command(qemu, run, kernel, initrd, nvme_images, rounds, big_rounds, profile=False, serial=False):
+def l0_command(qemu, run, kernel, initrd, nvme_images, rounds, big_rounds, profile=False, serial=False, turns=0):
     args = [qemu, "-accel", "tcg", "-M", "q35,kernel-irqchip=split", "-bios", "qboot.rom"]
     for d in FIRMWARE_DIRS:
         if os.path.isdir(d):
@@ -80,7 +80,8 @@ def l0_command(qemu, run, kernel, initrd, nvme_images, rounds, big_rounds, profi
         "-kernel", kernel, "-initrd", initrd,
         "-append", "console=ttyS0 intel_iommu=on,sm_on panic=-1 loglevel=4 no_timer_check mitigations=off "
                    f"svt.cases={','.join(':'.join((c[0], c[1]) + tuple(f for f in c[3:] if f != 'optional')) for c in run.cases)} svt.rounds={rounds} svt.bigrounds={big_rounds}"
-                   + (" svt.profile=1" if profile else "") + (" svt.serial=1" if serial else ""),
+                   + (" svt.profile=1" if profile else "") + (" svt.serial=1" if serial else "")
+                   + (f" svt.turns={turns}" if turns else ""),
     ]
 
 
@@ -108,11 +109,14 @@ def boot(args, log_path, timeout):
 class Figure:
     """Host operations of one case: ioctls of L1's QEMU per guest map+unmap pair."""
 
-    def __init__(self, label, page, page_pairs, page_us, big, big_pairs, big_us, contig, contig_us, seconds):
+    def __init__(self, label, page, page_pairs, page_us, big, big_pairs, big_us, contig, contig_us, seconds,
+                 turns=None):
         self.label, self.seconds = label, seconds
         self.page, self.page_pairs, self.page_us = page, page_pairs, page_us
         self.big, self.big_pairs, self.big_us = big, big_pairs, big_us
         self.contig, self.contig_us = contig, contig_us
+        # With --turns: {"big": [us per pair of each turn], "contig": [...]}, in turn order.
+        self.turns = turns or {}
 
     @staticmethod
     def cpu(delta, pairs):
@@ -271,11 +275,14 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
         big_us = re.search(r"1 MiB map, DMA, unmap: ([\d.]+) us per 1 MiB map\+unmap pair", text)
         contig = ioctl_delta(lines, case, "contig-before", "contig-after")
         contig_us = re.search(r"1 MiB, contiguous map, DMA, unmap: ([\d.]+) us per", text)
+        turns = {loop: [float(m.group(3)) / int(m.group(2)) for line in l2
+                        for m in [re.match(rf"edu: {loop} turn (\d+): (\d+) pairs, ([\d.]+) us", line)] if m]
+                 for loop in ("big", "contig")}
         if page and "reboot" not in flags:
             figures.append(Figure(f"{got} ({run.name} L1)", page, 2 * rounds,
                                   float(page_us.group(1)) if page_us else None,
                                   big, big_rounds, float(big_us.group(1)) if big_us else None,
-                                  contig, float(contig_us.group(1)) if contig_us else None, seconds))
+                                  contig, float(contig_us.group(1)) if contig_us else None, seconds, turns))
     if run.name == "swift" and any(c[0] == "nested" for c in run.cases):
         # The DMA the nested L2 sent to its unmapped IOVA: L0 walked both stages, recorded the
         # first-level fault, and L1's driver reported it (Linux 7.3 gives user space no VT-d
@@ -387,11 +394,12 @@ def print_profiles(profiles, big_rounds):
 def print_big(figures, which, title):
     """The 1 MiB table for the scattered ("big") or contiguous buffer, then swift-vtd's shadow
     against intel-iommu's shadow on the same L0 (issue 15's ratios)."""
-    rows = {}
+    rows, turns = {}, {}
     for f in figures:
         delta, us = (f.big, f.big_us) if which == "big" else (f.contig, f.contig_us)
         if delta and f.big_pairs:
             rows[f.label] = (Figure.split(delta, f.big_pairs), us, Figure.cpu(delta, f.big_pairs))
+            turns[f.label] = f.turns.get(which, [])
     if not rows:
         return
     print(title)
@@ -409,6 +417,22 @@ def print_big(figures, which, title):
             if swift[1] and intel[1]:
                 ratio += f", us per pair {swift[1] / intel[1]:.2f}"
             print("  " + ratio)
+            paired = list(zip(turns[f"{swift_label} (swift L1)"], turns[f"{intel_label} (swift L1)"]))
+            if paired:
+                print("    " + turn_ratios(paired))
+
+
+def turn_ratios(paired):
+    """With --turns: the time ratio of each round of turns (a turn of one case and the other's
+    turn in the same round, seconds apart), so that a ratio does not rest on when each case ran."""
+    ratios = sorted(a / b for a, b in paired if b)
+    if not ratios:
+        return "turns: none timed"
+    n = len(ratios)
+    median = ratios[n // 2] if n % 2 else (ratios[n // 2 - 1] + ratios[n // 2]) / 2
+    faster = sum(1 for r in ratios if r < 1)
+    return (f"{n} rounds of turns: us per pair ratio median {median:.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}, "
+            f"swift-vtd faster in {faster} of {n}")
 
 
 def check_counts(figures, results):
@@ -444,11 +468,18 @@ def main():
     ap.add_argument("--serial", action="store_true",
                     help="run L1's cases one after the other instead of side by side (figures that do "
                          "not depend on what the other cases were doing)")
+    ap.add_argument("--turns", type=int, default=0, metavar="N",
+                    help="run L1's cases side by side but their 1 MiB loops in turns of N pairs, one case "
+                         "at a time, so that compared cases measure seconds apart (per-round ratios)")
     ap.add_argument("--cases", help="comma-separated case names to keep (nested, shadow, intel, reboot, auto, "
                     "forced, and two run only when named: shadow-legacy, swift-vtd's shadow in legacy mode, "
                     "and intel-sm, intel-iommu's in scalable mode); fewer L2s side by side measure with "
                     "less noise")
     a = ap.parse_args()
+    if a.turns and a.serial:
+        ap.error("--turns and --serial are two ways of keeping cases apart: choose one")
+    if a.turns < 0:
+        ap.error("--turns takes a number of pairs per turn")
 
     results, figures, profiles = Results(), [], {}
     workdir = tempfile.mkdtemp(prefix="swiftvtd-host-")
@@ -469,7 +500,7 @@ def main():
         print(f"L0 with {run.iommu.split(',')[0]} as L1's IOMMU, cases "
               f"{', '.join(f'{c[0]} (L2 {c[1]})' for c in run.cases)} (console: {log})", flush=True)
         lines, seconds = boot(l0_command(a.qemu, run, a.kernel, os.path.join(a.images, "l1.cpio.gz"),
-                                         nvme_images, a.rounds, a.big_rounds, a.profile, a.serial),
+                                         nvme_images, a.rounds, a.big_rounds, a.profile, a.serial, a.turns),
                               log, a.timeout)
         print(f"  L0 run took {seconds:.0f} s", flush=True)
         if a.profile:
