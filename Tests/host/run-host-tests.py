@@ -276,7 +276,8 @@ def check_run(run, lines, nvme_images, rounds, big_rounds, results, figures):
         contig = ioctl_delta(lines, case, "contig-before", "contig-after")
         contig_us = re.search(r"1 MiB, contiguous map, DMA, unmap: ([\d.]+) us per", text)
         turns = {loop: [float(m.group(3)) / int(m.group(2)) for line in l2
-                        for m in [re.match(rf"edu: {loop} turn (\d+): (\d+) pairs, ([\d.]+) us", line)] if m]
+                        for m in [re.match(rf"edu: {loop} turn (\d+): (\d+) pairs, ([\d.]+) us", line)]
+                        if m and int(m.group(2))]
                  for loop in ("big", "contig")}
         if page and "reboot" not in flags:
             figures.append(Figure(f"{got} ({run.name} L1)", page, 2 * rounds,
