@@ -8,7 +8,8 @@
 # Kernel arguments: svt.cases=NAME:MODE,... (MODE: a host-mode, HOSTMODE-legacy for swift-vtd in
 # legacy mode, or "intel" / "intel-sm" for intel-iommu in legacy / scalable mode),
 # svt.rounds=N, svt.bigrounds=N (edu rounds of one page and of 1 MiB), svt.profile=1 (a perf
-# profile of each case's QEMU over its scattered 1 MiB loop, printed as "l1: perf[case]: ..."),
+# profile of each case's QEMU over its scattered 1 MiB loop, its own turns of it with svt.turns,
+# printed as "l1: perf[case]: ..."),
 # svt.serial=1 (the cases one after the other instead of side by side), svt.turns=N (side by side,
 # but their 1 MiB loops in turns of N pairs, one case at a time: see take_turn).
 /bin/busybox --install -s /bin
@@ -80,15 +81,31 @@ qemu_pid() {
 # profile_start CASE / profile_stop CASE: perf samples the case's QEMU, every thread, user and
 # kernel, with call chains, between the two. cpu-clock: L1 runs under TCG, which has no
 # hardware counters, so only software events count.
+# With turns the loop spans the other cases' turns too, when this case's L2 idles: perf then
+# starts with its events off and samples only this case's turns, switched through a control
+# FIFO (profile_turn).
 profile_start() {
     pid=$(qemu_pid "$1")
     [ -n "$pid" ] || { echo "l1: perf[$1]: no QEMU process to profile"; return; }
-    perf record -q -N -e cpu-clock -F 499 -g -p "$pid" -o "/tmp/perf-$1.data" \
+    control=
+    if [ "$turns" -gt 0 ]; then
+        mkfifo "/tmp/perfctl-$1"
+        control="-D -1 --control fifo:/tmp/perfctl-$1"
+    fi
+    perf record -q -N -e cpu-clock -F 499 -g -p "$pid" -o "/tmp/perf-$1.data" $control \
         > "/tmp/perf-$1.err" 2>&1 &
     echo $! > "/tmp/perf-$1.pid"
 }
 profile_stop() {
     [ -f "/tmp/perf-$1.pid" ] && kill -INT "$(cat "/tmp/perf-$1.pid")"
+    rm -f "/tmp/perfctl-$1"
+}
+# profile_turn CASE enable|disable: switches the case's sampling at a turn's start and end
+# (nothing while no profile is being recorded: the contiguous loop's turns). Opened read-write,
+# so a perf that has gone does not block the write.
+profile_turn() {
+    [ -p "/tmp/perfctl-$1" ] && echo "$2" 1<> "/tmp/perfctl-$1"
+    return 0
 }
 
 # profile_report CASE: the recorded profile, once the case's QEMU has ended (at the lowest
@@ -111,6 +128,10 @@ profile_report() {
         echo "== by object"
         lowprio perf report -i "$data" --stdio --no-children --sort dso -g none --percent-limit 0.1 2>&1 \
             | quiet | head -30
+        # Which of QEMU's threads ran (named with debug-threads): the vCPU running L2, the main
+        # loop, RCU, workers.
+        echo "== by thread"
+        lowprio perf report -i "$data" --stdio --no-children --sort tid -g none 2>&1 | quiet
         # Every symbol: the runner sorts them into kinds of work (run-host-tests.py, profile_kinds).
         echo "== by object and symbol, self"
         lowprio perf report -i "$data" --stdio --no-children --sort dso,sym -g none 2>&1 | quiet
@@ -161,6 +182,7 @@ take_turn() {
         fi
         sleep 0.2; waited=$((waited + 1))
     done
+    [ -n "$profile" ] && profile_turn "$2" enable
     # Opened read-write: a FIFO whose QEMU has just gone would block a write-only open.
     echo go 1<> "/tmp/gate-$2"
 }
@@ -215,6 +237,7 @@ run_case() {
     SWIFTVTD_IOCTL_COUNTS="/tmp/counts-$name" LD_PRELOAD=/opt/swiftvtd/libioctlcount.so \
     timeout 3600 qemu-system-x86_64 -accel tcg -M q35,kernel-irqchip=split -bios qboot.rom \
         -L /usr/share/qemu -cpu max -smp 1 -m 320M -nographic $noreboot -vga none -nodefaults \
+        -name "$name,debug-threads=on" \
         -serial stdio $monitor $extra \
         -object iommufd,id=i0 -device "$iommu" \
         -device "vfio-pci,host=$edu,iommufd=i0" -device "vfio-pci,host=$nvme,iommufd=i0" \
@@ -232,7 +255,9 @@ run_case() {
                     counts "$name" big-after ;;
                 "edu: contig start"*) counts "$name" contig-before ;;
                 "edu: "*" turn "*" ready"*) take_turn "$index" "$name" ;;
-                "edu: "*" turn "*" pairs, "*) turn_lock; pass_turn "$index"; turn_unlock ;;
+                "edu: "*" turn "*" pairs, "*)
+                    [ -n "$profile" ] && profile_turn "$name" disable
+                    turn_lock; pass_turn "$index"; turn_unlock ;;
                 "edu: contig done"*) counts "$name" contig-after ;;
                 "l2: hotplug ready"*)
                     counts "$name" hot-before

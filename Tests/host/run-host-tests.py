@@ -338,7 +338,7 @@ def parse_profile(lines, case):
     body = [line[len(prefix):] for line in lines if line.startswith(prefix)]
     if not body:
         return None
-    profile, section = {"total_ns": None, "kinds": {}, "children": {}, "top": []}, None
+    profile, section = {"total_ns": None, "kinds": {}, "children": {}, "top": [], "threads": {}}, None
     for line in body:
         if line.startswith("== "):
             section = line[3:]
@@ -349,7 +349,11 @@ def parse_profile(lines, case):
             continue
         if line.startswith("#"):
             continue
-        if section == "by object and symbol, self":
+        if section == "by thread":
+            m = re.match(r"\s*([\d.]+)%\s+(.*?)\s*$", line)
+            if m:
+                profile["threads"][m.group(2)] = float(m.group(1))
+        elif section == "by object and symbol, self":
             m = re.match(r"\s*([\d.]+)%\s+(.*?)\s+\[[.k]\] (.*)$", line)
             if m:
                 kind = profile_kind(m.group(2), m.group(3))
@@ -380,6 +384,12 @@ def print_profiles(profiles, big_rounds):
             ms = pct / 100 * p["total_ns"] / 1e6 / big_rounds
             cells.append(f"{ms:8.1f} ({pct:5.1f}%)" if kind != "total" else f"{ms:8.1f}        ")
         print(f"  {kind:34}" + "".join(f" {c:>22}" for c in cells))
+    print("  by thread of L1's QEMU process, ms per pair (% of its samples):")
+    for label in labels:
+        p = profiles[label]
+        threads = sorted(p["threads"].items(), key=lambda kv: -kv[1])
+        print(f"    {label}: " + ", ".join(f"{name} {pct / 100 * p['total_ns'] / 1e6 / big_rounds:.1f} ({pct:.1f}%)"
+                                          for name, pct in threads))
     entries = ("iommufd_fops_ioctl", "swiftvtd_mmio_write", "vtd_mem_write", "memory_region_notify_iommu",
                "vfio_iommu_map_notify")
     print("  inclusive (children; call chains through QEMU are cut short, so lower bounds):")
@@ -465,7 +475,8 @@ def main():
     ap.add_argument("--only", choices=["swift", "intel"], help="run one L0 configuration")
     ap.add_argument("--profile", action="store_true",
                     help="profile each case's L2 QEMU in L1 with perf over the scattered 1 MiB loop "
-                         "(L1's image then carries perf; see docs/HOST.md) and print the reports")
+                         "(with --turns, over the case's own turns of it; L1's image then carries perf; "
+                         "see docs/HOST.md) and print the reports")
     ap.add_argument("--serial", action="store_true",
                     help="run L1's cases one after the other instead of side by side (figures that do "
                          "not depend on what the other cases were doing)")
