@@ -17,13 +17,16 @@ struct Effects {
     var runInvalidationQueue = false
     /// How many of `events` the host binding observer has heard (a wait hands them over early).
     var hostEventsDelivered = 0
+    /// The re-sync, when an operation has exactly one (a shadowed device's page-selective
+    /// invalidation): no box for it. More go to the box, this one first.
+    private var soleResync: ShadowResyncRequest?
     /// What few operations have, in one box: an operation without any of it (a strict-mode IQT
     /// write, a translate miss) ends with no reference to release and no array to look at.
     private var rare: RareEffects?
 
     var isEmpty: Bool {
         faultEvent == nil && invalidationEvent == nil && pageRequestEvent == nil && !runInvalidationQueue
-            && (rare?.isEmpty ?? true)
+            && soleResync == nil && (rare?.isEmpty ?? true)
     }
 
     /// Notifications (invalidations with listeners, context changes, page group responses).
@@ -34,10 +37,38 @@ struct Effects {
     /// How many `events` there are so far, without making an empty array to ask (0 without a box).
     var eventCount: Int { rare?.events.count ?? 0 }
     /// Shadowed address spaces whose tables changed: walked and diffed after the lock is released
-    /// (`requestResync` decides which).
+    /// (`requestResync` decides which). `forEachResync` reads them without making an array.
     var resyncs: [ShadowResyncRequest] {
-        get { rare?.resyncs ?? [] }
-        _modify { yield &uniqueRare().resyncs }
+        if let soleResync { return [soleResync] }
+        return rare?.resyncs ?? []
+    }
+
+    func forEachResync(_ body: (ShadowResyncRequest) -> Void) {
+        if let soleResync { body(soleResync) }
+        if let rare { for request in rare.resyncs { body(request) } }
+    }
+
+    /// Adds a re-sync unless one already pending covers it (a queue window of page-selective
+    /// invalidations inside one domain-selective one walks once); drops those it covers.
+    mutating func requestResync(_ request: ShadowResyncRequest) {
+        if let sole = soleResync {
+            if sole.covers(request) { return }
+            soleResync = nil
+            if request.covers(sole) {
+                soleResync = request
+            } else {
+                uniqueRare().resyncs = [sole, request]
+            }
+            return
+        }
+        guard let rare, !rare.resyncs.isEmpty else {
+            soleResync = request
+            return
+        }
+        if rare.resyncs.contains(where: { $0.covers(request) }) { return }
+        let box = uniqueRare()
+        box.resyncs.removeAll { request.covers($0) }
+        box.resyncs.append(request)
     }
     /// Guest errors and traces.
     var logs: [(LogLevel, String)] { rare?.logs ?? [] }

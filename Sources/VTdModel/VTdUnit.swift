@@ -124,7 +124,7 @@ public final class VTdUnit: @unchecked Sendable {
         if hostObserverInstalled.load(ordering: .relaxed), let observer = hostObserver {
             deliverToHost(&effects, observer)
         }
-        for request in effects.resyncs { resyncShadow(request) }
+        effects.forEachResync { resyncShadow($0) }
         if effects.runInvalidationQueue {
             effects.runInvalidationQueue = false
             runInvalidationQueue()

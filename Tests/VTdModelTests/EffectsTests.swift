@@ -29,6 +29,40 @@ struct EffectsTests {
         #expect(resyncs(e) == [request(8, 0, .max), request(9, 0, .max, domain: nil)])
     }
 
+    @Test("one re-sync needs no box: a covered one is dropped, a covering one replaces it, a second one follows it")
+    func soleResync() {
+        var e = Effects()
+        e.requestResync(request(8, 0x1000, 0x1fff))
+        #expect(!e.isEmpty && resyncs(e) == [request(8, 0x1000, 0x1fff)])
+        e.requestResync(request(8, 0x1000, 0x1fff))
+        #expect(resyncs(e) == [request(8, 0x1000, 0x1fff)])
+        e.requestResync(request(8, 0, 0xffff))
+        #expect(resyncs(e) == [request(8, 0, 0xffff)])
+        e.requestResync(request(9, 0x1000, 0x1fff))
+        var seen: [ShadowResyncRequest] = []
+        e.forEachResync { seen.append($0) }
+        #expect(seen == [request(8, 0, 0xffff), request(9, 0x1000, 0x1fff)] && resyncs(e) == seen)
+        var merged = Effects()
+        merged.merge(e)
+        #expect(resyncs(merged) == seen)
+    }
+
+    @Test("a re-sync's stack event buffer keeps the order of what it was given, beyond its capacity too")
+    func eventBufferOverflow() {
+        let events = (0..<5).map { PlatformEvent.unmap(sid: RequesterID(rawValue: 8), pasid: nil, address: UInt64($0) << 12, size: 0x1000) }
+        withUnsafeTemporaryAllocation(of: PlatformEvent.self, capacity: 3) { storage in
+            var buffer = ShadowEventBuffer(storage)
+            for event in events { buffer.append(event) }
+            var seen: [PlatformEvent] = []
+            buffer.forEachEvent { seen.append($0) }
+            #expect(seen == events)
+            buffer.deinitialize()
+            seen = []
+            buffer.forEachEvent { seen.append($0) }
+            #expect(seen.isEmpty)
+        }
+    }
+
     @Test("a copy does not share what the original adds later (logs, re-syncs, host work)")
     func copiesAreValues() {
         var e = Effects()

@@ -500,7 +500,7 @@ extension Effects {
         }
         events += other.events
         for (level, message) in other.logs { log(level, message) }
-        for r in other.resyncs { requestResync(r) }
+        other.forEachResync { requestResync($0) }
         runInvalidationQueue = runInvalidationQueue || other.runInvalidationQueue
         for invalidation in other.hostInvalidations { appendHostInvalidation(invalidation) }
     }

@@ -111,9 +111,9 @@ struct ShadowRecord: Equatable {
     /// `host` decides how events are cut (see `ShadowHost`). Maps nothing that would take the
     /// record beyond `limit`; returns how many MAPs it dropped.
     @discardableResult
-    mutating func update(first: UInt64, last: UInt64, found: UnsafeBufferPointer<Mapping>, limit: Int,
-                         host: ShadowHost = .perLeaf, sourceID: RequesterID, pasid: PASID?,
-                         events: inout [PlatformEvent]) -> Int {
+    mutating func update<Events: ShadowEventSink>(first: UInt64, last: UInt64, found: UnsafeBufferPointer<Mapping>,
+                                                  limit: Int, host: ShadowHost = .perLeaf, sourceID: RequesterID,
+                                                  pasid: PASID?, events: inout Events) -> Int {
         // Leaves found may reach past the range, and recorded entries under them must go too
         // (widening a range to whole entries at its edges adds no other entry: none overlap).
         var (low, high) = (first, last)
@@ -257,8 +257,8 @@ struct ShadowRecord: Equatable {
     /// `first...last` as the fewest naturally aligned power-of-two UNMAP events. No event cuts
     /// a recorded entry: entries are aligned power-of-two blocks too, so each is inside one
     /// event or outside it.
-    static func appendChunks(_ first: UInt64, _ last: UInt64, sourceID: RequesterID, pasid: PASID?,
-                             events: inout [PlatformEvent]) {
+    static func appendChunks<Events: ShadowEventSink>(_ first: UInt64, _ last: UInt64, sourceID: RequesterID,
+                                                      pasid: PASID?, events: inout Events) {
         var start = first
         while true {
             let shift = chunkShift(start, nil, last)

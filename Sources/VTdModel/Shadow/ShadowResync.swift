@@ -57,15 +57,50 @@ struct ShadowWalk {
 
 enum ShadowResyncOutcome { case done, retry }
 
-extension Effects {
-    /// Adds a re-sync unless one already pending covers it (a queue window of page-selective
-    /// invalidations inside one domain-selective one walks once).
-    mutating func requestResync(_ request: ShadowResyncRequest) {
-        if resyncs.contains(where: { $0.covers(request) }) { return }
-        resyncs.removeAll { request.covers($0) }
-        resyncs.append(request)
+/// Where a re-sync's events go: an array, or a buffer on the re-sync's stack
+/// (`ShadowEventBuffer`), so that the common one-page re-sync allocates nothing.
+protocol ShadowEventSink {
+    mutating func append(_ event: PlatformEvent)
+    /// Each event in the order appended.
+    func forEachEvent(_ body: (PlatformEvent) -> Void)
+}
+
+extension Array: ShadowEventSink where Element == PlatformEvent {
+    func forEachEvent(_ body: (PlatformEvent) -> Void) {
+        for event in self { body(event) }
     }
 }
+
+/// Events in stack memory the caller provides; any beyond its capacity go to an array after them.
+struct ShadowEventBuffer: ShadowEventSink {
+    private let storage: UnsafeMutableBufferPointer<PlatformEvent>
+    private var count = 0
+    private var overflow: [PlatformEvent] = []
+
+    init(_ storage: UnsafeMutableBufferPointer<PlatformEvent>) { self.storage = storage }
+
+    mutating func append(_ event: PlatformEvent) {
+        guard count < storage.count else {
+            overflow.append(event)
+            return
+        }
+        storage.initializeElement(at: count, to: event)
+        count += 1
+    }
+
+    func forEachEvent(_ body: (PlatformEvent) -> Void) {
+        for i in 0..<count { body(storage[i]) }
+        for event in overflow { body(event) }
+    }
+
+    /// Before its storage goes.
+    mutating func deinitialize() {
+        if count > 0 { storage.baseAddress?.deinitialize(count: count) }
+        count = 0
+        overflow = []
+    }
+}
+
 
 extension UnitState {
     /// Notes a re-sync of every address space with a MAP notifier that `concerns` selects.
@@ -86,7 +121,7 @@ extension VTdUnit {
     /// Walks retried when an invalidation ran meanwhile, before the last walk is applied anyway.
     static let shadowResyncAttempts = 4
     /// Ranges of at most this many pages (a page-selective invalidation: Linux sends one per
-    /// mapped page) collect their leaves in a buffer on the stack; wider ones in an array.
+    /// mapped page) collect their leaves and events in buffers on the stack; wider ones in arrays.
     static let stackLeafPages: UInt64 = 64
 
     /// Walks the tables of `request` over its range and tells the host what changed.
@@ -107,35 +142,54 @@ extension VTdUnit {
             let pages = (start.last >> 12) &- (start.first >> 12) &+ 1
             let outcome: ShadowResyncOutcome
             if pages <= Self.stackLeafPages {
+                // n pages hold at most n leaves and n recorded entries, whose UNMAPs a few
+                // aligned chunks cover: the buffer holds them all in practice.
                 outcome = withUnsafeTemporaryAllocation(of: Mapping.self, capacity: Int(pages)) { buffer in
-                    var count = 0
-                    let walk = shadowWalk(request, start, budget: budget) { leaf in
-                        // A range of n pages holds at most n leaves: never full in practice.
-                        guard count < buffer.count else { return false }
-                        buffer.initializeElement(at: count, to: leaf)
-                        count += 1
-                        return true
+                    withUnsafeTemporaryAllocation(of: PlatformEvent.self, capacity: 2 * Int(pages) + 8) { storage in
+                        var events = ShadowEventBuffer(storage)
+                        defer { events.deinitialize() }
+                        var count = 0
+                        let walk = shadowWalk(request, start, budget: budget) { leaf in
+                            // A range of n pages holds at most n leaves: never full in practice.
+                            guard count < buffer.count else { return false }
+                            buffer.initializeElement(at: count, to: leaf)
+                            count += 1
+                            return true
+                        }
+                        let outcome = applyShadowWalk(walk, UnsafeBufferPointer(rebasing: buffer[..<count]), request,
+                                                      start, attempt: attempt, budget: budget, effects: &effects,
+                                                      events: &events)
+                        if outcome == .done { deliver(&effects, events) }
+                        return outcome
                     }
-                    return applyShadowWalk(walk, UnsafeBufferPointer(rebasing: buffer[..<count]), request, start,
-                                           attempt: attempt, budget: budget, effects: &effects)
                 }
             } else {
                 var leaves: [Mapping] = []
+                var events: [PlatformEvent] = []
                 let walk = shadowWalk(request, start, budget: budget) { leaves.append($0); return true }
                 outcome = leaves.withUnsafeBufferPointer {
-                    applyShadowWalk(walk, $0, request, start, attempt: attempt, budget: budget, effects: &effects)
+                    applyShadowWalk(walk, $0, request, start, attempt: attempt, budget: budget, effects: &effects,
+                                    events: &events)
                 }
+                if outcome == .done { deliver(&effects, events) }
             }
-            if outcome == .done { break }
+            if outcome == .done { return }
         }
-        if !effects.isEmpty { perform(&effects) }
     }
 
-    /// Records the leaves a walk found over the range and appends the events, under the lock;
+    /// A re-sync's logs, then its events, as `perform` would deliver them (the events are MAPs
+    /// and UNMAPs only: nothing the host binding observer takes).
+    private func deliver<Events: ShadowEventSink>(_ effects: inout Effects, _ events: Events) {
+        if !effects.isEmpty { perform(&effects) }
+        events.forEachEvent { platform.notify($0) }
+    }
+
+    /// Records the leaves a walk found over the range and appends the events to `events`, under the lock;
     /// `.retry` when an invalidation ran meanwhile (its walk may already be applied).
-    private func applyShadowWalk(_ walk: ShadowWalk, _ found: UnsafeBufferPointer<Mapping>,
-                                 _ request: ShadowResyncRequest, _ start: ShadowResyncStart, attempt: Int,
-                                 budget: Int, effects: inout Effects) -> ShadowResyncOutcome {
+    private func applyShadowWalk<Events: ShadowEventSink>(
+        _ walk: ShadowWalk, _ found: UnsafeBufferPointer<Mapping>, _ request: ShadowResyncRequest,
+        _ start: ShadowResyncStart, attempt: Int, budget: Int, effects: inout Effects, events: inout Events
+    ) -> ShadowResyncOutcome {
         let (sid, pasid) = (request.sourceID, request.pasid)
         let key = NotifierRegistry.key(sid, pasid)
         guard walk.inDomain else {
@@ -164,7 +218,7 @@ extension VTdUnit {
             let (limit, host) = (s.configuration.shadowMappingLimit, s.shadows.host(sid))
             let dropped = s.shadows.modify(sourceID: sid, pasid: pasid) {
                 $0.update(first: start.first, last: last, found: found, limit: limit, host: host,
-                          sourceID: sid, pasid: pasid, events: &effects.events)
+                          sourceID: sid, pasid: pasid, events: &events)
             }
             if dropped > 0 {
                 effects.log(.guestError, "shadow of 0x\(String(sid.rawValue, radix: 16)) holds its limit of "
