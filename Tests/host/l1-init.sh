@@ -131,7 +131,7 @@ profile_report() {
         # Which of QEMU's threads ran (named with debug-threads): the vCPU running L2, the main
         # loop, RCU, workers.
         echo "== by thread"
-        lowprio perf report -i "$data" --stdio --no-children --sort tid -g none 2>&1 | quiet
+        lowprio perf report -i "$data" --stdio --no-children --sort pid -g none 2>&1 | quiet
         # Every symbol: the runner sorts them into kinds of work (run-host-tests.py, profile_kinds).
         echo "== by object and symbol, self"
         lowprio perf report -i "$data" --stdio --no-children --sort dso,sym -g none 2>&1 | quiet
