@@ -95,16 +95,28 @@ profile_start() {
     perf record -q -N -e cpu-clock -F 499 -g -p "$pid" -o "/tmp/perf-$1.data" $control \
         > "/tmp/perf-$1.err" 2>&1 &
     echo $! > "/tmp/perf-$1.pid"
+    # A second profile of the same QEMU over the other cases' turns: what it does while its L2
+    # waits for its turn (it still takes CPU from L1's two vCPUs then).
+    if [ "$turns" -gt 0 ]; then
+        mkfifo "/tmp/perfidlectl-$1"
+        perf record -q -N -e cpu-clock -F 499 -g -p "$pid" -o "/tmp/perfidle-$1.data" \
+            -D -1 --control "fifo:/tmp/perfidlectl-$1" > "/tmp/perfidle-$1.err" 2>&1 &
+        echo $! > "/tmp/perfidle-$1.pid"
+    fi
 }
 profile_stop() {
     [ -f "/tmp/perf-$1.pid" ] && kill -INT "$(cat "/tmp/perf-$1.pid")"
-    rm -f "/tmp/perfctl-$1"
+    [ -f "/tmp/perfidle-$1.pid" ] && kill -INT "$(cat "/tmp/perfidle-$1.pid")"
+    rm -f "/tmp/perfctl-$1" "/tmp/perfidlectl-$1"
 }
-# profile_turn CASE enable|disable: switches the case's sampling at a turn's start and end
-# (nothing while no profile is being recorded: the contiguous loop's turns). Opened read-write,
-# so a perf that has gone does not block the write.
+# profile_turn CASE enable|disable: switches the case's sampling at a turn's start and end, and
+# the other cases' idle sampling with it (nothing while no profile is being recorded: the
+# contiguous loop's turns). Opened read-write, so a perf that has gone does not block the write.
 profile_turn() {
     [ -p "/tmp/perfctl-$1" ] && echo "$2" 1<> "/tmp/perfctl-$1"
+    for idle in /tmp/perfidlectl-*; do
+        [ "$idle" != "/tmp/perfidlectl-$1" ] && [ -p "$idle" ] && echo "$2" 1<> "$idle"
+    done
     return 0
 }
 
@@ -140,6 +152,16 @@ profile_report() {
         lowprio perf report -i "$data" --stdio --children --sort dso,sym -g none --percent-limit 1 2>&1 \
             | quiet | grep -v '\[unknown\]' | head -60
     } | sed "s/^/l1: perf[$1]: /"
+    idle=/tmp/perfidle-$1.data
+    pid=$(cat "/tmp/perfidle-$1.pid" 2>/dev/null)
+    while [ -n "$pid" ] && [ -d "/proc/$pid" ]; do sleep 1; done
+    [ -s "$idle" ] || return 0
+    {
+        echo "== idle, by thread"
+        lowprio perf report -i "$idle" --stdio --no-children --sort pid -g none 2>&1 | quiet
+        echo "== idle, by object and symbol, self"
+        lowprio perf report -i "$idle" --stdio --no-children --sort dso,sym -g none 2>&1 | quiet | head -50
+    } | sed "s/^/l1: perfidle[$1]: /"
 }
 
 # counts CASE PHASE: one line with the L2 QEMU's ioctl counts and CPU time so far.
