@@ -22,6 +22,7 @@
 #include <libgen.h>
 #include <linux/vfio.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,92 @@ static void open_device(const char *bdf)
 static double elapsed_us(const struct timespec *t0, const struct timespec *t1)
 {
     return ((t1->tv_sec - t0->tv_sec) * 1e9 + (t1->tv_nsec - t0->tv_nsec)) / 1e3;
+}
+
+/* The page frame behind each of the COUNT pages at P (/proc/self/pagemap: bits 54:0 with bit
+ * 63 set when present); false when they cannot be read (frames show as 0 without
+ * CAP_SYS_ADMIN). */
+static bool page_frames(const uint8_t *p, unsigned count, uint64_t *frames)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    off_t at = (off_t)((uintptr_t)p / PAGE * sizeof(uint64_t));
+    bool ok = fd >= 0 && pread(fd, frames, count * sizeof(uint64_t), at) == (ssize_t)(count * sizeof(uint64_t));
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    for (unsigned i = 0; ok && i < count; i++) {
+        ok = (frames[i] >> 63) && (frames[i] & ((1ull << 55) - 1));
+        frames[i] &= (1ull << 55) - 1;
+    }
+    return ok;
+}
+
+/* How many physically contiguous runs the BIG bytes at BUF have: how many maps (and, with
+ * caching mode, page-selective invalidations) L2's VFIO makes for them. 0 when unknown. */
+static unsigned contiguous_runs(const uint8_t *buf)
+{
+    uint64_t frames[BIG / PAGE];
+    unsigned runs = 1;
+
+    if (!page_frames(buf, BIG / PAGE, frames)) {
+        return 0;
+    }
+    for (unsigned i = 1; i < BIG / PAGE; i++) {
+        runs += frames[i] != frames[i - 1] + 1;
+    }
+    return runs;
+}
+
+static int by_frame(const void *a, const void *b)
+{
+    uint64_t x = ((const uint64_t *)a)[0], y = ((const uint64_t *)b)[0];
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * BIG bytes none of whose neighbouring pages are physically adjacent, so that every case's L2
+ * maps them page by page (BIG / PAGE maps and invalidations per pair): left to the allocator,
+ * an anonymous buffer gets whatever runs it happens to get, and cases compared with each other
+ * would do different work. Twice as many pages are taken, sorted by frame, and every other one
+ * is moved into place in frame order: neighbours are then at least two frames apart.
+ */
+static uint8_t *scattered_buffer(void)
+{
+    enum { N = 2 * BIG / PAGE };
+    uint8_t *pool = mmap(NULL, 2 * BIG, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    uint8_t *buf = mmap(NULL, BIG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t frames[N], order[N][2];
+
+    if (pool == MAP_FAILED || buf == MAP_FAILED) {
+        die("mmap the scattered buffer");
+    }
+    for (unsigned i = 0; i < N; i++) {
+        pool[i * PAGE] = 1; /* a page of its own, not the shared zero page */
+    }
+    if (!page_frames(pool, N, frames)) {
+        printf("edu: page frames unreadable: the scattered buffer is what the allocator gave\n");
+        munmap(buf, BIG);
+        munmap(pool + BIG, BIG);
+        return pool;
+    }
+    for (unsigned i = 0; i < N; i++) {
+        order[i][0] = frames[i];
+        order[i][1] = i;
+    }
+    qsort(order, N, sizeof(order[0]), by_frame);
+    for (unsigned k = 0; k < BIG / PAGE; k++) {
+        if (mremap(pool + order[2 * k][1] * PAGE, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
+                   buf + k * PAGE) == MAP_FAILED) {
+            die("mremap a page of the scattered buffer");
+        }
+    }
+    for (unsigned k = 0; k < BIG / PAGE; k++) {
+        munmap(pool + order[2 * k + 1][1] * PAGE, PAGE);
+    }
+    return buf;
 }
 
 /* One pair: map the 1 MiB at BUF at IOVA_BIG, DMA edu's buffer into its last page (it must then
@@ -328,19 +415,15 @@ int main(int argc, char **argv)
     /*
      * 1 MiB map+unmap pairs, as a driver maps a large buffer: the host's cost per pair is what
      * differs most between nesting (no map ioctl, one invalidation) and shadowing (every page
-     * the guest maps reaches the host). Twice: over anonymous memory, whose pages are scattered
-     * (VFIO type1 maps each page on its own), and over half a 2 MiB huge page (hugepages=1 on
+     * the guest maps reaches the host). Twice: over anonymous pages none of which are physically
+     * adjacent (scattered_buffer: VFIO type1 maps each page on its own), and over half a 2 MiB huge page (hugepages=1 on
      * L2's command line), physically contiguous (one map of 1 MiB).
      */
     if (big_rounds) {
-        uint8_t *scattered = mmap(NULL, BIG, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        uint8_t *scattered = scattered_buffer();
         uint8_t *huge = mmap(NULL, 2 * BIG, PROT_READ | PROT_WRITE,
                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB, -1, 0);
 
-        if (scattered == MAP_FAILED) {
-            die("mmap 1 MiB");
-        }
         if (huge == MAP_FAILED) {
             die("mmap a 2 MiB huge page (is hugepages=1 on the kernel command line?)");
         }
@@ -353,6 +436,8 @@ int main(int argc, char **argv)
                 tcsetattr(0, TCSANOW, &t);
             }
         }
+        printf("edu: 1 MiB buffers: scattered in %u runs of contiguous pages, contiguous in %u (0: unknown)\n",
+               contiguous_runs(scattered), contiguous_runs(huge));
         big_pairs(scattered, src[0], big_rounds, turn, "big", "");
         big_pairs(huge, src[0], big_rounds, turn, "contig", ", contiguous");
     }
