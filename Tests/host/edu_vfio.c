@@ -415,9 +415,10 @@ int main(int argc, char **argv)
     /*
      * 1 MiB map+unmap pairs, as a driver maps a large buffer: the host's cost per pair is what
      * differs most between nesting (no map ioctl, one invalidation) and shadowing (every page
-     * the guest maps reaches the host). Twice: over anonymous pages none of which are physically
-     * adjacent (scattered_buffer: VFIO type1 maps each page on its own), and over half a 2 MiB huge page (hugepages=1 on
-     * L2's command line), physically contiguous (one map of 1 MiB).
+     * the guest maps reaches the host). Twice: over anonymous pages no two of which are
+     * physically adjacent (scattered_buffer: VFIO type1 maps each page on its own), and over
+     * half a 2 MiB huge page (hugepages=1 on L2's command line), physically contiguous (one map
+     * of 1 MiB).
      */
     if (big_rounds) {
         uint8_t *scattered = scattered_buffer();

@@ -101,7 +101,6 @@ struct ShadowEventBuffer: ShadowEventSink {
     }
 }
 
-
 extension UnitState {
     /// Notes a re-sync of every address space with a MAP notifier that `concerns` selects.
     mutating func requestShadowResync(first: UInt64 = 0, last: UInt64 = .max, domain: DomainID? = nil,
