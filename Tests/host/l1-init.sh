@@ -87,22 +87,25 @@ qemu_pid() {
 profile_start() {
     pid=$(qemu_pid "$1")
     [ -n "$pid" ] || { echo "l1: perf[$1]: no QEMU process to profile"; return; }
+    if [ "$turns" -gt 0 ]; then
+        profile_record "$pid" "perf-$1" "perfctl-$1"
+        # A second profile of the same QEMU over the other cases' turns: what it does while its
+        # L2 waits for its turn (it still takes CPU from L1's two vCPUs then).
+        profile_record "$pid" "perfidle-$1" "perfidlectl-$1"
+    else
+        profile_record "$pid" "perf-$1"
+    fi
+}
+# profile_record PID NAME [CONTROL]: perf on PID into /tmp/NAME.data, its pid in /tmp/NAME.pid;
+# with CONTROL, started with its events off and switched through the FIFO /tmp/CONTROL.
+profile_record() {
     control=
-    if [ "$turns" -gt 0 ]; then
-        mkfifo "/tmp/perfctl-$1"
-        control="-D -1 --control fifo:/tmp/perfctl-$1"
+    if [ -n "$3" ]; then
+        mkfifo "/tmp/$3"
+        control="-D -1 --control fifo:/tmp/$3"
     fi
-    perf record -q -N -e cpu-clock -F 499 -g -p "$pid" -o "/tmp/perf-$1.data" $control \
-        > "/tmp/perf-$1.err" 2>&1 &
-    echo $! > "/tmp/perf-$1.pid"
-    # A second profile of the same QEMU over the other cases' turns: what it does while its L2
-    # waits for its turn (it still takes CPU from L1's two vCPUs then).
-    if [ "$turns" -gt 0 ]; then
-        mkfifo "/tmp/perfidlectl-$1"
-        perf record -q -N -e cpu-clock -F 499 -g -p "$pid" -o "/tmp/perfidle-$1.data" \
-            -D -1 --control "fifo:/tmp/perfidlectl-$1" > "/tmp/perfidle-$1.err" 2>&1 &
-        echo $! > "/tmp/perfidle-$1.pid"
-    fi
+    perf record -q -N -e cpu-clock -F 499 -g -p "$1" -o "/tmp/$2.data" $control > "/tmp/$2.err" 2>&1 &
+    echo $! > "/tmp/$2.pid"
 }
 profile_stop() {
     [ -f "/tmp/perf-$1.pid" ] && kill -INT "$(cat "/tmp/perf-$1.pid")"
@@ -124,10 +127,14 @@ profile_turn() {
 # priority: cases still running are measured meanwhile): samples by shared object, then by
 # object and symbol (self time), then by object and symbol with what they call (children; call
 # chains through code built without frame pointers are cut short, so read those as lower bounds).
+# profile_wait NAME: until the perf recording /tmp/NAME.data has written it and exited.
+profile_wait() {
+    pid=$(cat "/tmp/$1.pid" 2>/dev/null)
+    while [ -n "$pid" ] && [ -d "/proc/$pid" ]; do sleep 1; done
+}
 profile_report() {
     data=/tmp/perf-$1.data
-    pid=$(cat "/tmp/perf-$1.pid" 2>/dev/null)
-    while [ -n "$pid" ] && [ -d "/proc/$pid" ]; do sleep 1; done
+    profile_wait "perf-$1"
     if [ ! -s "$data" ]; then
         echo "l1: perf[$1]: no profile: $(tail -3 "/tmp/perf-$1.err" 2>/dev/null | tr '\n' ' ')"
         return
@@ -153,8 +160,7 @@ profile_report() {
             | quiet | grep -v '\[unknown\]' | head -60
     } | sed "s/^/l1: perf[$1]: /"
     idle=/tmp/perfidle-$1.data
-    pid=$(cat "/tmp/perfidle-$1.pid" 2>/dev/null)
-    while [ -n "$pid" ] && [ -d "/proc/$pid" ]; do sleep 1; done
+    profile_wait "perfidle-$1"
     [ -s "$idle" ] || return 0
     {
         echo "== idle, by thread"
